@@ -1,0 +1,56 @@
+// The network map control streams to each node (control.md), and the node/user shapes that LocalAPI's
+// whois and status reuse. Field names follow control.md; LocalAPI maps them to Tailscale's shapes.
+import type { FilterRule, RuleOrigin } from './filter-rule.js';
+
+export interface Hostinfo {
+  hostname: string;
+  os: string;
+  osVersion?: string;
+  agentVersion?: string;
+}
+
+export interface NetmapNode {
+  id: number;
+  stableId: string;
+  name: string;
+  /** WireGuard public key, `nodekey:` + hex. */
+  nodeKey: string;
+  machineKey?: string;
+  /** Tailnet addresses as CIDRs (`100.64.0.2/32`, `fd7a:115c:a1e0::2/128`). */
+  addresses: string[];
+  /** Prefixes routed to this peer (its addresses plus approved routes). */
+  allowedIPs: string[];
+  /** UDP `ip:port` / `[v6]:port` candidates. */
+  endpoints: string[];
+  tags: string[];
+  /** Owning user id (for tagged nodes, the tagged-devices pseudo-user). */
+  user: number;
+  hostinfo: Hostinfo;
+  online: boolean;
+  keyExpiry?: number;
+}
+
+export interface UserProfile {
+  id: number;
+  loginName: string;
+  displayName: string;
+}
+
+export interface Netmap {
+  self: NetmapNode;
+  peers: NetmapNode[];
+  userProfiles: UserProfile[];
+  packetFilter: FilterRule[];
+  /** Beside packetFilter, index for index; optional, for explain. */
+  packetFilterOrigins?: RuleOrigin[];
+  /** The node's own attributes (nodeAttrs). */
+  capMap: Record<string, unknown[]>;
+  policyVersion: number;
+}
+
+/** Pseudo-user for tagged nodes (whois shows it). */
+export const TAGGED_DEVICES_USER: UserProfile = {
+  id: 2147483647,
+  loginName: 'tagged-devices',
+  displayName: 'Tagged Devices',
+};
