@@ -1,0 +1,168 @@
+// The typed LocalAPI client apps import: an undici Agent dialing the unix socket, one method per endpoint,
+// and typed errors so an app can tell "no such peer" (PeerNotFoundError) from "not allowed"
+// (AccessDeniedError) from everything else (LocalApiError). Keeps connections alive: a whois on a warm
+// connection costs one round trip on the socket.
+import { Agent, request } from 'undici';
+import { LOCALAPI_HOST, LOCALAPI_PREFIX } from './permissions.js';
+import { resolveSocketPath } from './socket-path.js';
+import type { ExplainQuery, ExplainResponse, Prefs, PrefsPatch, StatusResponse, UpRequest, WatchEvent, WhoIsResponse } from './types.js';
+
+export type { ExplainQuery, ExplainResponse, Prefs, PrefsPatch, StatusResponse, UpRequest, WatchEvent, WhoIsResponse } from './types.js';
+
+/** Any non-2xx answer, or a daemon that cannot be reached (status 0, code from the socket error). */
+export class LocalApiError extends Error {
+  readonly status: number;
+  readonly code: string;
+  constructor(status: number, code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'LocalApiError';
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/** whois found no node for the address (404). */
+export class PeerNotFoundError extends LocalApiError {
+  constructor(message: string) {
+    super(404, 'not_found', message);
+    this.name = 'PeerNotFoundError';
+  }
+}
+
+/** The daemon refused the request for this caller (403): not root/operator, or a browser header. */
+export class AccessDeniedError extends LocalApiError {
+  constructor(code: string, message: string) {
+    super(403, code, message);
+    this.name = 'AccessDeniedError';
+  }
+}
+
+export interface LocalClientOptions {
+  /** Socket path; else GRANTWIRE_SOCKET, else /var/run/grantwire/agentd.sock. */
+  socketPath?: string;
+  /** Connections kept to the daemon (default 4). */
+  connections?: number;
+}
+
+const ORIGIN = `http://${LOCALAPI_HOST}`;
+
+export class LocalClient {
+  readonly socketPath: string;
+  private readonly agent: Agent;
+
+  constructor(opts: LocalClientOptions = {}) {
+    this.socketPath = resolveSocketPath(opts.socketPath);
+    this.agent = new Agent({ connect: { socketPath: this.socketPath }, connections: opts.connections ?? 4, keepAliveTimeout: 30_000 });
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+
+  private async call(method: 'GET' | 'POST' | 'PATCH', path: string, body?: unknown, headersTimeout?: number): Promise<{ status: number; text: string }> {
+    let res;
+    try {
+      res = await request(ORIGIN + LOCALAPI_PREFIX + path, {
+        dispatcher: this.agent,
+        method,
+        headers: body === undefined ? undefined : { 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        headersTimeout: headersTimeout ?? 300_000,
+        bodyTimeout: 300_000,
+      });
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      const code = e.code ?? 'unreachable';
+      const hint = code === 'ENOENT' || code === 'ECONNREFUSED' ? ' (is the agent daemon running? set --socket or GRANTWIRE_SOCKET)' : '';
+      throw new LocalApiError(0, code, `cannot reach the agent at ${this.socketPath}: ${e.message}${hint}`, { cause: err });
+    }
+    const text = await res.body.text();
+    if (res.statusCode >= 200 && res.statusCode < 300) return { status: res.statusCode, text };
+    let message = text;
+    let code = `http_${res.statusCode}`;
+    try {
+      const j = JSON.parse(text) as { error?: unknown; code?: unknown };
+      if (typeof j.error === 'string') message = j.error;
+      if (typeof j.code === 'string') code = j.code;
+    } catch {
+      // not JSON: keep the raw text
+    }
+    if (res.statusCode === 403) throw new AccessDeniedError(code, message);
+    if (res.statusCode === 404 && path.startsWith('whois')) throw new PeerNotFoundError(message);
+    throw new LocalApiError(res.statusCode, code, message);
+  }
+
+  private async json<T>(method: 'GET' | 'POST' | 'PATCH', path: string, body?: unknown): Promise<T> {
+    return JSON.parse((await this.call(method, path, body)).text) as T;
+  }
+
+  /** The node owning `addr` (`IP`, `IP:PORT`, `[v6]:PORT` or `nodekey:HEX`); PeerNotFoundError if none. */
+  whois(addr: string): Promise<WhoIsResponse> {
+    return this.json('GET', `whois?addr=${encodeURIComponent(addr)}`);
+  }
+
+  status(opts: { peers?: boolean } = {}): Promise<StatusResponse> {
+    return this.json('GET', opts.peers === false ? 'status?peers=false' : 'status');
+  }
+
+  prefs(): Promise<Prefs> {
+    return this.json('GET', 'prefs');
+  }
+
+  patchPrefs(patch: PrefsPatch): Promise<Prefs> {
+    return this.json('PATCH', 'prefs', patch);
+  }
+
+  up(req: UpRequest): Promise<StatusResponse> {
+    return this.json('POST', 'up', req);
+  }
+
+  async down(): Promise<void> {
+    await this.call('POST', 'down', {});
+  }
+
+  async logout(): Promise<void> {
+    await this.call('POST', 'logout', {});
+  }
+
+  explain(q: ExplainQuery): Promise<ExplainResponse> {
+    const p = new URLSearchParams({ src: q.src, dst: q.dst, proto: String(q.proto) });
+    if (q.sport !== undefined) p.set('sport', String(q.sport));
+    if (q.dport !== undefined) p.set('dport', String(q.dport));
+    return this.json('GET', `explain?${p.toString()}`);
+  }
+
+  async metrics(): Promise<string> {
+    return (await this.call('GET', 'metrics')).text;
+  }
+
+  /** Streams state changes until `signal` aborts (or the daemon goes away). */
+  async *watch(signal?: AbortSignal): AsyncGenerator<WatchEvent> {
+    let res;
+    try {
+      res = await request(ORIGIN + LOCALAPI_PREFIX + 'watch', { dispatcher: this.agent, method: 'GET', signal, bodyTimeout: 0 });
+    } catch (err) {
+      if (signal?.aborted) return;
+      throw new LocalApiError(0, (err as NodeJS.ErrnoException).code ?? 'unreachable', `cannot reach the agent at ${this.socketPath}: ${(err as Error).message}`, { cause: err });
+    }
+    if (res.statusCode !== 200) {
+      const text = await res.body.text();
+      throw new LocalApiError(res.statusCode, `http_${res.statusCode}`, text);
+    }
+    let pending = '';
+    try {
+      for await (const chunk of res.body) {
+        pending += (chunk as Buffer).toString('utf8');
+        let nl: number;
+        while ((nl = pending.indexOf('\n')) !== -1) {
+          const line = pending.slice(0, nl);
+          pending = pending.slice(nl + 1);
+          if (line.trim() !== '') yield JSON.parse(line) as WatchEvent;
+        }
+      }
+    } catch (err) {
+      if (signal?.aborted) return;
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,146 @@
+// The LocalAPI's JSON shapes (what apps and the CLI read) and the backend interface the server calls.
+// Field names follow Tailscale's LocalAPI (ipnstate.Status, apitype.WhoIsResponse, ipn.Prefs) where they
+// apply, so tools that know those shapes can read ours. The server only translates HTTP to these calls;
+// the agent implements LocalBackend (agent/backend.ts), tests implement it with a fake.
+
+/** Tailscale's backend states, in the order a node normally walks through them. */
+export type BackendState = 'NoState' | 'NeedsLogin' | 'Stopped' | 'Starting' | 'Running';
+
+export interface WhoIsNode {
+  ID: number;
+  StableID: string;
+  /** FQDN with a trailing dot. */
+  Name: string;
+  User: number;
+  Key: string;
+  Addresses: string[];
+  Tags: string[];
+  Hostinfo: { Hostname: string; OS: string; OSVersion?: string };
+  Online: boolean;
+  ComputedName: string;
+}
+
+export interface WhoIsUserProfile {
+  ID: number;
+  LoginName: string;
+  DisplayName: string;
+}
+
+export interface WhoIsResponse {
+  Node: WhoIsNode;
+  UserProfile: WhoIsUserProfile;
+  /** Capability name → values granted to the peer toward this node; null when it has none. */
+  CapMap: Record<string, unknown[]> | null;
+}
+
+export interface PeerStatus {
+  ID: string;
+  PublicKey: string;
+  HostName: string;
+  DNSName: string;
+  OS: string;
+  UserID: number;
+  TailscaleIPs: string[];
+  AllowedIPs: string[];
+  Tags?: string[];
+  /** Candidate UDP endpoints control told us about. */
+  Addrs: string[];
+  /** The endpoint the data plane currently uses ('' when none). */
+  CurAddr: string;
+  RxBytes: number;
+  TxBytes: number;
+  /** ISO time of the last completed handshake, or the zero time. */
+  LastHandshake: string;
+  Online: boolean;
+  /** A handshake completed recently enough that the session is live. */
+  Active: boolean;
+}
+
+export interface StatusResponse {
+  Version: string;
+  BackendState: BackendState;
+  TailscaleIPs: string[];
+  Self: PeerStatus | null;
+  /** Keyed by node key (`nodekey:HEX`); absent with `?peers=false`. */
+  Peer?: Record<string, PeerStatus>;
+  /** Keyed by user id. */
+  User: Record<string, WhoIsUserProfile>;
+  PolicyVersion: number;
+  Health: string[];
+}
+
+export interface Prefs {
+  ControlURL: string;
+  Hostname: string;
+  AdvertiseTags: string[];
+  WantRunning: boolean;
+  ShieldsUp: boolean;
+  LoggedOut: boolean;
+}
+
+/** PATCH body: any subset of the writable prefs. */
+export type PrefsPatch = Partial<Pick<Prefs, 'ControlURL' | 'Hostname' | 'AdvertiseTags' | 'WantRunning' | 'ShieldsUp'>>;
+
+export interface UpRequest {
+  ControlURL?: string;
+  AuthKey?: string;
+  Hostname?: string;
+  AdvertiseTags?: string[];
+  /** How long `up` waits for the first netmap before answering (ms). */
+  TimeoutMs?: number;
+}
+
+export interface ExplainQuery {
+  src: string;
+  dst: string;
+  /** Protocol number (6, 17, 1, 58, …). */
+  proto: number;
+  sport?: number;
+  dport?: number;
+}
+
+/** Whatever filter/'s explain returns, plus the probe we asked about. */
+export interface ExplainResponse {
+  Query: ExplainQuery;
+  Verdict: 'accept' | 'drop';
+  Reason: string;
+  Detail: unknown;
+}
+
+export type WatchEvent =
+  | { Type: 'state'; BackendState: BackendState; Error?: string }
+  | { Type: 'netmap'; PolicyVersion: number; Self: string; Peers: number }
+  | { Type: 'peer'; Key: string; HostName: string; Online: boolean }
+  | { Type: 'peer-removed'; Key: string; HostName: string };
+
+/** The typed parse of whois' `addr` parameter. */
+export type WhoisAddr = { kind: 'ip'; ip: string; port: number | null } | { kind: 'nodekey'; key: string };
+
+/** An expected failure that the server turns into a JSON error with this status and code. */
+export class LocalApiFailure extends Error {
+  readonly status: number;
+  readonly code: string;
+  constructor(status: number, code: string, message: string) {
+    super(message);
+    this.name = 'LocalApiFailure';
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/** What the server asks of the agent. Read calls are synchronous: they answer from memory. */
+export interface LocalBackend {
+  whois(addr: WhoisAddr): WhoIsResponse | null;
+  status(opts: { peers: boolean }): StatusResponse;
+  getPrefs(): Prefs;
+  patchPrefs(patch: PrefsPatch): Promise<Prefs>;
+  /** Resolves once the node runs; rejects with LocalApiFailure carrying control's reason. */
+  up(req: UpRequest): Promise<StatusResponse>;
+  down(): Promise<void>;
+  logout(): Promise<void>;
+  explain(q: ExplainQuery): ExplainResponse;
+  /** Prometheus text exposition. */
+  metrics(): string;
+  /** Subscribes to state changes; returns the unsubscribe function. */
+  watch(onEvent: (ev: WatchEvent) => void): () => void;
+}

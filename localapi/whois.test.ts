@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import { syntheticNetmap } from './fake-backend.js';
+import { parseWhoisAddr, WhoisIndex } from './whois.js';
+
+const KEY = 'ab'.repeat(32);
+
+describe('parseWhoisAddr', () => {
+  it.each([
+    { text: '100.64.0.2', want: { kind: 'ip', ip: '100.64.0.2', port: null } },
+    { text: '100.64.0.2:51234', want: { kind: 'ip', ip: '100.64.0.2', port: 51234 } },
+    { text: '[fd7a:115c:a1e0:0::2]:80', want: { kind: 'ip', ip: 'fd7a:115c:a1e0::2', port: 80 } },
+    { text: 'FD7A:115C:A1E0::2', want: { kind: 'ip', ip: 'fd7a:115c:a1e0::2', port: null } },
+    { text: `nodekey:${KEY}`, want: { kind: 'nodekey', key: `nodekey:${KEY}` } },
+    { text: `nodekey:${KEY.toUpperCase()}`, want: { kind: 'nodekey', key: `nodekey:${KEY}` } },
+    { text: '', want: null },
+    { text: 'nodekey:abc', want: null },
+    { text: '100.64.0.2:', want: null },
+    { text: '100.64.0.2:70000', want: null },
+    { text: 'fd7a::2:80', want: { kind: 'ip', ip: 'fd7a::2:80', port: null } },
+    { text: '[100.64.0.2]:80', want: null },
+    { text: '100.64.0.256', want: null },
+    { text: 'localhost:80', want: null },
+    { text: '1'.repeat(200), want: null },
+  ])('$text', ({ text, want }) => {
+    expect(parseWhoisAddr(text)).toEqual(want);
+  });
+
+  it('never throws on random or truncated input (fuzz)', () => {
+    let seed = 12345;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const alphabet = '0123456789abcdefABCDEF:.[]/%nodekey: -';
+    const samples = ['100.64.0.2:51234', '[fd7a:115c:a1e0::2]:80', `nodekey:${KEY}`];
+    for (let i = 0; i < 20000; i++) {
+      let s: string;
+      if (i % 2 === 0) {
+        const base = samples[i % samples.length];
+        s = base.slice(0, Math.floor(rnd() * (base.length + 1)));
+      } else {
+        s = '';
+        const n = Math.floor(rnd() * 50);
+        for (let j = 0; j < n; j++) s += alphabet[Math.floor(rnd() * alphabet.length)];
+      }
+      const r = parseWhoisAddr(s);
+      if (r !== null && r.kind === 'ip') expect(typeof r.ip).toBe('string');
+    }
+  });
+});
+
+describe('WhoisIndex', () => {
+  it('finds self and peers by every address and by node key; unknown → null', () => {
+    const nm = syntheticNetmap(5);
+    const idx = new WhoisIndex(nm, () => null);
+    expect(idx.size).toBe(6);
+    expect(idx.lookup({ kind: 'ip', ip: '100.64.0.1', port: null })?.Node.ID).toBe(1);
+    expect(idx.lookup({ kind: 'ip', ip: 'fd7a:115c:a1e0::4', port: 9 })?.Node.ID).toBe(4);
+    expect(idx.lookup({ kind: 'nodekey', key: nm.peers[0].nodeKey })?.Node.ID).toBe(2);
+    expect(idx.lookup({ kind: 'ip', ip: '100.64.0.99', port: null })).toBeNull();
+  });
+
+  it('computes CapMap from the peer first address toward our address of the same family, once', () => {
+    const nm = syntheticNetmap(3);
+    const asked: string[] = [];
+    const idx = new WhoisIndex(nm, (src, dst) => {
+      asked.push(`${src}->${dst}`);
+      return src === '100.64.0.2' ? { 'example.com/cap/x': [{ a: 1 }] } : {};
+    });
+    expect(idx.lookup({ kind: 'ip', ip: '100.64.0.2', port: null })?.CapMap).toEqual({ 'example.com/cap/x': [{ a: 1 }] });
+    expect(idx.lookup({ kind: 'ip', ip: 'fd7a:115c:a1e0::2', port: null })?.CapMap).toEqual({ 'example.com/cap/x': [{ a: 1 }] });
+    expect(idx.lookup({ kind: 'ip', ip: '100.64.0.4', port: null })?.CapMap).toBeNull();
+    expect(asked).toEqual(['100.64.0.2->100.64.0.1', '100.64.0.4->100.64.0.1']);
+  });
+
+  it('an empty index (no netmap yet) finds nothing', () => {
+    expect(new WhoisIndex(null, () => null).lookup({ kind: 'ip', ip: '100.64.0.1', port: null })).toBeNull();
+  });
+});
