@@ -60,7 +60,7 @@ describe('WhoisIndex', () => {
   it('computes CapMap from the peer first address toward our address of the same family, once', () => {
     const nm = syntheticNetmap(3);
     const asked: string[] = [];
-    const idx = new WhoisIndex(nm, (src, dst) => {
+    const idx = new WhoisIndex(nm, (src, dst): Record<string, unknown[]> => {
       asked.push(`${src}->${dst}`);
       return src === '100.64.0.2' ? { 'example.com/cap/x': [{ a: 1 }] } : {};
     });
