@@ -92,7 +92,7 @@ describe('LocalAPI server', () => {
       { name: 'wrong Host', headers: { host: 'evil.example' }, status: 403 },
       { name: 'right Host', headers: { host: 'local-agentd.sock' }, status: 200 },
     ])('$name → $status', async ({ headers, status }) => {
-      const r = await raw(socketPath, '/localapi/v0/status', headers as Record<string, string>);
+      const r = await raw(socketPath, '/localapi/v0/status', headers as unknown as Record<string, string>);
       expect(r.status).toBe(status);
       if (status !== 200) expect(JSON.parse(r.body)).toMatchObject({ code: 'forbidden', error: expect.any(String) });
     });
