@@ -5,9 +5,9 @@
 import { Agent, request } from 'undici';
 import { LOCALAPI_HOST, LOCALAPI_PREFIX } from './permissions.js';
 import { resolveSocketPath } from './socket-path.js';
-import type { ExplainQuery, ExplainResponse, Prefs, PrefsPatch, StatusResponse, UpRequest, WatchEvent, WhoIsResponse } from './types.js';
+import type { ExplainQuery, ExplainResponse, PingResponse, Prefs, PrefsPatch, StatusResponse, UpRequest, WatchEvent, WhoIsResponse } from './types.js';
 
-export type { ExplainQuery, ExplainResponse, Prefs, PrefsPatch, StatusResponse, UpRequest, WatchEvent, WhoIsResponse } from './types.js';
+export type { ExplainQuery, ExplainResponse, PingResponse, Prefs, PrefsPatch, StatusResponse, UpRequest, WatchEvent, WhoIsResponse } from './types.js';
 
 /** Any non-2xx answer, or a daemon that cannot be reached (status 0, code from the socket error). */
 export class LocalApiError extends Error {
@@ -130,6 +130,11 @@ export class LocalClient {
     if (q.sport !== undefined) p.set('sport', String(q.sport));
     if (q.dport !== undefined) p.set('dport', String(q.dport));
     return this.json('GET', `explain?${p.toString()}`);
+  }
+
+  /** One ICMP echo through the tunnel to the peer owning `ip` (LocalApiError with code 'timeout' if none). */
+  ping(ip: string, timeoutMs = 2000): Promise<PingResponse> {
+    return this.json('POST', `ping?ip=${encodeURIComponent(ip)}&timeout=${timeoutMs}`);
   }
 
   async metrics(): Promise<string> {

@@ -2,7 +2,7 @@
 // peers, some tagged), the real WhoisIndex, and a capsFor table. Lifecycle calls just record themselves.
 // Not for production: there is no data plane behind it.
 import type { Netmap, NetmapNode } from '../types/netmap.js';
-import { LocalApiFailure, type BackendState, type ExplainQuery, type ExplainResponse, type LocalBackend, type Prefs, type PrefsPatch, type StatusResponse, type UpRequest, type WatchEvent, type WhoIsResponse, type WhoisAddr } from './types.js';
+import { LocalApiFailure, type BackendState, type ExplainQuery, type ExplainResponse, type LocalBackend, type PingResponse, type Prefs, type PrefsPatch, type StatusResponse, type UpRequest, type WatchEvent, type WhoIsResponse, type WhoisAddr } from './types.js';
 import { buildStatus } from './status.js';
 import { WhoisIndex, type CapsFor } from './whois.js';
 
@@ -94,6 +94,12 @@ export class FakeBackend implements LocalBackend {
 
   explain(q: ExplainQuery): ExplainResponse {
     return { Query: q, Verdict: 'drop', Reason: 'no_rule', Detail: null };
+  }
+
+  async ping(ip: string): Promise<PingResponse> {
+    const who = this.index.lookup({ kind: 'ip', ip, port: null });
+    if (!who) throw new LocalApiFailure(404, 'not_found', `no peer with address ${ip}`);
+    return { IP: ip, NodeName: who.Node.ComputedName, Type: 'ICMP', LatencySeconds: 0.001 };
   }
 
   metrics(): string {

@@ -43,6 +43,8 @@ export const ENDPOINTS: Readonly<Record<string, Endpoint>> = {
   logout: { methods: { POST: 'write' } },
   explain: { methods: { GET: 'read' } },
   metrics: { methods: { GET: 'read' } },
+  // Not in the spec table: `agent ping` (one ICMP echo through the tunnel). Read-level, like a ping.
+  ping: { methods: { POST: 'read' } },
   watch: { methods: { GET: 'read' } },
 };
 

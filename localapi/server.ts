@@ -307,6 +307,16 @@ export class LocalApiServer {
         res.end(text);
         return;
       }
+      case 'ping': {
+        req.resume();
+        const ipText = query.get('ip');
+        if (!ipText) throw new LocalApiFailure(400, 'bad_request', "missing 'ip' parameter");
+        const addr = parseWhoisAddr(ipText);
+        if (!addr || addr.kind !== 'ip') throw new LocalApiFailure(400, 'bad_request', `invalid 'ip' parameter ${JSON.stringify(ipText)}`);
+        const t = Number(query.get('timeout') ?? '2000');
+        const timeoutMs = Number.isFinite(t) && t > 0 && t <= 60_000 ? t : 2000;
+        return sendJSON(res, 200, await b.ping(addr.ip, timeoutMs));
+      }
       case 'watch':
         return this.watch(req, res);
       default:

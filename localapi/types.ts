@@ -107,6 +107,15 @@ export interface ExplainResponse {
   Detail: unknown;
 }
 
+/** One echo through the tunnel (`agent ping`). */
+export interface PingResponse {
+  IP: string;
+  NodeName: string;
+  /** 'ICMP': an ICMP echo request the daemon sent through the WireGuard tunnel, answered by the peer's kernel. */
+  Type: 'ICMP';
+  LatencySeconds: number;
+}
+
 export type WatchEvent =
   | { Type: 'state'; BackendState: BackendState; Error?: string }
   | { Type: 'netmap'; PolicyVersion: number; Self: string; Peers: number }
@@ -139,6 +148,8 @@ export interface LocalBackend {
   down(): Promise<void>;
   logout(): Promise<void>;
   explain(q: ExplainQuery): ExplainResponse;
+  /** Sends one ICMP echo to the peer owning `ip` through the tunnel; rejects on timeout. */
+  ping(ip: string, timeoutMs: number): Promise<PingResponse>;
   /** Prometheus text exposition. */
   metrics(): string;
   /** Subscribes to state changes; returns the unsubscribe function. */

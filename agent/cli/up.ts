@@ -1,0 +1,50 @@
+// `agent up`: log in to control (when given a key) and start the node; returns once the node runs.
+import { parseCommand, UsageError } from '../../cli/args.js';
+import { printJSON, withClient } from './common.js';
+
+export const usage = `usage: agent [--socket PATH] up [--login-server URL] [--auth-key KEY] [--advertise-tags tag:a,tag:b]
+                [--hostname NAME] [--timeout SECONDS] [--json]
+
+Connects this node to the tailnet. The first time (or after logout) give --login-server and --auth-key;
+later 'agent up' alone resumes. Returns once the node is running, or exits 1 with control's reason
+(e.g. "requested tags [tag:x] are invalid or not permitted").`;
+
+const TAG_RE = /^tag:[a-zA-Z0-9][a-zA-Z0-9-]*$/;
+
+export function parseTags(text: string): string[] {
+  const tags = text.split(',').map((t) => t.trim()).filter((t) => t !== '');
+  for (const t of tags) if (!TAG_RE.test(t)) throw new UsageError(`invalid tag ${JSON.stringify(t)}: tags look like tag:name`);
+  return tags;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseCommand(argv, {
+    'login-server': { type: 'string' },
+    'auth-key': { type: 'string' },
+    'advertise-tags': { type: 'string' },
+    hostname: { type: 'string' },
+    timeout: { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  const url = values['login-server'];
+  if (url !== undefined && !/^https?:\/\/[^/]+/.test(url)) throw new UsageError(`--login-server must be an http(s) URL, got ${JSON.stringify(url)}`);
+  let timeoutMs: number | undefined;
+  if (values.timeout !== undefined) {
+    const s = Number(values.timeout);
+    if (!(s > 0)) throw new UsageError('--timeout must be a positive number of seconds');
+    timeoutMs = s * 1000;
+  }
+  const tags = values['advertise-tags'] !== undefined ? parseTags(values['advertise-tags']) : undefined;
+  return withClient('up', async (c) => {
+    const st = await c.up({
+      ...(url !== undefined ? { ControlURL: url } : {}),
+      ...(values['auth-key'] !== undefined ? { AuthKey: values['auth-key'] } : {}),
+      ...(values.hostname !== undefined ? { Hostname: values.hostname } : {}),
+      ...(tags !== undefined ? { AdvertiseTags: tags } : {}),
+      ...(timeoutMs !== undefined ? { TimeoutMs: timeoutMs } : {}),
+    });
+    if (values.json) printJSON(st);
+    else process.stdout.write(`Running as ${st.Self?.HostName ?? '?'} (${st.TailscaleIPs.join(', ')})\n`);
+    return 0;
+  });
+}
