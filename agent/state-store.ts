@@ -1,0 +1,130 @@
+// The agent's persistent state in its --state-dir: the machine key and node key (X25519 private keys) and
+// the prefs plus what the last login established. Everything is written 0600 (the directory 0700) via a
+// temp file + rename, so a crash never leaves a half-written key. Restarting the daemon reads this back
+// and resumes without a new login.
+import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { GrantwireError } from '../types/errors.js';
+import type { Prefs } from '../localapi/types.js';
+import { generatePrivateKey, keyFromHex, keyToHex } from '../wireguard/keys.js';
+
+export interface PersistedState {
+  prefs: Prefs;
+  /** Set once control accepted this node key; cleared by logout. */
+  registered: boolean;
+  /** Node id control assigned (informational). */
+  nodeId: number | null;
+}
+
+export interface AgentKeys {
+  machinePrivateKey: Uint8Array;
+  nodePrivateKey: Uint8Array;
+}
+
+export const DEFAULT_PREFS: Prefs = {
+  ControlURL: '',
+  Hostname: '',
+  AdvertiseTags: [],
+  WantRunning: false,
+  ShieldsUp: false,
+  LoggedOut: true,
+};
+
+const MACHINE_KEY_FILE = 'machine.key';
+const NODE_KEY_FILE = 'node.key';
+const STATE_FILE = 'state.json';
+
+async function writeSecret(path: string, text: string): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}`;
+  await writeFile(tmp, text, { mode: 0o600 });
+  await chmod(tmp, 0o600);
+  await rename(tmp, path);
+}
+
+async function readOptional(path: string): Promise<string | null> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+}
+
+function parseKeyFile(path: string, text: string): Uint8Array {
+  const hex = text.trim().replace(/^privkey:/, '');
+  try {
+    const k = keyFromHex(hex);
+    if (k.length !== 32) throw new Error('not 32 bytes');
+    return k;
+  } catch (err) {
+    throw new GrantwireError('ERR_STATE_KEY', `${path}: not a 32-byte hex private key (${(err as Error).message})`, { cause: err });
+  }
+}
+
+function parseState(path: string, text: string): PersistedState {
+  let j: unknown;
+  try {
+    j = JSON.parse(text);
+  } catch (err) {
+    throw new GrantwireError('ERR_STATE_FILE', `${path}: not valid JSON (${(err as Error).message})`, { cause: err });
+  }
+  const o = (typeof j === 'object' && j !== null ? j : {}) as Partial<PersistedState>;
+  const p = (typeof o.prefs === 'object' && o.prefs !== null ? o.prefs : {}) as Partial<Prefs>;
+  return {
+    prefs: {
+      ControlURL: typeof p.ControlURL === 'string' ? p.ControlURL : DEFAULT_PREFS.ControlURL,
+      Hostname: typeof p.Hostname === 'string' ? p.Hostname : DEFAULT_PREFS.Hostname,
+      AdvertiseTags: Array.isArray(p.AdvertiseTags) ? p.AdvertiseTags.filter((t): t is string => typeof t === 'string') : [],
+      WantRunning: p.WantRunning === true,
+      ShieldsUp: p.ShieldsUp === true,
+      LoggedOut: p.LoggedOut !== false,
+    },
+    registered: o.registered === true,
+    nodeId: typeof o.nodeId === 'number' ? o.nodeId : null,
+  };
+}
+
+export class StateStore {
+  constructor(readonly dir: string) {}
+
+  /** Creates the directory (0700) and any missing key; returns the keys. */
+  async loadKeys(): Promise<AgentKeys> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    await chmod(this.dir, 0o700);
+    return {
+      machinePrivateKey: await this.loadOrCreateKey(MACHINE_KEY_FILE),
+      nodePrivateKey: await this.loadOrCreateKey(NODE_KEY_FILE),
+    };
+  }
+
+  private async loadOrCreateKey(name: string): Promise<Uint8Array> {
+    const path = join(this.dir, name);
+    const text = await readOptional(path);
+    if (text !== null) {
+      await chmod(path, 0o600);
+      return parseKeyFile(path, text);
+    }
+    const key = generatePrivateKey();
+    await writeSecret(path, `privkey:${keyToHex(key)}\n`);
+    return key;
+  }
+
+  /** Replaces the node key (after logout a node comes back as a new node). */
+  async rotateNodeKey(): Promise<Uint8Array> {
+    const key = generatePrivateKey();
+    await writeSecret(join(this.dir, NODE_KEY_FILE), `privkey:${keyToHex(key)}\n`);
+    return key;
+  }
+
+  async loadState(): Promise<PersistedState> {
+    const path = join(this.dir, STATE_FILE);
+    const text = await readOptional(path);
+    if (text === null) return { prefs: { ...DEFAULT_PREFS }, registered: false, nodeId: null };
+    return parseState(path, text);
+  }
+
+  async saveState(s: PersistedState): Promise<void> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    await writeSecret(join(this.dir, STATE_FILE), JSON.stringify(s, null, 2) + '\n');
+  }
+}
