@@ -2,9 +2,16 @@
   "targets": [
     {
       "target_name": "grantwire_native",
-      "sources": ["native/grantwire.cc"],
-      "cflags_cc": ["-O2", "-std=c++17", "-fno-exceptions"],
-      "defines": ["NAPI_VERSION=8"]
+      "sources": [
+        "native/grantwire.cc",
+        "native/tun.cc",
+        "native/netlink.cc",
+        "native/udp.cc",
+        "native/reader.cc",
+        "native/peercred.cc"
+      ],
+      "cflags_cc": ["-O2", "-std=c++17", "-fno-exceptions", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],
+      "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"]
     }
   ]
 }

@@ -1,0 +1,96 @@
+// Loader and typed surface of the native addon (native/*.cc, built by node-gyp into
+// build/Release/grantwire_native.node during `npm ci`). The addon does what Node cannot: TUN devices,
+// rtnetlink configuration, batched UDP (recvmmsg/sendmmsg) driven by uv_poll, and SO_PEERCRED.
+//
+// Loading is lazy and never throws: `loadNative()` returns null (with the reason in `nativeLoadError()`)
+// when the addon was not built, so pure-JS users (in-memory fakes, node:dgram) keep working.
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+/** An opaque native handle (a reader or a send queue). */
+export type NativeHandle = { readonly __native: unique symbol };
+
+export interface NativeAddon {
+  /** Opens /dev/net/tun as IFF_TUN|IFF_NO_PI, nonblocking. `name` may be '' or a pattern like 'gw%d'. */
+  tunOpen(name: string): { fd: number; name: string };
+  fdClose(fd: number): void;
+  /** One packet; returns bytes written or -errno (e.g. -11 EAGAIN: dropped). */
+  tunWrite(fd: number, buf: Uint8Array, off: number, len: number): number;
+
+  linkSet(name: string, up: boolean, mtu: number): void;
+  addrAdd(name: string, addr: string, prefixLen: number): void;
+  addrDel(name: string, addr: string, prefixLen: number): void;
+  routeAdd(name: string, dst: string, prefixLen: number): void;
+  routeDel(name: string, dst: string, prefixLen: number): void;
+  ifIndex(name: string): number;
+
+  udpOpen(port: number, rcvbuf: number, sndbuf: number): { fd: number; port: number; family: 4 | 6 };
+  udpSenderCreate(fd: number, family: 4 | 6, slots: number, slotSize: number, gso: boolean): NativeHandle;
+  /** Copies one datagram into the send queue; returns the queue length (-1: oversized, dropped). */
+  udpQueue(sender: NativeHandle, buf: Uint8Array, off: number, len: number, addr16: Uint8Array, port: number): number;
+  /** sendmmsg everything queued; 0 or -errno of the first hard failure. */
+  udpFlush(sender: NativeHandle): number;
+  udpSenderStats(sender: NativeHandle): { sent: number; dropped: number; syscalls: number; gso: boolean };
+  udpSendTo(fd: number, family: 4 | 6, buf: Uint8Array, off: number, len: number, addr16: Uint8Array, port: number): number;
+
+  readerCreate(
+    kind: 0 | 1,
+    fd: number,
+    arena: Uint8Array,
+    slotSize: number,
+    lens: Uint32Array,
+    addrs: Uint8Array | null,
+    ports: Uint16Array | null,
+    onBatch: (count: number) => void,
+  ): NativeHandle;
+  readerClose(reader: NativeHandle): void;
+  readerStats(reader: NativeHandle): { batches: number; packets: number; errors: number };
+
+  /** SO_PEERCRED of a connected unix socket fd; throws when unavailable. */
+  peerCred(fd: number): { uid: number; gid: number; pid: number };
+}
+
+export const READER_TUN = 0;
+export const READER_UDP = 1;
+
+let cached: NativeAddon | null | undefined;
+let loadError: string | null = null;
+
+function addonPath(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  return path.resolve(here, '..', 'build', 'Release', 'grantwire_native.node');
+}
+
+/** The addon, or null when it is not built or fails to load (see nativeLoadError()). */
+export function loadNative(): NativeAddon | null {
+  if (cached !== undefined) return cached;
+  const file = addonPath();
+  if (!existsSync(file)) {
+    loadError = `native addon not built (${file} missing; run \`npm run install\`)`;
+    cached = null;
+    return cached;
+  }
+  try {
+    const require = createRequire(import.meta.url);
+    cached = require(file) as NativeAddon;
+  } catch (err) {
+    loadError = `native addon failed to load: ${(err as Error).message}`;
+    cached = null;
+  }
+  return cached;
+}
+
+/** Why loadNative() returned null; null when it loaded. */
+export function nativeLoadError(): string | null {
+  loadNative();
+  return loadError;
+}
+
+/** The addon or a clear error (for callers that cannot work without it, like the TUN device). */
+export function requireNative(): NativeAddon {
+  const addon = loadNative();
+  if (addon === null) throw new Error(loadError ?? 'native addon unavailable');
+  return addon;
+}

@@ -1,0 +1,197 @@
+// A Linux TUN interface as a PacketDevice, through the native addon: packets are read by a uv_poll-driven
+// batched reader (one JS call per batch, into a preallocated arena) and written with one nonblocking
+// write() each. Also configures the interface (MTU, link state, addresses, routes) over rtnetlink.
+//
+// The interface is not persistent: closing the device (or the process dying) removes it, together with
+// its addresses and routes. Not safe for use after close().
+import type { PacketBatch, PacketDevice } from './io.js';
+import { READER_TUN, requireNative, type NativeAddon, type NativeHandle } from './native-addon.js';
+
+export interface TunOptions {
+  /** Interface name (≤ 15 bytes), or a kernel pattern like 'gw%d'. */
+  name: string;
+  /** MTU to set at open; default 1420 (WireGuard's default on a 1500-byte underlay). */
+  mtu?: number;
+  /** Packets per read batch (default 64). */
+  batch?: number;
+}
+
+export interface TunStats {
+  rxPackets: number;
+  rxBatches: number;
+  txPackets: number;
+  txDropped: number;
+}
+
+/** Splits 'addr/len' (or a bare address: a host prefix) into its parts; throws on a malformed prefix. */
+export function splitPrefix(prefix: string): { addr: string; len: number } {
+  const slash = prefix.indexOf('/');
+  const addr = slash < 0 ? prefix : prefix.slice(0, slash);
+  const isV6 = addr.includes(':');
+  const max = isV6 ? 128 : 32;
+  const lenText = slash < 0 ? String(max) : prefix.slice(slash + 1);
+  const len = /^[0-9]{1,3}$/.test(lenText) ? Number(lenText) : NaN;
+  if (!(len >= 0 && len <= max)) throw new Error(`invalid prefix length in ${JSON.stringify(prefix)}`);
+  return { addr, len };
+}
+
+export class TunDevice implements PacketDevice {
+  readonly name: string;
+  private mtuValue: number;
+  private readonly addon: NativeAddon;
+  private fd: number;
+  private readonly batchSize: number;
+  private reader: NativeHandle | null = null;
+  private readonly batch: PacketBatch;
+  private arena: Uint8Array = new Uint8Array(0);
+  private onPackets: ((batch: PacketBatch) => void) | null = null;
+  private txPackets = 0;
+  private txDropped = 0;
+  private rxBase = { packets: 0, batches: 0 };
+  private readonly deliver = (count: number): void => {
+    this.batch.count = count;
+    this.onPackets?.(this.batch);
+  };
+
+  private constructor(addon: NativeAddon, fd: number, name: string, mtu: number, batch: number) {
+    this.addon = addon;
+    this.fd = fd;
+    this.name = name;
+    this.mtuValue = mtu;
+    this.batchSize = batch;
+    this.batch = { count: 0, bufs: [], lens: new Uint32Array(batch) };
+  }
+
+  /** Creates (or attaches to) the TUN interface and sets its MTU; the link stays down until up(). */
+  static open(opts: TunOptions): TunDevice {
+    const addon = requireNative();
+    const mtu = opts.mtu ?? 1420;
+    const batch = opts.batch ?? 64;
+    if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) throw new Error(`invalid MTU ${mtu}`);
+    if (!Number.isInteger(batch) || batch < 1 || batch > 1024) throw new Error(`invalid batch size ${batch}`);
+    const { fd, name } = addon.tunOpen(opts.name);
+    try {
+      addon.linkSet(name, false, mtu);
+    } catch (err) {
+      addon.fdClose(fd);
+      throw err;
+    }
+    return new TunDevice(addon, fd, name, mtu, batch);
+  }
+
+  get mtu(): number {
+    return this.mtuValue;
+  }
+
+  /** The TUN file descriptor (for diagnostics; the device owns it). */
+  get fileDescriptor(): number {
+    return this.fd;
+  }
+
+  setMtu(mtu: number): void {
+    if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) throw new Error(`invalid MTU ${mtu}`);
+    this.addon.linkSet(this.name, this.isUp, mtu);
+    this.mtuValue = mtu;
+    // Reads are sized from the MTU; a bigger MTU needs bigger slots.
+    if (this.reader !== null && this.slotSizeFor(mtu) > this.slotSize) this.restartReader();
+  }
+
+  private isUp = false;
+
+  up(): void {
+    this.addon.linkSet(this.name, true, 0);
+    this.isUp = true;
+  }
+
+  down(): void {
+    this.addon.linkSet(this.name, false, 0);
+    this.isUp = false;
+  }
+
+  /** Adds an address with its prefix ('100.64.0.1/32', 'fd7a::1/48'); replaces an identical one. */
+  addAddress(prefix: string): void {
+    const { addr, len } = splitPrefix(prefix);
+    this.addon.addrAdd(this.name, addr, len);
+  }
+
+  removeAddress(prefix: string): void {
+    const { addr, len } = splitPrefix(prefix);
+    this.addon.addrDel(this.name, addr, len);
+  }
+
+  /** Routes a prefix through this interface (main table, link scope); idempotent. */
+  addRoute(prefix: string): void {
+    const { addr, len } = splitPrefix(prefix);
+    this.addon.routeAdd(this.name, addr, len);
+  }
+
+  removeRoute(prefix: string): void {
+    const { addr, len } = splitPrefix(prefix);
+    this.addon.routeDel(this.name, addr, len);
+  }
+
+  private slotSize = 0;
+
+  private slotSizeFor(mtu: number): number {
+    // Room for the MTU plus slack, rounded to 64 bytes; at least 2 KiB so small MTUs keep one layout.
+    return Math.max(2048, (mtu + 64 + 63) & ~63);
+  }
+
+  start(onPackets: (batch: PacketBatch) => void): void {
+    if (this.fd < 0) throw new Error(`${this.name}: device is closed`);
+    if (this.reader !== null) throw new Error(`${this.name}: already started`);
+    this.onPackets = onPackets;
+    this.startReader();
+  }
+
+  private startReader(): void {
+    this.slotSize = this.slotSizeFor(this.mtuValue);
+    this.arena = new Uint8Array(this.slotSize * this.batchSize);
+    const bufs: Uint8Array[] = [];
+    for (let i = 0; i < this.batchSize; i++) bufs.push(this.arena.subarray(i * this.slotSize, (i + 1) * this.slotSize));
+    this.batch.bufs = bufs;
+    this.reader = this.addon.readerCreate(READER_TUN, this.fd, this.arena, this.slotSize, this.batch.lens, null, null, this.deliver);
+  }
+
+  private restartReader(): void {
+    this.stopReader();
+    this.startReader();
+  }
+
+  private stopReader(): void {
+    if (this.reader === null) return;
+    const s = this.addon.readerStats(this.reader);
+    this.rxBase.packets += s.packets;
+    this.rxBase.batches += s.batches;
+    this.addon.readerClose(this.reader);
+    this.reader = null;
+  }
+
+  write(buf: Uint8Array, off: number, len: number): boolean {
+    if (this.fd < 0) return false;
+    if (this.addon.tunWrite(this.fd, buf, off, len) >= 0) {
+      this.txPackets++;
+      return true;
+    }
+    this.txDropped++;
+    return false;
+  }
+
+  stats(): TunStats {
+    const s = this.reader !== null ? this.addon.readerStats(this.reader) : { packets: 0, batches: 0 };
+    return {
+      rxPackets: this.rxBase.packets + s.packets,
+      rxBatches: this.rxBase.batches + s.batches,
+      txPackets: this.txPackets,
+      txDropped: this.txDropped,
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.fd < 0) return;
+    this.stopReader();
+    this.onPackets = null;
+    this.addon.fdClose(this.fd);
+    this.fd = -1;
+  }
+}
