@@ -1,0 +1,158 @@
+// The state machine with a fake control and a fake data plane: login outcomes, resume after restart,
+// down/up, logout, and what whois/status/watch see.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { syntheticNetmap } from '../localapi/fake-backend.js';
+import { LocalApiFailure, type ExplainQuery, type WatchEvent } from '../localapi/types.js';
+import type { Netmap } from '../types/netmap.js';
+import { AgentBackend, type ControlSession, type Dataplane } from './backend.js';
+import { StateStore } from './state-store.js';
+
+const root = mkdtempSync(join(tmpdir(), 'gw-agent-backend-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+class FakeControl {
+  registered: { authKey: string; requestTags: string[]; hostname: string }[] = [];
+  streams = 0;
+  logouts = 0;
+  refuse: string | null = null;
+  netmap: Netmap = syntheticNetmap(2);
+  push: ((nm: Netmap) => void) | null = null;
+  session(): ControlSession {
+    return {
+      register: async (req) => {
+        if (this.refuse) throw Object.assign(new Error(this.refuse), { refused: true });
+        this.registered.push({ authKey: req.authKey, requestTags: req.requestTags, hostname: req.hostname });
+        return { nodeId: 1 };
+      },
+      streamMap: (_req, onNetmap, signal) => {
+        this.streams++;
+        this.push = onNetmap;
+        setTimeout(() => onNetmap(this.netmap), 5);
+        return new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve()));
+      },
+      logout: async () => {
+        this.logouts++;
+      },
+    };
+  }
+}
+
+class FakeDataplane implements Dataplane {
+  applied = 0;
+  cleared = 0;
+  capsFor = () => null;
+  apply() {
+    this.applied++;
+  }
+  clear() {
+    this.cleared++;
+  }
+  explain(q: ExplainQuery) {
+    return { Query: q, Verdict: 'drop' as const, Reason: 'no_rule', Detail: null };
+  }
+  async ping() {
+    return 1.5;
+  }
+  peerStats() {
+    return new Map();
+  }
+  metricFamilies() {
+    return [];
+  }
+  endpoints() {
+    return ['198.51.100.1:41641'];
+  }
+}
+
+function make(dir: string, control: FakeControl, dp = new FakeDataplane()) {
+  const b = new AgentBackend({ store: new StateStore(join(root, dir)), control: () => control.session(), dataplane: dp, defaultHostname: 'host-a' });
+  return { b, dp };
+}
+
+describe('AgentBackend', () => {
+  it('fresh node needs login; up without a key is refused with a hint', async () => {
+    const { b } = make('a', new FakeControl());
+    await b.start();
+    expect(b.status({ peers: true }).BackendState).toBe('NeedsLogin');
+    await expect(b.up({ ControlURL: 'http://c' })).rejects.toMatchObject({ code: 'needs_login' });
+    await expect(b.up({})).rejects.toThrow(/--login-server/);
+  });
+
+  it("a refused login carries control's reason and leaves the node logged out", async () => {
+    const c = new FakeControl();
+    c.refuse = 'requested tags [tag:x] are invalid or not permitted';
+    const { b } = make('b', c);
+    await b.start();
+    const err = await b.up({ ControlURL: 'http://c', AuthKey: 'k', AdvertiseTags: ['tag:x'] }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LocalApiFailure);
+    expect(err).toMatchObject({ status: 400, code: 'login_failed', message: 'requested tags [tag:x] are invalid or not permitted' });
+    expect(b.backendState()).toBe('NeedsLogin');
+  });
+
+  it('up → Running with peers; restart resumes without a new login; down/up; logout', async () => {
+    const c = new FakeControl();
+    const { b, dp } = make('c', c);
+    await b.start();
+    const events: WatchEvent[] = [];
+    b.watch((e) => events.push(e));
+    const st = await b.up({ ControlURL: 'http://c', AuthKey: 'k1', AdvertiseTags: ['tag:prod-server'] });
+    expect(st.BackendState).toBe('Running');
+    expect(Object.keys(st.Peer ?? {})).toHaveLength(2);
+    expect(c.registered).toEqual([{ authKey: 'k1', requestTags: ['tag:prod-server'], hostname: 'host-a' }]);
+    expect(dp.applied).toBe(1);
+    expect(b.whois({ kind: 'ip', ip: '100.64.0.2', port: null })?.Node.ID).toBe(2);
+    expect(events.map((e) => e.Type)).toEqual(['state', 'state', 'netmap', 'peer', 'peer']);
+
+    // A peer leaves: whois forgets it and watchers hear about it.
+    const nm2 = syntheticNetmap(1);
+    c.push!(nm2);
+    expect(b.whois({ kind: 'ip', ip: '100.64.0.3', port: null })).toBeNull();
+    expect(events.at(-1)).toMatchObject({ Type: 'peer-removed', HostName: 'node-3' });
+    await b.stop();
+
+    // Restart with the same state dir: no register, the stream resumes.
+    const c2 = new FakeControl();
+    const r = make('c', c2);
+    await r.b.start();
+    expect(r.b.backendState()).toBe('Starting');
+    await new Promise((res) => setTimeout(res, 20));
+    expect(r.b.backendState()).toBe('Running');
+    expect(c2.registered).toEqual([]);
+    expect(r.b.getPrefs()).toMatchObject({ ControlURL: 'http://c', AdvertiseTags: ['tag:prod-server'], WantRunning: true, LoggedOut: false });
+
+    await r.b.down();
+    expect(r.b.backendState()).toBe('Stopped');
+    expect(r.b.whois({ kind: 'ip', ip: '100.64.0.2', port: null })).toBeNull();
+    expect(r.b.getPrefs().WantRunning).toBe(false);
+    expect((await r.b.up({})).BackendState).toBe('Running');
+    expect(c2.registered).toEqual([]);
+
+    await r.b.logout();
+    expect(c2.logouts).toBe(1);
+    expect(r.b.backendState()).toBe('NeedsLogin');
+    await expect(r.b.up({})).rejects.toMatchObject({ code: 'needs_login' });
+    await r.b.stop();
+  });
+
+  it('up times out when control never sends a netmap', async () => {
+    const c = new FakeControl();
+    const { b } = make('d', c);
+    c.session = () => ({
+      register: async () => ({ nodeId: 1 }),
+      streamMap: (_r, _on, signal) => new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve())),
+      logout: async () => undefined,
+    });
+    await b.start();
+    await expect(b.up({ ControlURL: 'http://c', AuthKey: 'k', TimeoutMs: 50 })).rejects.toMatchObject({ code: 'timeout' });
+    await b.stop();
+  });
+
+  it('metrics include backend gauges', async () => {
+    const { b } = make('e', new FakeControl());
+    await b.start();
+    expect(b.metrics()).toContain('grantwire_backend_state{state="NeedsLogin"} 1');
+  });
+});

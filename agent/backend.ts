@@ -1,0 +1,387 @@
+// The agent's brain: the login/run state machine behind the LocalAPI. It owns the persisted state,
+// drives control (register, map stream, logout) and hands every netmap to the data plane; reads (whois,
+// status) answer from the in-memory netmap and whois index. Control and the data plane come in through
+// the small interfaces below, so the state machine is tested with fakes and the daemon wires the real
+// ControlClient, Device, TUN and filter.
+//
+// States (Tailscale's names): NeedsLogin → (up with a key) → Starting → (first netmap) → Running;
+// down → Stopped (keys and login kept); logout → NeedsLogin.
+import { hostname as osHostname, release as osRelease } from 'node:os';
+import { debuglog } from 'node:util';
+import { formatMetrics, type MetricFamily } from '../localapi/metrics.js';
+import { buildStatus, type PeerStats } from '../localapi/status.js';
+import {
+  LocalApiFailure,
+  type BackendState,
+  type ExplainQuery,
+  type ExplainResponse,
+  type LocalBackend,
+  type PingResponse,
+  type Prefs,
+  type PrefsPatch,
+  type StatusResponse,
+  type UpRequest,
+  type WatchEvent,
+  type WhoIsResponse,
+  type WhoisAddr,
+} from '../localapi/types.js';
+import { WhoisIndex, type CapsFor } from '../localapi/whois.js';
+import type { Hostinfo, Netmap } from '../types/netmap.js';
+import type { PersistedState, StateStore } from './state-store.js';
+
+const log = debuglog('grantwire:agent');
+
+export const AGENT_VERSION = '0.1.0';
+const DEFAULT_UP_TIMEOUT_MS = 30_000;
+
+/** Control as the backend needs it (agent/control-session.ts adapts control/client.ts). */
+export interface ControlSession {
+  /** Rejects with an Error whose message is control's reason when control refuses. */
+  register(req: { authKey: string; hostname: string; hostinfo: Hostinfo; requestTags: string[] }): Promise<{ nodeId: number | null }>;
+  /** Streams netmaps (reconnecting on its own) until `signal` aborts; rejects on a permanent failure. */
+  streamMap(req: { endpoints: string[]; hostinfo: Hostinfo }, onNetmap: (nm: Netmap) => void, signal: AbortSignal): Promise<void>;
+  logout(): Promise<void>;
+}
+
+export interface ControlRefusal extends Error {
+  /** True when control answered and refused (bad key, tags not permitted) rather than being unreachable. */
+  refused?: boolean;
+}
+
+export type ControlFactory = (controlURL: string) => ControlSession;
+
+/** The data plane as the backend needs it (agent/dataplane.ts binds Device, TUN, filter). */
+export interface Dataplane {
+  apply(nm: Netmap): void;
+  /** Forgets peers and rules (down, logout). */
+  clear(): void;
+  capsFor: CapsFor;
+  explain(q: ExplainQuery): ExplainResponse;
+  ping(ip: string, timeoutMs: number): Promise<number>;
+  /** Keyed by node key. */
+  peerStats(): Map<string, PeerStats>;
+  metricFamilies(): MetricFamily[];
+  /** Local UDP endpoints (`ip:port`) to report to control. */
+  endpoints(): string[];
+}
+
+export interface BackendOptions {
+  store: StateStore;
+  control: ControlFactory;
+  dataplane: Dataplane;
+  /** Overrides the OS hostname default. */
+  defaultHostname?: string;
+}
+
+export class AgentBackend implements LocalBackend {
+  private persisted!: PersistedState;
+  private state: BackendState = 'NoState';
+  private netmap: Netmap | null = null;
+  private index: WhoisIndex;
+  private session: ControlSession | null = null;
+  private stream: AbortController | null = null;
+  private lastError: string | null = null;
+  private netmapsReceived = 0;
+  private waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  private readonly listeners = new Set<(ev: WatchEvent) => void>();
+  /** Serializes lifecycle calls (up/down/logout/prefs) so they never interleave. */
+  private lifecycle: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly opts: BackendOptions) {
+    this.index = new WhoisIndex(null, opts.dataplane.capsFor);
+  }
+
+  /** Loads persisted state; resumes the map stream when the node was logged in and running. */
+  async start(): Promise<void> {
+    this.persisted = await this.opts.store.loadState();
+    if (this.persisted.registered && this.persisted.prefs.WantRunning && this.persisted.prefs.ControlURL) {
+      this.session = this.opts.control(this.persisted.prefs.ControlURL);
+      this.connect();
+    } else {
+      this.setState(this.persisted.registered ? 'Stopped' : 'NeedsLogin');
+    }
+  }
+
+  /** Stops the stream (daemon shutdown); keeps persisted state as it is. */
+  async stop(): Promise<void> {
+    this.stream?.abort();
+    this.stream = null;
+  }
+
+  private serialize<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lifecycle.then(fn, fn);
+    this.lifecycle = run.catch(() => undefined);
+    return run;
+  }
+
+  private hostinfo(): Hostinfo {
+    return { hostname: this.hostname(), os: process.platform, osVersion: osRelease(), agentVersion: AGENT_VERSION };
+  }
+
+  private hostname(): string {
+    return this.persisted.prefs.Hostname || this.opts.defaultHostname || osHostname();
+  }
+
+  private setState(s: BackendState, error?: string): void {
+    if (this.state === s && error === undefined) return;
+    this.state = s;
+    this.emit({ Type: 'state', BackendState: s, ...(error ? { Error: error } : {}) });
+  }
+
+  private emit(ev: WatchEvent): void {
+    for (const l of this.listeners) {
+      try {
+        l(ev);
+      } catch (err) {
+        log('watch listener failed: %s', (err as Error).message);
+      }
+    }
+  }
+
+  private async save(): Promise<void> {
+    await this.opts.store.saveState(this.persisted);
+  }
+
+  /** Starts the map stream (if not running); the state becomes Running on the first netmap. */
+  private connect(): void {
+    if (this.stream) return;
+    const session = this.session;
+    if (!session) return;
+    const ac = new AbortController();
+    this.stream = ac;
+    this.setState('Starting');
+    session
+      .streamMap({ endpoints: this.opts.dataplane.endpoints(), hostinfo: this.hostinfo() }, (nm) => this.onNetmap(nm, ac.signal), ac.signal)
+      .then(
+        () => undefined,
+        (err: Error) => {
+          if (ac.signal.aborted) return;
+          log('map stream ended: %s', err.message);
+          this.lastError = err.message;
+          if (this.stream === ac) this.stream = null;
+          this.dropNetmap();
+          this.setState('NeedsLogin', err.message);
+          this.failWaiters(new LocalApiFailure(502, 'control_error', err.message));
+        },
+      );
+  }
+
+  private disconnect(): void {
+    this.stream?.abort();
+    this.stream = null;
+    this.dropNetmap();
+  }
+
+  private dropNetmap(): void {
+    this.opts.dataplane.clear();
+    this.netmap = null;
+    this.index = new WhoisIndex(null, this.opts.dataplane.capsFor);
+  }
+
+  private onNetmap(nm: Netmap, signal: AbortSignal): void {
+    if (signal.aborted) return;
+    const prev = this.netmap;
+    try {
+      this.opts.dataplane.apply(nm);
+    } catch (err) {
+      // A bad netmap must not take the node down; keep the previous data plane and say so.
+      log('applying netmap failed: %s', (err as Error).stack ?? String(err));
+      this.lastError = `applying netmap: ${(err as Error).message}`;
+      return;
+    }
+    this.netmap = nm;
+    this.netmapsReceived++;
+    this.index = new WhoisIndex(nm, this.opts.dataplane.capsFor);
+    this.lastError = null;
+    this.setState('Running');
+    this.emit({ Type: 'netmap', PolicyVersion: nm.policyVersion, Self: nm.self.nodeKey, Peers: nm.peers.length });
+    const before = new Map((prev?.peers ?? []).map((p) => [p.nodeKey, p]));
+    for (const p of nm.peers) {
+      const old = before.get(p.nodeKey);
+      before.delete(p.nodeKey);
+      if (!old || old.online !== p.online) this.emit({ Type: 'peer', Key: p.nodeKey, HostName: p.hostinfo.hostname, Online: p.online });
+    }
+    for (const [key, p] of before) this.emit({ Type: 'peer-removed', Key: key, HostName: p.hostinfo.hostname });
+    const w = this.waiters;
+    this.waiters = [];
+    for (const x of w) x.resolve();
+  }
+
+  private failWaiters(err: Error): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const x of w) x.reject(err);
+  }
+
+  private waitRunning(timeoutMs: number): Promise<void> {
+    if (this.state === 'Running' && this.netmap) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((x) => x !== entry);
+        reject(new LocalApiFailure(504, 'timeout', `no network map from control within ${Math.round(timeoutMs / 1000)}s`));
+      }, timeoutMs);
+      const entry = {
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        reject: (e: Error) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+      this.waiters.push(entry);
+    });
+  }
+
+  // ---- LocalBackend ----
+
+  whois(addr: WhoisAddr): WhoIsResponse | null {
+    return this.index.lookup(addr);
+  }
+
+  status(opts: { peers: boolean }): StatusResponse {
+    return buildStatus({
+      state: this.state,
+      netmap: this.netmap,
+      peerStats: opts.peers ? this.opts.dataplane.peerStats() : new Map(),
+      nowMs: Date.now(),
+      includePeers: opts.peers,
+      version: AGENT_VERSION,
+      health: this.lastError ? [this.lastError] : [],
+    });
+  }
+
+  getPrefs(): Prefs {
+    return { ...this.persisted.prefs, AdvertiseTags: [...this.persisted.prefs.AdvertiseTags] };
+  }
+
+  patchPrefs(patch: PrefsPatch): Promise<Prefs> {
+    return this.serialize(async () => {
+      const wasRunning = this.persisted.prefs.WantRunning;
+      this.persisted.prefs = { ...this.persisted.prefs, ...patch };
+      await this.save();
+      if (patch.WantRunning === false && wasRunning) {
+        this.disconnect();
+        this.setState('Stopped');
+      } else if (patch.WantRunning === true && !wasRunning && this.persisted.registered) {
+        this.session ??= this.opts.control(this.persisted.prefs.ControlURL);
+        this.connect();
+      }
+      return this.getPrefs();
+    });
+  }
+
+  up(req: UpRequest): Promise<StatusResponse> {
+    return this.serialize(async () => {
+      const prefs = this.persisted.prefs;
+      const url = req.ControlURL ?? prefs.ControlURL;
+      if (!url) throw new LocalApiFailure(400, 'bad_request', 'no control server known: give --login-server URL');
+      const urlChanged = url !== prefs.ControlURL;
+      const mustLogin = !this.persisted.registered || urlChanged;
+      if (mustLogin && !req.AuthKey) {
+        throw new LocalApiFailure(400, 'needs_login', `not logged in to ${url}: give --auth-key KEY`);
+      }
+      if (req.AuthKey) {
+        this.disconnect();
+        const session = this.opts.control(url);
+        const hostname = req.Hostname ?? (prefs.Hostname || this.opts.defaultHostname || osHostname());
+        const tags = req.AdvertiseTags ?? prefs.AdvertiseTags;
+        let nodeId: number | null;
+        try {
+          ({ nodeId } = await session.register({
+            authKey: req.AuthKey,
+            hostname,
+            hostinfo: { ...this.hostinfo(), hostname },
+            requestTags: tags,
+          }));
+        } catch (err) {
+          const e = err as ControlRefusal;
+          this.setState(this.persisted.registered ? this.state : 'NeedsLogin', e.message);
+          if (e.refused === false) throw new LocalApiFailure(502, 'control_unreachable', e.message);
+          throw new LocalApiFailure(400, 'login_failed', e.message);
+        }
+        this.session = session;
+        this.persisted = {
+          prefs: { ...prefs, ControlURL: url, Hostname: hostname, AdvertiseTags: tags, WantRunning: true, LoggedOut: false },
+          registered: true,
+          nodeId,
+        };
+      } else {
+        if (req.Hostname !== undefined) this.persisted.prefs.Hostname = req.Hostname;
+        this.persisted.prefs.WantRunning = true;
+        this.session ??= this.opts.control(url);
+      }
+      await this.save();
+      this.connect();
+      await this.waitRunning(req.TimeoutMs ?? DEFAULT_UP_TIMEOUT_MS);
+      return this.status({ peers: true });
+    });
+  }
+
+  down(): Promise<void> {
+    return this.serialize(async () => {
+      this.disconnect();
+      this.persisted.prefs.WantRunning = false;
+      await this.save();
+      this.setState(this.persisted.registered ? 'Stopped' : 'NeedsLogin');
+    });
+  }
+
+  logout(): Promise<void> {
+    return this.serialize(async () => {
+      const url = this.persisted.prefs.ControlURL;
+      const session = this.session ?? (url && this.persisted.registered ? this.opts.control(url) : null);
+      this.disconnect();
+      if (session && this.persisted.registered) {
+        try {
+          await session.logout();
+        } catch (err) {
+          // Logging out locally must work even when control is unreachable; say so in the health list.
+          this.lastError = `logout: control did not confirm: ${(err as Error).message}`;
+          log('%s', this.lastError);
+        }
+      }
+      this.session = null;
+      this.persisted = { prefs: { ...this.persisted.prefs, WantRunning: false, LoggedOut: true }, registered: false, nodeId: null };
+      await this.save();
+      this.setState('NeedsLogin');
+    });
+  }
+
+  explain(q: ExplainQuery): ExplainResponse {
+    return this.opts.dataplane.explain(q);
+  }
+
+  async ping(ip: string, timeoutMs: number): Promise<PingResponse> {
+    const who = this.index.lookup({ kind: 'ip', ip, port: null });
+    if (!who || who.Node.Key === this.netmap?.self.nodeKey) throw new LocalApiFailure(404, 'not_found', `no peer with address ${ip}`);
+    const rttMs = await this.opts.dataplane.ping(ip, timeoutMs);
+    return { IP: ip, NodeName: who.Node.ComputedName, Type: 'ICMP', LatencySeconds: rttMs / 1000 };
+  }
+
+  metrics(): string {
+    const states: BackendState[] = ['NoState', 'NeedsLogin', 'Stopped', 'Starting', 'Running'];
+    return formatMetrics([
+      { name: 'grantwire_backend_state', help: 'Backend state (1 for the current one).', type: 'gauge', samples: states.map((s) => ({ labels: { state: s }, value: s === this.state ? 1 : 0 })) },
+      { name: 'grantwire_netmaps_received_total', help: 'Network maps received from control.', type: 'counter', samples: [{ value: this.netmapsReceived }] },
+      { name: 'grantwire_peers', help: 'Peers in the current network map.', type: 'gauge', samples: [{ value: this.netmap?.peers.length ?? 0 }] },
+      { name: 'grantwire_policy_version', help: 'Policy version of the current network map.', type: 'gauge', samples: [{ value: this.netmap?.policyVersion ?? 0 }] },
+      ...this.opts.dataplane.metricFamilies(),
+    ]);
+  }
+
+  watch(onEvent: (ev: WatchEvent) => void): () => void {
+    this.listeners.add(onEvent);
+    return () => this.listeners.delete(onEvent);
+  }
+
+  /** The current netmap (for the daemon's logs and tests). */
+  currentNetmap(): Netmap | null {
+    return this.netmap;
+  }
+
+  backendState(): BackendState {
+    return this.state;
+  }
+}
