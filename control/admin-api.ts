@@ -1,0 +1,135 @@
+// The admin HTTP API (`/api/v1/…`). Every request needs `Authorization: Bearer gwapi-…`, a token created
+// on the host (`control users token LOGIN`) for an admin user; only its hash is stored. Responses never
+// carry secrets: keys are listed by id and state.
+//
+//   GET    /api/v1/nodes                      nodes with owner, tags, addresses, online, attributes
+//   DELETE /api/v1/nodes/{id|name}
+//   PUT    /api/v1/nodes/{id|name}/attrs/{custom:x}   body {"value": …, "expiry"?: "1h"}
+//   DELETE /api/v1/nodes/{id|name}/attrs/{custom:x}
+//   GET    /api/v1/keys
+//   GET    /api/v1/users
+//   GET    /api/v1/policy                     active policy {version, file, text}
+//   POST   /api/v1/policy                     body = policy text; 400 with diagnostics when invalid
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { parseDuration } from '../cli/args.js';
+import { formatDiagnostic } from '../types/errors.js';
+import type { PostureValue } from '../types/tailnet.js';
+import { keySummaries, nodeSummaries, removeAttr, requireNode, setAttr } from './admin-ops.js';
+import type { Coordinator } from './coordinator.js';
+import type { Logger } from './logger.js';
+import { parseSecret, secretMatches } from './secrets.js';
+
+export interface AdminApiContext {
+  coordinator: Coordinator;
+  logger: Logger;
+}
+
+const MAX_BODY = 1024 * 1024;
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function readBody(req: IncomingMessage): Promise<string | null> {
+  return new Promise((resolve) => {
+    const parts: Buffer[] = [];
+    let n = 0;
+    req.on('data', (d: Buffer) => {
+      n += d.length;
+      if (n > MAX_BODY) {
+        resolve(null);
+        req.destroy();
+        return;
+      }
+      parts.push(d);
+    });
+    req.on('end', () => resolve(Buffer.concat(parts).toString('utf8')));
+    req.on('error', () => resolve(null));
+  });
+}
+
+/** The authenticated admin's login, or null. */
+function authenticate(req: IncomingMessage, ctx: AdminApiContext): string | null {
+  const h = req.headers.authorization ?? '';
+  const m = /^Bearer (\S+)$/.exec(h);
+  if (!m) return null;
+  const parsed = parseSecret(m[1], 'gwapi');
+  if (!parsed) return null;
+  const store = ctx.coordinator.store;
+  const row = store.apiToken(parsed.id);
+  if (!row || row.revoked !== null || !secretMatches(parsed.secret, row.hash)) return null;
+  const user = store.userById(row.userId);
+  return user && user.role === 'admin' ? user.login : null;
+}
+
+export async function handleAdminApi(req: IncomingMessage, res: ServerResponse, url: URL, ctx: AdminApiContext): Promise<void> {
+  const who = authenticate(req, ctx);
+  if (!who) return send(res, 401, { error: 'missing or invalid API token', code: 'unauthorized' });
+  const { coordinator } = ctx;
+  const store = coordinator.store;
+  const path = url.pathname.slice('/api/v1/'.length).split('/').map(decodeURIComponent);
+  const method = req.method ?? 'GET';
+  try {
+    if (path[0] === 'nodes' && path.length === 1 && method === 'GET') {
+      const nodes = nodeSummaries(store).map((n) => ({ ...n, online: coordinator.isOnline(n.id) }));
+      return send(res, 200, { nodes });
+    }
+    if (path[0] === 'nodes' && path.length === 2 && method === 'DELETE') {
+      const n = requireNode(store, path[1]);
+      store.deleteNode(n.id);
+      coordinator.refreshNode(n.id);
+      ctx.logger.log('info', 'node deleted via API', { node: n.hostname, id: n.id, by: who });
+      return send(res, 200, { deleted: n.id });
+    }
+    if (path[0] === 'nodes' && path.length === 4 && path[2] === 'attrs' && (method === 'PUT' || method === 'DELETE')) {
+      if (method === 'DELETE') {
+        const removed = removeAttr(store, path[1], path[3]);
+        coordinator.refreshNode(requireNode(store, path[1]).id);
+        return send(res, removed ? 200 : 404, removed ? { removed: path[3] } : { error: 'no such attribute', code: 'not_found' });
+      }
+      const body = await readBody(req);
+      let parsed: { value?: unknown; expiry?: unknown };
+      try {
+        parsed = JSON.parse(body ?? '') as { value?: unknown; expiry?: unknown };
+      } catch {
+        return send(res, 400, { error: 'body must be JSON {"value": …, "expiry"?: "1h"}', code: 'bad_request' });
+      }
+      const v = parsed.value;
+      if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') {
+        return send(res, 400, { error: 'value must be a string, number or boolean', code: 'bad_request' });
+      }
+      let expiry: number | null = null;
+      if (parsed.expiry !== undefined) {
+        expiry = typeof parsed.expiry === 'string' ? parseDuration(parsed.expiry) : null;
+        if (expiry === null) return send(res, 400, { error: 'expiry must be a duration like 30s, 5m, 1h', code: 'bad_request' });
+      }
+      const n = setAttr(store, path[1], path[3], v as PostureValue, expiry);
+      coordinator.refreshNode(n.id);
+      ctx.logger.log('info', 'attribute set via API', { node: n.hostname, attr: path[3], by: who });
+      return send(res, 200, { node: n.id, attr: path[3], value: v });
+    }
+    if (path[0] === 'keys' && path.length === 1 && method === 'GET') return send(res, 200, { keys: keySummaries(store) });
+    if (path[0] === 'users' && path.length === 1 && method === 'GET') {
+      return send(res, 200, { users: store.listUsers().map((u) => ({ id: u.id, login: u.login, name: u.name, role: u.role })) });
+    }
+    if (path[0] === 'policy' && path.length === 1 && method === 'GET') {
+      const p = coordinator.activePolicy;
+      return send(res, 200, { version: p.id, file: p.file, created: p.created, text: p.text });
+    }
+    if (path[0] === 'policy' && path.length === 1 && method === 'POST') {
+      const body = await readBody(req);
+      if (body === null) return send(res, 413, { error: 'policy too large', code: 'too_large' });
+      const r = coordinator.setPolicy(body, url.searchParams.get('file') ?? 'policy.hujson');
+      if (!r.ok) return send(res, 400, { error: 'policy rejected', code: 'policy_invalid', diagnostics: r.diagnostics.map(formatDiagnostic) });
+      ctx.logger.log('info', 'policy set via API', { version: r.version, by: who });
+      return send(res, 200, { version: r.version });
+    }
+    return send(res, 404, { error: 'not found', code: 'not_found' });
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    if (typeof e.code === 'string' && e.code.startsWith('ERR_CONTROL_')) return send(res, 400, { error: e.message, code: e.code });
+    throw err;
+  }
+}

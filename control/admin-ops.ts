@@ -1,0 +1,194 @@
+// Admin operations shared by the host commands (control/cli/*) and the admin HTTP API: each validates its
+// input, writes the Store (which records the change for a running server), and returns plain data.
+// Secrets appear only in the return value of the call that creates them.
+import { GrantwireError } from '../types/errors.js';
+import type { PostureValue, UserRole } from '../types/tailnet.js';
+import { isTag } from './protocol.js';
+import { newSecret } from './secrets.js';
+import type { AuthKeyRow, NodeRow, Store, UserRow } from './store.js';
+import { tagRulesFromPolicyText } from './tag-owners.js';
+
+export interface NodeSummary {
+  id: number;
+  stableId: string;
+  name: string;
+  user: string;
+  tags: string[];
+  addresses: string[];
+  endpoints: string[];
+  os: string;
+  agentVersion?: string;
+  ephemeral: boolean;
+  created: number;
+  lastSeen: number | null;
+  keyExpiry: number | null;
+  expired: boolean;
+  nodeKey: string;
+  attrs: Record<string, { value: PostureValue; expires: number | null }>;
+}
+
+export function nodeSummaries(store: Store, now = Date.now()): NodeSummary[] {
+  const users = new Map(store.listUsers().map((u) => [u.id, u]));
+  const attrs = new Map<number, NodeSummary['attrs']>();
+  for (const a of store.allAttrs()) {
+    if (a.expires !== null && a.expires <= now) continue;
+    const m = attrs.get(a.nodeId) ?? {};
+    m[a.name] = { value: a.value, expires: a.expires };
+    attrs.set(a.nodeId, m);
+  }
+  return store.listNodes().map((n) => summary(n, users.get(n.userId), attrs.get(n.id) ?? {}, now));
+}
+
+function summary(n: NodeRow, u: UserRow | undefined, attrs: NodeSummary['attrs'], now: number): NodeSummary {
+  const s: NodeSummary = {
+    id: n.id,
+    stableId: n.stableId,
+    name: n.hostname,
+    user: u?.login ?? '?',
+    tags: n.tags,
+    addresses: [n.v4, n.v6],
+    endpoints: n.endpoints,
+    os: n.hostinfo.os,
+    ephemeral: n.ephemeral,
+    created: n.created,
+    lastSeen: n.lastSeen,
+    keyExpiry: n.keyExpiry,
+    expired: n.keyExpiry !== null && n.keyExpiry <= now,
+    nodeKey: n.nodeKey,
+    attrs,
+  };
+  if (n.hostinfo.agentVersion !== undefined) s.agentVersion = n.hostinfo.agentVersion;
+  return s;
+}
+
+export interface KeySummary {
+  id: string;
+  user: string;
+  reusable: boolean;
+  ephemeral: boolean;
+  tags: string[];
+  created: number;
+  expires: number | null;
+  revoked: number | null;
+  uses: number;
+  lastUsed: number | null;
+  state: 'valid' | 'expired' | 'revoked' | 'used';
+}
+
+export function keySummaries(store: Store, now = Date.now()): KeySummary[] {
+  const users = new Map(store.listUsers().map((u) => [u.id, u]));
+  return store.listAuthKeys().map((k: AuthKeyRow) => ({
+    id: k.id,
+    user: users.get(k.userId)?.login ?? '?',
+    reusable: k.reusable,
+    ephemeral: k.ephemeral,
+    tags: k.tags,
+    created: k.created,
+    expires: k.expires,
+    revoked: k.revoked,
+    uses: k.uses,
+    lastUsed: k.lastUsed,
+    state: k.revoked !== null ? 'revoked' : k.expires !== null && k.expires <= now ? 'expired' : !k.reusable && k.uses > 0 ? 'used' : 'valid',
+  }));
+}
+
+const LOGIN_RE = /^[^\s@]+@[^\s@]+$/;
+
+export function addUser(store: Store, login: string, role: UserRole, name?: string): UserRow {
+  if (!LOGIN_RE.test(login) || login.length > 256) throw new GrantwireError('ERR_CONTROL_BAD_LOGIN', `invalid login ${JSON.stringify(login)}: expected user@domain`);
+  return store.addUser(login, name ?? login.split('@')[0], role);
+}
+
+function requireUser(store: Store, login: string): UserRow {
+  const u = store.userByLogin(login);
+  if (!u) throw new GrantwireError('ERR_CONTROL_NO_USER', `no such user: ${login} (add it with 'control users add')`);
+  return u;
+}
+
+/** Tags must be well-formed and, when a policy is active, declared in its tagOwners. */
+export function checkTags(store: Store, tags: readonly string[]): void {
+  const bad = tags.filter((t) => !isTag(t));
+  if (bad.length > 0) throw new GrantwireError('ERR_CONTROL_BAD_TAG', `invalid tag ${JSON.stringify(bad[0])}: expected tag:name`);
+  const policy = store.activePolicy();
+  if (!policy) return;
+  const rules = tagRulesFromPolicyText(policy.text);
+  const undeclared = tags.filter((t) => !rules.tagOwners.has(t));
+  if (undeclared.length > 0) {
+    throw new GrantwireError('ERR_CONTROL_UNDECLARED_TAG', `tag ${undeclared[0]} is not declared in the active policy's tagOwners`);
+  }
+}
+
+export interface CreateKeyOptions {
+  user: string;
+  reusable?: boolean;
+  ephemeral?: boolean;
+  tags?: string[];
+  expiresInMs?: number | null;
+}
+
+/** Creates an auth key; the returned text is the only time the secret exists outside the caller's hands. */
+export function createAuthKey(store: Store, o: CreateKeyOptions, now = Date.now()): { id: string; key: string } {
+  const user = requireUser(store, o.user);
+  const tags = [...new Set(o.tags ?? [])].sort();
+  checkTags(store, tags);
+  const s = newSecret('gwkey');
+  store.insertAuthKey({
+    id: s.id,
+    hash: s.hash,
+    userId: user.id,
+    reusable: o.reusable ?? false,
+    ephemeral: o.ephemeral ?? false,
+    tags,
+    created: now,
+    expires: o.expiresInMs === undefined || o.expiresInMs === null ? null : now + o.expiresInMs,
+  });
+  return { id: s.id, key: s.text };
+}
+
+/** Creates an admin API token for an admin user. */
+export function createApiToken(store: Store, login: string, now = Date.now()): { id: string; token: string } {
+  const user = requireUser(store, login);
+  if (user.role !== 'admin') throw new GrantwireError('ERR_CONTROL_NOT_ADMIN', `${login} is not an admin; API tokens are for admins`);
+  const s = newSecret('gwapi');
+  store.insertApiToken({ id: s.id, hash: s.hash, userId: user.id, created: now });
+  return { id: s.id, token: s.text };
+}
+
+export function requireNode(store: Store, ref: string): NodeRow {
+  const n = store.findNode(ref);
+  if (!n) throw new GrantwireError('ERR_CONTROL_NO_NODE', `no such node: ${ref}`);
+  return n;
+}
+
+const ATTR_RE = /^custom:[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+/** `attrs set` VALUE: JSON when it parses to a string, number or boolean, else the text itself. */
+export function parseAttrValue(text: string): PostureValue {
+  try {
+    const v: unknown = JSON.parse(text);
+    if (typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))) return v;
+  } catch {
+    // not JSON: a plain string
+  }
+  return text;
+}
+
+export function setAttr(store: Store, nodeRef: string, name: string, value: PostureValue, expiresInMs: number | null, now = Date.now()): NodeRow {
+  if (!ATTR_RE.test(name)) throw new GrantwireError('ERR_CONTROL_BAD_ATTR', `invalid attribute ${JSON.stringify(name)}: expected custom:name`);
+  const n = requireNode(store, nodeRef);
+  store.setAttr(n.id, name, value, expiresInMs === null ? null : now + expiresInMs);
+  return n;
+}
+
+export function removeAttr(store: Store, nodeRef: string, name: string): boolean {
+  const n = requireNode(store, nodeRef);
+  return store.removeAttr(n.id, name);
+}
+
+export function setNodeTags(store: Store, nodeRef: string, tags: string[]): NodeRow {
+  const n = requireNode(store, nodeRef);
+  const sorted = [...new Set(tags)].sort();
+  checkTags(store, sorted);
+  store.updateNode(n.id, { tags: sorted });
+  return store.node(n.id) as NodeRow;
+}

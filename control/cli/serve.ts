@@ -1,0 +1,103 @@
+// `control serve --listen HOST:PORT --state FILE --policy FILE [--ephemeral-timeout DURATION]`
+//
+// On start, a --policy whose text differs from the active stored version is validated in full and stored
+// as a new version. If it is invalid, serve prints every diagnostic and exits 1 (fail fast: an operator
+// restarting with a broken file should notice at once); the stored policy is untouched. Without --policy
+// the stored active policy is served; with neither, serve refuses to start.
+import { parseCommand, parseDuration, requireFlag, UsageError } from '../../cli/args.js';
+import { formatDiagnostic } from '../../types/errors.js';
+import { streamLogger } from '../logger.js';
+import { policyEngine } from '../policy-engine.js';
+import { ALLOW_ALL_WARNING, storePolicy } from '../policy-store.js';
+import { ControlServer } from '../server.js';
+import { openStore, readTextFile } from './common.js';
+
+export const usage = `usage: control serve --listen HOST:PORT --state FILE --policy FILE [flags]
+
+Runs the coordination server: agent registration and map streaming over a Noise channel (POST /noise),
+control's public key at GET /key, and the admin API under /api/v1/.
+
+flags:
+  --listen HOST:PORT            address to listen on (port 0 picks one; the URL is printed on stdout)
+  --state FILE                  SQLite state file (created if missing; default ./.grantwire/control.db)
+  --policy FILE                 policy file; stored as a new version when it differs from the active one.
+                                An invalid file: diagnostics on stderr, exit 1. Optional once a policy is stored.
+  --ephemeral-timeout DURATION  remove ephemeral nodes this long after their stream ends (default 5m)
+  --node-key-expiry DURATION    lifetime of a registered node key (default 180d)
+  --keepalive DURATION          map stream keep-alive interval (default 15s)
+  --debug                       verbose logging
+`;
+
+function parseListen(s: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):([0-9]{1,5})$/.exec(s);
+  if (!m) throw new UsageError(`--listen: expected HOST:PORT, got ${JSON.stringify(s)}`);
+  const port = Number(m[3]);
+  if (port > 65535) throw new UsageError(`--listen: port out of range: ${port}`);
+  return { host: m[1] ?? m[2], port };
+}
+
+function durationFlag(v: string | undefined, flag: string, dflt: number): number {
+  if (v === undefined) return dflt;
+  const d = parseDuration(v);
+  if (d === null) throw new UsageError(`--${flag}: expected a duration like 30s, 5m, 1h, 7d; got ${JSON.stringify(v)}`);
+  return d;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseCommand(argv, {
+    listen: { type: 'string' },
+    state: { type: 'string' },
+    policy: { type: 'string' },
+    'ephemeral-timeout': { type: 'string' },
+    'node-key-expiry': { type: 'string' },
+    keepalive: { type: 'string' },
+    debug: { type: 'boolean' },
+  });
+  const { host, port } = parseListen(requireFlag(values.listen, 'listen'));
+  const ephemeralTimeoutMs = durationFlag(values['ephemeral-timeout'], 'ephemeral-timeout', 5 * 60_000);
+  const nodeKeyExpiryMs = durationFlag(values['node-key-expiry'], 'node-key-expiry', 180 * 86_400_000);
+  const keepAliveMs = durationFlag(values.keepalive, 'keepalive', 15_000);
+  const policyText = values.policy !== undefined ? readTextFile(values.policy) : null;
+  const logger = streamLogger((line) => process.stderr.write(line), values.debug ?? false);
+
+  const store = openStore(values.state);
+  if (policyText !== null) {
+    const r = storePolicy(store, policyEngine, policyText, values.policy as string);
+    if (!r.ok) {
+      for (const d of r.diagnostics) process.stderr.write(formatDiagnostic(d) + '\n');
+      process.stderr.write(`control serve: policy ${values.policy} rejected (${r.diagnostics.length} error${r.diagnostics.length === 1 ? '' : 's'}); not starting\n`);
+      store.close();
+      return 1;
+    }
+    if (!r.unchanged) logger.log('info', 'stored new policy version', { version: r.version, file: values.policy });
+  } else if (!store.activePolicy()) {
+    store.close();
+    throw new UsageError('no policy stored yet: pass --policy FILE');
+  }
+
+  const server = new ControlServer({ store, engine: policyEngine, logger, ephemeralTimeoutMs, nodeKeyExpiryMs, keepAliveMs });
+  const addr = await server.listen(host, port);
+  const pol = server.coordinator.activePolicy;
+  if (server.coordinator.policyAllowsAll) {
+    const bar = '!'.repeat(78);
+    process.stderr.write(`${bar}\n${ALLOW_ALL_WARNING}\n${bar}\n`);
+    logger.log('warn', 'serving an allow-all policy', { version: pol.id });
+  }
+  logger.log('info', 'control listening', { url: server.url, policyVersion: pol.id, policyFile: pol.file, nodes: store.listNodes().length });
+  process.stdout.write(`listening ${server.url}\n`);
+  void addr;
+
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  logger.log('info', 'control shutting down');
+  await server.close();
+  store.close();
+  return 0;
+}

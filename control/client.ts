@@ -1,0 +1,258 @@
+// The agent's side of the control protocol: learn control's key (GET /key), open the Noise channel
+// (POST /noise, HTTP Upgrade), and register, stream the netmap, or log out. agent/ uses this as is.
+//
+//   const c = new ControlClient({ serverUrl, machinePrivateKey, nodePrivateKey, logger? });
+//   const { node } = await c.register({ authKey, hostname, hostinfo: { os: 'linux' }, requestTags });
+//   await c.streamMap({ endpoints, hostinfo }, (nm) => apply(nm), abortSignal);  // until aborted
+//   c.updateEndpoints([...]);  await c.logout();
+//
+// register/logout throw ControlError whose message is control's reason (e.g. `requested tags [tag:x] are
+// invalid or not permitted`). streamMap reconnects with backoff after network failures and returns when
+// the signal aborts; it throws ControlError when control says the node can no longer stream (deleted,
+// key expired, logged out): the agent must register again.
+import { request } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Hostinfo, Netmap, NetmapNode } from '../types/netmap.js';
+import { keyFromHex, publicKeyFromPrivate } from '../wireguard/keys.js';
+import { openChannel, type NoiseChannel } from './channel.js';
+import type { Logger } from './logger.js';
+import { proveNodeKey } from './node-key-proof.js';
+import { NOISE_PATH, NOISE_UPGRADE, parseServerMessage, type ServerMessage } from './protocol.js';
+
+export class ControlError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ControlError';
+  }
+}
+
+/** Error codes after which streaming cannot succeed without registering again. */
+const FATAL_STREAM_CODES = new Set(['unknown_node', 'node_key_expired', 'bad_node_key_proof', 'bad_request']);
+
+export interface ControlClientOptions {
+  serverUrl: string;
+  machinePrivateKey: Uint8Array;
+  nodePrivateKey: Uint8Array;
+  logger?: Logger;
+  /** Keep-alive interval to ask control for; the stream is presumed dead after 3 missed ones. */
+  keepAliveMs?: number;
+  connectTimeoutMs?: number;
+  /** Backoff bounds for streamMap reconnects. */
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+export type ClientHostinfo = Omit<Hostinfo, 'hostname'> & { hostname?: string };
+
+export interface RegisterOptions {
+  authKey?: string;
+  hostname: string;
+  hostinfo: ClientHostinfo;
+  requestTags?: string[];
+}
+
+export interface StreamOptions {
+  endpoints: string[];
+  hostinfo?: ClientHostinfo;
+}
+
+const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+
+export class ControlClient {
+  readonly machinePublicKey: Uint8Array;
+  readonly nodePublicKey: Uint8Array;
+  /** `nodekey:<hex>`, as control and netmaps name this node. */
+  readonly nodeKey: string;
+  private serverKey: Uint8Array | null = null;
+  private endpoints: string[] = [];
+  private live: NoiseChannel | null = null;
+  private readonly base: URL;
+
+  constructor(private readonly opts: ControlClientOptions) {
+    this.base = new URL(opts.serverUrl);
+    if (this.base.protocol !== 'http:') throw new ControlError('bad_url', `control URL must be http:// (the channel is Noise-encrypted): ${opts.serverUrl}`);
+    this.machinePublicKey = publicKeyFromPrivate(opts.machinePrivateKey);
+    this.nodePublicKey = publicKeyFromPrivate(opts.nodePrivateKey);
+    this.nodeKey = `nodekey:${hex(this.nodePublicKey)}`;
+  }
+
+  /** Control's static Noise key (fetched once, then cached). */
+  async serverPublicKey(): Promise<Uint8Array> {
+    if (this.serverKey) return this.serverKey;
+    const res = await fetch(new URL('/key', this.base), { signal: AbortSignal.timeout(this.opts.connectTimeoutMs ?? 10_000) });
+    if (!res.ok) throw new ControlError('bad_server', `GET /key: HTTP ${res.status}`);
+    const body = (await res.json()) as { publicKey?: unknown };
+    if (typeof body.publicKey !== 'string' || !/^[0-9a-f]{64}$/.test(body.publicKey)) throw new ControlError('bad_server', 'GET /key: malformed key');
+    this.serverKey = keyFromHex(body.publicKey);
+    return this.serverKey;
+  }
+
+  async register(o: RegisterOptions): Promise<{ node: NetmapNode }> {
+    const ch = await this.connect();
+    const msg = await this.request(ch, {
+      type: 'register',
+      nodeKey: this.nodeKey,
+      nodeKeyProof: this.proof(ch),
+      authKey: o.authKey,
+      hostname: o.hostname,
+      hostinfo: { ...o.hostinfo, hostname: o.hostinfo.hostname ?? o.hostname },
+      requestTags: o.requestTags ?? [],
+    });
+    if (msg.type !== 'registered') throw new ControlError('bad_server', `unexpected reply ${msg.type}`);
+    return { node: msg.node };
+  }
+
+  async logout(): Promise<void> {
+    this.live?.close('logout');
+    const ch = await this.connect();
+    const msg = await this.request(ch, { type: 'logout', nodeKey: this.nodeKey, nodeKeyProof: this.proof(ch) });
+    if (msg.type !== 'loggedout') throw new ControlError('bad_server', `unexpected reply ${msg.type}`);
+  }
+
+  /** New endpoints; sent at once on a live stream, and with every reconnect. */
+  updateEndpoints(endpoints: string[]): void {
+    this.endpoints = [...endpoints];
+    if (this.live && !this.live.isClosed) this.live.send(JSON.stringify({ type: 'update', endpoints: this.endpoints }));
+  }
+
+  /**
+   * Streams netmaps to `onNetmap` until `signal` aborts (then resolves). Network failures reconnect with
+   * exponential backoff (jittered); a fatal refusal from control rejects with ControlError.
+   */
+  async streamMap(o: StreamOptions, onNetmap: (nm: Netmap) => void, signal: AbortSignal): Promise<void> {
+    this.endpoints = [...o.endpoints];
+    const minB = this.opts.minBackoffMs ?? 250;
+    const maxB = this.opts.maxBackoffMs ?? 30_000;
+    let backoff = minB;
+    while (!signal.aborted) {
+      let gotMap = false;
+      try {
+        await this.streamOnce(o, (nm) => {
+          gotMap = true;
+          onNetmap(nm);
+        }, signal);
+      } catch (err) {
+        if (err instanceof ControlError && FATAL_STREAM_CODES.has(err.code)) throw err;
+        if (signal.aborted) break;
+        this.opts.logger?.log('warn', 'map stream failed; reconnecting', { error: (err as Error).message, inMs: backoff });
+      }
+      if (signal.aborted) break;
+      if (gotMap) backoff = minB;
+      await sleep(backoff * (0.75 + Math.random() * 0.5), signal);
+      backoff = Math.min(maxB, backoff * 2);
+    }
+  }
+
+  private async streamOnce(o: StreamOptions, onNetmap: (nm: Netmap) => void, signal: AbortSignal): Promise<void> {
+    const ch = await this.connect();
+    if (signal.aborted) {
+      ch.close('aborted');
+      return;
+    }
+    this.live = ch;
+    const keepAliveMs = this.opts.keepAliveMs ?? 15_000;
+    await new Promise<void>((resolve, reject) => {
+      let watchdog: NodeJS.Timeout | null = null;
+      const arm = (): void => {
+        if (watchdog) clearTimeout(watchdog);
+        watchdog = setTimeout(() => ch.close('keep-alive timeout'), keepAliveMs * 3);
+        watchdog.unref();
+      };
+      const onAbort = (): void => ch.close('aborted');
+      signal.addEventListener('abort', onAbort, { once: true });
+      let failure: Error | null = null;
+      ch.onClose((reason) => {
+        if (watchdog) clearTimeout(watchdog);
+        signal.removeEventListener('abort', onAbort);
+        if (this.live === ch) this.live = null;
+        if (signal.aborted) resolve();
+        else reject(failure ?? new Error(`map stream closed: ${reason}`));
+      });
+      ch.onMessage((text) => {
+        const msg = parseServerMessage(text);
+        if (!msg) {
+          failure = new Error('malformed message from control');
+          ch.close('malformed');
+          return;
+        }
+        arm();
+        if (msg.type === 'netmap') onNetmap(msg.netmap);
+        else if (msg.type === 'error') {
+          failure = new ControlError(msg.code, msg.message);
+          ch.close(msg.code);
+        }
+      });
+      arm();
+      const hostinfo = o.hostinfo ? { ...o.hostinfo, hostname: o.hostinfo.hostname ?? '' } : undefined;
+      ch.send(JSON.stringify({ type: 'map', nodeKey: this.nodeKey, nodeKeyProof: this.proof(ch), endpoints: this.endpoints, hostinfo, keepAliveMs }));
+    });
+  }
+
+  private proof(ch: NoiseChannel): string {
+    return proveNodeKey(this.opts.nodePrivateKey, ch.remoteStatic, ch.handshakeHash, this.machinePublicKey);
+  }
+
+  /** Sends one request and waits for control's one reply; an `error` reply becomes a ControlError. */
+  private request(ch: NoiseChannel, body: object): Promise<ServerMessage> {
+    return new Promise((resolve, reject) => {
+      let done = false;
+      ch.onMessage((text) => {
+        const msg = parseServerMessage(text);
+        done = true;
+        ch.close('done');
+        if (!msg) reject(new ControlError('bad_server', 'malformed reply from control'));
+        else if (msg.type === 'error') reject(new ControlError(msg.code, msg.message));
+        else resolve(msg);
+      });
+      ch.onClose((reason) => {
+        if (!done) reject(new ControlError('connection', `control closed the connection: ${reason}`));
+      });
+      ch.send(JSON.stringify(body));
+    });
+  }
+
+  /** Opens a fresh Noise channel: HTTP Upgrade on POST /noise, then the IK handshake. */
+  private async connect(): Promise<NoiseChannel> {
+    const serverKey = await this.serverPublicKey();
+    const timeoutMs = this.opts.connectTimeoutMs ?? 10_000;
+    const { socket, head } = await new Promise<{ socket: Socket; head: Buffer }>((resolve, reject) => {
+      const req = request(new URL(NOISE_PATH, this.base), {
+        method: 'POST',
+        headers: { Connection: 'Upgrade', Upgrade: NOISE_UPGRADE },
+        timeout: timeoutMs,
+      });
+      req.on('upgrade', (_res, socket, head) => resolve({ socket, head }));
+      req.on('response', (res) => {
+        res.resume();
+        reject(new ControlError('bad_server', `control did not upgrade the connection (HTTP ${res.statusCode})`));
+      });
+      req.on('timeout', () => req.destroy(new Error('connect timed out')));
+      req.on('error', reject);
+      req.end();
+    });
+    socket.setNoDelay(true);
+    socket.setTimeout(0);
+    try {
+      return await openChannel(socket, head, this.opts.machinePrivateKey, serverKey, timeoutMs);
+    } catch (err) {
+      socket.destroy();
+      throw err;
+    }
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

@@ -1,0 +1,43 @@
+// Storing a new policy version from the host (`control policy set`, `control serve --policy`): validate it
+// in full (syntax, references, `tests`) against the tailnet as stored, and only then make it the active
+// version. A rejected policy changes nothing; the running server keeps its current one.
+import type { Diagnostic } from '../types/errors.js';
+import type { Tailnet } from '../types/tailnet.js';
+import type { PolicyEngine } from './policy-engine.js';
+import type { AttrRow, Store } from './store.js';
+import { tagRulesFromPolicyText } from './tag-owners.js';
+import { tailnetOf } from './views.js';
+
+export function tailnetFromStore(store: Store, now = Date.now()): Tailnet {
+  const attrs = new Map<number, AttrRow[]>();
+  for (const a of store.allAttrs()) {
+    const list = attrs.get(a.nodeId) ?? [];
+    list.push(a);
+    attrs.set(a.nodeId, list);
+  }
+  return tailnetOf(store.listUsers(), store.listNodes(), (id) => attrs.get(id) ?? [], now);
+}
+
+export interface StorePolicyResult {
+  ok: boolean;
+  diagnostics: Diagnostic[];
+  /** The active version after the call (unchanged when rejected, or when the text equals the active one). */
+  version: number | null;
+  unchanged: boolean;
+  /** Neither grants nor acls: Tailscale's allow-all quirk. */
+  allowAll: boolean;
+}
+
+export function storePolicy(store: Store, engine: PolicyEngine, text: string, file: string): StorePolicyResult {
+  const active = store.activePolicy();
+  const allowAll = tagRulesFromPolicyText(text).allowAll;
+  if (active && active.text === text) return { ok: true, diagnostics: [], version: active.id, unchanged: true, allowAll };
+  const check = engine.check(text, file, tailnetFromStore(store));
+  if (!check.ok) return { ok: false, diagnostics: check.diagnostics, version: active?.id ?? null, unchanged: true, allowAll };
+  const row = store.addPolicy(file, text);
+  return { ok: true, diagnostics: check.diagnostics, version: row.id, unchanged: false, allowAll };
+}
+
+export const ALLOW_ALL_WARNING =
+  'WARNING: the policy has neither "grants" nor "acls": every node may reach every other node on every port ' +
+  '(Tailscale compatibility). Add "grants": [] to deny by default.';

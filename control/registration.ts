@@ -1,0 +1,130 @@
+// Registration decisions (control.md "Identity and keys"): which auth key, which user, which tags, new
+// node or an existing one. The machine key comes from the authenticated Noise channel and the node key has
+// been proven by the caller (server.ts), so this module decides only on state. Outcomes:
+//
+//   same node key, same machine, not expired → the existing node (no auth key needed, none consumed)
+//   same node key, OTHER machine             → refused: node_key_in_use
+//   otherwise a valid auth key is required   → invalid / expired / revoked / already used are refused
+//   requested (or key) tags must be permitted → else `requested tags [..] are invalid or not permitted`
+//   same machine key with a new node key      → the existing node, re-keyed (id and addresses kept)
+import type { Hostinfo } from '../types/netmap.js';
+import type { ControlErrorCode } from './protocol.js';
+import { isTag, sanitizeHostname } from './protocol.js';
+import { parseSecret, secretMatches } from './secrets.js';
+import type { NodeRow, Store } from './store.js';
+import { deniedTags, tagsRefusal, type TagRules } from './tag-owners.js';
+
+export const DEFAULT_NODE_KEY_EXPIRY_MS = 180 * 86_400_000;
+
+export interface RegisterInput {
+  machineKey: string;
+  nodeKey: string;
+  authKey?: string;
+  hostname: string;
+  hostinfo: Hostinfo;
+  requestTags: string[];
+}
+
+export type RegisterOutcome =
+  | { ok: true; node: NodeRow; created: boolean; authKeyId: string | null }
+  | { ok: false; code: ControlErrorCode; message: string };
+
+export interface RegisterContext {
+  store: Store;
+  tagRules: TagRules;
+  now: number;
+  nodeKeyExpiryMs?: number;
+}
+
+function refuse(code: ControlErrorCode, message: string): RegisterOutcome {
+  return { ok: false, code, message };
+}
+
+export function registerNode(ctx: RegisterContext, req: RegisterInput): RegisterOutcome {
+  const { store, now } = ctx;
+  // One IMMEDIATE transaction: the key check, its consumption and the node write cannot interleave with a
+  // concurrent registration (another connection, or an admin command in another process).
+  return store.tx(() => {
+    const byNodeKey = store.nodeByNodeKey(req.nodeKey);
+    if (byNodeKey && byNodeKey.machineKey !== req.machineKey) {
+      return refuse('node_key_in_use', 'node key is registered to another machine');
+    }
+    const notExpired = (n: NodeRow): boolean => n.keyExpiry === null || n.keyExpiry > now;
+    if (byNodeKey && notExpired(byNodeKey) && req.authKey === undefined) {
+      return reRegister(ctx, byNodeKey, req);
+    }
+
+    if (req.authKey === undefined) return refuse('invalid_auth_key', 'auth key required');
+    const parsed = parseSecret(req.authKey, 'gwkey');
+    if (!parsed) return refuse('invalid_auth_key', 'invalid auth key');
+    const key = store.authKey(parsed.id);
+    if (!key || !secretMatches(parsed.secret, key.hash)) return refuse('invalid_auth_key', 'invalid auth key');
+    if (key.revoked !== null) return refuse('auth_key_revoked', 'auth key revoked');
+    if (key.expires !== null && key.expires <= now) return refuse('auth_key_expired', 'auth key expired');
+    if (!key.reusable && key.uses > 0) return refuse('auth_key_used', 'auth key already used');
+    const user = store.userById(key.userId);
+    if (!user) return refuse('invalid_auth_key', 'invalid auth key');
+
+    const requested = req.requestTags.length > 0 ? req.requestTags : key.tags;
+    const malformed = requested.filter((t) => !isTag(t));
+    const denied = [...malformed, ...deniedTags(ctx.tagRules, {
+      login: user.login,
+      isAdmin: user.role === 'admin',
+      keyTags: key.tags,
+      requested: requested.filter(isTag),
+    })];
+    if (denied.length > 0) return refuse('tags_not_permitted', tagsRefusal(denied));
+    if (!store.consumeAuthKey(key.id, now)) return refuse('auth_key_used', 'auth key already used');
+
+    const tags = [...new Set(requested)].sort();
+    const keyExpiry = now + (ctx.nodeKeyExpiryMs ?? DEFAULT_NODE_KEY_EXPIRY_MS);
+    const existing = byNodeKey ?? store.nodeByMachineKey(req.machineKey);
+    if (existing) {
+      store.updateNode(existing.id, {
+        nodeKey: req.nodeKey,
+        userId: user.id,
+        tags,
+        hostinfo: req.hostinfo,
+        ephemeral: key.ephemeral,
+        keyExpiry,
+        lastSeen: now,
+      });
+      return { ok: true, node: store.node(existing.id) as NodeRow, created: false, authKeyId: key.id };
+    }
+    const node = store.insertNode(
+      {
+        machineKey: req.machineKey,
+        nodeKey: req.nodeKey,
+        userId: user.id,
+        hostname: sanitizeHostname(req.hostname || req.hostinfo.hostname),
+        tags,
+        hostinfo: req.hostinfo,
+        ephemeral: key.ephemeral,
+        keyExpiry,
+      },
+      now,
+    );
+    return { ok: true, node, created: true, authKeyId: key.id };
+  });
+}
+
+/** A known node registering again with its own keys: refresh hostinfo; tag changes need ownership. */
+function reRegister(ctx: RegisterContext, node: NodeRow, req: RegisterInput): RegisterOutcome {
+  const { store } = ctx;
+  const wanted = [...new Set(req.requestTags)].sort();
+  const fields: Parameters<Store['updateNode']>[1] = { hostinfo: req.hostinfo, lastSeen: ctx.now };
+  if (req.requestTags.length > 0 && wanted.join(',') !== node.tags.join(',')) {
+    const user = store.userById(node.userId);
+    const malformed = wanted.filter((t) => !isTag(t));
+    const denied = [...malformed, ...deniedTags(ctx.tagRules, {
+      login: user?.login ?? '',
+      isAdmin: user?.role === 'admin',
+      keyTags: node.tags,
+      requested: wanted.filter(isTag),
+    })];
+    if (denied.length > 0) return refuse('tags_not_permitted', tagsRefusal(denied));
+    fields.tags = wanted;
+  }
+  store.updateNode(node.id, fields);
+  return { ok: true, node: store.node(node.id) as NodeRow, created: false, authKeyId: null };
+}

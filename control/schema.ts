@@ -1,0 +1,98 @@
+// The control database schema as an ordered list of migrations. Each entry runs once, inside a
+// transaction, and is recorded in `migrations`; a database written by a newer grantwire (a version we do
+// not know) is refused rather than guessed at. Append new migrations; never edit an applied one.
+import type Database from 'better-sqlite3';
+import { GrantwireError } from '../types/errors.js';
+
+export const MIGRATIONS: readonly string[] = [
+  // 1: the whole initial state
+  `
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  CREATE TABLE users (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    login TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('admin', 'member')),
+    created INTEGER NOT NULL
+  );
+  CREATE TABLE nodes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    stable_id TEXT NOT NULL UNIQUE,
+    hostname TEXT NOT NULL UNIQUE,
+    machine_key TEXT NOT NULL UNIQUE,
+    node_key TEXT NOT NULL UNIQUE,
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    tags TEXT NOT NULL DEFAULT '[]',
+    host_num INTEGER NOT NULL UNIQUE,
+    v4 TEXT NOT NULL,
+    v6 TEXT NOT NULL,
+    endpoints TEXT NOT NULL DEFAULT '[]',
+    hostinfo TEXT NOT NULL DEFAULT '{}',
+    routes TEXT NOT NULL DEFAULT '[]',
+    ephemeral INTEGER NOT NULL DEFAULT 0,
+    created INTEGER NOT NULL,
+    last_seen INTEGER,
+    key_expiry INTEGER
+  );
+  CREATE TABLE auth_keys (
+    id TEXT PRIMARY KEY,
+    hash TEXT NOT NULL,
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    reusable INTEGER NOT NULL,
+    ephemeral INTEGER NOT NULL,
+    tags TEXT NOT NULL DEFAULT '[]',
+    created INTEGER NOT NULL,
+    expires INTEGER,
+    revoked INTEGER,
+    uses INTEGER NOT NULL DEFAULT 0,
+    last_used INTEGER
+  );
+  CREATE TABLE policies (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    file TEXT NOT NULL,
+    text TEXT NOT NULL,
+    created INTEGER NOT NULL
+  );
+  CREATE TABLE attrs (
+    node_id INTEGER NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,
+    expires INTEGER,
+    PRIMARY KEY (node_id, name)
+  );
+  CREATE TABLE api_tokens (
+    id TEXT PRIMARY KEY,
+    hash TEXT NOT NULL,
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    created INTEGER NOT NULL,
+    revoked INTEGER
+  );
+  -- every mutation appends a row so that a running server notices changes made by admin commands
+  CREATE TABLE changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    origin TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    ref INTEGER NOT NULL DEFAULT 0
+  );
+  `,
+];
+
+/** Applies pending migrations; returns the resulting schema version. */
+export function migrate(db: Database.Database): number {
+  db.exec('CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, applied INTEGER NOT NULL)');
+  const row = db.prepare('SELECT MAX(version) AS v FROM migrations').get() as { v: number | null };
+  const current = row.v ?? 0;
+  if (current > MIGRATIONS.length) {
+    throw new GrantwireError(
+      'ERR_CONTROL_SCHEMA_NEWER',
+      `state database has schema version ${current}, this control knows up to ${MIGRATIONS.length}`,
+    );
+  }
+  for (let v = current + 1; v <= MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v - 1]);
+      db.prepare('INSERT INTO migrations (version, applied) VALUES (?, ?)').run(v, Date.now());
+    }).immediate();
+  }
+  return MIGRATIONS.length;
+}

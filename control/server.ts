@@ -1,0 +1,125 @@
+// `control serve`: wires the Store, the Coordinator and the HTTP listener together. No decisions here.
+//
+//   GET  /key          control's static Noise public key (hex), for the agent's IK handshake
+//   POST /noise        HTTP Upgrade (`grantwire-noise-v1`) to the Noise channel (channel.ts, session.ts)
+//   GET  /health       liveness
+//   /api/v1/…          admin API, bearer tokens (admin-api.ts)
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { defaultCrypto, type DhPrivateKey } from '../wireguard/crypto.js';
+import { generatePrivateKey, keyFromHex, keyToHex } from '../wireguard/keys.js';
+import { handleAdminApi } from './admin-api.js';
+import { acceptChannel } from './channel.js';
+import { Coordinator, type CoordinatorOptions } from './coordinator.js';
+import type { Logger } from './logger.js';
+import { NOISE_PATH, NOISE_UPGRADE } from './protocol.js';
+import { runSession } from './session.js';
+import type { Store } from './store.js';
+
+export const DEFAULT_KEEPALIVE_MS = 15_000;
+
+export interface ControlServerOptions extends Omit<CoordinatorOptions, 'store'> {
+  store: Store;
+  keepAliveMs?: number;
+}
+
+/** Control's long-term Noise key, created on first start and kept in the state file. */
+export function loadOrCreateControlKey(store: Store): Uint8Array {
+  const hex = store.getMeta('noise_private_key');
+  if (hex) return keyFromHex(hex);
+  const k = generatePrivateKey();
+  store.setMeta('noise_private_key', keyToHex(k));
+  return k;
+}
+
+export class ControlServer {
+  readonly coordinator: Coordinator;
+  readonly http: Server;
+  readonly publicKey: Uint8Array;
+  private readonly controlKey: DhPrivateKey;
+  private readonly log: Logger;
+  private readonly keepAliveMs: number;
+  private readonly sockets = new Set<Duplex>();
+
+  constructor(private readonly opts: ControlServerOptions) {
+    this.log = opts.logger;
+    this.keepAliveMs = opts.keepAliveMs ?? DEFAULT_KEEPALIVE_MS;
+    const priv = loadOrCreateControlKey(opts.store);
+    this.controlKey = defaultCrypto().importPrivateKey(priv);
+    this.publicKey = Uint8Array.from(this.controlKey.publicKey);
+    this.coordinator = new Coordinator(opts);
+    this.http = createServer((req, res) => this.onRequest(req, res));
+    this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
+    this.http.on('connection', (s) => {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+    });
+  }
+
+  /** Starts the coordinator and listens; resolves with the bound address (port 0 picks a free port). */
+  async listen(host: string, port: number): Promise<AddressInfo> {
+    this.coordinator.start();
+    await new Promise<void>((resolve, reject) => {
+      this.http.once('error', reject);
+      this.http.listen(port, host, () => {
+        this.http.off('error', reject);
+        resolve();
+      });
+    });
+    return this.http.address() as AddressInfo;
+  }
+
+  get url(): string {
+    const a = this.http.address() as AddressInfo;
+    const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+    return `http://${host}:${a.port}`;
+  }
+
+  async close(): Promise<void> {
+    this.coordinator.stop();
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => this.http.close(() => resolve()));
+  }
+
+  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'http://control');
+    if (req.method === 'GET' && url.pathname === '/key') {
+      return json(res, 200, { publicKey: keyToHex(this.publicKey), protocol: NOISE_UPGRADE });
+    }
+    if (req.method === 'GET' && url.pathname === '/health') return json(res, 200, { ok: true, policyVersion: this.coordinator.policyVersion });
+    if (url.pathname.startsWith('/api/v1/')) {
+      handleAdminApi(req, res, url, { coordinator: this.coordinator, logger: this.log }).catch((err: unknown) => {
+        this.log.log('error', 'admin api failure', { error: (err as Error).message });
+        if (!res.headersSent) json(res, 500, { error: 'internal error', code: 'internal' });
+      });
+      return;
+    }
+    if (url.pathname === NOISE_PATH) return json(res, 426, { error: `upgrade to ${NOISE_UPGRADE} required`, code: 'upgrade_required' });
+    json(res, 404, { error: 'not found', code: 'not_found' });
+  }
+
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = new URL(req.url ?? '/', 'http://control');
+    const upgrade = (req.headers.upgrade ?? '').toLowerCase();
+    if (req.method !== 'POST' || url.pathname !== NOISE_PATH || upgrade !== NOISE_UPGRADE) {
+      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    socket.on('error', () => {});
+    (socket as Duplex & { setNoDelay?: (b: boolean) => void }).setNoDelay?.(true);
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${NOISE_UPGRADE}\r\nConnection: Upgrade\r\n\r\n`);
+    acceptChannel(socket, head, this.controlKey.raw)
+      .then((ch) => runSession(ch, { coordinator: this.coordinator, controlKey: this.controlKey, logger: this.log, keepAliveMs: this.keepAliveMs }))
+      .catch((err: unknown) => {
+        this.log.log('debug', 'noise handshake failed', { error: (err as Error).message });
+        socket.destroy();
+      });
+  }
+}
+
+export function json(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
