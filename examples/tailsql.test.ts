@@ -21,7 +21,7 @@ describe('allowedSources', () => {
     { name: 'union of grants, unknown ignored', cap: { 'example.com/cap/tailsql': [{ dataSrc: ['finance'] }, { dataSrc: ['warehouse', 'nope'] }] }, want: ['warehouse', 'finance'] },
     { name: 'malformed values', cap: { 'example.com/cap/tailsql': [null, 'x', { dataSrc: 'warehouse' }] as unknown[] }, want: [] },
   ])('$name', ({ cap, want }) => {
-    expect(allowedSources(cap, ALL)).toEqual(want);
+    expect(allowedSources(cap as Record<string, unknown[]> | null, ALL)).toEqual(want);
   });
 });
 
