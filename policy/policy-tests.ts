@@ -1,0 +1,220 @@
+// The `tests` section (policy.md, "tests section"): each test is evaluated against compiled rules, the
+// same rules nodes enforce, so a passing test is evidence about the real filter. Identities a test names
+// but the tailnet lacks get synthetic devices (no posture, fresh addresses), so tests also run without a
+// tailnet file. A failing test yields a diagnostic at the test entry naming what happened and why.
+import type { Diagnostic } from '../types/errors.js';
+import { DEFAULT_IPPROTOS, type FilterRule } from '../types/filter-rule.js';
+import { formatIP } from '../types/ip.js';
+import type { Tailnet, TailnetNode } from '../types/tailnet.js';
+import { ERR } from './diagnostics.js';
+import { bigToBytes, rangeSetOfStrings, type RangeSet } from './ip-range.js';
+import type { Policy, Selector, TestCase, TestTarget } from './model.js';
+import { addrInRanges, type NodeAddr } from './node-index.js';
+import { bytesToBig } from './ip-range.js';
+import { parseIP } from '../types/ip.js';
+import type { PolicyCompiler } from './compiler.js';
+
+/** What tests need from a compiler (kept narrow so the compiler can hand itself or a clone). */
+export interface TestHost {
+  readonly policy: Policy;
+  nodesMatching(sel: Selector): string[];
+  nodeAddresses(name: string): string[];
+  nodesForAddress(addr: string): string[];
+  compileNode(name: string): { rules: FilterRule[] };
+  tailnet(): Tailnet;
+  currentNow(): number;
+}
+
+type CompilerCtor = new (policy: Policy, tailnet: Tailnet, options?: { now?: number }) => PolicyCompiler;
+let compilerCtor: CompilerCtor | null = null;
+
+/** Wired by index.ts; avoids an import cycle between the compiler and its tests runner. */
+export function registerCompiler(ctor: CompilerCtor): void {
+  compilerCtor = ctor;
+}
+
+/** Hands out addresses no node uses, from the top of the tailnet ranges downward. */
+class AddressAllocator {
+  private used = new Set<string>();
+  private v4 = bytesToBig(new Uint8Array([100, 127, 255, 254]));
+  private v6 = bytesToBig((parseIP('fd7a:115c:a1e0:ffff::fffe') as { bytes: Uint8Array }).bytes);
+  constructor(tailnet: Tailnet) {
+    for (const n of tailnet.nodes) for (const ip of n.ips) {
+      const p = parseIP(ip);
+      if (p) this.used.add(formatIP(p.bytes));
+    }
+  }
+  next(): string[] {
+    let a4: string;
+    do a4 = formatIP(bigToBytes(this.v4--, 4));
+    while (this.used.has(a4));
+    let a6: string;
+    do a6 = formatIP(bigToBytes(this.v6--, 16));
+    while (this.used.has(a6));
+    this.used.add(a4);
+    this.used.add(a6);
+    return [a4, a6];
+  }
+}
+
+/** A device for a selector that names an identity with no device in the tailnet, or null. */
+function syntheticFor(policy: Policy, sel: Selector, alloc: AddressAllocator, seq: number): TailnetNode | null {
+  const name = `test-device-${seq}`;
+  if (sel.kind === 'user') return { name, user: sel.login, tags: [], ips: alloc.next() };
+  if (sel.kind === 'tag') return { name, tags: [sel.name], ips: alloc.next() };
+  if (sel.kind === 'group') {
+    const first = policy.groups.get(sel.name)?.[0];
+    return first ? { name, user: first, tags: [], ips: alloc.next() } : null;
+  }
+  return null;
+}
+
+/** A tailnet with a device for every user the policy names and every tag it declares (no --tailnet). */
+export function synthesizeTailnet(policy: Policy): Tailnet {
+  const logins = new Set<string>();
+  const add = (sels: Selector[]) => {
+    for (const s of sels) if (s.kind === 'user') logins.add(s.login);
+  };
+  for (const members of policy.groups.values()) for (const m of members) logins.add(m);
+  for (const owners of policy.tagOwners.values()) for (const o of owners) if (o.includes('@')) logins.add(o);
+  for (const g of policy.grants) {
+    add(g.src);
+    for (const l of g.legs) add(l.dst);
+  }
+  for (const t of policy.tests) {
+    add([t.src]);
+    add(t.accept.map((x) => x.target));
+    add(t.deny.map((x) => x.target));
+  }
+  const alloc = new AddressAllocator({ users: [], nodes: [] });
+  const nodes: TailnetNode[] = [];
+  let i = 0;
+  for (const login of [...logins].sort()) nodes.push({ name: `user-${++i}`, user: login, tags: [], ips: alloc.next() });
+  i = 0;
+  for (const tag of [...policy.tagOwners.keys()].sort()) nodes.push({ name: `tagged-${++i}`, tags: [tag], ips: alloc.next() });
+  return { users: [...logins].sort().map((login) => ({ login, role: 'member' as const })), nodes };
+}
+
+interface Endpoint {
+  label: string;
+  node: string | null;
+  addrs: string[];
+}
+
+function endpoints(host: TestHost, sel: Selector, asDst: boolean): Endpoint[] {
+  if (sel.kind === 'prefix') {
+    const first = (r: RangeSet) => (r.v4.length > 0 ? formatIP(bigToBytes(r.v4[0].start, 4)) : r.v6.length > 0 ? formatIP(bigToBytes(r.v6[0].start, 16)) : null);
+    const addr = first(sel.ranges);
+    if (!addr) return [];
+    if (!asDst) return [{ label: addr, node: null, addrs: [addr] }];
+    return host.nodesForAddress(addr).map((n) => ({ label: `${n} ${addr}`, node: n, addrs: [addr] }));
+  }
+  return host.nodesMatching(sel).map((n) => ({ label: n, node: n, addrs: host.nodeAddresses(n) }));
+}
+
+const srcCache = new WeakMap<string[], RangeSet>();
+function srcSet(srcIPs: string[]): RangeSet {
+  let s = srcCache.get(srcIPs);
+  if (!s) {
+    s = rangeSetOfStrings(srcIPs.map((x) => (x === '*' ? '0.0.0.0/0' : x)).concat(srcIPs.includes('*') ? ['::/0'] : []));
+    srcCache.set(srcIPs, s);
+  }
+  return s;
+}
+
+function addrOf(text: string): NodeAddr | null {
+  const p = parseIP(text);
+  return p ? { family: p.family, big: bytesToBig(p.bytes), text, cidr: text } : null;
+}
+
+/** Does any rule allow proto/port from `src` to `dst`? Linear scan: tests are few, clarity wins. */
+function allows(rules: FilterRule[], src: string, dst: string, protos: number[], port: number): boolean {
+  const s = addrOf(src);
+  const d = addrOf(dst);
+  if (!s || !d || s.family !== d.family) return false;
+  for (const r of rules) {
+    if (!r.DstPorts) continue;
+    const ps = r.IPProto ?? DEFAULT_IPPROTOS;
+    if (!protos.some((p) => ps.includes(p))) continue;
+    if (!addrInRanges(s, srcSet(r.SrcIPs))) continue;
+    for (const dp of r.DstPorts) {
+      if (dp.Ports.First > port || dp.Ports.Last < port) continue;
+      if (dp.IP === '*' || addrInRanges(d, rangeSetOfStrings([dp.IP]))) return true;
+    }
+  }
+  return false;
+}
+
+function evaluate(host: TestHost, t: TestCase, target: TestTarget, expect: 'accept' | 'deny'): string | null {
+  const what = `${t.protoName}/${target.port} from ${t.srcText} to ${target.text.slice(0, target.text.lastIndexOf(':'))}`;
+  const srcs = endpoints(host, t.src, false);
+  const dsts = endpoints(host, target.target, true);
+  if (srcs.length === 0 || dsts.length === 0) {
+    return expect === 'accept' ? `expected accept, got deny: no device for ${srcs.length === 0 ? t.srcText : target.text}` : null;
+  }
+  const compiled = new Map<string, FilterRule[]>();
+  const denied: string[] = [];
+  const allowed: string[] = [];
+  for (const d of dsts) {
+    if (!d.node) continue;
+    let rules = compiled.get(d.node);
+    if (!rules) compiled.set(d.node, (rules = host.compileNode(d.node).rules));
+    for (const s of srcs) {
+      let pairTested = false;
+      let ok = false;
+      for (const sa of s.addrs) for (const da of d.addrs) {
+        if (addrOf(sa)?.family !== addrOf(da)?.family) continue;
+        pairTested = true;
+        if (allows(rules, sa, da, t.protos, target.port)) ok = true;
+      }
+      if (!pairTested) continue;
+      (ok ? allowed : denied).push(`${s.label} → ${d.label}`);
+    }
+  }
+  if (expect === 'accept' && denied.length > 0) {
+    const all = allowed.length === 0;
+    return `expected accept, got deny: no grant allows ${what}${all ? '' : ` (denied for ${denied.slice(0, 3).join(', ')}${denied.length > 3 ? ', …' : ''})`}`;
+  }
+  if (expect === 'accept' && allowed.length === 0) return `expected accept, got deny: no grant allows ${what}`;
+  if (expect === 'deny' && allowed.length > 0) {
+    return `expected deny, got accept: ${what} is allowed (${allowed.slice(0, 3).join(', ')}${allowed.length > 3 ? ', …' : ''})`;
+  }
+  return null;
+}
+
+/** Runs every test; failing ones become diagnostics positioned at the failing target. */
+export function runPolicyTests(policy: Policy, host: TestHost): Diagnostic[] {
+  if (policy.tests.length === 0) return [];
+  // Give identities without devices a synthetic device, in a copy of the tailnet.
+  const base = host.tailnet();
+  const alloc = new AddressAllocator(base);
+  const extra: TailnetNode[] = [];
+  const users = [...base.users];
+  const need = (sel: Selector) => {
+    if (sel.kind === 'prefix' || host.nodesMatching(sel).length > 0) return;
+    if (extra.some((n) => (sel.kind === 'tag' ? n.tags.includes(sel.name) : sel.kind === 'user' ? n.user === sel.login : false))) return;
+    const node = syntheticFor(policy, sel, alloc, extra.length + 1);
+    if (node) extra.push(node);
+  };
+  for (const t of policy.tests) {
+    need(t.src);
+    for (const x of [...t.accept, ...t.deny]) need(x.target);
+  }
+  let evalHost: TestHost = host;
+  if (extra.length > 0 && compilerCtor) evalHost = new compilerCtor(policy, { users, nodes: [...base.nodes, ...extra] }, { now: host.currentNow() });
+  const out: Diagnostic[] = [];
+  for (const t of policy.tests) {
+    for (const [list, expect] of [
+      [t.accept, 'accept'],
+      [t.deny, 'deny'],
+    ] as const) {
+      for (const target of list) {
+        const failure = evaluate(evalHost, t, target, expect);
+        if (failure) {
+          out.push({ file: policy.file, line: target.pos.line, col: target.pos.col, code: ERR.TEST_FAILED, message: `test ${t.index} (src ${t.srcText}, ${expect} ${JSON.stringify(target.text)}): ${failure}` });
+        }
+      }
+    }
+  }
+  return out;
+}
