@@ -1,0 +1,161 @@
+// Two full Devices over in-memory UDP and packet devices: handshake, data both ways, PSK, wrong keys,
+// padding on the wire, trimming, cryptokey routing and source checks, roaming, staged packets.
+import { afterEach, describe, expect, it } from 'vitest';
+import { MESSAGE_INITIATION_SIZE, MESSAGE_RESPONSE_SIZE, KEEPALIVE_SIZE } from './constants.js';
+import { ipv4Packet, ipv6Packet } from './fake-packet-device.js';
+import { makeFakePair } from './fake-pair.js';
+import { generatePresharedKey, generatePrivateKey, publicKeyFromPrivate } from './keys.js';
+import type { Device } from './device.js';
+
+const open: Device[] = [];
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((d) => d.close()));
+});
+
+function pair(o: Parameters<typeof makeFakePair>[0] = {}) {
+  const p = makeFakePair(o);
+  open.push(p.a.device, p.b.device);
+  return p;
+}
+
+describe('Device over fakes', () => {
+  it('handshakes on first packet and delivers data both ways', async () => {
+    const { net, a, b } = pair();
+    a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2', 100));
+    await net.settle();
+    expect(b.tun.received.length).toBe(1);
+    expect(b.tun.received[0].length).toBe(120);
+    b.tun.inject(ipv4Packet('10.0.0.2', '10.0.0.1', 1));
+    await net.settle();
+    expect(a.tun.received.length).toBe(1);
+    expect(a.tun.received[0].length).toBe(21);
+    const types = net.log.map((d) => [d.data[0], d.data.length]);
+    expect(types[0]).toEqual([1, MESSAGE_INITIATION_SIZE]);
+    expect(types[1]).toEqual([2, MESSAGE_RESPONSE_SIZE]);
+    // Staged packet confirms the keys (no separate keepalive); 120 bytes → padded to 128 + 32.
+    expect(types[2]).toEqual([4, 160]);
+    // 21 bytes → 32 + 32.
+    expect(types[3]).toEqual([4, 64]);
+    expect(a.device.counters().handshakes_completed).toBe(1);
+    expect(b.device.counters().handshakes_completed).toBe(1);
+    const pa = a.device.peers()[0];
+    expect(pa.endpoint).toBe('192.0.2.2:51821');
+    expect(pa.allowedIPs).toEqual(['10.0.0.2/32']);
+    expect(pa.lastHandshakeMs).toBeGreaterThan(0);
+    expect(pa.txBytes).toBeGreaterThan(0);
+    expect(pa.rxBytes).toBeGreaterThan(0);
+  });
+
+  it('works with a preshared key and logs key-log lines', async () => {
+    const psk = generatePresharedKey();
+    const { net, a, b } = pair({ psk });
+    a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2', 40));
+    await net.settle();
+    expect(b.tun.received.length).toBe(1);
+    expect(a.keyLog.some((l) => l.startsWith('LOCAL_STATIC_PRIVATE_KEY = '))).toBe(true);
+    expect(a.keyLog.some((l) => l.startsWith('LOCAL_EPHEMERAL_PRIVATE_KEY = '))).toBe(true);
+    expect(b.keyLog.some((l) => l.startsWith('LOCAL_EPHEMERAL_PRIVATE_KEY = '))).toBe(true);
+    expect(a.keyLog).toContain(`PRESHARED_KEY = ${Buffer.from(psk).toString('base64')}`);
+    expect(a.device.peers()[0].presharedKey).toEqual(psk);
+  });
+
+  it('fails the handshake on a psk mismatch', async () => {
+    const { net, a, b } = pair();
+    b.device.upsertPeer({ publicKey: a.publicKey, presharedKey: generatePresharedKey(), allowedIPs: [] });
+    a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2', 40));
+    await net.settle();
+    expect(b.tun.received.length).toBe(0);
+    expect(a.device.counters().drop_handshake_decrypt_failed).toBe(1);
+  });
+
+  it('drops initiations from unknown keys and with a wrong responder key (bad mac1)', async () => {
+    const { net, a, b } = pair();
+    // B does not know A any more.
+    b.device.removePeer(a.publicKey);
+    a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2'));
+    await net.settle();
+    expect(b.device.counters().drop_handshake_unknown_peer).toBe(1);
+    // A believes B has another key: mac1 is computed over the wrong key.
+    a.device.removePeer(b.publicKey);
+    a.device.upsertPeer({ publicKey: publicKeyFromPrivate(generatePrivateKey()), endpoint: b.endpoint, allowedIPs: ['10.0.0.2/32'] });
+    a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2'));
+    await net.settle();
+    expect(b.device.counters().drop_bad_mac1).toBe(1);
+  });
+
+  it('IPv6 packets, longest-prefix routing and no-route drops', async () => {
+    const { net, a, b } = pair();
+    a.device.upsertPeer({ publicKey: b.publicKey, allowedIPs: ['fd00::/64', '10.1.0.0/16'] });
+    b.device.upsertPeer({ publicKey: a.publicKey, allowedIPs: ['fd00::1/128'] });
+    a.tun.inject(ipv6Packet('fd00::1', 'fd00::2', 10), ipv4Packet('10.0.0.1', '10.1.2.3', 5), ipv4Packet('10.0.0.1', '10.9.9.9', 5));
+    await net.settle();
+    expect(a.device.counters().drop_no_route).toBe(1);
+    // 10.0.0.1 is allowed for A on B: both delivered.
+    expect(b.tun.received.map((p) => p.length)).toEqual([50, 25]);
+  });
+
+  it('drops inbound packets whose inner source is not the peer (spoofed source)', async () => {
+    const { net, a, b } = pair();
+    a.tun.inject(ipv4Packet('10.66.0.1', '10.0.0.2', 10));
+    await net.settle();
+    expect(b.tun.received.length).toBe(0);
+    expect(b.device.counters().drop_spoofed_source).toBe(1);
+  });
+
+  it('calls the hook on outbound and inbound packets', async () => {
+    const seen: string[] = [];
+    const { net, a, b } = pair();
+    a.device.setHook({ inbound: () => true, outbound: (_b, _o, len) => (seen.push(`out ${len}`), len !== 33) });
+    b.device.setHook({
+      inbound: (_buf, _o, len, key) => {
+        seen.push(`in ${len} ${Buffer.from(key).equals(Buffer.from(a.publicKey))}`);
+        return len !== 30;
+      },
+      outbound: () => true,
+    });
+    a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2', 10), ipv4Packet('10.0.0.1', '10.0.0.2', 13), ipv4Packet('10.0.0.1', '10.0.0.2', 20));
+    await net.settle();
+    expect(seen).toEqual(['out 30', 'out 33', 'out 40', 'in 30 true', 'in 40 true']);
+    expect(b.tun.received.length).toBe(1);
+    expect(a.device.counters().drop_filtered_outbound).toBe(1);
+    expect(b.device.counters().drop_filtered_inbound).toBe(1);
+  });
+
+  it('roams: the endpoint follows the source of authenticated packets', async () => {
+    const { net, a, b } = pair({ endpoints: 'a' });
+    expect(b.device.peers()[0].endpoint).toBeNull();
+    a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2'));
+    await net.settle();
+    expect(b.device.peers()[0].endpoint).toBe('192.0.2.1:51820');
+    net.rebind(a.bind, '198.51.100.7:40000');
+    a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2'));
+    await net.settle();
+    expect(b.device.peers()[0].endpoint).toBe('198.51.100.7:40000');
+    b.tun.inject(ipv4Packet('10.0.0.2', '10.0.0.1'));
+    await net.settle();
+    expect(a.tun.received.length).toBe(1);
+  });
+
+  it('caps padding at the MTU and trims by IP length', async () => {
+    const { net, a, b } = pair();
+    a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2', 0));
+    await net.settle();
+    a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2', 1392 - 20 + 28 - 8), ipv4Packet('10.0.0.1', '10.0.0.2', 1400));
+    await net.settle();
+    const sizes = net.log.filter((d) => d.data[0] === 4).map((d) => d.data.length);
+    // 20 B → 32 + 32; 1412 B → 1420 cap + 32; 1420 B → 1452.
+    expect(sizes).toEqual([64, 1452, 1452]);
+    expect(b.tun.received.map((p) => p.length)).toEqual([20, 1412, 1420]);
+  });
+
+  it('sends a keepalive to confirm keys when nothing is staged (responder promotes next)', async () => {
+    const { net, a, b } = pair();
+    // A keepalive-triggered handshake: persistent keepalive turns on and sends one at once.
+    a.device.upsertPeer({ publicKey: b.publicKey, allowedIPs: [], persistentKeepaliveSec: 25 });
+    await net.settle();
+    const t = net.log.map((d) => d.data.length);
+    expect(t.slice(0, 3)).toEqual([148, 92, KEEPALIVE_SIZE]);
+    expect(b.device.counters().keepalives_received).toBe(1);
+    expect(b.device.counters().handshakes_completed).toBe(1);
+  });
+});

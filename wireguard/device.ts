@@ -1,0 +1,475 @@
+// The WireGuard device: ties peers, a UdpBind and a PacketDevice together (wireguard-go device.go,
+// receive.go, send.go). Outbound: packet device → PacketHook.outbound → cryptokey routing (longest
+// prefix on the destination) → peer send path. Inbound: datagram → classify → transport (decrypt,
+// replay window, roaming, keypair confirmation, IP-length trim, cryptokey source check,
+// PacketHook.inbound, packet device) or handshake (mac1 at once, then a bounded handshake queue drained
+// a slice at a time, with cookie replies and per-source rate limits while under load).
+//
+// Everything runs on the event loop; batches from the bind and the packet device are processed
+// synchronously, reusing one plaintext and one ciphertext buffer (nothing is retained per packet).
+// close() closes the bind and the packet device too.
+import { GrantwireError } from '../types/errors.js';
+import { readU16BE, readU32LE, readU64LE } from './bytes.js';
+import {
+  DEFAULT_MTU,
+  HANDSHAKE_QUEUE_SIZE,
+  MESSAGE_COOKIE_REPLY_TYPE,
+  MESSAGE_INITIATION_TYPE,
+  MESSAGE_RESPONSE_TYPE,
+  MESSAGE_TRANSPORT_TYPE,
+  REJECT_AFTER_MESSAGES,
+  REKEY_AFTER_MESSAGES,
+  REKEY_AFTER_TIME_MS,
+  UNDER_LOAD_AFTER_TIME_MS,
+  UNDER_LOAD_QUEUE_THRESHOLD,
+} from './constants.js';
+import { CookieChecker } from './cookie.js';
+import { DeviceCounters } from './counters.js';
+import { defaultCrypto, type CryptoBackend } from './crypto.js';
+import { HandshakeEngine, LocalStatic, type PeerHandshake } from './handshake.js';
+import type { Clock, DatagramBatch, PacketBatch, PacketDevice, PacketHook, UdpBind } from './io.js';
+import { realClock } from './clock.js';
+import type { Keypair } from './keypair.js';
+import { classifyMessage } from './messages.js';
+import { Peer, type PeerHost } from './peer.js';
+import { RateLimiter } from './rate-limiter.js';
+import { TransportCrypto } from './transport.js';
+import { DeviceConfig, type PeerConfig, type PeerInfo } from './device-config.js';
+
+export type { PeerConfig, PeerInfo } from './device-config.js';
+
+export interface DeviceOptions {
+  privateKey: Uint8Array;
+  tun: PacketDevice;
+  bind: UdpBind;
+  clock?: Clock;
+  hook?: PacketHook | null;
+  /** Padding cap and plaintext limit; default tun.mtu, else 1420. */
+  mtu?: number;
+  /** Receives tshark key-log lines (LOCAL_STATIC_PRIVATE_KEY, LOCAL_EPHEMERAL_PRIVATE_KEY, PRESHARED_KEY). */
+  keyLog?: ((line: string) => void) | null;
+  logger?: ((msg: string) => void) | null;
+  /** Forces cookie mode on/off (boolean) or decides it (function); default: handshake-queue depth like wireguard-go. */
+  underLoad?: boolean | (() => boolean);
+  /** Shortened REKEY_AFTER_TIME for tests and interop (default 120 s). */
+  rekeyAfterTimeMs?: number;
+  /** Shortened REKEY_AFTER_MESSAGES for tests (default 2^60). */
+  rekeyAfterMessages?: number;
+  crypto?: CryptoBackend;
+  /** Wall clock (ms since epoch) for TAI64N and last-handshake times; default Date.now, or derived from an injected clock. */
+  wallClock?: () => number;
+}
+
+interface IndexEntry {
+  peer: Peer;
+  keypair: Keypair | null;
+}
+
+interface QueuedHandshake {
+  msg: Uint8Array;
+  addr16: Uint8Array;
+  port: number;
+}
+
+/** Handshake messages processed per event-loop turn (≈0.3 ms each) before yielding to I/O. */
+const HANDSHAKE_SLICE = 32;
+
+export class Device implements PeerHost {
+  readonly clock: Clock;
+  readonly crypto: CryptoBackend;
+  readonly engine: HandshakeEngine;
+  readonly transport = new TransportCrypto();
+  readonly bind: UdpBind;
+  readonly tun: PacketDevice;
+  readonly stats = new DeviceCounters();
+  readonly mtu: number;
+  readonly rekeyAfterTimeMs: number;
+  readonly rekeyAfterMessages: number;
+  readonly sendBuf: Uint8Array;
+  private readonly recvBuf: Uint8Array;
+  private readonly config: DeviceConfig;
+  private hook: PacketHook | null;
+  private readonly logger: ((msg: string) => void) | null;
+  private keyLog: ((line: string) => void) | null;
+  private readonly cookieChecker: CookieChecker;
+  private readonly rateLimiter = new RateLimiter();
+  private readonly indices = new Map<number, IndexEntry>();
+  private readonly indexRand = new Uint32Array(1);
+  private readonly underLoadOpt: boolean | (() => boolean) | undefined;
+  private underLoadUntil = -Infinity;
+  private hsQueue: QueuedHandshake[] = [];
+  private hsHead = 0;
+  private hsScheduled = false;
+  private readonly wall: () => number;
+  private started = false;
+  private closed = false;
+
+  constructor(opts: DeviceOptions) {
+    this.clock = opts.clock ?? realClock;
+    this.crypto = opts.crypto ?? defaultCrypto();
+    this.tun = opts.tun;
+    this.bind = opts.bind;
+    this.hook = opts.hook ?? null;
+    this.logger = opts.logger ?? null;
+    this.keyLog = opts.keyLog ?? null;
+    this.mtu = opts.mtu ?? opts.tun.mtu ?? DEFAULT_MTU;
+    this.rekeyAfterTimeMs = opts.rekeyAfterTimeMs ?? REKEY_AFTER_TIME_MS;
+    this.rekeyAfterMessages = opts.rekeyAfterMessages ?? REKEY_AFTER_MESSAGES;
+    this.underLoadOpt = opts.underLoad;
+    if (opts.wallClock) this.wall = opts.wallClock;
+    else if (opts.clock) {
+      const wall0 = Date.now();
+      const mono0 = opts.clock.now();
+      this.wall = () => wall0 + (this.clock.now() - mono0);
+    } else this.wall = Date.now;
+    this.sendBuf = new Uint8Array(65536 + 64);
+    this.recvBuf = new Uint8Array(65536);
+    checkKey(opts.privateKey, 'private key');
+    const local = new LocalStatic(this.crypto, opts.privateKey);
+    this.config = new DeviceConfig(this);
+    this.engine = new HandshakeEngine({
+      crypto: this.crypto,
+      local,
+      lookupPeer: (pub) => this.config.peerByKey(pub)?.handshake ?? null,
+      keyLog: this.keyLog,
+    });
+    this.cookieChecker = new CookieChecker(this.crypto, local.publicKey);
+  }
+
+  // ---------------------------------------------------------------- public API
+
+  get publicKey(): Uint8Array {
+    return Uint8Array.from(this.engine.local.publicKey);
+  }
+
+  /** Replaces the static key: handshakes restart, current keypairs stop being used for sending. */
+  setPrivateKey(k: Uint8Array): void {
+    checkKey(k, 'private key');
+    const local = new LocalStatic(this.crypto, k);
+    if (Buffer.compare(local.publicKey, this.engine.local.publicKey) === 0) return;
+    this.engine.local = local;
+    this.cookieChecker.init(local.publicKey);
+    this.config.removePeer(local.publicKey); // we cannot be our own peer
+    for (const p of this.config.allPeers()) {
+      p.handshake.precompute(local);
+      p.handshake.clear();
+      p.handshake.lastSentHandshake = -Infinity;
+      if (p.keypairs.current) p.keypairs.current.sendNonce = REJECT_AFTER_MESSAGES;
+    }
+    if (this.started) this.logStaticKey();
+  }
+
+  setHook(h: PacketHook | null): void {
+    this.hook = h;
+  }
+
+  setKeyLog(f: ((line: string) => void) | null): void {
+    this.keyLog = f;
+    this.engine.keyLog = f;
+  }
+
+  upsertPeer(p: PeerConfig): void {
+    this.config.upsertPeer(p);
+  }
+
+  removePeer(publicKey: Uint8Array): void {
+    this.config.removePeer(publicKey);
+  }
+
+  removeAllPeers(): void {
+    this.config.removeAllPeers();
+  }
+
+  peers(): PeerInfo[] {
+    return this.config.peerInfos();
+  }
+
+  /** Counters: traffic, handshakes, and drops by reason (drop_bad_mac1, drop_replay, ...). */
+  counters(): Record<string, number> {
+    return this.stats.toRecord();
+  }
+
+  start(): void {
+    if (this.started || this.closed) return;
+    this.started = true;
+    this.logStaticKey();
+    this.config.logPresharedKeys();
+    this.tun.start(this.onPackets);
+    this.bind.start(this.onDatagrams);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.config.removeAllPeers();
+    this.hsQueue = [];
+    await Promise.allSettled([this.bind.close(), this.tun.close()]);
+  }
+
+  // ---------------------------------------------------------------- PeerHost
+
+  wallNow(): number {
+    return this.wall();
+  }
+
+  newIndex(peer: Peer): number {
+    for (;;) {
+      globalThis.crypto.getRandomValues(this.indexRand);
+      const idx = this.indexRand[0];
+      if (idx !== 0 && !this.indices.has(idx)) {
+        this.indices.set(idx, { peer, keypair: null });
+        return idx;
+      }
+    }
+  }
+
+  freeIndex(index: number): void {
+    this.indices.delete(index);
+  }
+
+  attachKeypair(index: number, kp: Keypair): void {
+    const e = this.indices.get(index);
+    if (e) e.keypair = kp;
+  }
+
+  log(msg: string): void {
+    this.logger?.(msg);
+  }
+
+  /** @internal used by DeviceConfig */
+  emitKeyLog(line: string): void {
+    this.keyLog?.(line);
+  }
+
+  /** @internal */
+  isStarted(): boolean {
+    return this.started && !this.closed;
+  }
+
+  /** @internal number of live indices (handshakes + keypairs), for tests. */
+  get indexCount(): number {
+    return this.indices.size;
+  }
+
+  // ---------------------------------------------------------------- outbound
+
+  private readonly onPackets = (batch: PacketBatch): void => {
+    if (this.closed) return;
+    const hook = this.hook;
+    const routes = this.config.allowedIPs;
+    for (let i = 0; i < batch.count; i++) {
+      const buf = batch.bufs[i];
+      const len = batch.lens[i];
+      if (hook && !hook.outbound(buf, 0, len)) {
+        this.stats.drop_filtered_outbound++;
+        continue;
+      }
+      const peer = routes.lookupDestination(buf, 0, len);
+      if (!peer) {
+        this.stats.drop_no_route++;
+        continue;
+      }
+      peer.sendPacket(buf, 0, len);
+    }
+  };
+
+  // ---------------------------------------------------------------- inbound
+
+  private readonly onDatagrams = (batch: DatagramBatch): void => {
+    if (this.closed) return;
+    const now = this.clock.now();
+    for (let i = 0; i < batch.count; i++) {
+      const buf = batch.bufs[i];
+      const len = batch.lens[i];
+      const type = classifyMessage(buf, len);
+      if (type === MESSAGE_TRANSPORT_TYPE) this.receiveTransport(buf, len, batch.addrs, i * 16, batch.ports[i], now);
+      else if (type === MESSAGE_INITIATION_TYPE || type === MESSAGE_RESPONSE_TYPE) this.queueHandshake(buf, len, batch.addrs, i * 16, batch.ports[i]);
+      else if (type === MESSAGE_COOKIE_REPLY_TYPE) this.receiveCookieReply(buf, now);
+      else this.stats.drop_invalid_message++;
+    }
+  };
+
+  private receiveTransport(buf: Uint8Array, len: number, addrs: Uint8Array, addrOff: number, port: number, now: number): void {
+    const c = this.stats;
+    const entry = this.indices.get(readU32LE(buf, 4));
+    const kp = entry?.keypair;
+    if (!entry || !kp) {
+      c.drop_invalid_index++;
+      return;
+    }
+    if (!kp.canReceive(now)) {
+      c.drop_expired_keypair++;
+      return;
+    }
+    const plain = this.recvBuf;
+    const n = this.transport.open(kp.recvKey, buf, len, plain);
+    if (n < 0) {
+      c.drop_decrypt_failed++;
+      return;
+    }
+    // Decrypt first, then the replay window: only authenticated counters may move it.
+    if (!kp.replay.validateCounter(readU64LE(buf, 8), REJECT_AFTER_MESSAGES)) {
+      c.drop_replay++;
+      return;
+    }
+    const peer = entry.peer;
+    peer.setEndpoint(addrs, addrOff, port);
+    peer.rxBytes += len;
+    c.rx_packets++;
+    c.rx_bytes += len;
+    if (peer.keypairs.receivedWith(kp)) {
+      peer.handshakeComplete();
+      peer.sendStagedPackets();
+    }
+    peer.keepKeyFreshReceiving();
+    peer.timers.anyAuthenticatedPacketTraversal();
+    peer.timers.anyAuthenticatedPacketReceived();
+    if (n === 0) {
+      c.keepalives_received++;
+      return;
+    }
+    peer.timers.dataReceived();
+    // Trim the padding using the IP header's own length; drop if it claims more than we decrypted.
+    const v = plain[0] >> 4;
+    let ipLen: number;
+    if (v === 4 && n >= 20) ipLen = readU16BE(plain, 2);
+    else if (v === 6 && n >= 40) ipLen = readU16BE(plain, 4) + 40;
+    else {
+      c.drop_invalid_ip++;
+      return;
+    }
+    if (ipLen > n || ipLen < (v === 4 ? 20 : 40)) {
+      c.drop_truncated++;
+      return;
+    }
+    if (this.config.allowedIPs.lookupSource(plain, 0, ipLen) !== peer) {
+      c.drop_spoofed_source++;
+      return;
+    }
+    const hook = this.hook;
+    if (hook && !hook.inbound(plain, 0, ipLen, peer.publicKey)) {
+      c.drop_filtered_inbound++;
+      return;
+    }
+    if (!this.tun.write(plain, 0, ipLen)) c.drop_tun_write++;
+  }
+
+  private receiveCookieReply(buf: Uint8Array, now: number): void {
+    const entry = this.indices.get(readU32LE(buf, 4));
+    if (!entry || !entry.peer.cookieGen.consumeReply(buf.subarray(0, 64), now)) {
+      this.stats.drop_bad_cookie_reply++;
+      return;
+    }
+    this.stats.cookie_replies_received++;
+  }
+
+  /** mac1 is checked at once (cheap, drops junk before it takes queue space); the rest is queued. */
+  private queueHandshake(buf: Uint8Array, len: number, addrs: Uint8Array, addrOff: number, port: number): void {
+    const msg = buf.subarray(0, len);
+    if (!this.cookieChecker.checkMAC1(msg)) {
+      this.stats.drop_bad_mac1++;
+      return;
+    }
+    if (this.hsQueue.length - this.hsHead >= HANDSHAKE_QUEUE_SIZE) {
+      this.stats.drop_handshake_queue_full++;
+      return;
+    }
+    this.hsQueue.push({ msg: Uint8Array.from(msg), addr16: addrs.slice(addrOff, addrOff + 16), port });
+    if (!this.hsScheduled) {
+      this.hsScheduled = true;
+      setImmediate(this.drainHandshakes);
+    }
+  }
+
+  /** wireguard-go: under load while the queue is ≥ 1/8 full, and for 1 s after. */
+  isUnderLoad(): boolean {
+    const o = this.underLoadOpt;
+    if (typeof o === 'boolean') return o;
+    if (typeof o === 'function') return o();
+    const now = this.clock.now();
+    if (this.hsQueue.length - this.hsHead >= UNDER_LOAD_QUEUE_THRESHOLD) {
+      if (this.underLoadUntil < now) this.stats.under_load_events++;
+      this.underLoadUntil = now + UNDER_LOAD_AFTER_TIME_MS;
+      return true;
+    }
+    return this.underLoadUntil > now;
+  }
+
+  private readonly drainHandshakes = (): void => {
+    this.hsScheduled = false;
+    if (this.closed) return;
+    const end = Math.min(this.hsQueue.length, this.hsHead + HANDSHAKE_SLICE);
+    while (this.hsHead < end) {
+      const q = this.hsQueue[this.hsHead++];
+      this.processHandshake(q);
+    }
+    if (this.hsHead >= this.hsQueue.length) {
+      this.hsQueue = [];
+      this.hsHead = 0;
+    } else {
+      this.hsScheduled = true;
+      setImmediate(this.drainHandshakes);
+    }
+  };
+
+  private processHandshake(q: QueuedHandshake): void {
+    const c = this.stats;
+    const now = this.clock.now();
+    const msg = q.msg;
+    if (this.isUnderLoad()) {
+      if (!this.cookieChecker.checkMAC2(msg, q.addr16, q.port, now)) {
+        const reply = this.cookieChecker.createReply(msg, readU32LE(msg, 4), q.addr16, q.port, now);
+        this.bind.send(reply, 0, reply.length, q.addr16, q.port);
+        c.cookie_replies_sent++;
+        c.drop_bad_mac2++;
+        return;
+      }
+      if (!this.rateLimiter.allow(q.addr16, now)) {
+        c.drop_ratelimited++;
+        return;
+      }
+    }
+    if (msg.length === 148) {
+      c.handshake_initiations_received++;
+      const hs = this.engine.consumeInitiation(msg, now);
+      if (!hs) {
+        c.dropHandshake(this.engine.lastReason);
+        return;
+      }
+      const peer = this.config.peerByHandshake(hs);
+      if (!peer) return;
+      peer.setEndpoint(q.addr16, 0, q.port);
+      peer.rxBytes += msg.length;
+      peer.timers.anyAuthenticatedPacketTraversal();
+      peer.timers.anyAuthenticatedPacketReceived();
+      peer.sendHandshakeResponse();
+      return;
+    }
+    c.handshake_responses_received++;
+    const entry = this.indices.get(readU32LE(msg, 8));
+    if (!entry || entry.keypair) {
+      c.drop_invalid_index++;
+      return;
+    }
+    const peer = entry.peer;
+    if (!this.engine.consumeResponse(msg, peer.handshake)) {
+      c.dropHandshake(this.engine.lastReason);
+      return;
+    }
+    peer.setEndpoint(q.addr16, 0, q.port);
+    peer.rxBytes += msg.length;
+    peer.timers.anyAuthenticatedPacketTraversal();
+    peer.timers.anyAuthenticatedPacketReceived();
+    peer.completeAsInitiator();
+  }
+
+  private logStaticKey(): void {
+    if (this.keyLog) this.keyLog(`LOCAL_STATIC_PRIVATE_KEY = ${Buffer.from(this.engine.local.key.raw).toString('base64')}`);
+  }
+}
+
+function checkKey(k: Uint8Array, what: string): void {
+  if (!(k instanceof Uint8Array) || k.length !== 32) throw new GrantwireError('ERR_WG_BAD_KEY', `invalid ${what}: expected 32 bytes`);
+}
+
+export type { PeerHandshake };

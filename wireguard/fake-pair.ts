@@ -1,0 +1,73 @@
+// Two (or more) Devices wired through a FakeNetwork and FakePacketDevices, for tests and benchmarks:
+// `makeFakePair()` gives A (10.0.0.1, 192.0.2.1:51820) and B (10.0.0.2, 192.0.2.2:51821), each the
+// other's peer with its tunnel address as allowed IP, endpoints set on both sides unless told otherwise.
+import { Device, type DeviceOptions } from './device.js';
+import { FakePacketDevice } from './fake-packet-device.js';
+import { FakeNetwork, type FakeUdpBind } from './fake-udp-bind.js';
+import { generatePrivateKey, publicKeyFromPrivate } from './keys.js';
+
+export interface FakeNode {
+  device: Device;
+  tun: FakePacketDevice;
+  bind: FakeUdpBind;
+  privateKey: Uint8Array;
+  publicKey: Uint8Array;
+  tunnelIP: string;
+  endpoint: string;
+  keyLog: string[];
+  logs: string[];
+}
+
+export interface FakePairOptions {
+  psk?: Uint8Array | null;
+  /** Which sides know the other's endpoint (default both). */
+  endpoints?: 'both' | 'a' | 'b';
+  common?: Partial<DeviceOptions>;
+  a?: Partial<DeviceOptions>;
+  b?: Partial<DeviceOptions>;
+  net?: FakeNetwork;
+  start?: boolean;
+}
+
+export function makeFakeNode(net: FakeNetwork, endpoint: string, tunnelIP: string, opts: Partial<DeviceOptions> = {}): FakeNode {
+  const privateKey = opts.privateKey ?? generatePrivateKey();
+  const tun = new FakePacketDevice(`fake-${tunnelIP}`, opts.mtu ?? 1420);
+  const bind = net.bind(endpoint);
+  const keyLog: string[] = [];
+  const logs: string[] = [];
+  const device = new Device({
+    keyLog: (l) => keyLog.push(l),
+    logger: (m) => {
+      if (logs.length < 1000) logs.push(m);
+    },
+    ...opts,
+    privateKey,
+    tun,
+    bind,
+  });
+  return { device, tun, bind, privateKey, publicKey: publicKeyFromPrivate(privateKey), tunnelIP, endpoint, keyLog, logs };
+}
+
+export function makeFakePair(o: FakePairOptions = {}): { net: FakeNetwork; a: FakeNode; b: FakeNode } {
+  const net = o.net ?? new FakeNetwork();
+  const a = makeFakeNode(net, '192.0.2.1:51820', '10.0.0.1', { ...o.common, ...o.a });
+  const b = makeFakeNode(net, '192.0.2.2:51821', '10.0.0.2', { ...o.common, ...o.b });
+  const eps = o.endpoints ?? 'both';
+  a.device.upsertPeer({
+    publicKey: b.publicKey,
+    presharedKey: o.psk ?? null,
+    endpoint: eps === 'both' || eps === 'a' ? b.endpoint : null,
+    allowedIPs: [`${b.tunnelIP}/32`],
+  });
+  b.device.upsertPeer({
+    publicKey: a.publicKey,
+    presharedKey: o.psk ?? null,
+    endpoint: eps === 'both' || eps === 'b' ? a.endpoint : null,
+    allowedIPs: [`${a.tunnelIP}/32`],
+  });
+  if (o.start !== false) {
+    a.device.start();
+    b.device.start();
+  }
+  return { net, a, b };
+}

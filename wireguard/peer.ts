@@ -1,0 +1,301 @@
+// One WireGuard peer: its handshake state, keypairs, cookie generator, timers, endpoint, staged packets
+// and the send path (wireguard-go peer.go + send.go). The device owns the peers and does the receive
+// dispatch; a peer asks it for indices, buffers and the socket through PeerHost.
+// Not concurrency-safe; everything runs on the event loop.
+import { KEY_SIZE, MAX_STAGED_PACKETS, REKEY_ON_RECEIVE_AGE_MS, REKEY_TIMEOUT_MS } from './constants.js';
+import { CookieGenerator } from './cookie.js';
+import type { CryptoBackend } from './crypto.js';
+import { type HandshakeEngine, PeerHandshake } from './handshake.js';
+import type { Clock, UdpBind } from './io.js';
+import { Keypair, Keypairs } from './keypair.js';
+import { PeerTimers, type TimerTarget } from './timers.js';
+import { paddedLength, type TransportCrypto } from './transport.js';
+import type { DeviceCounters } from './counters.js';
+
+
+/** What a peer needs from its device. */
+export interface PeerHost {
+  readonly clock: Clock;
+  readonly crypto: CryptoBackend;
+  readonly engine: HandshakeEngine;
+  readonly transport: TransportCrypto;
+  readonly bind: UdpBind;
+  readonly stats: DeviceCounters;
+  readonly mtu: number;
+  readonly rekeyAfterTimeMs: number;
+  readonly rekeyAfterMessages: number;
+  /** Output buffer for one transport message; valid until the next send. */
+  readonly sendBuf: Uint8Array;
+  wallNow(): number;
+  /** Registers a fresh random local index for this peer's handshake (keypair attached later). */
+  newIndex(peer: Peer): number;
+  freeIndex(index: number): void;
+  attachKeypair(index: number, kp: Keypair): void;
+  log(msg: string): void;
+}
+
+export class Peer implements TimerTarget {
+  readonly publicKey: Uint8Array;
+  readonly handshake: PeerHandshake;
+  readonly keypairs: Keypairs;
+  readonly cookieGen: CookieGenerator;
+  readonly timers: PeerTimers;
+  /** Current endpoint: 16-byte (v4-mapped) address and port; port 0 = none. */
+  readonly endpointAddr = new Uint8Array(16);
+  endpointPort = 0;
+  persistentKeepaliveMs = 0;
+  rxBytes = 0;
+  txBytes = 0;
+  /** Wall-clock ms of the last completed handshake (0 = never). */
+  lastHandshakeMs = 0;
+  /** Index of an in-flight handshake that no keypair owns yet (0 = none). */
+  handshakeIndex = 0;
+  private readonly staged: Uint8Array[] = [];
+  private readonly stagedLens: number[] = [];
+  private stagedCount = 0;
+  private stagedHead = 0;
+  private readonly host: PeerHost;
+  private readonly name: string;
+
+  constructor(host: PeerHost, publicKey: Uint8Array) {
+    if (publicKey.length !== KEY_SIZE) throw new RangeError('peer public key must be 32 bytes');
+    this.host = host;
+    this.publicKey = Uint8Array.from(publicKey);
+    this.name = `peer(${Buffer.from(publicKey).toString('base64').slice(0, 4)}…${Buffer.from(publicKey).toString('base64').slice(39, 43)})`;
+    this.handshake = new PeerHandshake(publicKey);
+    this.keypairs = new Keypairs((kp) => host.freeIndex(kp.localIndex));
+    this.cookieGen = new CookieGenerator(host.crypto, publicKey);
+    this.timers = new PeerTimers(host.clock, this);
+  }
+
+  get hasEndpoint(): boolean {
+    return this.endpointPort !== 0;
+  }
+
+  log(msg: string): void {
+    this.host.log(`${this.name}: ${msg}`);
+  }
+
+  /** Roaming: the endpoint becomes the source of the last authenticated packet. */
+  setEndpoint(addr16: Uint8Array, off: number, port: number): void {
+    if (port === this.endpointPort) {
+      let same = true;
+      for (let i = 0; i < 16; i++) {
+        if (this.endpointAddr[i] !== addr16[off + i]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return;
+    }
+    for (let i = 0; i < 16; i++) this.endpointAddr[i] = addr16[off + i];
+    this.endpointPort = port;
+  }
+
+  clearEndpoint(): void {
+    this.endpointAddr.fill(0);
+    this.endpointPort = 0;
+  }
+
+  // --- send path ---
+
+  /**
+   * Sends one IP packet (or a keepalive when len = 0) to this peer: straight out if there is a usable
+   * keypair and nothing is queued ahead of it, otherwise staged and a handshake is started.
+   */
+  sendPacket(buf: Uint8Array, off: number, len: number): void {
+    const now = this.host.clock.now();
+    const kp = this.keypairs.current;
+    if (this.stagedCount === 0 && kp && kp.canSend(now) && this.hasEndpoint) {
+      this.sealAndSend(kp, buf, off, len);
+      this.keepKeyFreshSending(kp, now);
+      return;
+    }
+    this.stage(buf, off, len);
+    this.sendStagedPackets();
+  }
+
+  /** Sends an empty transport packet (or whatever is staged, which confirms the keys just as well). */
+  sendKeepalive(): void {
+    if (this.stagedCount === 0) this.stage(EMPTY, 0, 0);
+    this.sendStagedPackets();
+  }
+
+  /** Sends every staged packet if a usable keypair exists; otherwise starts a handshake. */
+  sendStagedPackets(): void {
+    if (this.stagedCount === 0) return;
+    const now = this.host.clock.now();
+    const kp = this.keypairs.current;
+    if (!kp || !kp.canSend(now) || !this.hasEndpoint) {
+      this.sendHandshakeInitiation(false);
+      return;
+    }
+    while (this.stagedCount > 0) {
+      const i = this.stagedHead;
+      this.stagedHead = (i + 1) % MAX_STAGED_PACKETS;
+      this.stagedCount--;
+      this.sealAndSend(kp, this.staged[i], 0, this.stagedLens[i]);
+    }
+    this.stagedHead = 0;
+    this.keepKeyFreshSending(kp, now);
+  }
+
+  dropStagedPackets(): void {
+    this.host.stats.drop_staged_expired += this.stagedCount;
+    this.stagedCount = 0;
+    this.stagedHead = 0;
+  }
+
+  get stagedPackets(): number {
+    return this.stagedCount;
+  }
+
+  /** Starts a handshake unless one was sent less than REKEY_TIMEOUT ago. */
+  sendHandshakeInitiation(isRetry: boolean): void {
+    if (!isRetry) this.timers.handshakeAttempts = 0;
+    const host = this.host;
+    const now = host.clock.now();
+    if (now - this.handshake.lastSentHandshake < REKEY_TIMEOUT_MS) return;
+    this.handshake.lastSentHandshake = now;
+    if (this.handshakeIndex !== 0) host.freeIndex(this.handshakeIndex);
+    this.handshakeIndex = host.newIndex(this);
+    const msg = host.engine.createInitiation(this.handshake, this.handshakeIndex, host.wallNow());
+    if (!msg) {
+      this.log(`failed to create initiation: ${host.engine.lastReason}`);
+      host.freeIndex(this.handshakeIndex);
+      this.handshakeIndex = 0;
+      return;
+    }
+    this.cookieGen.addMacs(msg, now);
+    this.timers.anyAuthenticatedPacketTraversal();
+    this.timers.anyAuthenticatedPacketSent();
+    if (this.hasEndpoint) {
+      host.bind.send(msg, 0, msg.length, this.endpointAddr, this.endpointPort);
+      this.txBytes += msg.length;
+      host.stats.handshake_initiations_sent++;
+    } else {
+      host.stats.drop_no_endpoint++;
+    }
+    this.timers.handshakeInitiated();
+  }
+
+  /** Answers a consumed initiation: response + a new responder keypair (goes into `next`). */
+  sendHandshakeResponse(): void {
+    const host = this.host;
+    const now = host.clock.now();
+    this.handshake.lastSentHandshake = now;
+    if (this.handshakeIndex !== 0) host.freeIndex(this.handshakeIndex);
+    const index = host.newIndex(this);
+    const msg = host.engine.createResponse(this.handshake, index);
+    if (!msg) {
+      host.freeIndex(index);
+      this.log(`failed to create response: ${host.engine.lastReason}`);
+      return;
+    }
+    this.cookieGen.addMacs(msg, now);
+    const keys = host.engine.beginSymmetricSession(this.handshake);
+    if (!keys) {
+      host.freeIndex(index);
+      return;
+    }
+    this.handshakeIndex = 0;
+    const kp = new Keypair(keys, now);
+    host.attachKeypair(index, kp);
+    this.keypairs.install(kp);
+    this.timers.sessionDerived();
+    this.timers.anyAuthenticatedPacketTraversal();
+    this.timers.anyAuthenticatedPacketSent();
+    host.bind.send(msg, 0, msg.length, this.endpointAddr, this.endpointPort);
+    this.txBytes += msg.length;
+    host.stats.handshake_responses_sent++;
+  }
+
+  /** After a response was consumed: derive the initiator keypair (becomes current) and confirm it. */
+  completeAsInitiator(): boolean {
+    const host = this.host;
+    const keys = host.engine.beginSymmetricSession(this.handshake);
+    if (!keys) return false;
+    const now = host.clock.now();
+    const kp = new Keypair(keys, now);
+    host.attachKeypair(keys.localIndex, kp);
+    this.handshakeIndex = 0;
+    this.keypairs.install(kp);
+    this.timers.sessionDerived();
+    this.handshakeComplete();
+    this.sendKeepalive();
+    return true;
+  }
+
+  handshakeComplete(): void {
+    this.timers.handshakeComplete();
+    this.lastHandshakeMs = this.host.wallNow();
+    this.host.stats.handshakes_completed++;
+  }
+
+  /** Initiator: rekey when the keypair is old or has sent many messages (checked after sending). */
+  private keepKeyFreshSending(kp: Keypair, now: number): void {
+    if (kp.sendNonce > this.host.rekeyAfterMessages || (kp.isInitiator && now - kp.created > this.host.rekeyAfterTimeMs)) {
+      this.sendHandshakeInitiation(false);
+    }
+  }
+
+  /** Initiator: one last-minute rekey when receiving on a keypair about to expire. */
+  keepKeyFreshReceiving(): void {
+    if (this.timers.sentLastMinuteHandshake) return;
+    const kp = this.keypairs.current;
+    if (kp && kp.isInitiator && this.host.clock.now() - kp.created > REKEY_ON_RECEIVE_AGE_MS) {
+      this.timers.sentLastMinuteHandshake = true;
+      this.sendHandshakeInitiation(false);
+    }
+  }
+
+  zeroKeyMaterial(): void {
+    this.keypairs.clear();
+    if (this.handshakeIndex !== 0) this.host.freeIndex(this.handshakeIndex);
+    this.handshakeIndex = 0;
+    this.handshake.clear();
+  }
+
+  /** Removes everything this peer holds (on removal from the device). */
+  destroy(): void {
+    this.timers.stop();
+    this.dropStagedPackets();
+    this.zeroKeyMaterial();
+  }
+
+  private sealAndSend(kp: Keypair, buf: Uint8Array, off: number, len: number): void {
+    const host = this.host;
+    const counter = kp.sendNonce++;
+    const padded = paddedLength(len, host.mtu);
+    const n = host.transport.seal(kp.sendKey, kp.remoteIndex, counter, buf, off, len, padded, host.sendBuf);
+    host.bind.send(host.sendBuf, 0, n, this.endpointAddr, this.endpointPort);
+    this.txBytes += n;
+    const c = host.stats;
+    c.tx_packets++;
+    c.tx_bytes += n;
+    this.timers.anyAuthenticatedPacketTraversal();
+    this.timers.anyAuthenticatedPacketSent();
+    if (len > 0) this.timers.dataSent();
+    else c.keepalives_sent++;
+  }
+
+  /** Copies a packet into the staged ring (reusing slot buffers); the oldest is dropped when full. */
+  private stage(buf: Uint8Array, off: number, len: number): void {
+    if (this.stagedCount === MAX_STAGED_PACKETS) {
+      this.stagedHead = (this.stagedHead + 1) % MAX_STAGED_PACKETS;
+      this.stagedCount--;
+      this.host.stats.drop_staged_overflow++;
+    }
+    const slot = (this.stagedHead + this.stagedCount) % MAX_STAGED_PACKETS;
+    let b = this.staged[slot];
+    if (!b || b.length < len) {
+      b = new Uint8Array(Math.max(len, this.host.mtu));
+      this.staged[slot] = b;
+    }
+    b.set(buf.subarray(off, off + len), 0);
+    this.stagedLens[slot] = len;
+    this.stagedCount++;
+  }
+}
+
+const EMPTY = new Uint8Array(0);
