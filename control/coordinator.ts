@@ -239,6 +239,10 @@ export class Coordinator {
     const after = this.store.node(id);
     const now = this.now();
     if (after) {
+      if (!this.users.has(after.userId)) {
+        const u = this.store.userById(after.userId);
+        if (u) this.users.set(u.id, u);
+      }
       this.nodes.set(id, after);
       this.attrs.set(id, this.store.attrsOf(id));
     } else {
@@ -373,7 +377,7 @@ export class Coordinator {
     this.scheduleFlush();
     let open = true;
     return () => {
-      if (!open) return;
+      if (!open || this.stopped) return;
       open = false;
       const s = this.sessions.get(nodeId);
       if (!s) return;

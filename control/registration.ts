@@ -2,7 +2,8 @@
 // node or an existing one. The machine key comes from the authenticated Noise channel and the node key has
 // been proven by the caller (server.ts), so this module decides only on state. Outcomes:
 //
-//   same node key, same machine, not expired → the existing node (no auth key needed, none consumed)
+//   same node key, same machine, not expired → the existing node (any auth key is ignored, none consumed,
+//                                               so an agent restarting with a used one-off key resumes)
 //   same node key, OTHER machine             → refused: node_key_in_use
 //   otherwise a valid auth key is required   → invalid / expired / revoked / already used are refused
 //   requested (or key) tags must be permitted → else `requested tags [..] are invalid or not permitted`
@@ -50,11 +51,9 @@ export function registerNode(ctx: RegisterContext, req: RegisterInput): Register
       return refuse('node_key_in_use', 'node key is registered to another machine');
     }
     const notExpired = (n: NodeRow): boolean => n.keyExpiry === null || n.keyExpiry > now;
-    if (byNodeKey && notExpired(byNodeKey) && req.authKey === undefined) {
-      return reRegister(ctx, byNodeKey, req);
-    }
+    if (byNodeKey && notExpired(byNodeKey)) return reRegister(ctx, byNodeKey, req);
 
-    if (req.authKey === undefined) return refuse('invalid_auth_key', 'auth key required');
+    if (req.authKey === undefined || req.authKey === '') return refuse('invalid_auth_key', 'auth key required');
     const parsed = parseSecret(req.authKey, 'gwkey');
     if (!parsed) return refuse('invalid_auth_key', 'invalid auth key');
     const key = store.authKey(parsed.id);

@@ -1,7 +1,8 @@
 // Who may put which tags on a node (control.md "Tags"). A requested tag is permitted when it is declared
-// in `tagOwners` and one of its owners is: the key's user, a group containing that user,
-// `autogroup:admin` when the user is an admin, or a tag that is itself permitted (a tag may own another
-// tag; this closes transitively). Tags an auth key was created with are permitted as they are. Pure.
+// in `tagOwners` and: the key's user is an admin (policy.md: `[]` means only admins may apply a tag, so
+// admins may apply every declared tag), or one of its owners is the user, a group containing the user,
+// `autogroup:member`, or a tag that is itself permitted (a tag may own another tag; this closes
+// transitively). Tags an auth key was created with are permitted as they are. Pure.
 import { parse as parseJsonc, type ParseError } from 'jsonc-parser';
 
 export interface TagRules {
@@ -48,10 +49,11 @@ export function deniedTags(rules: TagRules, req: TagRequest): string[] {
   const ownsDirectly = (owner: string): boolean => {
     if (owner === req.login) return true;
     if (owner === 'autogroup:admin') return req.isAdmin;
+    if (owner === 'autogroup:member') return true;
     if (owner.startsWith('group:')) return rules.groups.get(owner)?.has(req.login) ?? false;
     return false;
   };
-  for (const [tag, owners] of rules.tagOwners) if (owners.some(ownsDirectly)) permitted.add(tag);
+  for (const [tag, owners] of rules.tagOwners) if (req.isAdmin || owners.some(ownsDirectly)) permitted.add(tag);
   // A permitted tag confers every tag it owns; iterate to a fixed point.
   let grew = true;
   while (grew) {
