@@ -48,7 +48,7 @@ export function v6ForHost(n: number): string {
  * report; null when the tailnet is full.
  */
 export function allocateHost(cursor: number, inUse: (n: number) => boolean): number | null {
-  const start = isAssignable(cursor) ? cursor : 1;
+  const start = Number.isInteger(cursor) && cursor >= 1 && cursor < V4_HOST_COUNT - 1 ? cursor : 1;
   let n = start;
   for (let i = 0; i < V4_HOST_COUNT; i++) {
     if (isAssignable(n) && !inUse(n)) return n;
