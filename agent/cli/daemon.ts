@@ -1,0 +1,56 @@
+// `agent daemon`: the node daemon in the foreground.
+import { parseCommand, requireFlag, UsageError } from '../../cli/args.js';
+import { resolveSocketPath } from '../../localapi/socket-path.js';
+import { GrantwireError } from '../../types/errors.js';
+import { DEFAULT_TUN_NAME, DEFAULT_WG_PORT, resolveOperator, startDaemon } from '../daemon.js';
+
+export const usage = `usage: agent daemon --state-dir DIR [--socket PATH] [--tun NAME] [--port N] [--operator USER|UID]
+
+Runs the node daemon in the foreground (as root): keys and prefs live in DIR (0600), the LocalAPI listens
+on PATH (default $GRANTWIRE_SOCKET or /var/run/grantwire/agentd.sock), the tunnel is TUN interface NAME
+(default ${DEFAULT_TUN_NAME}) and WireGuard listens on UDP port N (default ${DEFAULT_WG_PORT}; 0 picks one).
+--operator lets that user run up/down/logout too. A restarted daemon resumes without a new login.
+Stops on SIGINT/SIGTERM.`;
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseCommand(argv, {
+    'state-dir': { type: 'string' },
+    socket: { type: 'string' },
+    tun: { type: 'string' },
+    port: { type: 'string' },
+    operator: { type: 'string' },
+  });
+  const stateDir = requireFlag(values['state-dir'], 'state-dir');
+  const port = values.port === undefined ? DEFAULT_WG_PORT : Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port must be 0-65535');
+  const tunName = values.tun ?? DEFAULT_TUN_NAME;
+  if (!/^[a-zA-Z0-9_.%-]{1,15}$/.test(tunName)) throw new UsageError('--tun must be an interface name of at most 15 characters');
+  let operatorUid: number | null = null;
+  try {
+    if (values.operator !== undefined) operatorUid = resolveOperator(values.operator);
+    const d = await startDaemon({
+      stateDir,
+      socketPath: resolveSocketPath(values.socket),
+      tunName,
+      port,
+      operatorUid,
+      log: (l) => process.stderr.write(l + '\n'),
+    });
+    await new Promise<void>((resolve) => {
+      const stop = (sig: string) => {
+        process.stderr.write(`agent daemon: ${sig}, shutting down\n`);
+        resolve();
+      };
+      process.once('SIGINT', () => stop('SIGINT'));
+      process.once('SIGTERM', () => stop('SIGTERM'));
+    });
+    await d.close();
+    return 0;
+  } catch (err) {
+    if (err instanceof GrantwireError) {
+      process.stderr.write(`agent daemon: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+}

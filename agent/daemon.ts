@@ -1,0 +1,106 @@
+// The node daemon: wires the state dir, the data plane (TUN + native UDP + WireGuard Device + filter),
+// the backend state machine, control and the LocalAPI server together, then runs until SIGINT/SIGTERM.
+// Decisions live in backend.ts, netmap-apply.ts and localapi/; this file only opens things in the right
+// order (the socket first, so a second daemon fails before touching the TUN) and closes them again.
+import { readFileSync } from 'node:fs';
+import { GrantwireError } from '../types/errors.js';
+import { LocalApiServer } from '../localapi/server.js';
+import { peerCredentials } from '../wireguard/native-peercred.js';
+import { nativeLoadError, loadNative } from '../wireguard/native-addon.js';
+import { TunDevice } from '../wireguard/tun-device.js';
+import { NativeUdpBind } from '../wireguard/udp-native.js';
+import { publicKeyFromPrivate, keyToHex } from '../wireguard/keys.js';
+import { AgentBackend } from './backend.js';
+import { createControlSession } from './control-session.js';
+import { AgentDataplane } from './dataplane.js';
+import { StateStore } from './state-store.js';
+
+export const DEFAULT_TUN_NAME = 'grantwire0';
+export const DEFAULT_WG_PORT = 41641;
+export const DEFAULT_TUN_MTU = 1280;
+
+export interface DaemonOptions {
+  stateDir: string;
+  socketPath: string;
+  tunName: string;
+  port: number;
+  operatorUid: number | null;
+  log: (line: string) => void;
+}
+
+/** `--operator` as a uid or a user name from /etc/passwd. */
+export function resolveOperator(text: string): number {
+  if (/^[0-9]+$/.test(text)) return Number(text);
+  let passwd = '';
+  try {
+    passwd = readFileSync('/etc/passwd', 'utf8');
+  } catch {
+    // fall through to the error below
+  }
+  for (const line of passwd.split('\n')) {
+    const f = line.split(':');
+    if (f[0] === text && /^[0-9]+$/.test(f[2] ?? '')) return Number(f[2]);
+  }
+  throw new GrantwireError('ERR_OPERATOR', `--operator ${text}: no such user`);
+}
+
+export interface RunningDaemon {
+  close(): Promise<void>;
+}
+
+export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
+  if (process.getuid?.() !== 0) throw new GrantwireError('ERR_NOT_ROOT', 'the daemon must run as root (it creates a TUN interface and routes)');
+  if (!loadNative()) throw new GrantwireError('ERR_NATIVE', `${nativeLoadError() ?? 'native addon unavailable'}`);
+  const store = new StateStore(o.stateDir);
+  const keys = await store.loadKeys();
+
+  // Late-bound: the server needs the backend, the backend needs the data plane, which needs the TUN, and
+  // the socket must be claimed before the TUN is created.
+  let backend: AgentBackend | null = null;
+  const server = new LocalApiServer({
+    socketPath: o.socketPath,
+    backend: new Proxy({} as AgentBackend, {
+      get(_t, prop) {
+        if (!backend) throw new GrantwireError('ERR_STARTING', 'the daemon is starting');
+        const v = (backend as unknown as Record<string | symbol, unknown>)[prop];
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(backend) : v;
+      },
+    }),
+    peerUid: (s) => peerCredentials(s)?.uid ?? null,
+    operatorUid: o.operatorUid,
+  });
+  await server.listen();
+
+  let tun: TunDevice | null = null;
+  let dataplane: AgentDataplane | null = null;
+  try {
+    tun = TunDevice.open({ name: o.tunName, mtu: DEFAULT_TUN_MTU });
+    tun.up();
+    const bind = NativeUdpBind.open({ port: o.port });
+    dataplane = new AgentDataplane({ privateKey: keys.nodePrivateKey, tun, tunControl: tun, bind });
+    dataplane.start();
+    backend = new AgentBackend({
+      store,
+      dataplane,
+      control: (controlURL) => createControlSession({ controlURL, machinePrivateKey: keys.machinePrivateKey, nodePrivateKey: keys.nodePrivateKey }),
+    });
+    await backend.start();
+    o.log(
+      `agent daemon: LocalAPI on ${o.socketPath}; nodekey:${keyToHex(publicKeyFromPrivate(keys.nodePrivateKey))}; tun ${tun.name}; udp port ${bind.port}; state ${backend.backendState()}`,
+    );
+  } catch (err) {
+    await server.close();
+    await dataplane?.close();
+    if (!dataplane) await tun?.close();
+    throw err;
+  }
+  const b = backend;
+  const dp = dataplane;
+  return {
+    async close() {
+      await b.stop();
+      await server.close();
+      await dp.close();
+    },
+  };
+}

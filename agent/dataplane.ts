@@ -1,0 +1,283 @@
+// The node's data plane as the backend sees it: a WireGuard Device over a packet device (the TUN, or a
+// fake in tests) and a UDP bind, with the FilterEngine judging every packet through FilterHook. Netmaps
+// arrive through NetmapApplier (peers, addresses, the new filter); when a new filter revokes TCP flows,
+// RSTs go both ways (into the TUN toward the local socket, through the tunnel toward the peer) so both
+// ends learn at once that the connection is gone, not at their next timeout.
+import { networkInterfaces } from 'node:os';
+import { debuglog } from 'node:util';
+import { compileFilter } from '../filter/compile.js';
+import { FilterEngine, type RevokedFlow } from '../filter/engine.js';
+import type { DropReason } from '../filter/verdict.js';
+import type { MetricFamily } from '../localapi/metrics.js';
+import type { PeerStats } from '../localapi/status.js';
+import { LocalApiFailure, type ExplainQuery, type ExplainResponse } from '../localapi/types.js';
+import type { CapsFor } from '../localapi/whois.js';
+import type { FilterRule, RuleOrigin } from '../types/filter-rule.js';
+import { parseIP, parsePrefix, type IPPrefix } from '../types/ip.js';
+import type { Netmap } from '../types/netmap.js';
+import { Device } from '../wireguard/device.js';
+import type { PacketDevice, UdpBind } from '../wireguard/io.js';
+import { keyToHex } from '../wireguard/keys.js';
+import type { Dataplane } from './backend.js';
+import { FilterHook } from './filter-hook.js';
+import { InjectableTun } from './injectable-tun.js';
+import { NetmapApplier, PERSISTENT_KEEPALIVE_SEC, TAILNET_ROUTES } from './netmap-apply.js';
+import { buildEchoRequest, buildProbe, buildTcp, TCP_FLAG_ACK, TCP_FLAG_RST } from './packets.js';
+
+const log = debuglog('grantwire:dataplane');
+
+/** Interface configuration the TUN offers (TunDevice has these; fakes may not). */
+export interface TunControl {
+  addAddress(prefix: string): void;
+  removeAddress(prefix: string): void;
+  addRoute(prefix: string): void;
+}
+
+/** A host interface address as os.networkInterfaces() reports it. */
+export interface HostAddress {
+  ifname: string;
+  address: string;
+  cidr: string | null;
+  internal: boolean;
+}
+
+export function hostAddresses(): HostAddress[] {
+  const out: HostAddress[] = [];
+  for (const [ifname, list] of Object.entries(networkInterfaces())) {
+    for (const a of list ?? []) out.push({ ifname, address: a.address, cidr: a.cidr, internal: a.internal });
+  }
+  return out;
+}
+
+export interface DataplaneOptions {
+  privateKey: Uint8Array;
+  tun: PacketDevice;
+  tunControl: TunControl | null;
+  bind: UdpBind;
+  /** Host addresses (for endpoints to report and direct-path choice); default os.networkInterfaces(). */
+  hostAddresses?: () => HostAddress[];
+  logger?: (msg: string) => void;
+}
+
+export class AgentDataplane implements Dataplane {
+  readonly engine: FilterEngine;
+  readonly device: Device;
+  private readonly hook: FilterHook;
+  private readonly tun: InjectableTun;
+  private readonly applier: NetmapApplier;
+  private readonly hostAddrs: () => HostAddress[];
+  private addresses: string[] = [];
+  private routesAdded = false;
+  private pingSeq = 0;
+  private readonly pingId = (Math.random() * 0xffff) | 0;
+  private spoofedSynced = 0;
+  private rstsSent = 0;
+  private peerNames = new Map<string, string>();
+
+  constructor(private readonly opts: DataplaneOptions) {
+    this.engine = new FilterEngine(compileFilter([], { localPrefixes: [] }));
+    this.hook = new FilterHook(this.engine);
+    this.tun = new InjectableTun(opts.tun);
+    this.device = new Device({ privateKey: opts.privateKey, tun: this.tun, bind: opts.bind, hook: this.hook, logger: opts.logger ?? null });
+    this.hostAddrs = opts.hostAddresses ?? hostAddresses;
+    this.applier = new NetmapApplier(
+      {
+        upsertPeer: (p) =>
+          this.device.upsertPeer({
+            publicKey: p.publicKey,
+            // Keep a roamed endpoint when control knows none; otherwise control's choice.
+            ...(p.endpoint !== null ? { endpoint: p.endpoint } : {}),
+            allowedIPs: p.allowedIPs,
+            replaceAllowedIPs: true,
+            persistentKeepaliveSec: PERSISTENT_KEEPALIVE_SEC,
+          }),
+        removePeer: (k) => this.device.removePeer(k),
+        addAddress: (a) => this.addAddress(a),
+        removeAddress: (a) => {
+          this.addresses = this.addresses.filter((x) => x !== a);
+          this.opts.tunControl?.removeAddress(a);
+        },
+        replaceFilter: (rules, origins, local) => this.replaceFilter(rules, origins, local),
+      },
+      () => this.localNets(),
+    );
+  }
+
+  start(): void {
+    this.device.start();
+  }
+
+  async close(): Promise<void> {
+    await this.device.close();
+  }
+
+  get listenPort(): number {
+    return this.opts.bind.port;
+  }
+
+  private addAddress(a: string): void {
+    this.addresses.push(a);
+    const tc = this.opts.tunControl;
+    if (!tc) return;
+    tc.addAddress(a);
+    if (!this.routesAdded) {
+      for (const r of TAILNET_ROUTES) {
+        try {
+          tc.addRoute(r);
+        } catch (err) {
+          log('route %s: %s', r, (err as Error).message);
+        }
+      }
+      this.routesAdded = true;
+    }
+  }
+
+  private replaceFilter(rules: FilterRule[], origins: RuleOrigin[] | undefined, localPrefixes: string[]): number {
+    const compiled = compileFilter(rules, { localPrefixes, ...(origins ? { origins } : {}) });
+    const revoked = this.engine.replace(compiled);
+    for (const f of revoked) this.resetFlow(f);
+    if (revoked.length > 0) log('new filter revoked %d flows', revoked.length);
+    return revoked.length;
+  }
+
+  /** RST toward the local socket (into the TUN) and toward the peer (through the tunnel). */
+  private resetFlow(f: RevokedFlow): void {
+    if (!f.tcp) return;
+    try {
+      const toLocal = buildTcp({ src: f.remote, dst: f.local, sport: f.remotePort, dport: f.localPort, seq: f.tcp.remoteNextSeq, ack: 0, flags: TCP_FLAG_RST });
+      this.tun.write(toLocal, 0, toLocal.length);
+      const toPeer = buildTcp({ src: f.local, dst: f.remote, sport: f.localPort, dport: f.remotePort, seq: f.tcp.localNextSeq, ack: f.tcp.remoteNextSeq, flags: TCP_FLAG_RST | TCP_FLAG_ACK });
+      this.tun.injectOutbound(toPeer);
+      this.rstsSent += 2;
+    } catch (err) {
+      log('RST for revoked flow failed: %s', (err as Error).message);
+    }
+  }
+
+  private localNets(): IPPrefix[] {
+    const out: IPPrefix[] = [];
+    for (const a of this.hostAddrs()) {
+      if (a.internal || a.ifname === this.opts.tun.name || !a.cidr) continue;
+      const p = parsePrefix(a.cidr);
+      if (p) out.push(p);
+    }
+    return out;
+  }
+
+  // ---- Dataplane ----
+
+  apply(nm: Netmap): void {
+    this.peerNames = new Map(nm.peers.map((p) => [p.nodeKey.toLowerCase(), p.hostinfo.hostname || p.name]));
+    this.applier.apply(nm);
+  }
+
+  clear(): void {
+    this.applier.clear();
+  }
+
+  readonly capsFor: CapsFor = (src, dst) => this.engine.capsFor(src, dst);
+
+  explain(q: ExplainQuery): ExplainResponse {
+    const s = parseIP(q.src);
+    const d = parseIP(q.dst);
+    if (!s || !d) throw new LocalApiFailure(400, 'bad_request', `invalid address: ${!s ? q.src : q.dst}`);
+    if (s.family !== d.family) throw new LocalApiFailure(400, 'bad_request', 'src and dst must be the same IP family');
+    const pkt = buildProbe(q);
+    const e = this.engine.explain(pkt, 0, pkt.length);
+    return { Query: q, Verdict: e.verdict, Reason: e.reason, Detail: e };
+  }
+
+  ping(ip: string, timeoutMs: number): Promise<number> {
+    const v6 = ip.includes(':');
+    const self = this.addresses.map((a) => a.split('/')[0]).find((a) => a.includes(':') === v6);
+    if (!self) return Promise.reject(new LocalApiFailure(409, 'not_running', 'this node has no tailnet address of that family yet'));
+    const seq = (this.pingSeq = (this.pingSeq + 1) & 0xffff);
+    const payload = new Uint8Array(16);
+    const pkt = buildEchoRequest(self, ip, this.pingId, seq, payload);
+    return new Promise<number>((resolve, reject) => {
+      const t0 = performance.now();
+      const timer = setTimeout(() => {
+        cancel();
+        reject(new LocalApiFailure(504, 'timeout', `no echo reply from ${ip} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const cancel = this.hook.expectEchoReply(this.pingId, seq, () => {
+        clearTimeout(timer);
+        resolve(performance.now() - t0);
+      });
+      if (!this.tun.injectOutbound(pkt)) {
+        clearTimeout(timer);
+        cancel();
+        reject(new LocalApiFailure(409, 'not_running', 'the data plane is not started'));
+      }
+    });
+  }
+
+  peerStats(): Map<string, PeerStats> {
+    const out = new Map<string, PeerStats>();
+    for (const p of this.device.peers()) {
+      out.set(`nodekey:${keyToHex(p.publicKey)}`, { curAddr: p.endpoint ?? '', lastHandshakeMs: p.lastHandshakeMs, rxBytes: p.rxBytes, txBytes: p.txBytes });
+    }
+    return out;
+  }
+
+  /** Folds the device's cryptokey source-check drops into the filter's `spoofed` counter. */
+  private syncSpoofed(): void {
+    const n = this.device.stats.drop_spoofed_source;
+    for (let i = this.spoofedSynced; i < n; i++) this.engine.countDrop('spoofed' satisfies DropReason);
+    this.spoofedSynced = n;
+  }
+
+  metricFamilies(): MetricFamily[] {
+    this.syncSpoofed();
+    const fc = this.engine.counters();
+    const accepts: MetricFamily = { name: 'grantwire_filter_accepts_total', help: 'Inbound packets the filter accepted, by reason (rule, flow, fragment); outbound packets recorded.', type: 'counter', samples: [] };
+    const drops: MetricFamily = { name: 'grantwire_filter_drops_total', help: 'Packets the filter dropped, by reason.', type: 'counter', samples: [] };
+    for (const [k, v] of Object.entries(fc)) {
+      if (k.startsWith('accepted_')) accepts.samples.push({ labels: { reason: k.slice(9) }, value: v });
+      else if (k.startsWith('drop_')) drops.samples.push({ labels: { reason: k.slice(5) }, value: v });
+    }
+    const dc = this.device.counters();
+    const wgDrops: MetricFamily = { name: 'grantwire_wireguard_drops_total', help: 'Datagrams and packets the WireGuard device dropped, by reason.', type: 'counter', samples: [] };
+    const wg: MetricFamily[] = [];
+    for (const [k, v] of Object.entries(dc)) {
+      if (k.startsWith('drop_')) wgDrops.samples.push({ labels: { reason: k.slice(5) }, value: v });
+      else wg.push({ name: `grantwire_wireguard_${k}_total`, help: `WireGuard device counter ${k}.`, type: 'counter', samples: [{ value: v }] });
+    }
+    const rx: MetricFamily = { name: 'grantwire_peer_rx_bytes_total', help: 'Bytes received from each peer.', type: 'counter', samples: [] };
+    const tx: MetricFamily = { name: 'grantwire_peer_tx_bytes_total', help: 'Bytes sent to each peer.', type: 'counter', samples: [] };
+    const hs: MetricFamily = { name: 'grantwire_peer_last_handshake_seconds', help: 'Unix time of the last completed handshake with each peer (0: never).', type: 'gauge', samples: [] };
+    for (const p of this.device.peers()) {
+      const key = `nodekey:${keyToHex(p.publicKey)}`;
+      const labels = { peer: this.peerNames.get(key) ?? '', key };
+      rx.samples.push({ labels, value: p.rxBytes });
+      tx.samples.push({ labels, value: p.txBytes });
+      hs.samples.push({ labels, value: p.lastHandshakeMs / 1000 });
+    }
+    return [
+      accepts,
+      drops,
+      { name: 'grantwire_filter_flows', help: 'Tracked flows.', type: 'gauge', samples: [{ value: fc.flows_active ?? 0 }] },
+      { name: 'grantwire_filter_flows_revoked_total', help: 'Flows removed because a new policy no longer allowed them.', type: 'counter', samples: [{ value: fc.flows_revoked ?? 0 }] },
+      { name: 'grantwire_revoked_flow_rsts_total', help: 'TCP RSTs sent for revoked flows (both directions).', type: 'counter', samples: [{ value: this.rstsSent }] },
+      wgDrops,
+      ...wg,
+      rx,
+      tx,
+      hs,
+    ];
+  }
+
+  endpoints(): string[] {
+    const port = this.opts.bind.port;
+    const out: string[] = [];
+    for (const a of this.hostAddrs()) {
+      if (a.internal || a.ifname === this.opts.tun.name) continue;
+      if (a.address.includes(':')) {
+        if (a.address.toLowerCase().startsWith('fe80')) continue;
+        out.push(`[${a.address}]:${port}`);
+      } else out.push(`${a.address}:${port}`);
+    }
+    // IPv4 first: chooseEndpoint on the other side prefers a shared subnet, then IPv4.
+    return out.sort((x, y) => Number(x.startsWith('[')) - Number(y.startsWith('[')));
+  }
+}

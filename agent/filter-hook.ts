@@ -1,0 +1,42 @@
+// Adapts filter/'s FilterEngine to wireguard/'s PacketHook: every decrypted inbound packet is judged
+// (deliver only on accept), every outbound packet is recorded as flow state (always sent). While `agent
+// ping` waits for echo replies, accepted inbound packets are also checked for a matching reply; the check
+// is skipped entirely when nobody waits, so the hot path stays one filter call.
+import type { FilterEngine } from '../filter/engine.js';
+import { isAccept } from '../filter/verdict.js';
+import type { PacketHook } from '../wireguard/io.js';
+import { echoReplyKey } from './packets.js';
+
+export class FilterHook implements PacketHook {
+  private readonly echoWaiters = new Map<number, () => void>();
+
+  constructor(private readonly engine: FilterEngine) {}
+
+  inbound(buf: Uint8Array, off: number, len: number, _peerKey: Uint8Array): boolean {
+    const ok = isAccept(this.engine.inbound(buf, off, len));
+    if (ok && this.echoWaiters.size > 0) {
+      const key = echoReplyKey(buf, off, len);
+      if (key >= 0) {
+        const done = this.echoWaiters.get(key);
+        if (done) {
+          this.echoWaiters.delete(key);
+          done();
+        }
+      }
+    }
+    return ok;
+  }
+
+  outbound(buf: Uint8Array, off: number, len: number): boolean {
+    // Outbound is always allowed (filter.md); the call records the flow so replies get in.
+    this.engine.outbound(buf, off, len);
+    return true;
+  }
+
+  /** Calls `onReply` when the echo reply with this id/seq arrives (and is accepted); returns a canceller. */
+  expectEchoReply(id: number, seq: number, onReply: () => void): () => void {
+    const key = (((id & 0xffff) << 16) | (seq & 0xffff)) >>> 0;
+    this.echoWaiters.set(key, onReply);
+    return () => this.echoWaiters.delete(key);
+  }
+}
