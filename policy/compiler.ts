@@ -10,7 +10,7 @@ import { AddressTable } from './address-table.js';
 import { ERR } from './diagnostics.js';
 import { normalize, rangeSetOfStrings, rangeToCidrs, union, type Range, type RangeSet } from './ip-range.js';
 import type { Grant, Policy, Selector } from './model.js';
-import { adminsOf, makeNodeRec, nodeMatches, overlapWithRoute, sameNodeFacts, satisfiesAny, satisfiesPosture, addrInRanges, type NodeRec } from './node-index.js';
+import { adminsOf, compareEntries, makeNodeRec, type DstEntry, nodeMatches, overlapWithRoute, sameNodeFacts, satisfiesAny, satisfiesPosture, addrInRanges, type NodeRec } from './node-index.js';
 import { ALL_PORTS, mergePorts, protoKey } from './ports.js';
 import { SelectorSet, selectorKey } from './selector-set.js';
 import type { PortRange } from '../types/filter-rule.js';
@@ -37,6 +37,8 @@ interface ProtoGroup {
 interface Leg {
   set: SelectorSet;
   groups: Map<string, ProtoGroup>;
+  /** The same groups as a list, with ports merged and frozen (shared by every node's rules). */
+  groupList: ProtoGroup[];
 }
 
 interface CompiledGrant {
@@ -45,15 +47,10 @@ interface CompiledGrant {
   src: SelectorSet;
   legs: Leg[];
   postureKey: string;
-}
-
-interface DstEntry {
-  family: 4 | 6;
-  start: bigint;
-  /** DstPorts form: bare IP for a host, CIDR otherwise. */
-  text: string;
-  /** CapGrant form: always a CIDR. */
-  cidr: string;
+  /** One leg without autogroup:self: the common case, compiled without intermediate maps. */
+  simple: boolean;
+  origin: RuleOrigin;
+  capMap: Record<string, unknown[]> | null;
 }
 
 const TAILNET_RANGES: RangeSet = rangeSetOfStrings([TAILNET_V4_RANGE, TAILNET_V6_RANGE]);
@@ -113,10 +110,28 @@ export class PolicyCompiler {
           g.ports.push(...spec.ports);
           groups.set(k, g);
         }
-        for (const g of groups.values()) g.ports = mergePorts(g.ports);
-        return { set: this.setFor(l.dst), groups };
+        for (const g of groups.values()) {
+          g.ports = Object.freeze(mergePorts(g.ports).map((p) => Object.freeze(p))) as PortRange[];
+          if (g.protos) g.protos = Object.freeze(g.protos.slice().sort((a, b) => a - b)) as number[];
+        }
+        return { set: this.setFor(l.dst), groups, groupList: [...groups.values()] };
       });
-      this.grants.push({ index, grant, src, legs, postureKey: grant.srcPosture.join(',') });
+      let capMap: Record<string, unknown[]> | null = null;
+      if (grant.app) {
+        capMap = {};
+        for (const k of [...grant.app.keys()].sort()) capMap[k] = grant.app.get(k) as unknown[];
+        Object.freeze(capMap);
+      }
+      this.grants.push({
+        index,
+        grant,
+        src,
+        legs,
+        postureKey: grant.srcPosture.join(','),
+        simple: legs.length === 1 && !legs[0].set.hasSelf,
+        origin: Object.freeze({ ...grant.origin }),
+        capMap,
+      });
       for (const l of legs) {
         const list = this.grantsByDstSet.get(l.set) ?? [];
         if (!list.includes(index)) list.push(index);
@@ -239,7 +254,7 @@ export class PolicyCompiler {
       for (const rec of candidates) if (satisfiesAny(this.policy, rec, postures, this.now)) names.push(rec.name);
       out = this.addressTable().toSrcIPs(names, null);
     }
-    set.srcCache.set(cg.postureKey, out);
+    set.srcCache.set(cg.postureKey, Object.freeze(out) as string[]);
     return out;
   }
 
@@ -254,20 +269,16 @@ export class PolicyCompiler {
       const rec = this.recs.get(n) as NodeRec;
       if ((set.everyone || set.members.has(n)) && satisfiesAny(this.policy, rec, cg.grant.srcPosture, this.now)) names.push(n);
     }
-    const out = this.addressTable().toSrcIPs(names, null);
+    const out = Object.freeze(this.addressTable().toSrcIPs(names, null)) as string[];
     set.srcCache.set(key, out);
     return out;
   }
 
   /** Destinations of one leg on node `rec`, split by whether they came from autogroup:self. */
   private legDsts(set: SelectorSet, rec: NodeRec, full: Map<string, DstEntry>, self: Map<string, DstEntry>): void {
-    const add = (m: Map<string, DstEntry>, e: DstEntry) => m.set(e.text, e);
-    if (set.everyone || set.members.has(rec.name)) {
-      for (const a of rec.addrs) add(full, { family: a.family, start: a.big, text: a.text, cidr: a.cidr });
-      if (set.everyone) for (const r of rec.routes) if (!r.isDefault) add(full, { family: r.family, start: r.range.start, text: r.text, cidr: r.text });
-    }
+    if (set.everyone || set.members.has(rec.name)) for (const e of set.everyone ? rec.dstAll : rec.dstAddrs) full.set(e.text, e);
     if (set.staticMembers.has(rec.name)) {
-      for (const a of rec.addrs) if (addrInRanges(a, set.statics)) add(full, { family: a.family, start: a.big, text: a.text, cidr: a.cidr });
+      for (const a of rec.addrs) if (addrInRanges(a, set.statics)) full.set(a.text, { family: a.family, start: a.big, text: a.text, cidr: a.cidr });
       for (const r of rec.routes) {
         const parts = overlapWithRoute(r, set.statics);
         for (const p of parts) {
@@ -276,86 +287,136 @@ export class PolicyCompiler {
           let start = p.start;
           for (const t of texts) {
             const cidr = t.includes('/') ? t : `${t}/${r.family === 4 ? 32 : 128}`;
-            add(full, { family: r.family, start, text: t, cidr });
+            full.set(t, { family: r.family, start, text: t, cidr });
             start += 1n; // order only needs to be stable; ranges from rangeToCidrs are ascending
           }
         }
       }
     }
     if (set.internetMembers.has(rec.name)) {
-      for (const r of rec.routes) if (r.isDefault) add(full, { family: r.family, start: r.range.start, text: r.text, cidr: r.text });
+      for (const r of rec.routes) if (r.isDefault) full.set(r.text, { family: r.family, start: r.range.start, text: r.text, cidr: r.text });
     }
-    if (set.hasSelf && rec.user !== null) {
-      for (const a of rec.addrs) add(self, { family: a.family, start: a.big, text: a.text, cidr: a.cidr });
+    if (set.hasSelf && rec.user !== null) for (const e of rec.dstAddrs) self.set(e.text, e);
+  }
+
+  /** Destinations of a one-leg, non-self grant on `rec`, sorted; shared arrays in the common cases. */
+  private simpleDsts(set: SelectorSet, rec: NodeRec): DstEntry[] {
+    if (!set.hasStatics && !set.hasInternet) return set.everyone ? rec.dstAll : set.members.has(rec.name) ? rec.dstAddrs : [];
+    const full = new Map<string, DstEntry>();
+    this.legDsts(set, rec, full, new Map());
+    return [...full.values()].sort(compareEntries);
+  }
+
+  /** Emits a one-leg grant's rules: plain loops, no closures (this runs ~10^5 times per tailnet). */
+  private emitSimple(cg: CompiledGrant, rec: NodeRec, dsts: DstEntry[], srcIPs: string[], rules: FilterRule[], origins: RuleOrigin[]): void {
+    const groups = cg.legs[0].groupList;
+    for (let gi = 0; gi < groups.length; gi++) {
+      const g = groups[gi];
+      const dstPorts: NetPortRange[] = new Array<NetPortRange>(dsts.length * g.ports.length);
+      let k = 0;
+      for (let i = 0; i < dsts.length; i++) for (let j = 0; j < g.ports.length; j++) dstPorts[k++] = { IP: dsts[i].text, Ports: g.ports[j] };
+      rules.push(g.protos === null ? { SrcIPs: srcIPs, DstPorts: dstPorts } : { SrcIPs: srcIPs, DstPorts: dstPorts, IPProto: g.protos });
+      origins.push(cg.origin);
+    }
+    if (cg.capMap) {
+      const cap = dsts === rec.dstAddrs ? rec.capAddrs : dsts === rec.dstAll ? rec.capAll : dsts.map(cidrOf);
+      rules.push({ SrcIPs: srcIPs, CapGrant: [{ Dsts: cap, CapMap: cg.capMap }] });
+      origins.push(cg.origin);
     }
   }
 
+  /** Emits rules from per-protocol destination maps (the general path). */
+  private emitGeneral(cg: CompiledGrant, groups: Array<{ protos: number[] | null; dst: Map<string, { e: DstEntry; ports: PortRange[] }> }>, capDsts: DstEntry[], srcIPs: string[], rules: FilterRule[], origins: RuleOrigin[]): void {
+    for (const g of groups) {
+      if (g.dst.size === 0) continue;
+      const dstPorts: NetPortRange[] = [];
+      for (const { e, ports } of [...g.dst.values()].sort(compareDst)) for (const p of ports) dstPorts.push({ IP: e.text, Ports: p });
+      rules.push(g.protos === null ? { SrcIPs: srcIPs, DstPorts: dstPorts } : { SrcIPs: srcIPs, DstPorts: dstPorts, IPProto: g.protos });
+      origins.push(cg.origin);
+    }
+    if (cg.capMap && capDsts.length > 0) {
+      rules.push({ SrcIPs: srcIPs, CapGrant: [{ Dsts: capDsts.map(cidrOf), CapMap: cg.capMap }] });
+      origins.push(cg.origin);
+    }
+  }
+
+  /**
+   * The node's inbound rules, in policy order (grants, then acls); per grant one rule per protocol set,
+   * then its CapGrant rule. Rules share immutable arrays (SrcIPs, Ports, CapMap) across nodes: treat
+   * them as read-only.
+   */
   compileNode(name: string): NodeFilter {
     const rec = this.recs.get(name);
     if (!rec) throw new GrantwireError(ERR.UNKNOWN_NODE, `policy: unknown node ${JSON.stringify(name)}`);
     const idx = new Set<number>();
     for (const set of this.nodeDstSets.get(name) ?? []) for (const i of this.grantsByDstSet.get(set) ?? []) idx.add(i);
     for (const set of this.everyoneDstSets) for (const i of this.grantsByDstSet.get(set) ?? []) idx.add(i);
-    if (rec.user !== null) for (const set of this.selfDstSets) for (const i of this.grantsByDstSet.get(set) ?? []) idx.add(i);
-    const order = [...idx].sort((a, b) => a - b);
+    // autogroup:self reaches this node only when its owner is a source; src is then users/groups/member,
+    // which match all of the owner's untagged devices alike, so this node's own membership decides.
+    if (rec.user !== null) {
+      for (const set of this.selfDstSets) for (const i of this.grantsByDstSet.get(set) ?? []) if (this.grants[i].src.members.has(name)) idx.add(i);
+    }
+    const order = Int32Array.from(idx).sort();
     const rules: FilterRule[] = [];
     const origins: RuleOrigin[] = [];
     for (const gi of order) {
       const cg = this.grants[gi];
-      const fullGroups = new Map<string, { protos: number[] | null; dst: Map<string, { e: DstEntry; ports: PortRange[] }> }>();
-      const selfGroups = new Map<string, { protos: number[] | null; dst: Map<string, { e: DstEntry; ports: PortRange[] }> }>();
-      const fullCap = new Map<string, DstEntry>();
-      const selfCap = new Map<string, DstEntry>();
-      for (const leg of cg.legs) {
-        const full = new Map<string, DstEntry>();
-        const self = new Map<string, DstEntry>();
-        this.legDsts(leg.set, rec, full, self);
-        for (const [dsts, groups, cap] of [
-          [full, fullGroups, fullCap],
-          [self, selfGroups, selfCap],
-        ] as const) {
-          for (const [t, e] of dsts) cap.set(t, e);
-          for (const [k, g] of leg.groups) {
-            let acc = groups.get(k);
-            if (!acc) groups.set(k, (acc = { protos: g.protos, dst: new Map() }));
-            for (const [t, e] of dsts) {
-              const d = acc.dst.get(t);
-              if (d) d.ports.push(...g.ports);
-              else acc.dst.set(t, { e, ports: g.ports.slice() });
-            }
-          }
-        }
-      }
-      const variants: Array<[typeof fullGroups, Map<string, DstEntry>, () => string[]]> = [
-        [fullGroups, fullCap, () => this.srcIPs(cg)],
-        [selfGroups, selfCap, () => this.selfSrcIPs(cg, rec.user as string)],
-      ];
-      for (const [groups, cap, src] of variants) {
-        if (cap.size === 0) continue;
-        const srcIPs = src();
+      if (cg.simple) {
+        const leg = cg.legs[0];
+        const dsts = this.simpleDsts(leg.set, rec);
+        if (dsts.length === 0) continue;
+        const srcIPs = this.srcIPs(cg);
         if (srcIPs.length === 0) continue;
-        const origin: RuleOrigin = { ...cg.grant.origin };
-        for (const g of groups.values()) {
-          if (g.dst.size === 0) continue;
-          const dstPorts: NetPortRange[] = [];
-          for (const { e, ports } of [...g.dst.values()].sort((a, b) => compareEntries(a.e, b.e))) {
-            for (const p of mergePorts(ports)) dstPorts.push({ IP: e.text, Ports: p });
+        this.emitSimple(cg, rec, dsts, srcIPs, rules, origins);
+        continue;
+      }
+      this.compileGeneral(cg, rec, rules, origins);
+    }
+    return { rules, origins, capMap: this.capMapOf(rec) };
+  }
+
+  /** Grants with several legs (acls with per-destination ports) or autogroup:self. */
+  private compileGeneral(cg: CompiledGrant, rec: NodeRec, rules: FilterRule[], origins: RuleOrigin[]): void {
+    type Acc = Map<string, { protos: number[] | null; dst: Map<string, { e: DstEntry; ports: PortRange[] }> }>;
+    const fullGroups: Acc = new Map();
+    const selfGroups: Acc = new Map();
+    const fullCap = new Map<string, DstEntry>();
+    const selfCap = new Map<string, DstEntry>();
+    // autogroup:self only applies when the node's owner is among the sources (src is users/groups/member).
+    const selfOk = rec.user !== null && cg.src.members.has(rec.name);
+    for (const leg of cg.legs) {
+      const full = new Map<string, DstEntry>();
+      const self = new Map<string, DstEntry>();
+      this.legDsts(leg.set, rec, full, self);
+      if (!selfOk) self.clear();
+      const pairs: Array<[Map<string, DstEntry>, Acc, Map<string, DstEntry>]> = [
+        [full, fullGroups, fullCap],
+        [self, selfGroups, selfCap],
+      ];
+      for (const [dsts, groups, cap] of pairs) {
+        if (dsts.size === 0) continue;
+        for (const [t, e] of dsts) cap.set(t, e);
+        for (const [k, g] of leg.groups) {
+          let acc = groups.get(k);
+          if (!acc) groups.set(k, (acc = { protos: g.protos, dst: new Map() }));
+          for (const [t, e] of dsts) {
+            const d = acc.dst.get(t);
+            if (d) d.ports = mergePorts([...d.ports, ...g.ports]);
+            else acc.dst.set(t, { e, ports: g.ports });
           }
-          const rule: FilterRule = { SrcIPs: srcIPs, DstPorts: dstPorts };
-          if (g.protos !== null) rule.IPProto = g.protos.slice().sort((a, b) => a - b);
-          rules.push(rule);
-          origins.push(origin);
-        }
-        if (cg.grant.app) {
-          const capMap: Record<string, unknown[]> = {};
-          for (const k of [...cg.grant.app.keys()].sort()) capMap[k] = cg.grant.app.get(k) as unknown[];
-          const capGrant: CapGrant = { Dsts: [...cap.values()].sort(compareEntries).map((e) => e.cidr), CapMap: capMap };
-          rules.push({ SrcIPs: srcIPs, CapGrant: [capGrant] });
-          origins.push(origin);
         }
       }
     }
-    return { rules, origins, capMap: this.capMapOf(rec) };
+    const variants: Array<[Acc, Map<string, DstEntry>, boolean]> = [
+      [fullGroups, fullCap, false],
+      [selfGroups, selfCap, true],
+    ];
+    for (const [groups, cap, isSelf] of variants) {
+      if (cap.size === 0) continue;
+      const srcIPs = isSelf ? this.selfSrcIPs(cg, rec.user as string) : this.srcIPs(cg);
+      if (srcIPs.length === 0) continue;
+      this.emitGeneral(cg, [...groups.values()], [...cap.values()].sort(compareEntries), srcIPs, rules, origins);
+    }
   }
 
   private capMapOf(rec: NodeRec): Record<string, unknown[]> {
@@ -547,10 +608,12 @@ export class PolicyCompiler {
   }
 }
 
-function compareEntries(a: DstEntry, b: DstEntry): number {
-  if (a.family !== b.family) return a.family - b.family;
-  if (a.start !== b.start) return a.start < b.start ? -1 : 1;
-  return a.text < b.text ? -1 : a.text > b.text ? 1 : 0;
+function compareDst(a: { e: DstEntry }, b: { e: DstEntry }): number {
+  return compareEntries(a.e, b.e);
+}
+
+function cidrOf(e: DstEntry): string {
+  return e.cidr;
 }
 
 // policy-tests.ts builds a compiler over an augmented tailnet; registering here avoids an import cycle.

@@ -22,6 +22,22 @@ export interface NodeRoute {
   isDefault: boolean;
 }
 
+/** A destination on a node: DstPorts form (`text`) and CapGrant form (`cidr`), with a sort key. */
+export interface DstEntry {
+  family: 4 | 6;
+  start: bigint;
+  /** DstPorts form: bare IP for a host, CIDR otherwise. */
+  text: string;
+  /** CapGrant form: always a CIDR. */
+  cidr: string;
+}
+
+export function compareEntries(a: DstEntry, b: DstEntry): number {
+  if (a.family !== b.family) return a.family - b.family;
+  if (a.start !== b.start) return a.start < b.start ? -1 : 1;
+  return a.text < b.text ? -1 : a.text > b.text ? 1 : 0;
+}
+
 export interface NodeRec {
   name: string;
   node: TailnetNode;
@@ -32,6 +48,13 @@ export interface NodeRec {
   tags: Set<string>;
   addrs: NodeAddr[];
   routes: NodeRoute[];
+  /** The node's own addresses as destinations, sorted (v4 first). */
+  dstAddrs: DstEntry[];
+  /** Addresses plus non-default approved routes: what `dst: "*"` means on this node. */
+  dstAll: DstEntry[];
+  /** CapGrant Dsts for dstAddrs / dstAll (shared, read-only). */
+  capAddrs: string[];
+  capAll: string[];
   /** posture name → satisfied, at the compiler's current `now`. */
   postureCache: Map<string, boolean>;
 }
@@ -54,7 +77,12 @@ export function makeNodeRec(node: TailnetNode, admins: Set<string>): NodeRec {
     const m = hasHostBits(p) ? maskPrefix(p) : p;
     routes.push({ family: m.family, range: prefixRange(m), text: formatPrefix(m), isDefault: m.bits === 0 });
   }
-  return { name: node.name, node, tagged, user, admin: user !== null && admins.has(user), tags, addrs, routes, postureCache: new Map() };
+  addrs.sort((a, b) => a.family - b.family || (a.big < b.big ? -1 : a.big > b.big ? 1 : 0));
+  const dstAddrs: DstEntry[] = addrs.map((a) => ({ family: a.family, start: a.big, text: a.text, cidr: a.cidr }));
+  const dstAll = [...dstAddrs, ...routes.filter((r) => !r.isDefault).map((r) => ({ family: r.family, start: r.range.start, text: r.text, cidr: r.text }))].sort(compareEntries);
+  const capAddrs = Object.freeze(dstAddrs.map((e) => e.cidr)) as string[];
+  const capAll = Object.freeze(dstAll.map((e) => e.cidr)) as string[];
+  return { name: node.name, node, tagged, user, admin: user !== null && admins.has(user), tags, addrs, routes, dstAddrs, dstAll, capAddrs, capAll, postureCache: new Map() };
 }
 
 export function adminsOf(tailnet: Tailnet): Set<string> {
