@@ -1,0 +1,218 @@
+// A tailnet on one machine, for the demo (`npm start`) and the end-to-end suite: a hub network namespace
+// with a bridge on a TEST-NET underlay (198.51.100.0/24) where control listens, and one namespace per
+// agent plugged into that bridge, each running a real `agent daemon` (real TUN, real UDP, real control).
+// Everything created is recorded and removed by cleanup(); processes are killed by PID only.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { addAddr, haveCommand, isRoot, NetnsScope, run, vethPair, waitFor } from '../../test/netns.js';
+
+export const ROOT = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
+export const AGENT_BIN = join(ROOT, 'bin', 'agent');
+export const CONTROL_BIN = join(ROOT, 'bin', 'control');
+const TSX_LOADER = `file://${join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')}`;
+
+export const UNDERLAY_PREFIX = '198.51.100';
+export const CONTROL_PORT = 8080;
+
+export interface CmdResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface LabNode {
+  name: string;
+  ns: string;
+  underlayIP: string;
+  stateDir: string;
+  socket: string;
+  logFile: string;
+  daemon: ChildProcess | null;
+}
+
+/** What is missing to run the lab here (empty when everything is in place). */
+export function labPrerequisites(): string[] {
+  const missing: string[] = [];
+  if (!isRoot()) missing.push('root (network namespaces and TUN devices need it): run with sudo');
+  if (!haveCommand('ip')) missing.push("iproute2's `ip` command (apt-get install iproute2)");
+  if (!existsSync('/dev/net/tun')) missing.push('/dev/net/tun (the tun kernel module: modprobe tun)');
+  if (!existsSync(join(ROOT, 'build', 'Release', 'grantwire_native.node'))) missing.push('the native addon (run `npm ci` or `npm run install` with g++ and Node headers)');
+  return missing;
+}
+
+/** Runs a command to completion, capturing output; never throws for a non-zero exit. */
+export function runCmd(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string } = {}): Promise<CmdResult> {
+  return new Promise((resolvePromise) => {
+    const child = spawn(cmd, args, { env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolvePromise({ code: code ?? (signal ? 128 : 1), stdout, stderr });
+    });
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+export class TailnetLab {
+  readonly scope = new NetnsScope();
+  readonly hub: string;
+  readonly bridge: string;
+  readonly controlIP = `${UNDERLAY_PREFIX}.1`;
+  readonly controlURL = `http://${UNDERLAY_PREFIX}.1:${CONTROL_PORT}`;
+  readonly stateFile: string;
+  readonly nodes = new Map<string, LabNode>();
+  private control: ChildProcess | null = null;
+  private nextHost = 10;
+
+  constructor(
+    readonly prefix: string,
+    readonly dir: string,
+  ) {
+    this.hub = `${prefix}hub`;
+    this.bridge = `${prefix}br`;
+    this.stateFile = join(dir, 'control.db');
+    mkdirSync(dir, { recursive: true });
+  }
+
+  /** The hub namespace with the bridge, and control serving `policyFile` on it. */
+  async startControl(policyFile: string, extra: string[] = []): Promise<void> {
+    this.scope.netns(this.hub);
+    run('ip', ['-n', this.hub, 'link', 'add', this.bridge, 'type', 'bridge']);
+    run('ip', ['-n', this.hub, 'link', 'set', this.bridge, 'up']);
+    addAddr(this.hub, this.bridge, `${this.controlIP}/24`);
+    const log = join(this.dir, 'control.log');
+    this.control = this.scope.spawn(this.hub, CONTROL_BIN, ['serve', '--listen', `${this.controlIP}:${CONTROL_PORT}`, '--state', this.stateFile, '--policy', policyFile, ...extra], { logFile: log });
+    const up = await waitFor(async () => (await runCmd('ip', ['netns', 'exec', this.hub, 'node', '-e', `fetch('${this.controlURL}/key').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))`])).code === 0, 30_000, 200);
+    if (!up) throw new Error(`control did not come up; see ${log}:\n${tail(log)}`);
+  }
+
+  /** Runs `control …` against the lab's state file (admin commands work while serve runs). */
+  async controlCmd(args: string[]): Promise<CmdResult> {
+    return runCmd(CONTROL_BIN, [...args, '--state', this.stateFile]);
+  }
+
+  async mustControl(args: string[]): Promise<string> {
+    const r = await this.controlCmd(args);
+    if (r.code !== 0) throw new Error(`control ${args.join(' ')} failed (${r.code}): ${r.stderr || r.stdout}`);
+    return r.stdout.trim();
+  }
+
+  async addUser(login: string, role: 'admin' | 'member' = 'member'): Promise<void> {
+    await this.mustControl(['users', 'add', login, '--role', role]);
+  }
+
+  async createKey(user: string, opts: { reusable?: boolean; ephemeral?: boolean; tags?: string[] } = {}): Promise<string> {
+    const args = ['keys', 'create', '--user', user];
+    if (opts.reusable) args.push('--reusable');
+    if (opts.ephemeral) args.push('--ephemeral');
+    if (opts.tags && opts.tags.length > 0) args.push('--tags', opts.tags.join(','));
+    return this.mustControl(args);
+  }
+
+  /** A namespace on the bridge with a running agent daemon (not logged in yet). */
+  async addNode(name: string): Promise<LabNode> {
+    const ns = `${this.prefix}${name}`;
+    const host = this.nextHost++;
+    this.scope.netns(ns);
+    const hubIf = `${this.prefix}v${host}`;
+    vethPair(ns, 'eth0', this.hub, hubIf);
+    run('ip', ['-n', this.hub, 'link', 'set', hubIf, 'master', this.bridge]);
+    const underlayIP = `${UNDERLAY_PREFIX}.${host}`;
+    addAddr(ns, 'eth0', `${underlayIP}/24`);
+    const stateDir = join(this.dir, name);
+    mkdirSync(stateDir, { recursive: true });
+    const node: LabNode = { name, ns, underlayIP, stateDir, socket: join(stateDir, 'agentd.sock'), logFile: join(this.dir, `${name}.log`), daemon: null };
+    this.nodes.set(name, node);
+    await this.startDaemon(node);
+    return node;
+  }
+
+  async startDaemon(node: LabNode): Promise<void> {
+    node.daemon = this.scope.spawn(node.ns, AGENT_BIN, ['daemon', '--state-dir', node.stateDir, '--socket', node.socket, '--tun', 'gw0', '--port', '41641'], {
+      logFile: node.logFile,
+    });
+    const ok = await waitFor(() => existsSync(node.socket) || node.daemon!.exitCode !== null, 30_000, 100);
+    if (!ok || node.daemon.exitCode !== null) throw new Error(`agent daemon ${node.name} did not start; see ${node.logFile}:\n${tail(node.logFile)}`);
+  }
+
+  async stopDaemon(node: LabNode): Promise<void> {
+    if (node.daemon) await this.scope.stop(node.daemon, 5000);
+    node.daemon = null;
+  }
+
+  node(name: string): LabNode {
+    const n = this.nodes.get(name);
+    if (!n) throw new Error(`no lab node ${name}`);
+    return n;
+  }
+
+  /** `agent ARGS` inside the node's namespace, talking to its daemon. */
+  agent(name: string, args: string[], timeoutMs = 60_000): Promise<CmdResult> {
+    const n = this.node(name);
+    return runCmd('ip', ['netns', 'exec', n.ns, AGENT_BIN, '--socket', n.socket, ...args], { timeoutMs });
+  }
+
+  async mustAgent(name: string, args: string[]): Promise<string> {
+    const r = await this.agent(name, args);
+    if (r.code !== 0) throw new Error(`agent ${args.join(' ')} on ${name} failed (${r.code}): ${r.stderr || r.stdout}\n--- daemon log ---\n${tail(this.node(name).logFile)}`);
+    return r.stdout;
+  }
+
+  async up(name: string, authKey: string, opts: { tags?: string[]; hostname?: string } = {}): Promise<CmdResult> {
+    const args = ['up', '--login-server', this.controlURL, '--auth-key', authKey, '--hostname', opts.hostname ?? name];
+    if (opts.tags && opts.tags.length > 0) args.push('--advertise-tags', opts.tags.join(','));
+    return this.agent(name, args);
+  }
+
+  /** The node's tailnet IPv4. */
+  async ip4(name: string): Promise<string> {
+    return (await this.mustAgent(name, ['ip', '-4'])).trim();
+  }
+
+  /** Runs a TypeScript file from this repo inside a namespace (for traffic helpers and the example app). */
+  spawnTs(name: string, file: string, args: string[], logFile?: string): ChildProcess {
+    const n = this.node(name);
+    return this.scope.spawn(n.ns, process.execPath, ['--import', TSX_LOADER, join(ROOT, file), ...args], { logFile, env: { ...process.env, GRANTWIRE_SOCKET: n.socket } });
+  }
+
+  /** Like spawnTs but with piped stdout (the caller reads it); killed by PID at cleanup too. */
+  spawnTsPiped(name: string, file: string, args: string[]): ChildProcess {
+    const n = this.node(name);
+    const child = spawn('ip', ['netns', 'exec', n.ns, process.execPath, '--import', TSX_LOADER, join(ROOT, file), ...args], {
+      env: { ...process.env, GRANTWIRE_SOCKET: n.socket },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    (this.scope as unknown as { children: ChildProcess[] }).children.push(child);
+    return child;
+  }
+
+  async runTs(name: string, file: string, args: string[], timeoutMs = 30_000): Promise<CmdResult> {
+    const n = this.node(name);
+    return runCmd('ip', ['netns', 'exec', n.ns, process.execPath, '--import', TSX_LOADER, join(ROOT, file), ...args], { timeoutMs, env: { ...process.env, GRANTWIRE_SOCKET: n.socket } });
+  }
+
+  async cleanup(keepDir = false): Promise<void> {
+    await this.scope.cleanup();
+    this.control = null;
+    if (!keepDir) rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export function tail(file: string, lines = 40): string {
+  try {
+    return readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+/** Opens (creating) a log file and closes it again: makes sure the path is writable early. */
+export function touch(file: string): void {
+  closeSync(openSync(file, 'a'));
+}
