@@ -3,7 +3,8 @@
 // agent plugged into that bridge, each running a real `agent daemon` (real TUN, real UDP, real control).
 // Everything created is recorded and removed by cleanup(); processes are killed by PID only.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { addAddr, haveCommand, isRoot, NetnsScope, run, vethPair, waitFor } from '../../test/netns.js';
@@ -78,6 +79,9 @@ export class TailnetLab {
     this.bridge = `${prefix}br`;
     this.stateFile = join(dir, 'control.db');
     mkdirSync(dir, { recursive: true });
+    // World-traversable, so unprivileged callers can reach the LocalAPI sockets under sock/ (state dirs
+    // stay 0700: the daemon makes them so).
+    chmodSync(dir, 0o755);
   }
 
   /** The hub namespace with the bridge, and control serving `policyFile` on it. */
@@ -127,7 +131,7 @@ export class TailnetLab {
     addAddr(ns, 'eth0', `${underlayIP}/24`);
     const stateDir = join(this.dir, name);
     mkdirSync(stateDir, { recursive: true });
-    const node: LabNode = { name, ns, underlayIP, stateDir, socket: join(stateDir, 'agentd.sock'), logFile: join(this.dir, `${name}.log`), daemon: null };
+    const node: LabNode = { name, ns, underlayIP, stateDir, socket: join(this.dir, 'sock', `${name}.sock`), logFile: join(this.dir, `${name}.log`), daemon: null };
     this.nodes.set(name, node);
     await this.startDaemon(node);
     return node;
@@ -137,7 +141,7 @@ export class TailnetLab {
     node.daemon = this.scope.spawn(node.ns, AGENT_BIN, ['daemon', '--state-dir', node.stateDir, '--socket', node.socket, '--tun', 'gw0', '--port', '41641'], {
       logFile: node.logFile,
     });
-    const ok = await waitFor(() => existsSync(node.socket) || node.daemon!.exitCode !== null, 30_000, 100);
+    const ok = await waitFor(async () => node.daemon!.exitCode !== null || (await socketAnswers(node.socket)), 30_000, 100);
     if (!ok || node.daemon.exitCode !== null) throw new Error(`agent daemon ${node.name} did not start; see ${node.logFile}:\n${tail(node.logFile)}`);
   }
 
@@ -202,6 +206,18 @@ export class TailnetLab {
     this.control = null;
     if (!keepDir) rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** True when something accepts connections on the unix socket. */
+export function socketAnswers(path: string): Promise<boolean> {
+  return new Promise((r) => {
+    const s = connect(path);
+    s.once('connect', () => {
+      s.destroy();
+      r(true);
+    });
+    s.once('error', () => r(false));
+  });
 }
 
 export function tail(file: string, lines = 40): string {
