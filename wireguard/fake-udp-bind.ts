@@ -23,10 +23,11 @@ function key(addr16: Uint8Array, port: number): string {
 export class FakeNetwork {
   private readonly binds = new Map<string, FakeUdpBind>();
   taps: FakeTap[] = [];
-  /** Every datagram sent, after taps (for assertions on sizes and types). */
+  /** Every datagram sent, before taps (for assertions on sizes and types); `dropped` counts tap drops. */
   readonly log: FakeDatagram[] = [];
   logLimit = 10_000;
   delivered = 0;
+  dropped = 0;
 
   /** Creates a bind at `ip:port` (e.g. '192.0.2.1:51820'). */
   bind(endpoint: string): FakeUdpBind {
@@ -54,8 +55,13 @@ export class FakeNetwork {
 
   /** @internal */
   route(d: FakeDatagram): void {
-    for (const tap of this.taps) if (!tap(d)) return;
     if (this.log.length < this.logLimit) this.log.push(d);
+    for (const tap of this.taps) {
+      if (!tap(d)) {
+        this.dropped++;
+        return;
+      }
+    }
     const dst = this.binds.get(key(d.toAddr16, d.toPort));
     if (dst) dst.enqueue(d);
   }
