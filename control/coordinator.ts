@@ -236,6 +236,7 @@ export class Coordinator {
   /** Re-reads one node (and its attributes) from the store and applies whatever changed. */
   refreshNode(id: number, goneReason = 'node deleted'): void {
     const before = this.nodes.get(id) ?? null;
+    const beforeAttrs = JSON.stringify(this.attrs.get(id) ?? []);
     const after = this.store.node(id);
     const now = this.now();
     if (after) {
@@ -252,7 +253,8 @@ export class Coordinator {
     }
     if (before && (!after || before.hostname !== after.hostname)) this.nameToId.delete(before.hostname);
     if (after) this.nameToId.set(after.hostname, id);
-    if (before && after && JSON.stringify(before) === JSON.stringify(after) && this.compiled.has(id) === isNodeActive(after, now)) {
+    const same = before && after && JSON.stringify({ ...before, lastSeen: 0 }) === JSON.stringify({ ...after, lastSeen: 0 }) && beforeAttrs === JSON.stringify(this.attrs.get(id) ?? []);
+    if (same && this.compiled.has(id) === isNodeActive(after, now)) {
       this.markDirty([id]);
       return;
     }

@@ -1,10 +1,15 @@
 // Test harness for control: a real ControlServer on 127.0.0.1 (port 0) over a temporary SQLite file, and
 // in-process agents built on ControlClient. Used by the control suites under test/control/.
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Netmap } from '../../types/netmap.js';
-import { generatePrivateKey } from '../../wireguard/keys.js';
+import { generatePrivateKey, keyFromHex } from '../../wireguard/keys.js';
+import { openChannel, type NoiseChannel } from '../../control/channel.js';
+import { NOISE_PATH, NOISE_UPGRADE } from '../../control/protocol.js';
 import { createAuthKey, addUser, type CreateKeyOptions } from '../../control/admin-ops.js';
 import { ControlClient, type ClientHostinfo } from '../../control/client.js';
 import { memoryLogger } from '../../control/logger.js';
@@ -33,8 +38,10 @@ export interface HarnessOptions {
   dir?: string;
   engine?: PolicyEngine;
   ephemeralTimeoutMs?: number;
+  nodeKeyExpiryMs?: number;
   keepAliveMs?: number;
   pollIntervalMs?: number;
+  port?: number;
 }
 
 export async function startControl(o: HarnessOptions = {}): Promise<Harness> {
@@ -47,6 +54,7 @@ export async function startControl(o: HarnessOptions = {}): Promise<Harness> {
     engine: o.engine ?? policyEngine,
     logger,
     ephemeralTimeoutMs: o.ephemeralTimeoutMs,
+    nodeKeyExpiryMs: o.nodeKeyExpiryMs,
     keepAliveMs: o.keepAliveMs ?? 1000,
     pollIntervalMs: o.pollIntervalMs ?? 100,
   });
@@ -54,7 +62,7 @@ export async function startControl(o: HarnessOptions = {}): Promise<Harness> {
     const r = server.coordinator.setPolicy(o.policy, 'policy.hujson');
     if (!r.ok) throw new Error(`test policy rejected: ${r.diagnostics.map((d) => `${d.line}:${d.col}: ${d.message}`).join('; ')}`);
   }
-  await server.listen('127.0.0.1', 0);
+  await server.listen('127.0.0.1', o.port ?? 0);
   let stopped = false;
   const h: Harness = {
     dir,
@@ -92,7 +100,7 @@ export interface TestAgent {
   latest(): Netmap | undefined;
   /** Starts streaming; returns once the first netmap arrived. */
   stream(endpoints?: string[], hostinfo?: ClientHostinfo): Promise<Netmap>;
-  /** Resolves with the first netmap (already received or future) that satisfies pred. */
+  /** Resolves with the latest netmap if it satisfies pred, else with the first future one that does. */
   waitFor(pred: (nm: Netmap) => boolean, timeoutMs?: number): Promise<Netmap>;
   stop(): Promise<void>;
   streamError: unknown;
@@ -132,8 +140,8 @@ export function newAgent(url: string, keys?: { machine?: Uint8Array; node?: Uint
       return first;
     },
     waitFor(pred, timeoutMs = 5000) {
-      const hit = [...netmaps].reverse().find(pred);
-      if (hit) return Promise.resolve(hit);
+      const last = netmaps[netmaps.length - 1];
+      if (last && pred(last)) return Promise.resolve(last);
       return new Promise((resolve, reject) => {
         const w = { pred, resolve: (nm: Netmap) => { clearTimeout(t); resolve(nm); } };
         const t = setTimeout(() => {
@@ -160,3 +168,30 @@ export async function waitUntil(pred: () => boolean, timeoutMs = 5000, what = 'c
 }
 
 export const LINUX = { os: 'linux', osVersion: '6.1', agentVersion: '1.0.0' };
+
+/** Runs bin/control with args; resolves with exit code and output. */
+export function runControl(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(join(import.meta.dirname, '../../bin/control'), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+/** A raw Noise channel to control (no ControlClient), for protocol-level and security tests. */
+export async function rawChannel(url: string, machinePrivateKey = generatePrivateKey()): Promise<{ ch: NoiseChannel; socket: Socket; serverKey: Uint8Array }> {
+  const res = await fetch(new URL('/key', url));
+  const serverKey = keyFromHex(((await res.json()) as { publicKey: string }).publicKey);
+  const { socket, head } = await new Promise<{ socket: Socket; head: Buffer }>((resolve, reject) => {
+    const req = request(new URL(NOISE_PATH, url), { method: 'POST', headers: { Connection: 'Upgrade', Upgrade: NOISE_UPGRADE } });
+    req.on('upgrade', (_r, socket, head) => resolve({ socket, head }));
+    req.on('response', () => reject(new Error('no upgrade')));
+    req.on('error', reject);
+    req.end();
+  });
+  const ch = await openChannel(socket, head, machinePrivateKey, serverKey);
+  return { ch, socket, serverKey };
+}
