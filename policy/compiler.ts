@@ -6,9 +6,10 @@ import { GrantwireError } from '../types/errors.js';
 import { TAILNET_V4_RANGE, TAILNET_V6_RANGE, type CapGrant, type FilterRule, type NetPortRange, type RuleOrigin } from '../types/filter-rule.js';
 import type { Diagnostic } from '../types/errors.js';
 import type { Tailnet, TailnetNode } from '../types/tailnet.js';
+import { parsePrefix, type IPPrefix } from '../types/ip.js';
 import { AddressTable } from './address-table.js';
 import { ERR } from './diagnostics.js';
-import { normalize, rangeSetOfStrings, rangeToCidrs, union, type Range, type RangeSet } from './ip-range.js';
+import { bytesToBig, normalize, rangeSetOfStrings, rangeToCidrs, union, type Range, type RangeSet } from './ip-range.js';
 import type { Grant, Policy, Selector } from './model.js';
 import { adminsOf, compareEntries, makeNodeRec, type DstEntry, nodeMatches, overlapWithRoute, sameNodeFacts, satisfiesAny, satisfiesPosture, addrInRanges, type NodeRec } from './node-index.js';
 import { ALL_PORTS, mergePorts, protoKey } from './ports.js';
@@ -280,15 +281,15 @@ export class PolicyCompiler {
     if (set.staticMembers.has(rec.name)) {
       for (const a of rec.addrs) if (addrInRanges(a, set.statics)) full.set(a.text, { family: a.family, start: a.big, text: a.text, cidr: a.cidr });
       for (const r of rec.routes) {
+        if (r.isDefault) continue; // exit routes are reached through autogroup:internet only
         const parts = overlapWithRoute(r, set.statics);
         for (const p of parts) {
           const texts: string[] = [];
           rangeToCidrs(p, r.family, texts);
-          let start = p.start;
           for (const t of texts) {
             const cidr = t.includes('/') ? t : `${t}/${r.family === 4 ? 32 : 128}`;
-            full.set(t, { family: r.family, start, text: t, cidr });
-            start += 1n; // order only needs to be stable; ranges from rangeToCidrs are ascending
+            const pfx = parsePrefix(cidr) as IPPrefix;
+            full.set(t, { family: r.family, start: bytesToBig(pfx.bytes), text: t, cidr });
           }
         }
       }
@@ -469,14 +470,22 @@ export class PolicyCompiler {
     return this.recs.get(name)?.addrs.map((a) => a.text) ?? [];
   }
 
-  /** Nodes that receive traffic for an address: its owner, else subnet routers serving it. */
+  /** Nodes that receive traffic for an address: its owner, else the subnet routers with the most specific route. */
   nodesForAddress(addr: string): string[] {
     const set = rangeSetOfStrings([addr]);
     const owners: string[] = [];
-    const routers: string[] = [];
+    let routers: string[] = [];
+    let best = -1n;
     for (const rec of this.recs.values()) {
       if (rec.addrs.some((a) => addrInRanges(a, set))) owners.push(rec.name);
-      else if (rec.routes.some((r) => overlapWithRoute(r, set).length > 0)) routers.push(rec.name);
+      for (const r of rec.routes) {
+        if (r.isDefault || overlapWithRoute(r, set).length === 0) continue;
+        const size = r.range.end - r.range.start;
+        if (best === -1n || size < best) {
+          best = size;
+          routers = [rec.name];
+        } else if (size === best && !routers.includes(rec.name)) routers.push(rec.name);
+      }
     }
     return (owners.length > 0 ? owners : routers).sort();
   }

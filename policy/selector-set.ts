@@ -45,11 +45,12 @@ export class SelectorSet {
     return !isEmpty(this.statics);
   }
 
-  /** Does the node overlap the static ranges (an address inside, or a route overlapping)? */
+  /** Does the node overlap the static ranges (an address inside, or a subnet route overlapping)? */
   staticMatch(rec: NodeRec): boolean {
     if (!this.hasStatics) return false;
     for (const a of rec.addrs) if (addrInRanges(a, this.statics)) return true;
     for (const r of rec.routes) {
+      if (r.isDefault) continue; // exit routes are reached through autogroup:internet only
       for (const s of r.family === 4 ? this.statics.v4 : this.statics.v6) if (s.start <= r.range.end && s.end >= r.range.start) return true;
     }
     return false;
