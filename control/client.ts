@@ -6,7 +6,8 @@
 //   await c.streamMap({ endpoints, hostinfo }, (nm) => apply(nm), abortSignal);  // until aborted
 //   c.updateEndpoints([...]);  await c.logout();
 //
-// register/logout throw ControlError whose message is control's reason (e.g. `requested tags [tag:x] are
+// Control sends a full netmap and then deltas; streamMap applies them and always hands onNetmap a complete
+// Netmap (a new object each time). register/logout throw ControlError whose message is control's reason (e.g. `requested tags [tag:x] are
 // invalid or not permitted`). streamMap reconnects with backoff after network failures and returns when
 // the signal aborts; it throws ControlError when control says the node can no longer stream (deleted,
 // key expired, logged out): the agent must register again.
@@ -16,6 +17,7 @@ import type { Hostinfo, Netmap, NetmapNode } from '../types/netmap.js';
 import { keyFromHex, publicKeyFromPrivate } from '../wireguard/keys.js';
 import { openChannel, type NoiseChannel } from './channel.js';
 import type { Logger } from './logger.js';
+import { applyDelta } from './netmap-diff.js';
 import { proveNodeKey } from './node-key-proof.js';
 import { NOISE_PATH, NOISE_UPGRADE, parseServerMessage, type ServerMessage } from './protocol.js';
 
@@ -164,6 +166,7 @@ export class ControlClient {
       const onAbort = (): void => ch.close('aborted');
       signal.addEventListener('abort', onAbort, { once: true });
       let failure: Error | null = null;
+      let current: Netmap | null = null;
       ch.onClose((reason) => {
         if (watchdog) clearTimeout(watchdog);
         signal.removeEventListener('abort', onAbort);
@@ -179,8 +182,18 @@ export class ControlClient {
           return;
         }
         arm();
-        if (msg.type === 'netmap') onNetmap(msg.netmap);
-        else if (msg.type === 'error') {
+        if (msg.type === 'netmap') {
+          current = msg.netmap;
+          onNetmap(current);
+        } else if (msg.type === 'delta') {
+          if (!current) {
+            failure = new Error('delta before the first netmap');
+            ch.close('protocol');
+            return;
+          }
+          current = applyDelta(current, msg.delta);
+          onNetmap(current);
+        } else if (msg.type === 'error') {
           failure = new ControlError(msg.code, msg.message);
           ch.close(msg.code);
         }

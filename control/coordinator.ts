@@ -16,6 +16,7 @@ import type { Hostinfo } from '../types/netmap.js';
 import { TAGGED_DEVICES_USER } from '../types/netmap.js';
 import type { Logger } from './logger.js';
 import type { CompiledNode, NodeCompiler, PolicyEngine } from './policy-engine.js';
+import { deltaMessage, fullMessage, type NetmapParts } from './netmap-diff.js';
 import { registerNode, type RegisterInput, type RegisterOutcome } from './registration.js';
 import type { AttrRow, NodeRow, PolicyRow, Store, UserRow } from './store.js';
 import { tagRulesFromPolicyText, type TagRules } from './tag-owners.js';
@@ -36,9 +37,11 @@ export interface CoordinatorOptions {
   now?: () => number;
 }
 
-/** One live map stream. `deliver` receives a complete serialized `{"type":"netmap",…}` message. */
+/** One live map stream. `send` receives a serialized netmap or delta message (netmap-diff.ts). */
 export interface MapSubscriber {
-  deliver(json: string): void;
+  send(json: string): void;
+  /** What this stream was last sent; maintained by the coordinator. */
+  sent?: NetmapParts;
   /** The node can no longer stream (deleted, expired, logged out): send the reason and close. */
   kick(code: string, message: string): void;
 }
@@ -82,6 +85,7 @@ export class Coordinator {
   private pollTimer: NodeJS.Timeout | null = null;
   private ephemeralTimers = new Map<number, NodeJS.Timeout>();
   private lastSeq = 0;
+  private lastFlushMs = 0;
   private lastDataVersion = -1;
   private stopped = false;
   /** Counters for tests and the admin API. */
@@ -443,32 +447,57 @@ export class Coordinator {
 
   private scheduleFlush(): void {
     if (this.flushTimer || this.stopped || this.dirty.size === 0) return;
-    this.flushTimer = setTimeout(() => this.flush(), this.flushDelayMs);
+    // Never spend more than about half the time flushing: wait at least as long as the last flush took.
+    this.flushTimer = setTimeout(() => this.flush(), Math.max(this.flushDelayMs, this.lastFlushMs));
     this.flushTimer.unref();
   }
 
-  /** Rebuilds and sends the netmap of every dirty node that has a live stream. */
+  /**
+   * Rebuilds the netmap parts of every dirty node that has a live stream and sends each stream either its
+   * first full netmap or a delta against what it was last sent.
+   */
   flush(): void {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = null;
+    const started = performance.now();
     const ids = [...this.dirty];
     this.dirty.clear();
+    const now = this.now();
+    let peers: Map<number, string> | null = null;
     for (const id of ids) {
       const subs = this.sessions.get(id);
       if (!subs || subs.size === 0) continue;
-      const json = this.netmapMessage(id);
-      if (json === null) continue;
+      peers ??= this.peerParts(now);
+      const parts = this.netmapParts(id, peers, now);
+      if (parts === null) continue;
       for (const sub of subs) {
-        sub.deliver(json);
+        const msg = sub.sent ? deltaMessage(sub.sent, parts) : fullMessage(parts);
+        sub.sent = parts;
+        if (msg === null) continue;
+        sub.send(msg);
         this.stats.netmapsSent++;
       }
     }
+    this.lastFlushMs = performance.now() - started;
   }
 
-  /** The serialized `{"type":"netmap","netmap":…}` message for one node; null if it has none. */
-  netmapMessage(id: number): string | null {
+  /** Every active node's serialized peer entry, in id order (shared by all netmaps of one flush). */
+  private peerParts(now: number): Map<number, string> {
+    const out = new Map<number, string>();
+    for (const n of this.nodes.values()) {
+      if (!isNodeActive(n, now)) continue;
+      let pj = this.peerJson.get(n.id);
+      if (pj === undefined) {
+        pj = JSON.stringify(netmapNodeOf(n, this.isOnline(n.id), false));
+        this.peerJson.set(n.id, pj);
+      }
+      out.set(n.id, pj);
+    }
+    return out;
+  }
+
+  private netmapParts(id: number, peers: Map<number, string>, now: number): NetmapParts | null {
     const self = this.nodes.get(id);
-    const now = this.now();
     if (!self || !isNodeActive(self, now) || !this.compiler) return null;
     let filter = this.filterJson.get(id);
     if (filter === undefined) {
@@ -477,20 +506,23 @@ export class Coordinator {
       filter = `"packetFilter":${JSON.stringify(c.rules)},"packetFilterOrigins":${JSON.stringify(c.origins)},"capMap":${JSON.stringify(c.capMap ?? {})}`;
       this.filterJson.set(id, filter);
     }
-    const peers: string[] = [];
-    for (const n of this.nodes.values()) {
-      if (n.id === id || !isNodeActive(n, now)) continue;
-      let pj = this.peerJson.get(n.id);
-      if (pj === undefined) {
-        pj = JSON.stringify(netmapNodeOf(n, this.isOnline(n.id), false));
-        this.peerJson.set(n.id, pj);
-      }
-      peers.push(pj);
-    }
     if (this.userProfilesJson === null) this.userProfilesJson = this.buildUserProfiles(now);
-    const selfJson = JSON.stringify(netmapNodeOf(self, true, true));
     this.stats.netmapsBuilt++;
-    return `{"type":"netmap","netmap":{"self":${selfJson},"peers":[${peers.join(',')}],"userProfiles":${this.userProfilesJson},${filter},"policyVersion":${this.policy.id}}}`;
+    return {
+      selfId: id,
+      self: JSON.stringify(netmapNodeOf(self, true, true)),
+      peers,
+      userProfiles: this.userProfilesJson,
+      filter,
+      policyVersion: this.policy.id,
+    };
+  }
+
+  /** The full netmap of one node as control would send it now (tests, admin API); null if it has none. */
+  netmapMessage(id: number): string | null {
+    const now = this.now();
+    const parts = this.netmapParts(id, this.peerParts(now), now);
+    return parts && fullMessage(parts);
   }
 
   private buildUserProfiles(now: number): string {

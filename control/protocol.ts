@@ -1,13 +1,14 @@
 // The agent ↔ control messages (control.md "The protocol"), carried as JSON inside the Noise channel
 // (control/channel.ts). One connection serves one request: its first client message is `register`,
-// `map` or `logout`. A map connection then stays open: control sends `netmap` and `keepalive`, the agent
-// may send `update` (new endpoints or hostinfo).
+// `map` or `logout`. A map connection then stays open: control sends a full `netmap`, then `delta`s
+// (netmap-diff.ts) and `keepalive`s; the agent may send `update` (new endpoints or hostinfo).
 //
 // Keys on the wire: machine keys as `mkey:<hex>`, node keys as `nodekey:<hex>`. The machine key is never
 // taken from a message: it is the Noise static key that authenticated the channel. The node key is proven
 // with `nodeKeyProof` (see node-key-proof.ts). Parsers here take untrusted input and return null or a
 // reason, never throw.
 import type { Hostinfo, Netmap, NetmapNode } from '../types/netmap.js';
+import type { NetmapDelta } from './netmap-diff.js';
 
 export const CONTROL_PROLOGUE = 'grantwire control v1';
 /** Path of the HTTP upgrade that carries the Noise channel, and its Upgrade token. */
@@ -51,6 +52,7 @@ export type ClientMessage = RegisterRequest | MapRequest | UpdateRequest | Logou
 export type ServerMessage =
   | { type: 'registered'; node: NetmapNode }
   | { type: 'netmap'; netmap: Netmap }
+  | { type: 'delta'; delta: NetmapDelta }
   | { type: 'keepalive' }
   | { type: 'loggedout' }
   | { type: 'error'; code: string; message: string };
@@ -221,6 +223,8 @@ export function parseServerMessage(text: string): ServerMessage | null {
       return isObj(v.node) ? (v as unknown as ServerMessage) : null;
     case 'netmap':
       return isObj(v.netmap) && isObj((v.netmap as Record<string, unknown>).self) ? (v as unknown as ServerMessage) : null;
+    case 'delta':
+      return isObj(v.delta) ? (v as unknown as ServerMessage) : null;
     case 'keepalive':
     case 'loggedout':
       return { type: v.type };

@@ -105,7 +105,7 @@ export function runSession(ch: NoiseChannel, opts: SessionOptions): void {
         coordinator.updateFromAgent(nodeId, { endpoints: msg.endpoints, hostinfo: msg.hostinfo });
         const maxQueued = opts.maxQueuedBytes ?? 32 * 1024 * 1024;
         const end = coordinator.openStream(nodeId, {
-          deliver(json) {
+          send(json) {
             if (ch.queuedBytes > maxQueued) {
               logger.log('warn', 'map stream not reading; closing it', { id: nodeId });
               ch.close('slow reader');

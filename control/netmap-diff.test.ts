@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import type { Netmap, NetmapNode } from '../types/netmap.js';
+import { applyDelta, deltaMessage, fullMessage, type NetmapParts } from './netmap-diff.js';
+
+function node(id: number, v: number): NetmapNode {
+  return { id, stableId: `n${id}`, name: `h${id}`, nodeKey: `nodekey:${id}`, addresses: [], allowedIPs: [], endpoints: [`192.0.2.1:${v}`], tags: [], user: 1, hostinfo: { hostname: `h${id}`, os: 'linux' }, online: v % 2 === 0 };
+}
+
+function parts(selfId: number, peers: Map<number, number>, filterV: number, policyVersion: number, profilesV: number): NetmapParts {
+  const m = new Map<number, string>();
+  for (const id of [...peers.keys()].sort((a, b) => a - b)) m.set(id, JSON.stringify(node(id, peers.get(id)!)));
+  return {
+    selfId,
+    self: JSON.stringify(node(selfId, peers.get(selfId) ?? 0)),
+    peers: m,
+    userProfiles: JSON.stringify([{ id: 1, loginName: `u${profilesV}`, displayName: 'U' }]),
+    filter: `"packetFilter":[{"SrcIPs":["${filterV}"]}],"packetFilterOrigins":[],"capMap":{}`,
+    policyVersion,
+  };
+}
+
+const parse = (json: string): Netmap => (JSON.parse(json) as { netmap: Netmap }).netmap;
+
+describe('netmap deltas', () => {
+  it('full netmap + deltas == the full netmap at every step (differential, random changes)', () => {
+    let seed = 7;
+    const rnd = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    for (let trial = 0; trial < 50; trial++) {
+      const peers = new Map<number, number>([[1, 0]]);
+      for (let i = 2; i < 2 + rnd(20); i++) peers.set(i, 0);
+      let filterV = 0;
+      let pv = 1;
+      let prof = 0;
+      let prev = parts(1, peers, filterV, pv, prof);
+      let client = parse(fullMessage(prev));
+      for (let step = 0; step < 40; step++) {
+        const op = rnd(6);
+        if (op === 0) peers.set(2 + rnd(30), rnd(1000)); // join or change
+        else if (op === 1 && peers.size > 1) peers.delete([...peers.keys()].filter((k) => k !== 1)[rnd(peers.size - 1)]);
+        else if (op === 2) filterV++;
+        else if (op === 3) pv++;
+        else if (op === 4) prof++;
+        else peers.set(1, rnd(1000)); // self changes
+        const cur = parts(1, peers, filterV, pv, prof);
+        const d = deltaMessage(prev, cur);
+        if (d !== null) client = applyDelta(client, (JSON.parse(d) as { delta: Parameters<typeof applyDelta>[1] }).delta);
+        expect(client).toEqual(parse(fullMessage(cur)));
+        prev = cur;
+      }
+    }
+  });
+
+  it('sends nothing when nothing changed, and only the changed peer otherwise', () => {
+    const peers = new Map([[1, 0], [2, 0], [3, 0]]);
+    const a = parts(1, peers, 0, 1, 0);
+    expect(deltaMessage(a, parts(1, peers, 0, 1, 0))).toBeNull();
+    peers.set(3, 5);
+    const d = JSON.parse(deltaMessage(a, parts(1, peers, 0, 1, 0))!) as { delta: { peersChanged: NetmapNode[] } };
+    expect(Object.keys(d.delta)).toEqual(['peersChanged']);
+    expect(d.delta.peersChanged.map((p) => p.id)).toEqual([3]);
+  });
+});
