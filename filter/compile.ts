@@ -110,21 +110,28 @@ export function compileFilter(rules: FilterRule[], options: CompileOptions): Com
   rowIds.set(emptyRow.join(','), 0);
   rows.push(emptyRow);
   let srcClasses = 0;
+  const cellLists: number[][] = Array.from({ length: rowWidth }, () => []);
+  const cellFull = new Uint8Array(rowWidth);
+  const touched: number[] = [];
   const rowOf = (labels: number[]): number => {
     srcClasses++;
-    const ranges = new Map<number, number[]>();
-    const full = new Set<number>();
     for (const g of labels) {
       const c = groups[g].contrib;
       for (let i = 0; i < c.length; i += 4) {
-        let list = ranges.get(c[i]);
-        if (!list) ranges.set(c[i], (list = []));
+        const cell = c[i];
+        const list = cellLists[cell];
+        if (list.length === 0) touched.push(cell);
         list.push(c[i + 1], c[i + 2]);
-        if (c[i + 3] === 1) full.add(c[i]);
+        if (c[i + 3] === 1) cellFull[cell] = 1;
       }
     }
     const row = new Int32Array(rowWidth);
-    for (const [cell, list] of ranges) row[cell] = psb.intern(list, full.has(cell));
+    for (const cell of touched) {
+      row[cell] = psb.intern(cellLists[cell], cellFull[cell] === 1);
+      cellLists[cell].length = 0;
+      cellFull[cell] = 0;
+    }
+    touched.length = 0;
     const key = row.join(',');
     let id = rowIds.get(key);
     if (id === undefined) {

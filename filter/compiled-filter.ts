@@ -5,12 +5,15 @@
 // so the cost does not depend on the number of rules. Built by compileFilter (compile.ts); a new policy
 // builds a new one and the engine swaps the reference (flow state is handed over by FilterEngine).
 import { IPPROTO_ICMP, IPPROTO_ICMPV6, type FilterRule, type RuleOrigin } from '../types/filter-rule.js';
-import { ICMP_ECHO_REQUEST, ICMP_OTHER, type ParsedPacket } from './packet.js';
+import { FRAG_LATER, ICMP_ECHO_REQUEST, ICMP_OTHER, PKT_FRAGMENT_SHORT, PKT_MALFORMED, type ParsedPacket } from './packet.js';
+import { parsePacket } from './packet-parser.js';
 import { portSetHas, type PortSets } from './port-set.js';
-import { trieLookup } from './prefix-trie.js';
+import { trieLookup, trieLookup4 } from './prefix-trie.js';
 import type { NormRule } from './rules.js';
 import {
   VERDICT_ACCEPT_RULE,
+  VERDICT_DROP_FRAGMENT,
+  VERDICT_DROP_MALFORMED,
   VERDICT_DROP_LINK_LOCAL,
   VERDICT_DROP_MULTICAST,
   VERDICT_DROP_NO_RULE,
@@ -123,7 +126,7 @@ export class CompiledFilter {
       if ((b0 & 0xf0) === 0xe0) return VERDICT_DROP_MULTICAST; // 224.0.0.0/4
       if (b0 === 255 && buf[o + 1] === 255 && buf[o + 2] === 255 && buf[o + 3] === 255) return VERDICT_DROP_MULTICAST; // limited broadcast
       if (b0 === 169 && buf[o + 1] === 254) return VERDICT_DROP_LINK_LOCAL; // 169.254.0.0/16
-      dc = trieLookup(this.trie, this.dst4Root, buf, o);
+      dc = trieLookup4(this.trie, this.dst4Root, p.dst0);
     } else {
       if (b0 === 0xff) return VERDICT_DROP_MULTICAST; // ff00::/8
       if (b0 === 0xfe && (buf[o + 1] & 0xc0) === 0x80) return VERDICT_DROP_LINK_LOCAL; // fe80::/10
@@ -140,7 +143,7 @@ export class CompiledFilter {
 
   /** Step 8: the rules alone (no flow state). Needs classifyDst first. */
   ruleVerdict(buf: Uint8Array, p: ParsedPacket): number {
-    const row = trieLookup(this.trie, p.family === 4 ? this.src4Root : this.src6Root, buf, p.srcOff);
+    const row = p.family === 4 ? trieLookup4(this.trie, this.src4Root, p.src0) : trieLookup(this.trie, this.src6Root, buf, p.srcOff);
     const base = (row * this.nDst + p.dstClass) * this.nSlots;
     const proto = p.proto;
     if (p.hasPorts) {
@@ -157,6 +160,19 @@ export class CompiledFilter {
     const slot = this.protoSlot[proto];
     if (slot < 0) return VERDICT_DROP_NO_RULE;
     return this.ports.full[this.cells[base + slot]] === 1 ? VERDICT_ACCEPT_RULE : VERDICT_DROP_NO_RULE;
+  }
+
+  /**
+   * The stateless verdict (no flows, no fragment memory): what the rules alone say about an inbound
+   * packet. The differential tests compare this with the reference matcher.
+   */
+  decide(buf: Uint8Array, off: number, len: number, p: ParsedPacket): number {
+    const st = parsePacket(buf, off, len, p);
+    if (st === PKT_MALFORMED) return VERDICT_DROP_MALFORMED;
+    const pre = this.classifyDst(buf, p);
+    if (pre !== 0) return pre;
+    if (st === PKT_FRAGMENT_SHORT || p.frag === FRAG_LATER) return VERDICT_DROP_FRAGMENT;
+    return this.ruleVerdict(buf, p);
   }
 
   /**

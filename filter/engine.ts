@@ -149,7 +149,7 @@ export class FilterEngine {
         // the node itself opened this tuple (simultaneous open).
         if (f.ruleVerdict(buf, p) === VERDICT_ACCEPT_RULE) {
           let i = fl.find(now);
-          if (i < 0) i = fl.insert(now, FS_TCP_OPENING, 0);
+          if (i < 0) i = fl.insertAfterMiss(now, FS_TCP_OPENING, 0);
           else fl.touch(i, now);
           this.trackIn(i, p);
           return VERDICT_ACCEPT_RULE;
@@ -168,7 +168,7 @@ export class FilterEngine {
       }
       // No flow: judged by the rules (a restart does not cut allowed connections; revoked ones stay cut).
       if (f.ruleVerdict(buf, p) !== VERDICT_ACCEPT_RULE) return VERDICT_DROP_NO_RULE;
-      i = fl.insert(now, proto === IPPROTO_TCP ? FS_TCP_ESTABLISHED : FS_UNREPLIED, 0);
+      i = fl.insertAfterMiss(now, proto === IPPROTO_TCP ? FS_TCP_ESTABLISHED : FS_UNREPLIED, 0);
       this.trackIn(i, p);
       return VERDICT_ACCEPT_RULE;
     }
@@ -284,7 +284,7 @@ export class FilterEngine {
       let state = FS_ICMP_ECHO;
       if (proto === IPPROTO_TCP) state = (p.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_SYN ? FS_TCP_OPENING : FS_TCP_ESTABLISHED;
       else if (p.hasPorts) state = FS_UNREPLIED;
-      i = fl.insert(t, state, FF_LOCAL_INIT);
+      i = fl.insertAfterMiss(t, state, FF_LOCAL_INIT);
     }
     if (p.hasPorts) this.trackOut(i, p);
     return VERDICT_ACCEPT_OUTBOUND;

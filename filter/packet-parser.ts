@@ -46,22 +46,17 @@ function readI32BE(b: Uint8Array, o: number): number {
 
 /** Decodes buf[off, off+len) into `p`; returns (and stores in p.status) the parse status. */
 export function parsePacket(buf: Uint8Array, off: number, len: number, p: ParsedPacket): number {
+  // Only fields whose meaning does not depend on another field are reset (ports are read only when
+  // hasPorts, ICMP fields only for ICMP, …): fewer stores on the hot path.
   p.hasPorts = false;
-  p.sport = 0;
-  p.dport = 0;
   p.tcpFlags = 0;
-  p.seq = 0;
-  p.ack = 0;
-  p.payloadLen = 0;
   p.icmpKind = ICMP_OTHER;
-  p.icmpType = 0;
-  p.icmpCode = 0;
-  p.icmpId = 0;
   p.frag = FRAG_NONE;
-  p.fragId = 0;
   p.innerValid = false;
   p.family = 0;
   p.proto = 0;
+  p.sport = 0;
+  p.dport = 0;
   if (len < 1 || off < 0 || off + len > buf.length) return (p.status = PKT_MALFORMED);
   const version = buf[off] >> 4;
   if (version === 4) return (p.status = parse4(buf, off, len, p));
@@ -89,7 +84,7 @@ function parse4(buf: Uint8Array, off: number, len: number, p: ParsedPacket): num
   p.dst0 = readI32BE(buf, off + 16);
   p.src1 = p.src2 = p.src3 = 0;
   p.dst1 = p.dst2 = p.dst3 = 0;
-  p.fragId = readU16BE(buf, off + 4);
+  if (fragOffset !== 0 || (fragField & 0x2000) !== 0) p.fragId = readU16BE(buf, off + 4);
   if (fragOffset !== 0) {
     p.frag = FRAG_LATER;
     return PKT_OK;
@@ -178,27 +173,30 @@ function parseTransport(buf: Uint8Array, pos: number, end: number, p: ParsedPack
     p.dport = readU16BE(buf, pos + 2);
     return PKT_OK;
   }
-  if ((proto === IPPROTO_ICMP && family === 4) || (proto === IPPROTO_ICMPV6 && family === 6)) {
-    if (avail < ICMP_HEADER_SIZE) return short;
-    const type = buf[pos];
-    p.icmpType = type;
-    p.icmpCode = buf[pos + 1];
-    if (family === 4) {
-      if (type === ICMP4_ECHO_REQUEST) p.icmpKind = ICMP_ECHO_REQUEST;
-      else if (type === ICMP4_ECHO_REPLY) p.icmpKind = ICMP_ECHO_REPLY;
-      // destination unreachable, source quench, redirect, time exceeded, parameter problem (RFC 792)
-      else if (type === 3 || type === 4 || type === 5 || type === 11 || type === 12) p.icmpKind = ICMP_ERROR;
-    } else {
-      if (type === ICMP6_ECHO_REQUEST) p.icmpKind = ICMP_ECHO_REQUEST;
-      else if (type === ICMP6_ECHO_REPLY) p.icmpKind = ICMP_ECHO_REPLY;
-      // destination unreachable, packet too big, time exceeded, parameter problem (RFC 4443 §3)
-      else if (type >= 1 && type <= 4) p.icmpKind = ICMP_ERROR;
-    }
-    if (p.icmpKind === ICMP_ECHO_REQUEST || p.icmpKind === ICMP_ECHO_REPLY) p.icmpId = readU16BE(buf, pos + 4);
-    else if (p.icmpKind === ICMP_ERROR && p.frag === FRAG_NONE) parseQuoted(buf, pos + ICMP_HEADER_SIZE, end, p, family);
-    return PKT_OK;
-  }
+  if ((proto === IPPROTO_ICMP && family === 4) || (proto === IPPROTO_ICMPV6 && family === 6)) return parseIcmp(buf, pos, end, p, family, short);
   // Port-less protocol (GRE, ESP, AH, …): nothing more to read.
+  return PKT_OK;
+}
+
+
+function parseIcmp(buf: Uint8Array, pos: number, end: number, p: ParsedPacket, family: number, short: number): number {
+  if (end - pos < ICMP_HEADER_SIZE) return short;
+  const type = buf[pos];
+  p.icmpType = type;
+  p.icmpCode = buf[pos + 1];
+  if (family === 4) {
+    if (type === ICMP4_ECHO_REQUEST) p.icmpKind = ICMP_ECHO_REQUEST;
+    else if (type === ICMP4_ECHO_REPLY) p.icmpKind = ICMP_ECHO_REPLY;
+    // destination unreachable, source quench, redirect, time exceeded, parameter problem (RFC 792)
+    else if (type === 3 || type === 4 || type === 5 || type === 11 || type === 12) p.icmpKind = ICMP_ERROR;
+  } else {
+    if (type === ICMP6_ECHO_REQUEST) p.icmpKind = ICMP_ECHO_REQUEST;
+    else if (type === ICMP6_ECHO_REPLY) p.icmpKind = ICMP_ECHO_REPLY;
+    // destination unreachable, packet too big, time exceeded, parameter problem (RFC 4443 §3)
+    else if (type >= 1 && type <= 4) p.icmpKind = ICMP_ERROR;
+  }
+  if (p.icmpKind === ICMP_ECHO_REQUEST || p.icmpKind === ICMP_ECHO_REPLY) p.icmpId = readU16BE(buf, pos + 4);
+  else if (p.icmpKind === ICMP_ERROR && p.frag === FRAG_NONE) parseQuoted(buf, pos + ICMP_HEADER_SIZE, end, p, family);
   return PKT_OK;
 }
 

@@ -40,36 +40,40 @@ export class PortSetBuilder {
   /** Interns the union of `[lo, hi]` pairs (flat list); id 0 is the empty set. */
   intern(flat: number[], full: boolean): number {
     if (flat.length === 0 && !full) return 0;
-    const pairs: [number, number][] = [];
-    for (let i = 0; i < flat.length; i += 2) pairs.push([flat[i], flat[i + 1]]);
-    pairs.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-    const merged: [number, number][] = [];
-    for (const [lo, hi] of pairs) {
-      const last = merged[merged.length - 1];
-      if (last && lo <= last[1] + 1) last[1] = Math.max(last[1], hi);
-      else merged.push([lo, hi]);
+    const packed = new Float64Array(flat.length >> 1);
+    for (let i = 0, j = 0; i < flat.length; i += 2, j++) packed[j] = flat[i] * 65536 + flat[i + 1];
+    packed.sort();
+    const merged: number[] = [];
+    for (let j = 0; j < packed.length; j++) {
+      const lo = Math.floor(packed[j] / 65536);
+      const hi = packed[j] - lo * 65536;
+      const n = merged.length;
+      if (n > 0 && lo <= merged[n - 1] + 1) {
+        if (hi > merged[n - 1]) merged[n - 1] = hi;
+      } else merged.push(lo, hi);
     }
-    const key = (full ? 'F' : '') + merged.map(([a, b]) => `${a}-${b}`).join(',');
+    const key = (full ? 'F' : '') + merged.join(',');
     const known = this.ids.get(key);
     if (known !== undefined) return known;
     const id = this.kind.length;
     this.ids.set(key, id);
     this.full.push(full ? 1 : 0);
-    if (merged.length === 1 && merged[0][0] === 0 && merged[0][1] === 65535) {
+    const nRanges = merged.length >> 1;
+    if (nRanges === 1 && merged[0] === 0 && merged[1] === 65535) {
       this.kind.push(PS_ALL);
       this.off.push(0);
       this.len.push(0);
-    } else if (merged.length <= SMALL_RANGES) {
+    } else if (nRanges <= SMALL_RANGES) {
       this.kind.push(PS_RANGES);
       this.off.push(this.ranges.length);
-      this.len.push(merged.length);
-      for (const [a, b] of merged) this.ranges.push(a, b);
+      this.len.push(nRanges);
+      for (const x of merged) this.ranges.push(x);
     } else {
       const bits = new Int32Array(BITSET_WORDS);
-      for (const [a, b] of merged) for (let p = a; p <= b; p++) bits[p >>> 5] |= 1 << (p & 31);
+      for (let j = 0; j < merged.length; j += 2) setBits(bits, merged[j], merged[j + 1]);
       this.kind.push(PS_BITS);
       this.off.push(this.bitChunks.length * BITSET_WORDS);
-      this.len.push(merged.length);
+      this.len.push(nRanges);
       this.bitChunks.push(bits);
     }
     return id;
@@ -91,6 +95,12 @@ export class PortSetBuilder {
       bits,
     };
   }
+}
+
+function setBits(bits: Int32Array, lo: number, hi: number): void {
+  while (lo <= hi && (lo & 31) !== 0) bits[lo >>> 5] |= 1 << (lo & 31), lo++;
+  while (lo + 31 <= hi) bits[lo >>> 5] = -1, (lo += 32);
+  while (lo <= hi) bits[lo >>> 5] |= 1 << (lo & 31), lo++;
 }
 
 /** True when `port` is in set `id`. */

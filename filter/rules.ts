@@ -30,13 +30,20 @@ function bad(i: number, what: string): never {
   throw new GrantwireError('ERR_FILTER_BAD_RULE', `filter rule ${i}: ${what}`);
 }
 
-function spansOf(i: number, field: string, list: unknown): AddrSpan[] {
+/** Per-compile memo: compiled policies repeat the same address lists across many rules. */
+type AddrCache = Map<string, AddrSpan[] | null>;
+
+function spansOf(i: number, field: string, list: unknown, cache: AddrCache): AddrSpan[] {
   if (!Array.isArray(list)) bad(i, `${field} must be an array`);
   const out: AddrSpan[] = [];
   for (const s of list) {
-    const spans = typeof s === 'string' ? parseRuleAddr(s) : null;
+    let spans = typeof s === 'string' ? cache.get(s) : null;
+    if (spans === undefined) {
+      spans = parseRuleAddr(s as string);
+      cache.set(s as string, spans);
+    }
     if (!spans) bad(i, `${field} entry ${JSON.stringify(s)} is not an IP, CIDR, range or *`);
-    out.push(...spans);
+    for (const x of spans) out.push(x);
   }
   return out;
 }
@@ -47,9 +54,17 @@ function isPort(n: unknown): n is number {
 
 export function normalizeRules(rules: FilterRule[]): NormRule[] {
   if (!Array.isArray(rules)) throw new GrantwireError('ERR_FILTER_BAD_RULE', 'filter rules must be an array');
+  const cache: AddrCache = new Map();
+  const srcLists = new Map<string, AddrSpan[]>();
   return rules.map((r, i): NormRule => {
     if (r === null || typeof r !== 'object') bad(i, 'not an object');
-    const srcs = spansOf(i, 'SrcIPs', r.SrcIPs);
+    if (!Array.isArray(r.SrcIPs)) bad(i, 'SrcIPs must be an array');
+    const srcKey = r.SrcIPs.join('\n');
+    let srcs = srcLists.get(srcKey);
+    if (!srcs) {
+      srcs = spansOf(i, 'SrcIPs', r.SrcIPs, cache);
+      srcLists.set(srcKey, srcs);
+    }
     const dsts: NormDst[] = [];
     for (const d of r.DstPorts ?? []) {
       if (d === null || typeof d !== 'object' || typeof d.IP !== 'string') bad(i, 'DstPorts entry without IP');
@@ -57,7 +72,7 @@ export function normalizeRules(rules: FilterRule[]): NormRule[] {
       if (!ports || !isPort(ports.First) || !isPort(ports.Last) || ports.First > ports.Last) {
         bad(i, `DstPorts ${JSON.stringify(d.IP)}: bad port range ${JSON.stringify(ports)}`);
       }
-      dsts.push({ text: d.IP, spans: spansOf(i, 'DstPorts IP', [d.IP]), lo: ports.First, hi: ports.Last });
+      dsts.push({ text: d.IP, spans: spansOf(i, 'DstPorts IP', [d.IP], cache), lo: ports.First, hi: ports.Last });
     }
     let protos: number[] = [...DEFAULT_IPPROTOS];
     if (r.IPProto !== undefined && r.IPProto !== null) {
@@ -72,7 +87,7 @@ export function normalizeRules(rules: FilterRule[]): NormRule[] {
     for (const g of r.CapGrant ?? []) {
       if (g === null || typeof g !== 'object' || g.CapMap === null || typeof g.CapMap !== 'object') bad(i, 'CapGrant entry without CapMap');
       for (const [name, v] of Object.entries(g.CapMap)) if (!Array.isArray(v)) bad(i, `CapMap ${JSON.stringify(name)} is not an array`);
-      caps.push({ spans: spansOf(i, 'CapGrant Dsts', g.Dsts), capMap: g.CapMap });
+      caps.push({ spans: spansOf(i, 'CapGrant Dsts', g.Dsts, cache), capMap: g.CapMap });
     }
     return { index: i, srcs, dsts, protos, caps };
   });
