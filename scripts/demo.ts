@@ -1,0 +1,138 @@
+// npm start — a demo tailnet on this machine: control (embedded SQLite, examples/least-privilege.hujson)
+// and five agents in their own network namespaces — a tagged prod server, the tagged SQL playground
+// (examples/tailsql.ts), an engineer's laptop (alice), an analyst's laptop (bob) and a prod engineer's
+// laptop (carol). Prints what each can reach and what whois says, then stays up until Ctrl-C and removes
+// the namespaces and the processes it started.
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { labPrerequisites, ROOT, TailnetLab, tail, AGENT_BIN, CONTROL_BIN } from './lab/tailnet-lab.js';
+
+const POLICY = join(ROOT, 'examples', 'least-privilege.hujson');
+const PROBE = 'scripts/lab/probe.ts';
+const say = (s = '') => process.stdout.write(s + '\n');
+
+const missing = labPrerequisites();
+if (missing.length > 0) {
+  process.stderr.write(`npm start needs:\n${missing.map((m) => `  - ${m}`).join('\n')}\n`);
+  process.exit(1);
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'grantwire-demo-'));
+const lab = new TailnetLab('gwd-', dir);
+let stopping = false;
+
+async function shutdown(code: number): Promise<never> {
+  if (!stopping) {
+    stopping = true;
+    say('\nStopping: killing the demo processes and deleting the gwd-* namespaces…');
+    await lab.cleanup();
+    say('Done.');
+  }
+  process.exit(code);
+}
+process.on('SIGINT', () => void shutdown(0));
+process.on('SIGTERM', () => void shutdown(0));
+
+function waitReady(child: ChildProcess, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`${what} did not start`)), 30_000);
+    child.stdout!.once('data', () => {
+      clearTimeout(t);
+      resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`${what} exited with ${code}`)));
+  });
+}
+
+async function reach(from: string, to: string, port: number, ip: Record<string, string>): Promise<string> {
+  const r = await lab.runTs(from, PROBE, ['connect', '--host', ip[to], '--port', String(port), '--timeout', '1500']);
+  return r.code === 0 ? 'yes' : 'no';
+}
+
+async function main(): Promise<void> {
+  say(`grantwire demo tailnet (state and logs in ${dir})\n`);
+  say(`1. control on ${lab.controlURL}, policy ${POLICY}`);
+  await lab.startControl(POLICY);
+  for (const [login, role] of [['alice@example.com', 'member'], ['bob@example.com', 'member'], ['carol@example.com', 'member']] as const) await lab.addUser(login, role);
+  const keys = {
+    alice: await lab.createKey('alice@example.com', { reusable: true }),
+    bob: await lab.createKey('bob@example.com', { reusable: true }),
+    carol: await lab.createKey('carol@example.com', { reusable: true }),
+  };
+
+  const plan: { name: string; key: string; tags?: string[]; who: string }[] = [
+    { name: 'prod', key: keys.alice, tags: ['tag:prod-server'], who: 'production server, tagged by alice (group:engineering owns tag:prod-server)' },
+    { name: 'sql', key: keys.carol, tags: ['tag:tailsql'], who: 'SQL playground (examples/tailsql.ts), tagged by carol (group:prod)' },
+    { name: 'eng', key: keys.alice, who: "alice's laptop (group:engineering)" },
+    { name: 'analyst', key: keys.bob, who: "bob's laptop (group:analytics)" },
+    { name: 'carol', key: keys.carol, who: "carol's laptop (group:engineering, group:prod)" },
+  ];
+  say('2. agents, each in its own network namespace:');
+  const ip: Record<string, string> = {};
+  for (const p of plan) {
+    await lab.addNode(p.name);
+    const r = await lab.up(p.name, p.key, { tags: p.tags });
+    if (r.code !== 0) throw new Error(`agent up on ${p.name} failed: ${r.stderr}\n${tail(lab.node(p.name).logFile)}`);
+    ip[p.name] = await lab.ip4(p.name);
+    say(`   ${p.name.padEnd(8)} ${ip[p.name].padEnd(12)} ns gwd-${p.name.padEnd(8)} ${p.who}`);
+  }
+  const refused = await lab.up('analyst', keys.bob, { tags: ['tag:prod-server'] });
+  say(`   (bob asking for tag:prod-server is refused: "${refused.stderr.trim().replace(/^agent up: /, '')}")`);
+  // Bring the analyst back to its untagged login after the refused attempt.
+  await lab.up('analyst', keys.bob);
+
+  say('\n3. services: an echo "SSH" on prod:22 and "postgres" on prod:5432, the SQL playground on sql:443');
+  const ssh = lab.spawnTsPiped('prod', PROBE, ['serve', '--host', ip.prod, '--port', '22']);
+  const pg = lab.spawnTsPiped('prod', PROBE, ['serve', '--host', ip.prod, '--port', '5432']);
+  const app = lab.spawnTsPiped('sql', 'examples/tailsql.ts', ['--port', '443']);
+  await Promise.all([waitReady(ssh, 'prod:22'), waitReady(pg, 'prod:5432'), waitReady(app, 'tailsql')]);
+
+  say('\n4. who can reach what (a real TCP connection through the tunnels, 1.5 s timeout):');
+  const targets: [string, number, string][] = [
+    ['prod', 22, 'prod tcp/22'],
+    ['prod', 5432, 'prod tcp/5432 (jit)'],
+    ['sql', 443, 'sql tcp/443'],
+    ['eng', 22, 'eng tcp/22'],
+  ];
+  const sources = ['eng', 'analyst', 'carol', 'prod'];
+  const cells = await Promise.all(sources.map((s) => Promise.all(targets.map(([t, port]) => (s === t ? Promise.resolve('-') : reach(s, t, port, ip))))));
+  say(`   ${'from \\ to'.padEnd(10)}${targets.map(([, , label]) => label.padEnd(22)).join('')}`);
+  sources.forEach((s, i) => say(`   ${s.padEnd(10)}${cells[i].map((c) => c.padEnd(22)).join('')}`));
+
+  say('\n5. what prod sees (agent status on prod):');
+  say((await lab.mustAgent('prod', ['status'])).replace(/^/gm, '   ').trimEnd());
+
+  say('\n6. whois on the SQL playground node, for each caller:');
+  for (const caller of ['analyst', 'carol', 'eng']) {
+    say(`   $ agent whois ${ip[caller]}   # ${caller}`);
+    say((await lab.mustAgent('sql', ['whois', ip[caller]])).replace(/^/gm, '     ').trimEnd());
+  }
+
+  say('\n7. the playground authorizes each request from whois (capability example.com/cap/tailsql, dataSrc):');
+  for (const [caller, path] of [['analyst', '/query?src=warehouse'], ['analyst', '/query?src=finance'], ['carol', '/query?src=prod-db'], ['eng', '/']] as const) {
+    const r = await lab.runTs(caller, PROBE, ['http', '--url', `http://${ip.sql}:443${path}`, '--timeout', '5000']);
+    const line = r.stdout.trim().split('\n').pop() ?? '';
+    say(`   ${caller.padEnd(8)} GET ${path.padEnd(22)} → ${line}`);
+  }
+
+  const ns = (n: string) => `sudo ip netns exec gwd-${n} ${AGENT_BIN} --socket ${lab.node(n).socket}`;
+  say('\n8. try it yourself (in another terminal):');
+  say(`   ${ns('eng')} status`);
+  say(`   ${ns('eng')} ping prod`);
+  say(`   ${ns('prod')} explain --src ${ip.analyst} --dst ${ip.prod} --proto tcp --dport 22`);
+  say(`   ${ns('prod')} metrics | grep drops`);
+  say(`   just-in-time database access for bob, 1 minute:`);
+  say(`   sudo ${CONTROL_BIN} attrs set analyst custom:jit-prod true --expiry 1m --state ${lab.stateFile}`);
+  say(`   edit a copy of the policy and apply it (takes effect within a second, cutting revoked connections):`);
+  say(`   sudo ${CONTROL_BIN} policy set my-policy.hujson --state ${lab.stateFile}`);
+  say(`   logs: ${dir}/*.log`);
+  say('\nThe tailnet stays up until Ctrl-C.');
+  await new Promise(() => undefined);
+}
+
+main().catch(async (err: unknown) => {
+  process.stderr.write(`\nnpm start failed: ${(err as Error).message}\n`);
+  await shutdown(1);
+});
