@@ -50,6 +50,23 @@ function parsePort(text: string | null, name: string): number | undefined {
   return Number(text);
 }
 
+/**
+ * Serialized whois answers, keyed by the answer object: the whois index hands out the same object for a
+ * peer until the next netmap, so repeat lookups skip JSON.stringify (the biggest per-request cost after
+ * HTTP itself). Entries go away with the index that owns the objects.
+ */
+const jsonCache = new WeakMap<object, string>();
+
+function sendCachedJSON(res: ServerResponse, body: object): void {
+  let text = jsonCache.get(body);
+  if (text === undefined) {
+    text = JSON.stringify(body);
+    jsonCache.set(body, text);
+  }
+  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
 function sendJSON(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
@@ -282,7 +299,7 @@ export class LocalApiServer {
         if (!addr) throw new LocalApiFailure(400, 'bad_request', `invalid 'addr' parameter ${JSON.stringify(addrText)}`);
         const who = b.whois(addr);
         if (!who) throw new LocalApiFailure(404, 'not_found', 'no match for IP:port');
-        return sendJSON(res, 200, who);
+        return sendCachedJSON(res, who);
       }
       case 'status':
         return sendJSON(res, 200, b.status({ peers: query.get('peers') !== 'false' }));
