@@ -89,11 +89,12 @@ function parseInner(text: string, sink: DiagSink): Tailnet | null {
       if (user !== null) node.user = user;
     }
     const tagsNode = f.get('tags');
-    for (const [t, tn] of tagsNode ? (stringList(tagsNode, sink, `${where} tags`) ?? []) : []) {
+    const tagList = tagsNode ? (stringList(tagsNode, sink, `${where} tags`) ?? []) : [];
+    for (const [t, tn] of tagList) {
       if (!/^tag:[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(t)) bad(sink, tn, `${where}: tag ${JSON.stringify(t)} must look like tag:name`);
       else if (!node.tags.includes(t)) node.tags.push(t);
     }
-    if (!node.user && node.tags.length === 0) bad(sink, n, `${where}: needs a "user" or at least one tag`);
+    if (!node.user && tagList.length === 0) bad(sink, n, `${where}: needs a "user" or at least one tag`);
     const ipsNode = f.get('ips');
     if (!ipsNode) bad(sink, n, `${where}: missing "ips"`);
     for (const [ip, ipn] of ipsNode ? (stringList(ipsNode, sink, `${where} ips`) ?? []) : []) {

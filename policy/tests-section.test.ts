@@ -1,0 +1,73 @@
+// The `tests` section and checkPolicy: tests run against the given tailnet, with synthetic devices for
+// identities it lacks, or against a tailnet synthesized from the policy; plus tagOwners checks.
+import { describe, expect, it } from 'vitest';
+import type { Tailnet } from '../types/tailnet.js';
+import { checkPolicy, parsePolicy, PolicyCompiler, synthesizeTailnet, tagOwnersAllow } from './index.js';
+
+const POLICY = `{
+  "groups": {"group:eng": ["alice@example.com", "bob@example.com"]},
+  "tagOwners": {"tag:db": ["group:eng"], "tag:ci": ["alice@example.com"], "tag:bot": ["tag:ci"], "tag:locked": []},
+  "hosts": {"db-vip": "100.64.9.9"},
+  "postures": {"posture:linux": ["node:os == 'linux'"]},
+  "grants": [
+    {"src": ["group:eng"], "dst": ["tag:db"], "ip": ["tcp:5432"]},
+    {"src": ["tag:ci"], "dst": ["tag:db"], "ip": ["tcp:22"], "srcPosture": ["posture:linux"]},
+    {"src": ["alice@example.com"], "dst": ["db-vip"], "ip": ["udp:53"]},
+  ],
+  "tests": [
+    {"src": "bob@example.com", "accept": ["tag:db:5432"], "deny": ["tag:db:22"]},
+    {"src": "tag:ci", "deny": ["tag:db:5432"]},
+  ],
+}`;
+
+describe('tests section', () => {
+  it('passes without a tailnet (synthesized devices)', () => {
+    expect(checkPolicy(POLICY, 'p.hujson').diagnostics).toEqual([]);
+  });
+  it('synthesizes one device per named user and declared tag', () => {
+    const tn = synthesizeTailnet(parsePolicy(POLICY, 'p').policy!);
+    expect(tn.nodes.map((n) => n.user ?? n.tags.join())).toEqual(['alice@example.com', 'bob@example.com', 'tag:bot', 'tag:ci', 'tag:db', 'tag:locked']);
+    expect(new Set(tn.nodes.flatMap((n) => n.ips)).size).toBe(tn.nodes.length * 2);
+  });
+  it('uses the real tailnet, where posture matters, and fills in missing identities', () => {
+    const tailnet: Tailnet = {
+      users: [{ login: 'alice@example.com' }],
+      nodes: [
+        { name: 'ci-1', tags: ['tag:ci'], ips: ['100.64.0.5'], posture: { 'node:os': 'linux' } },
+        { name: 'db-1', tags: ['tag:db'], ips: ['100.64.0.6'] },
+      ],
+    };
+    const text = POLICY.replace('{"src": "tag:ci", "deny": ["tag:db:5432"]}', '{"src": "tag:ci", "accept": ["tag:db:22"]}');
+    expect(checkPolicy(text, 'p.hujson', tailnet).diagnostics).toEqual([]);
+    // without the posture the same test fails, naming the pair
+    const noPosture = { ...tailnet, nodes: [{ ...tailnet.nodes[0], posture: {} }, tailnet.nodes[1]] };
+    expect(checkPolicy(text, 'p.hujson', noPosture).diagnostics.map((d) => d.message)).toEqual([
+      'test 1 (src tag:ci, accept "tag:db:22"): expected accept, got deny: no grant allows tcp/22 from tag:ci to tag:db',
+    ]);
+  });
+  it('host and IP targets resolve to the node owning the address', () => {
+    const tailnet: Tailnet = { users: [{ login: 'alice@example.com' }], nodes: [{ name: 'vip', tags: ['tag:db'], ips: ['100.64.9.9'] }] };
+    const text = POLICY.replace('"tests": [', '"tests": [{"src": "alice@example.com", "proto": "udp", "accept": ["db-vip:53", "100.64.9.9:53"], "deny": ["db-vip:54"]},');
+    expect(checkPolicy(text, 'p.hujson', tailnet).diagnostics).toEqual([]);
+  });
+  it('runTests on a compiler reports at the failing target', () => {
+    const text = POLICY.replace('"deny": ["tag:db:22"]', '"deny": ["tag:db:5432"]');
+    const { policy } = parsePolicy(text, 'p.hujson');
+    const c = new PolicyCompiler(policy!, synthesizeTailnet(policy!));
+    expect(c.runTests()).toEqual([expect.objectContaining({ line: 12, col: 68, code: 'ERR_POLICY_TEST_FAILED' })]);
+  });
+});
+
+describe('tagOwnersAllow', () => {
+  const policy = parsePolicy(POLICY, 'p').policy!;
+  it.each([
+    { tag: 'tag:db', who: { login: 'bob@example.com' }, want: true },
+    { tag: 'tag:db', who: { login: 'carol@example.com' }, want: false },
+    { tag: 'tag:ci', who: { login: 'alice@example.com' }, want: true },
+    { tag: 'tag:ci', who: { login: 'bob@example.com' }, want: false },
+    { tag: 'tag:bot', who: { tags: ['tag:ci'] }, want: true },
+    { tag: 'tag:locked', who: { login: 'alice@example.com' }, want: false },
+    { tag: 'tag:locked', who: { login: 'carol@example.com', role: 'admin' as const }, want: true },
+    { tag: 'tag:nope', who: { login: 'carol@example.com', role: 'admin' as const }, want: false },
+  ])('$tag by $who → $want', ({ tag, who, want }) => expect(tagOwnersAllow(policy, tag, who)).toBe(want));
+});
