@@ -52,6 +52,22 @@ export interface Standalone {
   close(): Promise<void>;
 }
 
+/**
+ * A key-log writer in the shape Wireshark's WireGuard dissector reads: it needs the peers' static public
+ * keys (REMOTE_STATIC_PUBLIC_KEY) to match mac1 when we initiate, and it binds a PRESHARED_KEY line to
+ * the LOCAL_EPHEMERAL_PRIVATE_KEY line before it. The device logs each PSK once, so with a single
+ * distinct PSK it is repeated after every ephemeral key (with several, tshark cannot be told which).
+ */
+function tsharkKeyLog(fd: number, cfg: WgConfig): (line: string) => void {
+  for (const p of cfg.peers) writeSync(fd, `REMOTE_STATIC_PUBLIC_KEY = ${keyToBase64(p.publicKey)}\n`);
+  const psks = new Set<string>();
+  return (line) => {
+    writeSync(fd, line + '\n');
+    if (line.startsWith('PRESHARED_KEY')) psks.add(line);
+    else if (line.startsWith('LOCAL_EPHEMERAL_PRIVATE_KEY') && psks.size === 1) writeSync(fd, `${[...psks][0]}\n`);
+  };
+}
+
 function isDefaultRoute(prefix: string): boolean {
   return prefix === '0.0.0.0/0' || prefix === '::/0';
 }
@@ -84,8 +100,7 @@ export async function startStandalone(o: StandaloneOptions): Promise<Standalone>
     let keyLogFd = -1;
     if (o.keyLogFile) {
       keyLogFd = openSync(o.keyLogFile, 'a', 0o600);
-      const fd = keyLogFd;
-      keyLog = (line) => writeSync(fd, line + '\n');
+      keyLog = tsharkKeyLog(keyLogFd, cfg);
     }
     const closeKeyLog = (): void => {
       if (keyLogFd >= 0) closeSync(keyLogFd);
