@@ -84,6 +84,14 @@ describe('destinations', () => {
     expect(rulesOf(c, 'router')).toEqual([{ SrcIPs: ['100.64.0.10', 'fd7a:115c:a1e0::10'], DstPorts: [dst('10.0.0.0/16', 80)], IPProto: [6] }]);
     expect(rulesOf(c, 'web-1')).toEqual([]);
   });
+  it('via limits routed destinations to subnet routers with those tags', () => {
+    const tn: Tailnet = { users: TAILNET.users, nodes: [...NODES, { name: 'router-2', tags: ['tag:web'], ips: ['100.64.0.21'], routes: ['10.0.0.0/16'] }] };
+    const via = compile(grant(`{"src": ["tag:db"], "dst": ["lan", "*"], "ip": ["tcp:80"], "via": ["tag:router"]}`), tn);
+    expect(rulesOf(via, 'router')[0].DstPorts).toEqual([dst('10.0.0.0/16', 80), dst('100.64.0.20', 80), dst('fd7a:115c:a1e0::20', 80)]);
+    expect(rulesOf(via, 'router-2')[0].DstPorts).toEqual([dst('100.64.0.21', 80)]);
+    const plain = compile(grant(`{"src": ["tag:db"], "dst": ["lan"], "ip": ["tcp:80"]}`), tn);
+    expect(rulesOf(plain, 'router-2')[0].DstPorts).toEqual([dst('10.0.1.0/24', 80)]);
+  });
   it('a tailnet IP destination goes to its node only', () => {
     const c = compile(grant(`{"src": ["tag:web"], "dst": ["bob", "100.64.0.0/30"], "ip": ["tcp:80"]}`));
     expect(rulesOf(c, 'bob-laptop')[0].DstPorts).toEqual([dst('100.64.0.3', 80)]);

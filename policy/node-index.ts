@@ -26,6 +26,8 @@ export interface NodeRoute {
 export interface DstEntry {
   family: 4 | 6;
   start: bigint;
+  /** Last address covered (== start for a host). */
+  end: bigint;
   /** DstPorts form: bare IP for a host, CIDR otherwise. */
   text: string;
   /** CapGrant form: always a CIDR. */
@@ -78,8 +80,8 @@ export function makeNodeRec(node: TailnetNode, admins: Set<string>): NodeRec {
     routes.push({ family: m.family, range: prefixRange(m), text: formatPrefix(m), isDefault: m.bits === 0 });
   }
   addrs.sort((a, b) => a.family - b.family || (a.big < b.big ? -1 : a.big > b.big ? 1 : 0));
-  const dstAddrs: DstEntry[] = addrs.map((a) => ({ family: a.family, start: a.big, text: a.text, cidr: a.cidr }));
-  const dstAll = [...dstAddrs, ...routes.filter((r) => !r.isDefault).map((r) => ({ family: r.family, start: r.range.start, text: r.text, cidr: r.text }))].sort(compareEntries);
+  const dstAddrs: DstEntry[] = addrs.map((a) => ({ family: a.family, start: a.big, end: a.big, text: a.text, cidr: a.cidr }));
+  const dstAll = [...dstAddrs, ...routes.filter((r) => !r.isDefault).map((r) => ({ family: r.family, start: r.range.start, end: r.range.end, text: r.text, cidr: r.text }))].sort(compareEntries);
   const capAddrs = Object.freeze(dstAddrs.map((e) => e.cidr)) as string[];
   const capAll = Object.freeze(dstAll.map((e) => e.cidr)) as string[];
   return { name: node.name, node, tagged, user, admin: user !== null && admins.has(user), tags, addrs, routes, dstAddrs, dstAll, capAddrs, capAll, postureCache: new Map() };
