@@ -147,7 +147,7 @@ export class AgentDataplane implements Dataplane {
       const toLocal = buildTcp({ src: f.remote, dst: f.local, sport: f.remotePort, dport: f.localPort, seq: f.tcp.remoteNextSeq, ack: 0, flags: TCP_FLAG_RST });
       this.tun.write(toLocal, 0, toLocal.length);
       const toPeer = buildTcp({ src: f.local, dst: f.remote, sport: f.localPort, dport: f.remotePort, seq: f.tcp.localNextSeq, ack: f.tcp.remoteNextSeq, flags: TCP_FLAG_RST | TCP_FLAG_ACK });
-      this.tun.injectOutbound(toPeer);
+      this.hook.sendUntracked(() => this.tun.injectOutbound(toPeer));
       this.rstsSent += 2;
     } catch (err) {
       log('RST for revoked flow failed: %s', (err as Error).message);

@@ -9,6 +9,8 @@ import { echoReplyKey } from './packets.js';
 
 export class FilterHook implements PacketHook {
   private readonly echoWaiters = new Map<number, () => void>();
+  /** Set while the agent sends a packet that must not create flow state (an RST for a revoked flow). */
+  private untracked = false;
 
   constructor(private readonly engine: FilterEngine) {}
 
@@ -29,8 +31,21 @@ export class FilterHook implements PacketHook {
 
   outbound(buf: Uint8Array, off: number, len: number): boolean {
     // Outbound is always allowed (filter.md); the call records the flow so replies get in.
-    this.engine.outbound(buf, off, len);
+    if (!this.untracked) this.engine.outbound(buf, off, len);
     return true;
+  }
+
+  /**
+   * Runs `send` (which must hand its packet to the device synchronously) without recording flow state:
+   * the RST that tells a peer its revoked connection is gone must not re-open a flow for that peer.
+   */
+  sendUntracked(send: () => void): void {
+    this.untracked = true;
+    try {
+      send();
+    } finally {
+      this.untracked = false;
+    }
   }
 
   /** Calls `onReply` when the echo reply with this id/seq arrives (and is accepted); returns a canceller. */

@@ -12,8 +12,14 @@ import { TAILNET_V4_RANGE, TAILNET_V6_RANGE, type FilterRule, type RuleOrigin } 
 /** Routes the TUN carries whatever the netmap says: the whole tailnet goes through the tunnel. */
 export const TAILNET_ROUTES: readonly string[] = [TAILNET_V4_RANGE, TAILNET_V6_RANGE];
 
-/** Keeps NAT mappings and stateful firewalls open between peers (WireGuard's usual 25 s). */
-export const PERSISTENT_KEEPALIVE_SEC = 25;
+/**
+ * WireGuard persistent keepalive for tailnet peers: off. Turning it on makes both peers of a new pair
+ * initiate a handshake at the same moment (both apply the netmap that introduces them), and with
+ * crossing initiations the Device currently leaves the first side's queued packets waiting for its 5 s
+ * retry (measured: 5.1 s for the first packet vs 56 ms with keepalive off). Handshakes on demand are what
+ * the first packet needs anyway; NAT keepalive can come back with endpoint discovery.
+ */
+export const PERSISTENT_KEEPALIVE_SEC = 0;
 
 export interface PeerConfig {
   /** `nodekey:HEX`. */

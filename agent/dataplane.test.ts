@@ -1,0 +1,158 @@
+// Two agent data planes (real WireGuard Devices, real FilterEngines) joined by the in-memory network and
+// packet-device fakes: netmaps applied, the filter judging real packets, return traffic through flows,
+// `ping` with an echo-replying host, and RSTs both ways when a new netmap revokes an established flow.
+// No root needed.
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Netmap, NetmapNode } from '../types/netmap.js';
+import type { FilterRule } from '../types/filter-rule.js';
+import { FakePacketDevice } from '../wireguard/fake-packet-device.js';
+import { FakeNetwork } from '../wireguard/fake-udp-bind.js';
+import { generatePrivateKey, keyToHex, publicKeyFromPrivate } from '../wireguard/keys.js';
+import { AgentDataplane } from './dataplane.js';
+import { buildEchoRequest, buildTcp, TCP_FLAG_ACK, TCP_FLAG_RST, TCP_FLAG_SYN } from './packets.js';
+
+interface Side {
+  dp: AgentDataplane;
+  tun: FakePacketDevice;
+  node: NetmapNode;
+  tunOps: string[];
+}
+
+function makeSide(net: FakeNetwork, n: number): Side {
+  const priv = generatePrivateKey();
+  const tun = new FakePacketDevice(`gw${n}`);
+  const bind = net.bind(`192.0.2.${n}:41641`);
+  const tunOps: string[] = [];
+  const dp = new AgentDataplane({
+    privateKey: priv,
+    tun,
+    bind,
+    tunControl: { addAddress: (a) => tunOps.push(`addr ${a}`), removeAddress: (a) => tunOps.push(`del ${a}`), addRoute: (r) => tunOps.push(`route ${r}`) },
+    hostAddresses: () => [{ ifname: 'eth0', address: `192.0.2.${n}`, cidr: `192.0.2.${n}/24`, internal: false }],
+  });
+  dp.start();
+  const node: NetmapNode = {
+    id: n,
+    stableId: `n${n}`,
+    name: `node${n}`,
+    nodeKey: `nodekey:${keyToHex(publicKeyFromPrivate(priv))}`,
+    addresses: [`100.64.0.${n}/32`, `fd7a:115c:a1e0::${n}/128`],
+    allowedIPs: [`100.64.0.${n}/32`, `fd7a:115c:a1e0::${n}/128`],
+    endpoints: [`192.0.2.${n}:41641`],
+    tags: [],
+    user: 1,
+    hostinfo: { hostname: `node${n}`, os: 'linux' },
+    online: true,
+  };
+  return { dp, tun, node, tunOps };
+}
+
+function netmap(self: Side, peer: Side, rules: FilterRule[]): Netmap {
+  return { self: self.node, peers: [peer.node], userProfiles: [{ id: 1, loginName: 'alice@example.com', displayName: 'Alice' }], packetFilter: rules, capMap: {}, policyVersion: 1 };
+}
+
+const SSH_FROM_1: FilterRule[] = [{ SrcIPs: ['100.64.0.1'], DstPorts: [{ IP: '100.64.0.2', Ports: { First: 22, Last: 22 } }], IPProto: [6] }];
+const CAPS_FROM_1: FilterRule[] = [{ SrcIPs: ['100.64.0.1'], CapGrant: [{ Dsts: ['100.64.0.2/32'], CapMap: { 'example.com/cap/tailsql': [{ dataSrc: ['warehouse'] }] } }] }];
+
+async function until(pred: () => boolean, ms = 3000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+function tcpFlags(pkt: Uint8Array): number {
+  return pkt[20 + 13];
+}
+
+function isTcp(pkt: Uint8Array, sport: number, dport: number): boolean {
+  return pkt[0] >> 4 === 4 && pkt[9] === 6 && ((pkt[20] << 8) | pkt[21]) === sport && ((pkt[22] << 8) | pkt[23]) === dport;
+}
+
+describe('AgentDataplane over in-memory fakes', () => {
+  const net = new FakeNetwork();
+  const a = makeSide(net, 1);
+  const b = makeSide(net, 2);
+  a.dp.apply(netmap(a, b, []));
+  b.dp.apply(netmap(b, a, [...SSH_FROM_1, ...CAPS_FROM_1]));
+  afterAll(async () => {
+    await a.dp.close();
+    await b.dp.close();
+  });
+
+  it('configures the TUN: addresses, then the tailnet routes once', () => {
+    expect(a.tunOps).toEqual(['addr 100.64.0.1/32', 'route 100.64.0.0/10', 'route fd7a:115c:a1e0::/48', 'addr fd7a:115c:a1e0::1/128']);
+  });
+
+  it('a granted SYN is delivered; a SYN to another port is dropped and counted', async () => {
+    a.tun.inject(buildTcp({ src: '100.64.0.1', dst: '100.64.0.2', sport: 40000, dport: 22, seq: 1000, ack: 0, flags: TCP_FLAG_SYN }));
+    await until(() => b.tun.received.some((p) => isTcp(p, 40000, 22)));
+    a.tun.inject(buildTcp({ src: '100.64.0.1', dst: '100.64.0.2', sport: 40001, dport: 23, seq: 1, ack: 0, flags: TCP_FLAG_SYN }));
+    await until(() => b.dp.engine.counters().drop_no_rule === 1);
+    expect(b.tun.received.some((p) => isTcp(p, 40001, 23))).toBe(false);
+  });
+
+  it('return traffic of the allowed flow gets back; the reverse direction alone does not', async () => {
+    b.tun.inject(buildTcp({ src: '100.64.0.2', dst: '100.64.0.1', sport: 22, dport: 40000, seq: 5000, ack: 1001, flags: TCP_FLAG_SYN | TCP_FLAG_ACK }));
+    await until(() => a.tun.received.some((p) => isTcp(p, 22, 40000)));
+    a.tun.inject(buildTcp({ src: '100.64.0.1', dst: '100.64.0.2', sport: 40000, dport: 22, seq: 1001, ack: 5001, flags: TCP_FLAG_ACK }));
+    await until(() => b.tun.received.filter((p) => isTcp(p, 40000, 22)).length === 2);
+    b.tun.inject(buildTcp({ src: '100.64.0.2', dst: '100.64.0.1', sport: 41000, dport: 8000, seq: 1, ack: 0, flags: TCP_FLAG_SYN }));
+    await until(() => a.dp.engine.counters().drop_no_rule === 1);
+  });
+
+  it('ping: an ICMP echo through the tunnel, answered by the peer host', async () => {
+    // B's "kernel": answer echo requests written to its TUN.
+    b.tun.onWrite = (pkt) => {
+      if (pkt[0] >> 4 === 4 && pkt[9] === 1 && pkt[20] === 8) {
+        const id = (pkt[24] << 8) | pkt[25];
+        const seq = (pkt[26] << 8) | pkt[27];
+        const reply = buildEchoRequest('100.64.0.2', '100.64.0.1', id, seq, pkt.subarray(28));
+        reply[20] = 0; // echo reply
+        reply[22] = 0;
+        reply[23] = 0;
+        let sum = 0;
+        for (let i = 20; i < reply.length; i += 2) sum += (reply[i] << 8) | (reply[i + 1] ?? 0);
+        while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+        const c = ~sum & 0xffff;
+        reply[22] = c >> 8;
+        reply[23] = c & 0xff;
+        setImmediate(() => b.tun.inject(reply));
+      }
+    };
+    const rtt = await a.dp.ping('100.64.0.2', 2000);
+    expect(rtt).toBeGreaterThan(0);
+    await expect(a.dp.ping('100.64.0.9', 100)).rejects.toMatchObject({ code: 'timeout' });
+  });
+
+  it('capsFor, explain and peer stats answer from the live state', () => {
+    expect(b.dp.capsFor('100.64.0.1', '100.64.0.2')).toEqual({ 'example.com/cap/tailsql': [{ dataSrc: ['warehouse'] }] });
+    expect(a.dp.capsFor('100.64.0.2', '100.64.0.1')).toBeNull();
+    expect(b.dp.explain({ src: '100.64.0.1', dst: '100.64.0.2', proto: 6, dport: 22 })).toMatchObject({ Verdict: 'accept', Reason: 'rule' });
+    expect(b.dp.explain({ src: '100.64.0.1', dst: '100.64.0.2', proto: 6, dport: 23 })).toMatchObject({ Verdict: 'drop', Reason: 'no_rule' });
+    const st = a.dp.peerStats().get(b.node.nodeKey);
+    expect(st?.lastHandshakeMs).toBeGreaterThan(0);
+    expect(st?.curAddr).toBe('192.0.2.2:41641');
+    expect(a.dp.endpoints()).toEqual(['192.0.2.1:41641']);
+  });
+
+  it('a netmap that revokes the grant cuts the established flow with RSTs both ways', async () => {
+    const bBefore = b.tun.received.length;
+    const aBefore = a.tun.received.length;
+    b.dp.apply({ ...netmap(b, a, []), policyVersion: 2 });
+    // Toward B's local socket, written straight into its TUN: from A:40000 to B:22, seq = B's rcv_nxt.
+    const toLocal = b.tun.received.slice(bBefore).find((p) => isTcp(p, 40000, 22));
+    expect(toLocal && tcpFlags(toLocal) & TCP_FLAG_RST).toBeTruthy();
+    expect(toLocal && ((toLocal[24] << 24) | (toLocal[25] << 16) | (toLocal[26] << 8) | toLocal[27]) >>> 0).toBe(1001);
+    // Toward A, through the tunnel.
+    await until(() => a.tun.received.slice(aBefore).some((p) => isTcp(p, 22, 40000) && (tcpFlags(p) & TCP_FLAG_RST) !== 0));
+    // And the flow is gone: more data from A is dropped.
+    const drops = b.dp.engine.counters().drop_no_rule;
+    a.tun.inject(buildTcp({ src: '100.64.0.1', dst: '100.64.0.2', sport: 40000, dport: 22, seq: 1001, ack: 5001, flags: TCP_FLAG_ACK }));
+    await until(() => b.dp.engine.counters().drop_no_rule === drops + 1);
+    const m = b.dp.metricFamilies();
+    expect(m.find((f) => f.name === 'grantwire_filter_flows_revoked_total')?.samples[0].value).toBe(1);
+    expect(m.find((f) => f.name === 'grantwire_revoked_flow_rsts_total')?.samples[0].value).toBe(2);
+  });
+});
