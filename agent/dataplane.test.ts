@@ -108,7 +108,7 @@ describe('AgentDataplane over in-memory fakes', () => {
       if (pkt[0] >> 4 === 4 && pkt[9] === 1 && pkt[20] === 8) {
         const id = (pkt[24] << 8) | pkt[25];
         const seq = (pkt[26] << 8) | pkt[27];
-        const reply = buildEchoRequest('100.64.0.2', '100.64.0.1', id, seq, pkt.subarray(28));
+        const reply = buildEchoRequest('100.64.0.2', '100.64.0.1', id, seq, Uint8Array.from(pkt.subarray(28)));
         reply[20] = 0; // echo reply
         reply[22] = 0;
         reply[23] = 0;
