@@ -73,6 +73,7 @@ const rows: Row[] = [
   { name: 'duplicate key', text: '{"grants": [], "grants": []}', at: '"grants": []}', code: 'ERR_POLICY_DUPLICATE_KEY', msg: 'duplicate key "grants"' },
   { name: 'wrong type', text: '{"grants": {}}', at: '{}', code: 'ERR_POLICY_TYPE', msg: 'grants: expected a list, got an object' },
   { name: 'unknown grant key', text: grants('{"src": ["group:eng"], "dst": ["tag:web"], "ip": ["*"], "ports": [22]}'), at: '"ports"', code: 'ERR_POLICY_UNKNOWN_KEY', msg: 'grant 0: unknown key "ports"' },
+  { name: 'empty src', text: grants('{"src": [], "dst": ["tag:web"], "ip": ["*"]}'), at: '[]', code: 'ERR_POLICY_TYPE', msg: 'grant 0 src: must not be empty' },
   { name: 'checkPeriod on accept', text: `${BASE} "ssh": [{"action": "accept", "src": ["group:eng"], "dst": ["tag:web"], "users": ["root"], "checkPeriod": "12h"}]}`, at: '"checkPeriod"', code: 'ERR_POLICY_BAD_SSH', msg: 'checkPeriod is only valid with action "check"' },
 ];
 
@@ -103,6 +104,10 @@ describe('collection', () => {
     ]);
     const sorted = [...diagnostics].sort((a, b) => a.line - b.line || a.col - b.col);
     expect(diagnostics).toEqual(sorted);
+  });
+
+  it('accepts a leading byte-order mark', () => {
+    expect(parsePolicy('\uFEFF{"grants": []}', 'bom.hujson').diagnostics).toEqual([]);
   });
 
   it('counts columns after comments and CRLF line ends', () => {

@@ -29,6 +29,8 @@ const SYNTAX_MESSAGES: Record<string, string> = {
 export function parseHuJSON(text: string, sink: DiagSink): JsonNode | null {
   const errors: ParseError[] = [];
   let root: Node | undefined;
+  // A leading byte-order mark (editors on Windows add one) is whitespace to us; a space keeps offsets.
+  if (text.charCodeAt(0) === 0xfeff) text = ' ' + text.slice(1);
   try {
     root = parseTree(text, errors, { allowTrailingComma: true, disallowComments: false, allowEmptyContent: false });
   } catch (err) {

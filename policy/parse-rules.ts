@@ -33,11 +33,15 @@ function required(sink: DiagSink, f: Map<string, Entry>, key: string, node: Json
   return e ?? null;
 }
 
-function selectors(ctx: RulesContext, node: JsonNode, where: string, role: SelectorRole): { list: Selector[]; offsets: number[]; ok: boolean } {
+function selectors(ctx: RulesContext, node: JsonNode, where: string, role: SelectorRole, nonEmpty = true): { list: Selector[]; offsets: number[]; ok: boolean } {
   const list: Selector[] = [];
   const offsets: number[] = [];
   const items = stringList(node, ctx.sink, where);
   if (!items) return { list, offsets, ok: false };
+  if (nonEmpty && node.type === 'array' && (node.children ?? []).length === 0) {
+    ctx.sink.at(node.offset, ERR.TYPE, `${where}: must not be empty`);
+    return { list, offsets, ok: false };
+  }
   let ok = true;
   for (const [s, sn] of items) {
     const sel = parseSelector(ctx, s, sn.offset, where, role);
@@ -184,6 +188,7 @@ export function parseAcls(ctx: RulesContext, node: JsonNode): Grant[] {
     const legs = new Map<string, GrantLeg>();
     const dstSel: Selector[] = [];
     const dstOffsets: number[] = [];
+    if (dstE && dstE.value.type === 'array' && (dstE.value.children ?? []).length === 0) sink.at(dstE.value.offset, ERR.TYPE, `${where} dst: must not be empty`);
     for (const [d, dn] of dstE ? (stringList(dstE.value, sink, `${where} dst`) ?? []) : []) {
       const split = splitAclDst(d);
       if (!split.ok) {
@@ -322,14 +327,14 @@ export function parseAutoApprovers(ctx: RulesContext, node: JsonNode): { routes:
   if (rE && expectObject(rE.value, sink, 'autoApprovers routes')) {
     for (const e of entries(rE.value, sink, 'autoApprovers routes')) {
       const ok = parseCidr(sink, e.key, e.keyNode.offset, 'autoApprovers route') !== null;
-      const s = selectors(ctx, e.value, `autoApprovers route ${JSON.stringify(e.key)}`, 'target');
+      const s = selectors(ctx, e.value, `autoApprovers route ${JSON.stringify(e.key)}`, 'target', false);
       const list = check(s.list, s.offsets, `autoApprovers route ${JSON.stringify(e.key)}`);
       if (ok) routes.set(e.key, list);
     }
   }
   const xE = f.get('exitNode');
   if (xE) {
-    const s = selectors(ctx, xE.value, 'autoApprovers exitNode', 'target');
+    const s = selectors(ctx, xE.value, 'autoApprovers exitNode', 'target', false);
     exitNode = check(s.list, s.offsets, 'autoApprovers exitNode');
   }
   return { routes, exitNode };
