@@ -16,7 +16,7 @@ import type { Hostinfo } from '../types/netmap.js';
 import { TAGGED_DEVICES_USER } from '../types/netmap.js';
 import type { Logger } from './logger.js';
 import type { CompiledNode, NodeCompiler, PolicyEngine } from './policy-engine.js';
-import { deltaMessage, fullMessage, type NetmapParts } from './netmap-diff.js';
+import { deltaMessage, diffPeers, fullMessage, type NetmapParts } from './netmap-diff.js';
 import { registerNode, type RegisterInput, type RegisterOutcome } from './registration.js';
 import type { AttrRow, NodeRow, PolicyRow, Store, UserRow } from './store.js';
 import { tagRulesFromPolicyText, type TagRules } from './tag-owners.js';
@@ -77,8 +77,14 @@ export class Coordinator {
 
   private sessions = new Map<number, Set<MapSubscriber>>();
   private peerJson = new Map<number, string>();
+  /**
+   * Serialized filter per node, and which are stale. A stale entry is recompiled on next use, and the old
+   * string is kept when the result is identical, so per-stream change checks stay pointer comparisons.
+   */
   private filterJson = new Map<number, string>();
+  private filterStale = new Set<number>();
   private userProfilesJson: string | null = null;
+  private userProfilesStale = true;
   private dirty = new Set<number>();
   private flushTimer: NodeJS.Timeout | null = null;
   private expiryTimer: NodeJS.Timeout | null = null;
@@ -86,6 +92,11 @@ export class Coordinator {
   private ephemeralTimers = new Map<number, NodeJS.Timeout>();
   private lastSeq = 0;
   private lastFlushMs = 0;
+  private allDirty = false;
+  /** The peer map of the last flush, and whether a peer entry changed since (then it is rebuilt). */
+  private sharedPeers: Map<number, string> | null = null;
+  private peersChanged = true;
+  private selfJson = new Map<number, string>();
   private lastDataVersion = -1;
   private stopped = false;
   /** Counters for tests and the admin API. */
@@ -154,8 +165,11 @@ export class Coordinator {
 
   private attrsOf = (nodeId: number): readonly AttrRow[] => this.attrs.get(nodeId) ?? [];
 
-  /** A fresh compiler over the active policy and every active node; marks every node dirty. */
-  private rebuildCompiler(): void {
+  /**
+   * A fresh compiler over the active policy and every active node; marks every node dirty. Public for the
+   * benchmark's baseline (what a join would cost without incremental updates).
+   */
+  rebuildCompiler(): void {
     const now = this.now();
     this.tagRules = tagRulesFromPolicyText(this.policy.text);
     const tailnet = tailnetOf(this.users.values(), this.nodes.values(), this.attrsOf, now);
@@ -169,9 +183,11 @@ export class Coordinator {
     this.compiled = new Map();
     for (const n of this.nodes.values()) if (isNodeActive(n, now)) this.compiled.set(n.id, n.hostname);
     this.stats.fullRebuilds++;
-    this.filterJson.clear();
+    for (const id of this.filterJson.keys()) this.filterStale.add(id);
     this.peerJson.clear();
-    this.userProfilesJson = null;
+    this.selfJson.clear();
+    this.peersChanged = true;
+    this.userProfilesStale = true;
     this.markAllDirty();
   }
 
@@ -253,6 +269,8 @@ export class Coordinator {
     } else {
       this.nodes.delete(id);
       this.attrs.delete(id);
+      this.filterJson.delete(id);
+      this.filterStale.delete(id);
       this.clearEphemeralTimer(id);
     }
     if (before && (!after || before.hostname !== after.hostname)) this.nameToId.delete(before.hostname);
@@ -264,7 +282,9 @@ export class Coordinator {
     }
     this.applyToCompiler(before, after, now);
     this.peerJson.delete(id);
-    this.userProfilesJson = null;
+    this.selfJson.delete(id);
+    this.peersChanged = true;
+    this.userProfilesStale = true;
     this.markAllDirty();
     if (!after || !isNodeActive(after, now)) this.kickSessions(id, after ? 'node_key_expired' : 'unknown_node', after ? `node key expired (${goneReason})` : goneReason);
     this.scheduleExpiry();
@@ -292,7 +312,7 @@ export class Coordinator {
     for (const name of names) {
       const id = this.nameToId.get(name);
       if (id !== undefined) {
-        this.filterJson.delete(id);
+        this.filterStale.add(id);
         this.dirty.add(id);
       }
     }
@@ -404,6 +424,7 @@ export class Coordinator {
 
   private onlineChanged(nodeId: number): void {
     this.peerJson.delete(nodeId);
+    this.peersChanged = true;
     this.markAllDirty();
   }
 
@@ -440,13 +461,14 @@ export class Coordinator {
     this.scheduleFlush();
   }
 
+  /** O(1): 10,000 streams reconnecting must not cost 10,000² set insertions. */
   private markAllDirty(): void {
-    for (const id of this.sessions.keys()) this.dirty.add(id);
+    this.allDirty = true;
     this.scheduleFlush();
   }
 
   private scheduleFlush(): void {
-    if (this.flushTimer || this.stopped || this.dirty.size === 0) return;
+    if (this.flushTimer || this.stopped || (this.dirty.size === 0 && !this.allDirty)) return;
     // Never spend more than about half the time flushing: wait at least as long as the last flush took.
     this.flushTimer = setTimeout(() => this.flush(), Math.max(this.flushDelayMs, this.lastFlushMs));
     this.flushTimer.unref();
@@ -460,18 +482,21 @@ export class Coordinator {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = null;
     const started = performance.now();
-    const ids = [...this.dirty];
+    const ids = this.allDirty ? [...this.sessions.keys()] : [...this.dirty];
     this.dirty.clear();
+    this.allDirty = false;
     const now = this.now();
-    let peers: Map<number, string> | null = null;
+    const prevPeers = this.sharedPeers;
+    const peers = this.currentPeers(now);
+    // Streams that were current after the previous flush all hold prevPeers: diff it once for all of them.
+    const shared = prevPeers && prevPeers !== peers ? diffPeers(prevPeers, peers) : undefined;
     for (const id of ids) {
       const subs = this.sessions.get(id);
       if (!subs || subs.size === 0) continue;
-      peers ??= this.peerParts(now);
       const parts = this.netmapParts(id, peers, now);
       if (parts === null) continue;
       for (const sub of subs) {
-        const msg = sub.sent ? deltaMessage(sub.sent, parts) : fullMessage(parts);
+        const msg = sub.sent ? deltaMessage(sub.sent, parts, shared) : fullMessage(parts);
         sub.sent = parts;
         if (msg === null) continue;
         sub.send(msg);
@@ -481,8 +506,17 @@ export class Coordinator {
     this.lastFlushMs = performance.now() - started;
   }
 
+  /** The shared peer map, rebuilt only when some peer entry changed since the last call. */
+  private currentPeers(now: number): Map<number, string> {
+    if (this.sharedPeers === null || this.peersChanged) {
+      this.sharedPeers = this.peerParts(now);
+      this.peersChanged = false;
+    }
+    return this.sharedPeers;
+  }
+
   /** Every active node's serialized peer entry, in id order (shared by all netmaps of one flush). */
-  private peerParts(now: number): Map<number, string> {
+  peerParts(now = this.now()): Map<number, string> {
     const out = new Map<number, string>();
     for (const n of this.nodes.values()) {
       if (!isNodeActive(n, now)) continue;
@@ -496,26 +530,59 @@ export class Coordinator {
     return out;
   }
 
-  private netmapParts(id: number, peers: Map<number, string>, now: number): NetmapParts | null {
+  /** One node's current netmap parts (compiling its filter if not cached); null if it has no netmap. */
+  netmapParts(id: number, peers: Map<number, string>, now = this.now()): NetmapParts | null {
     const self = this.nodes.get(id);
     if (!self || !isNodeActive(self, now) || !this.compiler) return null;
     let filter = this.filterJson.get(id);
-    if (filter === undefined) {
+    if (filter === undefined || this.filterStale.has(id)) {
       const c: CompiledNode = this.compiler.compileNode(self.hostname);
       this.stats.filterCompiles++;
-      filter = `"packetFilter":${JSON.stringify(c.rules)},"packetFilterOrigins":${JSON.stringify(c.origins)},"capMap":${JSON.stringify(c.capMap ?? {})}`;
+      const fresh = `"packetFilter":${JSON.stringify(c.rules)},"packetFilterOrigins":${JSON.stringify(c.origins)},"capMap":${JSON.stringify(c.capMap ?? {})}`;
+      if (fresh !== filter) filter = fresh;
       this.filterJson.set(id, filter);
+      this.filterStale.delete(id);
     }
-    if (this.userProfilesJson === null) this.userProfilesJson = this.buildUserProfiles(now);
+    if (this.userProfilesJson === null || this.userProfilesStale) {
+      const fresh = this.buildUserProfiles(now);
+      if (fresh !== this.userProfilesJson) this.userProfilesJson = fresh;
+      this.userProfilesStale = false;
+    }
     this.stats.netmapsBuilt++;
+    let selfJson = this.selfJson.get(id);
+    if (selfJson === undefined) {
+      selfJson = JSON.stringify(netmapNodeOf(self, true, true));
+      this.selfJson.set(id, selfJson);
+    }
     return {
       selfId: id,
-      self: JSON.stringify(netmapNodeOf(self, true, true)),
+      self: selfJson,
       peers,
-      userProfiles: this.userProfilesJson,
+      userProfiles: this.userProfilesJson as string,
       filter,
       policyVersion: this.policy.id,
     };
+  }
+
+  /** Bench/test helper: treat every live stream as having been sent its current netmap (nothing pending). */
+  markStreamsCurrent(): void {
+    const now = this.now();
+    const peers = this.currentPeers(now);
+    for (const [id, subs] of this.sessions) {
+      const parts = this.netmapParts(id, peers, now);
+      for (const sub of subs) sub.sent = parts ?? undefined;
+    }
+    this.dirty.clear();
+    this.allDirty = false;
+  }
+
+  /** Computes (and caches) every active node's netmap parts: the "full netmap computation". Returns how many. */
+  precomputeAll(): number {
+    const now = this.now();
+    const peers = this.peerParts(now);
+    let n = 0;
+    for (const id of this.nodes.keys()) if (this.netmapParts(id, peers, now)) n++;
+    return n;
   }
 
   /** The full netmap of one node as control would send it now (tests, admin API); null if it has none. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Netmap, NetmapNode } from '../types/netmap.js';
-import { applyDelta, deltaMessage, fullMessage, type NetmapParts } from './netmap-diff.js';
+import { applyDelta, deltaMessage, diffPeers, fullMessage, type NetmapParts } from './netmap-diff.js';
 
 function node(id: number, v: number): NetmapNode {
   return { id, stableId: `n${id}`, name: `h${id}`, nodeKey: `nodekey:${id}`, addresses: [], allowedIPs: [], endpoints: [`192.0.2.1:${v}`], tags: [], user: 1, hostinfo: { hostname: `h${id}`, os: 'linux' }, online: v % 2 === 0 };
@@ -45,12 +45,34 @@ describe('netmap deltas', () => {
         else if (op === 4) prof++;
         else peers.set(1, rnd(1000)); // self changes
         const cur = parts(1, peers, filterV, pv, prof);
-        const d = deltaMessage(prev, cur);
+        // alternate between the per-stream diff and the flush-wide shared diff
+        const d = step % 2 === 0 ? deltaMessage(prev, cur) : deltaMessage(prev, cur, diffPeers(prev.peers, cur.peers));
         if (d !== null) client = applyDelta(client, (JSON.parse(d) as { delta: Parameters<typeof applyDelta>[1] }).delta);
         expect(client).toEqual(parse(fullMessage(cur)));
         prev = cur;
       }
     }
+  });
+
+  it('streams whose only change is the shared peer change get the same message string', () => {
+    const before = new Map([[1, 0], [2, 0], [3, 0], [4, 0]]);
+    const after = new Map([[1, 0], [2, 0], [3, 9], [4, 0], [5, 1]]);
+    const prevs = [1, 2, 3, 4].map((id) => parts(id, before, 0, 1, 0));
+    // all streams share one peers map per flush, as the coordinator does
+    const sharedPrev = prevs[0].peers;
+    for (const p of prevs) p.peers = sharedPrev;
+    const curs = [1, 2, 3, 4].map((id) => parts(id, after, 0, 1, 0));
+    const sharedCur = curs[0].peers;
+    for (const c of curs) c.peers = sharedCur;
+    const shared = diffPeers(sharedPrev, sharedCur);
+    const msgs = curs.map((c, i) => deltaMessage(prevs[i], c, shared));
+    expect(msgs[0]).toBe(msgs[1]);
+    expect(msgs[1]).toBe(msgs[3]);
+    // node 3 changed itself: its own message must not list itself as a peer
+    const own = JSON.parse(msgs[2]!) as { delta: { peersChanged: NetmapNode[] } };
+    expect(own.delta.peersChanged.map((p) => p.id)).toEqual([5]);
+    const other = JSON.parse(msgs[0]!) as { delta: { peersChanged: NetmapNode[] } };
+    expect(other.delta.peersChanged.map((p) => p.id)).toEqual([3, 5]);
   });
 
   it('sends nothing when nothing changed, and only the changed peer otherwise', () => {

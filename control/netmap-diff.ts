@@ -38,16 +38,62 @@ export function fullMessage(p: NetmapParts): string {
   return `{"type":"netmap","netmap":{"self":${p.self},"peers":[${peers.join(',')}],"userProfiles":${p.userProfiles},${p.filter},"policyVersion":${p.policyVersion}}}`;
 }
 
-/** The delta from `prev` to `cur`, or null when nothing changed. */
-export function deltaMessage(prev: NetmapParts, cur: NetmapParts): string | null {
-  const parts: string[] = [];
-  if (cur.self !== prev.self) parts.push(`"self":${cur.self}`);
-  const changed: string[] = [];
-  for (const [id, json] of cur.peers) if (id !== cur.selfId && prev.peers.get(id) !== json) changed.push(json);
+/**
+ * How the shared peer map changed between two flushes. Every stream that was current after the previous
+ * flush shares it, so the coordinator computes it once per flush (O(N)) instead of once per stream (O(N²)).
+ */
+export interface PeerDelta {
+  from: Map<number, string>;
+  to: Map<number, string>;
+  changed: number[];
+  removed: number[];
+  /** Ids in changed or removed: a stream whose own node is among them needs its own peer fragment. */
+  touched: Set<number>;
+  /** Lazily built: the peer fragment, and the whole message for a stream where nothing else changed. */
+  fragment?: string;
+  message?: string | null;
+}
+
+export function diffPeers(from: Map<number, string>, to: Map<number, string>): PeerDelta {
+  const changed: number[] = [];
   const removed: number[] = [];
-  for (const id of prev.peers.keys()) if (id !== cur.selfId && !cur.peers.has(id)) removed.push(id);
+  for (const [id, json] of to) if (from.get(id) !== json) changed.push(id);
+  for (const id of from.keys()) if (!to.has(id)) removed.push(id);
+  return { from, to, changed, removed, touched: new Set([...changed, ...removed]) };
+}
+
+function peerFragment(d: PeerDelta, peers: Map<number, string>, selfId: number): string {
+  const parts: string[] = [];
+  const changed: string[] = [];
+  for (const id of d.changed) if (id !== selfId) changed.push(peers.get(id) as string);
+  const removed = d.removed.filter((id) => id !== selfId);
   if (changed.length > 0) parts.push(`"peersChanged":[${changed.join(',')}]`);
   if (removed.length > 0) parts.push(`"peersRemoved":[${removed.join(',')}]`);
+  return parts.join(',');
+}
+
+/**
+ * The delta from `prev` to `cur`, or null when nothing changed. With `shared` (the flush's peer diff),
+ * streams whose only change is the shared peer change all get the very same message string.
+ */
+export function deltaMessage(prev: NetmapParts, cur: NetmapParts, shared?: PeerDelta): string | null {
+  const own = cur.self !== prev.self || cur.userProfiles !== prev.userProfiles || cur.filter !== prev.filter || cur.policyVersion !== prev.policyVersion;
+  let peers = '';
+  if (prev.peers !== cur.peers) {
+    if (shared && shared.from === prev.peers && shared.to === cur.peers && !shared.touched.has(cur.selfId)) {
+      shared.fragment ??= peerFragment(shared, cur.peers, -1);
+      if (!own) {
+        if (shared.message === undefined) shared.message = shared.fragment === '' ? null : `{"type":"delta","delta":{${shared.fragment}}}`;
+        return shared.message;
+      }
+      peers = shared.fragment;
+    } else {
+      peers = peerFragment(diffPeers(prev.peers, cur.peers), cur.peers, cur.selfId);
+    }
+  }
+  const parts: string[] = [];
+  if (cur.self !== prev.self) parts.push(`"self":${cur.self}`);
+  if (peers !== '') parts.push(peers);
   if (cur.userProfiles !== prev.userProfiles) parts.push(`"userProfiles":${cur.userProfiles}`);
   if (cur.filter !== prev.filter) parts.push(cur.filter);
   if (cur.policyVersion !== prev.policyVersion) parts.push(`"policyVersion":${cur.policyVersion}`);
