@@ -150,6 +150,18 @@ describe('AgentBackend', () => {
     await b.stop();
   });
 
+  it('logout rotates the node key (the next login is a new node)', async () => {
+    const c = new FakeControl();
+    let rotated = 0;
+    const b = new AgentBackend({ store: new StateStore(join(root, 'f')), control: () => c.session(), dataplane: new FakeDataplane(), rotateNodeKey: async () => void rotated++ });
+    await b.start();
+    await b.up({ ControlURL: 'http://c', AuthKey: 'k' });
+    await b.logout();
+    expect(rotated).toBe(1);
+    expect(c.logouts).toBe(1);
+    await b.stop();
+  });
+
   it('metrics include backend gauges', async () => {
     const { b } = make('e', new FakeControl());
     await b.start();

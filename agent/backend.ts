@@ -71,6 +71,11 @@ export interface BackendOptions {
   dataplane: Dataplane;
   /** Overrides the OS hostname default. */
   defaultHostname?: string;
+  /**
+   * Replaces the node key after logout (as Tailscale does), so the next login is a new node and can never
+   * resume the previous user's identity through control's "known node key" path.
+   */
+  rotateNodeKey?: () => Promise<void>;
 }
 
 export class AgentBackend implements LocalBackend {
@@ -343,6 +348,7 @@ export class AgentBackend implements LocalBackend {
         }
       }
       this.session = null;
+      if (this.opts.rotateNodeKey) await this.opts.rotateNodeKey();
       this.persisted = { prefs: { ...this.persisted.prefs, WantRunning: false, LoggedOut: true }, registered: false, nodeId: null };
       await this.save();
       this.setState('NeedsLogin');

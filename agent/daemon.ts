@@ -77,12 +77,18 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     tun = TunDevice.open({ name: o.tunName, mtu: DEFAULT_TUN_MTU });
     tun.up();
     const bind = NativeUdpBind.open({ port: o.port });
-    dataplane = new AgentDataplane({ privateKey: keys.nodePrivateKey, tun, tunControl: tun, bind });
-    dataplane.start();
+    const dp = new AgentDataplane({ privateKey: keys.nodePrivateKey, tun, tunControl: tun, bind });
+    dataplane = dp;
+    dp.start();
     backend = new AgentBackend({
       store,
       dataplane,
       control: (controlURL) => createControlSession({ controlURL, machinePrivateKey: keys.machinePrivateKey, nodePrivateKey: keys.nodePrivateKey }),
+      rotateNodeKey: async () => {
+        keys.nodePrivateKey = await store.rotateNodeKey();
+        dp.setPrivateKey(keys.nodePrivateKey);
+        o.log(`agent daemon: logged out; new node key nodekey:${keyToHex(publicKeyFromPrivate(keys.nodePrivateKey))}`);
+      },
     });
     await backend.start();
     o.log(
@@ -95,12 +101,12 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     throw err;
   }
   const b = backend;
-  const dp = dataplane;
+  const d = dataplane;
   return {
     async close() {
       await b.stop();
       await server.close();
-      await dp.close();
+      await d.close();
     },
   };
 }

@@ -111,6 +111,11 @@ export class AgentDataplane implements Dataplane {
     await this.device.close();
   }
 
+  /** A new node key (after logout): handshakes restart under it. */
+  setPrivateKey(k: Uint8Array): void {
+    this.device.setPrivateKey(k);
+  }
+
   get listenPort(): number {
     return this.opts.bind.port;
   }
