@@ -261,6 +261,13 @@ describe('incremental updates', () => {
     expect(rulesOf(c, 'alice-phone')[0].SrcIPs).toEqual(['100.64.0.1', 'fd7a:115c:a1e0::1']);
     expect(rulesOf(c, 'web-1')[0].SrcIPs).toEqual(['100.64.0.2', '100.64.0.11', 'fd7a:115c:a1e0::2', 'fd7a:115c:a1e0::11']);
   });
+  it('setUsers: a role change moves devices in and out of autogroup:admin', () => {
+    const c = compile(`"grants": [{"src": ["autogroup:admin"], "dst": ["tag:db"], "ip": ["22"]}]`);
+    expect(rulesOf(c, 'db-1')[0].SrcIPs).toEqual(ALICE);
+    expect(c.setUsers([{ login: 'alice@example.com' }, { login: 'bob@example.com', role: 'admin' }])).toEqual(['alice-laptop', 'alice-phone', 'bob-laptop', 'db-1']);
+    expect(rulesOf(c, 'db-1')[0].SrcIPs).toEqual(BOB);
+    expect(c.setUsers([{ login: 'alice@example.com' }, { login: 'bob@example.com', role: 'admin' }])).toEqual([]);
+  });
   it('an unchanged upsert affects only the node itself', () => {
     const c = compile(body);
     expect(c.upsertNode({ ...NODES[0] })).toEqual(['alice-laptop']);

@@ -59,8 +59,8 @@ function allowAllGrant(policy: Policy): Grant {
 export class ResolvedTailnet {
   protected now: number;
   protected readonly recs = new Map<string, NodeRec>();
-  protected readonly admins: Set<string>;
-  protected readonly users: Tailnet['users'];
+  protected admins: Set<string>;
+  protected users: Tailnet['users'];
   protected readonly groupSets = new Map<string, Set<string>>();
   protected readonly sets = new Map<string, SelectorSet>();
   protected readonly grants: CompiledGrant[] = [];
@@ -388,6 +388,23 @@ export class ResolvedTailnet {
       return [node.name];
     }
     return this.applyChange(node.name, old, rec, false);
+  }
+
+  /**
+   * Replaces the user list (roles decide autogroup:admin); returns the nodes whose filter may have
+   * changed, like upsertNode.
+   */
+  setUsers(users: Tailnet['users']): string[] {
+    this.users = users.map((u) => ({ ...u }));
+    this.admins = adminsOf({ users, nodes: [] });
+    const affected = new Set<string>();
+    for (const old of [...this.recs.values()]) {
+      if ((old.user !== null && this.admins.has(old.user)) === old.admin) continue;
+      const rec = makeNodeRec(old.node, this.admins);
+      this.recs.set(rec.name, rec);
+      for (const n of this.applyChange(rec.name, old, rec, false)) affected.add(n);
+    }
+    return [...affected].sort();
   }
 
   removeNode(name: string): string[] {
