@@ -203,6 +203,7 @@ export class Coordinator {
     this.rebuildCompiler();
     this.scheduleExpiry();
     this.log.log('info', 'policy activated', { version: row.id, file });
+    if (this.tagRules.allowAll) this.log.log('warn', 'the active policy has neither grants nor acls: it ALLOWS ALL traffic (Tailscale compatibility)', { version: row.id });
     return { ok: true, diagnostics: check.diagnostics, version: row.id };
   }
 
@@ -341,8 +342,12 @@ export class Coordinator {
     }
     if (rebuild) {
       const p = this.store.activePolicy();
-      if (p && p.id !== this.policy.id) this.log.log('info', 'policy activated', { version: p.id, file: p.file });
+      const changedPolicy = p !== null && p.id !== this.policy.id;
+      if (changedPolicy) this.log.log('info', 'policy activated', { version: p.id, file: p.file });
       this.loadAll();
+      if (changedPolicy && this.tagRules.allowAll) {
+        this.log.log('warn', 'the active policy has neither grants nor acls: it ALLOWS ALL traffic (Tailscale compatibility)', { version: p.id });
+      }
       for (const id of [...this.sessions.keys()]) {
         const n = this.nodes.get(id);
         if (!n) this.kickSessions(id, 'unknown_node', 'node deleted');

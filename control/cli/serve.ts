@@ -75,6 +75,16 @@ export async function run(argv: string[]): Promise<number> {
     throw new UsageError('no policy stored yet: pass --policy FILE');
   }
 
+  // Signal handlers first, so a stop request right after "listening" is a clean shutdown.
+  const stopped = new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
   const server = new ControlServer({ store, engine: policyEngine, logger, ephemeralTimeoutMs, nodeKeyExpiryMs, keepAliveMs });
   const addr = await server.listen(host, port);
   const pol = server.coordinator.activePolicy;
@@ -87,15 +97,7 @@ export async function run(argv: string[]): Promise<number> {
   process.stdout.write(`listening ${server.url}\n`);
   void addr;
 
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  await stopped;
   logger.log('info', 'control shutting down');
   await server.close();
   store.close();
