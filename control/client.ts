@@ -4,7 +4,7 @@
 //   const c = new ControlClient({ serverUrl, machinePrivateKey, nodePrivateKey, logger? });
 //   const { node } = await c.register({ authKey, hostname, hostinfo: { os: 'linux' }, requestTags });
 //   await c.streamMap({ endpoints, hostinfo }, (nm) => apply(nm), abortSignal);  // until aborted
-//   c.updateEndpoints([...]);  await c.logout();
+//   c.updateEndpoints([...]);  c.updateHostinfo({...});  await c.logout();
 //
 // Control sends a full netmap and then deltas; streamMap applies them and always hands onNetmap a complete
 // Netmap (a new object each time). register/logout throw ControlError whose message is control's reason (e.g. `requested tags [tag:x] are
@@ -70,6 +70,7 @@ export class ControlClient {
   readonly nodeKey: string;
   private serverKey: Uint8Array | null = null;
   private endpoints: string[] = [];
+  private hostinfo: Hostinfo | null = null;
   private live: NoiseChannel | null = null;
   private readonly base: URL;
 
@@ -120,12 +121,19 @@ export class ControlClient {
     if (this.live && !this.live.isClosed) this.live.send(JSON.stringify({ type: 'update', endpoints: this.endpoints }));
   }
 
+  /** New hostinfo (e.g. after an upgrade): feeds node:os / node:osVersion / node:tsVersion posture. */
+  updateHostinfo(hostinfo: ClientHostinfo): void {
+    this.hostinfo = { ...hostinfo, hostname: hostinfo.hostname ?? this.hostinfo?.hostname ?? '' };
+    if (this.live && !this.live.isClosed) this.live.send(JSON.stringify({ type: 'update', hostinfo: this.hostinfo }));
+  }
+
   /**
    * Streams netmaps to `onNetmap` until `signal` aborts (then resolves). Network failures reconnect with
    * exponential backoff (jittered); a fatal refusal from control rejects with ControlError.
    */
   async streamMap(o: StreamOptions, onNetmap: (nm: Netmap) => void, signal: AbortSignal): Promise<void> {
     this.endpoints = [...o.endpoints];
+    if (o.hostinfo) this.hostinfo = { ...o.hostinfo, hostname: o.hostinfo.hostname ?? '' };
     const minB = this.opts.minBackoffMs ?? 250;
     const maxB = this.opts.maxBackoffMs ?? 30_000;
     let backoff = minB;
@@ -199,8 +207,7 @@ export class ControlClient {
         }
       });
       arm();
-      const hostinfo = o.hostinfo ? { ...o.hostinfo, hostname: o.hostinfo.hostname ?? '' } : undefined;
-      ch.send(JSON.stringify({ type: 'map', nodeKey: this.nodeKey, nodeKeyProof: this.proof(ch), endpoints: this.endpoints, hostinfo, keepAliveMs }));
+      ch.send(JSON.stringify({ type: 'map', nodeKey: this.nodeKey, nodeKeyProof: this.proof(ch), endpoints: this.endpoints, hostinfo: this.hostinfo ?? undefined, keepAliveMs }));
     });
   }
 
