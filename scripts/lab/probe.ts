@@ -3,6 +3,7 @@
 // the moment it is cut, and an HTTP GET. Output is one JSON object per line.
 //
 //   probe serve --host IP --port N            TCP and UDP echo on IP:N; prints {"ready":true}
+//   probe userve --host IP --port N           UDP echo only
 //   probe connect --host IP --port N [--timeout MS]   exit 0 when an echo round trip works
 //   probe udp --host IP --port N [--timeout MS]       the same over UDP
 //   probe hold --host IP --port N             {"connected":…}, then {"cut":reason,"atMs":epoch} when it dies
@@ -30,6 +31,12 @@ switch (mode) {
     const udp = createSocket(host.includes(':') ? 'udp6' : 'udp4');
     udp.on('message', (msg, rinfo) => udp.send(msg, rinfo.port, rinfo.address));
     tcp.listen(port, host, () => udp.bind(port, host, () => out({ ready: true, host, port })));
+    break;
+  }
+  case 'userve': {
+    const udp = createSocket(host.includes(':') ? 'udp6' : 'udp4');
+    udp.on('message', (msg, rinfo) => udp.send(msg, rinfo.port, rinfo.address));
+    udp.bind(port, host, () => out({ ready: true, host, port }));
     break;
   }
   case 'connect': {
@@ -105,6 +112,6 @@ switch (mode) {
     break;
   }
   default:
-    process.stderr.write('usage: probe serve|connect|udp|hold|http --host IP --port N [--timeout MS] [--url URL]\n');
+    process.stderr.write('usage: probe serve|userve|connect|udp|hold|http --host IP --port N [--timeout MS] [--url URL]\n');
     process.exit(2);
 }

@@ -133,6 +133,24 @@ describe.skipIf(missing.length > 0)('end to end: a tailnet in namespaces', () =>
       expect(await waitFor(() => connect('eng', 'prod', 22), 10_000, 100)).toBe(true);
     }, 30_000);
 
+    it('the same over IPv6 tailnet addresses', async () => {
+      const v6 = (await lab.mustAgent('prod', ['ip', '-6'])).trim();
+      const srv = lab.spawnTsPiped('prod', PROBE, ['serve', '--host', v6, '--port', '22']);
+      await nextLine(srv, (o) => o.ready === true, 30_000);
+      const r = await lab.runTs('eng', PROBE, ['connect', '--host', v6, '--port', '22', '--timeout', '3000']);
+      expect(r.code, r.stdout).toBe(0);
+      expect((await lab.runTs('analyst', PROBE, ['connect', '--host', v6, '--port', '22', '--timeout', '1500'])).code).toBe(1);
+    }, 60_000);
+
+    it('UDP: analyst → sql udp/443 echoes back (the grant\'s bare port covers UDP); eng (tcp:443 only) gets nothing', async () => {
+      const srv = lab.spawnTsPiped('sql', PROBE, ['userve', '--host', ip.sql, '--port', '443']);
+      await nextLine(srv, (o) => o.ready === true, 30_000);
+      const ok = await lab.runTs('analyst', PROBE, ['udp', '--host', ip.sql, '--port', '443', '--timeout', '3000']);
+      expect(ok.code, ok.stdout).toBe(0);
+      expect((await lab.runTs('eng', PROBE, ['udp', '--host', ip.sql, '--port', '443', '--timeout', '1500'])).code).toBe(1);
+      await lab.scope.stop(srv);
+    }, 60_000);
+
     it('analyst → prod tcp/22 is dropped, counted and explained', async () => {
       const before = await dropCount('prod', 'no_rule');
       expect(await connect('analyst', 'prod', 22, 1500)).toBe(false);
