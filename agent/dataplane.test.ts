@@ -137,6 +137,14 @@ describe('AgentDataplane over in-memory fakes', () => {
     expect(a.dp.endpoints()).toEqual(['192.0.2.1:41641']);
   });
 
+  it('a packet whose source is not the sending peer\'s is dropped by the device and counted as spoofed', async () => {
+    a.tun.inject(buildTcp({ src: '100.64.0.7', dst: '100.64.0.2', sport: 1, dport: 22, seq: 1, ack: 0, flags: TCP_FLAG_SYN }));
+    await until(() => b.dp.device.counters().drop_spoofed_source === 1);
+    const drops = b.dp.metricFamilies().find((f) => f.name === 'grantwire_filter_drops_total');
+    expect(drops?.samples.find((x) => x.labels?.reason === 'spoofed')?.value).toBe(1);
+    expect(b.dp.engine.counters().drop_spoofed).toBe(1);
+  });
+
   it('a netmap that revokes the grant cuts the established flow with RSTs both ways', async () => {
     const bBefore = b.tun.received.length;
     const aBefore = a.tun.received.length;

@@ -1,0 +1,14 @@
+import { describe, expect, it } from 'vitest';
+import { resolveOperator, startDaemon } from './daemon.js';
+
+describe('daemon helpers', () => {
+  it('--operator takes a uid or a user name', () => {
+    expect(resolveOperator('1234')).toBe(1234);
+    expect(resolveOperator('root')).toBe(0);
+    expect(() => resolveOperator('no-such-user-xyz')).toThrow(/no such user/);
+  });
+
+  it.skipIf(process.getuid?.() === 0)('refuses to start without root, saying why', async () => {
+    await expect(startDaemon({ stateDir: '/tmp/x', socketPath: '/tmp/x.sock', tunName: 'gw0', port: 0, operatorUid: null, log: () => undefined })).rejects.toThrow(/must run as root/);
+  });
+});
