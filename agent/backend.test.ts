@@ -162,6 +162,28 @@ describe('AgentBackend', () => {
     await b.stop();
   });
 
+  it('reports changed local endpoints to control while streaming', async () => {
+    const c = new FakeControl();
+    const reported: string[][] = [];
+    const dp = new FakeDataplane();
+    let eps = ['198.51.100.1:41641'];
+    dp.endpoints = () => eps;
+    const b = new AgentBackend({
+      store: new StateStore(join(root, 'g')),
+      control: () => ({ ...c.session(), updateEndpoints: (e: string[]) => void reported.push(e) }),
+      dataplane: dp,
+      endpointRefreshMs: 10,
+    });
+    await b.start();
+    await b.up({ ControlURL: 'http://c', AuthKey: 'k' });
+    await new Promise((r) => setTimeout(r, 40));
+    expect(reported).toEqual([]);
+    eps = ['198.51.100.7:41641'];
+    await new Promise((r) => setTimeout(r, 40));
+    expect(reported).toEqual([['198.51.100.7:41641']]);
+    await b.stop();
+  });
+
   it('metrics include backend gauges', async () => {
     const { b } = make('e', new FakeControl());
     await b.start();

@@ -41,6 +41,8 @@ export interface ControlSession {
   /** Streams netmaps (reconnecting on its own) until `signal` aborts; rejects on a permanent failure. */
   streamMap(req: { endpoints: string[]; hostinfo: Hostinfo }, onNetmap: (nm: Netmap) => void, signal: AbortSignal): Promise<void>;
   logout(): Promise<void>;
+  /** Reports new local endpoints on the live stream (and with every reconnect). */
+  updateEndpoints?(endpoints: string[]): void;
 }
 
 export interface ControlRefusal extends Error {
@@ -76,6 +78,8 @@ export interface BackendOptions {
    * resume the previous user's identity through control's "known node key" path.
    */
   rotateNodeKey?: () => Promise<void>;
+  /** How often to look for changed local endpoints while streaming (default 10 s). */
+  endpointRefreshMs?: number;
 }
 
 export class AgentBackend implements LocalBackend {
@@ -85,6 +89,8 @@ export class AgentBackend implements LocalBackend {
   private index: WhoisIndex;
   private session: ControlSession | null = null;
   private stream: AbortController | null = null;
+  private endpointTimer: NodeJS.Timeout | null = null;
+  private reportedEndpoints = '';
   private lastError: string | null = null;
   private netmapsReceived = 0;
   private waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
@@ -111,6 +117,8 @@ export class AgentBackend implements LocalBackend {
   async stop(): Promise<void> {
     this.stream?.abort();
     this.stream = null;
+    if (this.endpointTimer) clearInterval(this.endpointTimer);
+    this.endpointTimer = null;
   }
 
   private serialize<T>(fn: () => Promise<T>): Promise<T> {
@@ -155,16 +163,28 @@ export class AgentBackend implements LocalBackend {
     const ac = new AbortController();
     this.stream = ac;
     this.setState('Starting');
+    const endpoints = this.opts.dataplane.endpoints();
+    this.reportedEndpoints = JSON.stringify(endpoints);
+    // Interfaces come and go (DHCP, roaming laptops): tell control so peers learn the new endpoints.
+    this.endpointTimer = setInterval(() => {
+      const now = this.opts.dataplane.endpoints();
+      const text = JSON.stringify(now);
+      if (text === this.reportedEndpoints) return;
+      this.reportedEndpoints = text;
+      log('local endpoints changed: %s', text);
+      session.updateEndpoints?.(now);
+    }, this.opts.endpointRefreshMs ?? 10_000);
+    this.endpointTimer.unref();
     session
-      .streamMap({ endpoints: this.opts.dataplane.endpoints(), hostinfo: this.hostinfo() }, (nm) => this.onNetmap(nm, ac.signal), ac.signal)
+      .streamMap({ endpoints, hostinfo: this.hostinfo() }, (nm) => this.onNetmap(nm, ac.signal), ac.signal)
       .then(
         () => undefined,
         (err: Error) => {
           if (ac.signal.aborted) return;
           log('map stream ended: %s', err.message);
           this.lastError = err.message;
-          if (this.stream === ac) this.stream = null;
-          this.dropNetmap();
+          if (this.stream === ac) this.disconnect();
+          else this.dropNetmap();
           this.setState('NeedsLogin', err.message);
           this.failWaiters(new LocalApiFailure(502, 'control_error', err.message));
         },
@@ -174,6 +194,8 @@ export class AgentBackend implements LocalBackend {
   private disconnect(): void {
     this.stream?.abort();
     this.stream = null;
+    if (this.endpointTimer) clearInterval(this.endpointTimer);
+    this.endpointTimer = null;
     this.dropNetmap();
   }
 
