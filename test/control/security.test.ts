@@ -168,7 +168,7 @@ describe('channel integrity', () => {
       const a = newAgent(p.url);
       await a.client.register({ authKey: k, hostname: 'secret-host', hostinfo: LINUX });
       const wire = Buffer.concat(record).toString('latin1');
-      expect(wire).not.toContain(k.split('-')[2]);
+      expect(wire).not.toContain(k.slice(19));
       expect(wire).not.toContain('secret-host');
       expect(wire).not.toContain(a.client.nodeKey.slice(8));
     } finally {
@@ -199,8 +199,8 @@ describe('secrets stay secret', () => {
     ];
     const hashes = h.store.listAuthKeys().map((k) => k.hash);
     for (const out of outputs) {
-      for (const k of createdKeys) expect(out).not.toContain(k.split('-')[2]);
-      expect(out).not.toContain(token.split('-')[2]);
+      for (const k of createdKeys) expect(out).not.toContain(k.slice(19));
+      expect(out).not.toContain(token.slice(19));
       for (const hash of hashes) expect(out).not.toContain(hash);
       expect(out).not.toContain(h.store.getMeta('noise_private_key'));
     }
