@@ -103,11 +103,15 @@ function exercise(text: string): void {
 }
 
 const N = LONG ? 20000 : 1500;
+// Long runs are split into chunks so no single test blocks the worker for minutes.
+const CHUNK = 1500;
+const TIMEOUT_MS = 180_000;
+const CHUNKS = Array.from({ length: Math.ceil(N / CHUNK) }, (_, i) => i);
 
 describe('fuzz: mutated policies never throw', () => {
-  it(`${N} byte-level mutations`, () => {
-    const r = rng(12345);
-    for (let i = 0; i < N; i++) {
+  it.each(CHUNKS)(`byte-level mutations, chunk %i of ${CHUNK}`, (chunk) => {
+    const r = rng(12345 + chunk);
+    for (let i = chunk * CHUNK; i < (chunk + 1) * CHUNK; i++) {
       const text = byteMutate(POLICIES[i % POLICIES.length], r);
       try {
         exercise(text);
@@ -115,15 +119,15 @@ describe('fuzz: mutated policies never throw', () => {
         throw new Error(`case ${i} threw: ${(err as Error).stack}\n--- text ---\n${text}`);
       }
     }
-  });
+  }, TIMEOUT_MS);
 
-  it(`${N} structure-level mutations`, () => {
-    const r = rng(777);
+  it.each(CHUNKS)(`structure-level mutations, chunk %i of ${CHUNK}`, (chunk) => {
+    const r = rng(777 + chunk);
     const bases = POLICIES.map((p) => parsePolicy(p, 'x').policy && p).filter((p): p is string => !!p);
     // strip comments and trailing commas via the parser's tolerant value reader
     const values = bases.map((b) => JSON.parse(JSON.stringify(jsoncValue(b))));
     accepted = 0;
-    for (let i = 0; i < N; i++) {
+    for (let i = chunk * CHUNK; i < (chunk + 1) * CHUNK; i++) {
       const text = JSON.stringify(structMutate(values[i % values.length], r), null, 1);
       try {
         exercise(text);
@@ -132,8 +136,8 @@ describe('fuzz: mutated policies never throw', () => {
       }
     }
     // enough mutants must stay valid for the compile and tests paths to be exercised too
-    expect(accepted).toBeGreaterThan(N / 20);
-  });
+    expect(accepted).toBeGreaterThan(CHUNK / 20);
+  }, TIMEOUT_MS);
 
   it('random garbage and edge inputs', () => {
     const r = rng(99);
@@ -147,15 +151,15 @@ describe('fuzz: mutated policies never throw', () => {
     }
   });
 
-  it(`tailnet files: ${N} mutations never throw`, () => {
-    const r = rng(4242);
-    for (let i = 0; i < N; i++) {
+  it.each(CHUNKS)(`tailnet file mutations never throw, chunk %i of ${CHUNK}`, (chunk) => {
+    const r = rng(4242 + chunk);
+    for (let i = 0; i < CHUNK; i++) {
       const text = byteMutate(TAILNET_TEXT, r);
       const { tailnet, diagnostics } = parseTailnet(text, 'tn.json');
       checkWellFormed(text, diagnostics, tailnet !== null);
       if (tailnet) new PolicyCompiler(parsePolicy(POLICIES[0], 'p').policy!, tailnet).compileAll();
     }
-  });
+  }, TIMEOUT_MS);
 });
 
 function jsoncValue(text: string): unknown {
