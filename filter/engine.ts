@@ -333,6 +333,12 @@ export class FilterEngine {
     return revoked;
   }
 
+  /** Forgets all flow and fragment state (counters stay). */
+  clearState(): void {
+    this.flows.clear();
+    this.frags.clear();
+  }
+
   /** Why this inbound packet would be accepted or dropped now (does not change any state). */
   explain(buf: Uint8Array, off: number, len: number, now?: number): Explanation {
     return explainPacket(this.filter, buf, off, len, {

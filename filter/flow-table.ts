@@ -213,6 +213,15 @@ export class FlowTable {
     this.size--;
   }
 
+  /** Forgets every flow (memory stays allocated). */
+  clear(): void {
+    for (let i = this.head; i >= 0; ) {
+      const n = this.next[i];
+      this.remove(i);
+      i = n;
+    }
+  }
+
   /** Live flow indexes, most recently used first (not for the packet path). */
   indexes(): number[] {
     const out: number[] = [];
