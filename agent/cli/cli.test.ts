@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeBackend, syntheticNetmap } from '../../localapi/fake-backend.js';
 import { LocalApiServer } from '../../localapi/server.js';
+import { HelpRequested, UsageError, type CommandModule } from '../../cli/args.js';
 
 const AGENT = resolve(import.meta.dirname, '..', '..', 'bin', 'agent');
 
@@ -104,15 +105,27 @@ describe('agent CLI over a LocalAPI socket', () => {
   });
 });
 
-describe.concurrent('agent CLI usage', () => {
-  const COMMANDS = ['daemon', 'up', 'down', 'logout', 'status', 'whois', 'ping', 'ip', 'explain', 'metrics'];
-  it.each(COMMANDS)('%s --help → usage, exit 0; a bad flag → exit 2', async (cmd) => {
-    const help = await agent([cmd, '--help']);
-    expect(help.code).toBe(0);
-    expect(help.stdout).toMatch(/^usage: agent/);
-    const bad = await agent([cmd, '--no-such-flag']);
-    expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain('usage: agent');
+// Usage checks run the command modules in-process (spawning tsx per case is slow on a busy machine); two
+// spawned cases check that bin/agent turns them into exit 0 (help) and exit 2 (usage) with the usage text.
+const MODULES: Record<string, () => Promise<CommandModule>> = {
+  daemon: () => import('./daemon.js'),
+  up: () => import('./up.js'),
+  down: () => import('./down.js'),
+  logout: () => import('./logout.js'),
+  status: () => import('./status.js'),
+  whois: () => import('./whois.js'),
+  ping: () => import('./ping.js'),
+  ip: () => import('./ip.js'),
+  explain: () => import('./explain.js'),
+  metrics: () => import('./metrics.js'),
+};
+
+describe('agent CLI usage', () => {
+  it.each(Object.keys(MODULES))('%s: --help and a bad flag', async (cmd) => {
+    const mod = await MODULES[cmd]();
+    expect(mod.usage).toMatch(new RegExp(`^usage: agent (\\[--socket PATH\\] )?${cmd}`));
+    await expect(mod.run(['--help'])).rejects.toBeInstanceOf(HelpRequested);
+    await expect(mod.run(['--no-such-flag'])).rejects.toBeInstanceOf(UsageError);
   });
 
   it.each([
@@ -123,11 +136,22 @@ describe.concurrent('agent CLI usage', () => {
     { args: ['up', '--advertise-tags', 'prod'], msg: 'invalid tag' },
     { args: ['up', '--login-server', 'ftp://x'], msg: '--login-server must be an http(s) URL' },
     { args: ['ip', '-4', '-6'], msg: 'exclusive' },
+    { args: ['ping'], msg: 'missing PEER' },
+    { args: ['ping', '-c', '0', 'x'], msg: '-c must be' },
     { args: ['daemon'], msg: 'missing required flag --state-dir' },
     { args: ['daemon', '--state-dir', '/tmp/x', '--port', '70000'], msg: '--port' },
-  ])('$args → exit 2 ($msg)', async ({ args, msg }) => {
-    const r = await agent(args);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toContain(msg);
+    { args: ['daemon', '--state-dir', '/tmp/x', '--tun', 'a-very-long-interface-name'], msg: '--tun' },
+  ])('$args → UsageError ($msg)', async ({ args, msg }) => {
+    const mod = await MODULES[args[0]]();
+    await expect(mod.run(args.slice(1))).rejects.toThrow(msg);
+  });
+
+  it('bin/agent: --help exits 0 with the usage; a bad flag exits 2 with message and usage', async () => {
+    const [help, bad] = await Promise.all([agent(['status', '--help']), agent(['whois', '--bogus'])]);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^usage: agent \[--socket PATH\] status/);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^agent whois: Unknown option '--bogus'/);
+    expect(bad.stderr).toContain('usage: agent');
   });
 });
