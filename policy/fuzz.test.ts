@@ -87,6 +87,11 @@ function structMutate(value: unknown, r: () => number): unknown {
 
 let accepted = 0;
 
+/** Lets the vitest worker answer its RPC heartbeats during long synchronous fuzz loops. */
+function breathe(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 function exercise(text: string): void {
   const parsed = parsePolicy(text, 'fuzz.hujson');
   checkWellFormed(text, parsed.diagnostics, parsed.policy !== null);
@@ -109,9 +114,10 @@ const TIMEOUT_MS = 180_000;
 const CHUNKS = Array.from({ length: Math.ceil(N / CHUNK) }, (_, i) => i);
 
 describe('fuzz: mutated policies never throw', () => {
-  it.each(CHUNKS)(`byte-level mutations, chunk %i of ${CHUNK}`, (chunk) => {
+  it.each(CHUNKS)(`byte-level mutations, chunk %i of ${CHUNK}`, async (chunk) => {
     const r = rng(12345 + chunk);
     for (let i = chunk * CHUNK; i < (chunk + 1) * CHUNK; i++) {
+      if (i % 100 === 0) await breathe();
       const text = byteMutate(POLICIES[i % POLICIES.length], r);
       try {
         exercise(text);
@@ -121,13 +127,14 @@ describe('fuzz: mutated policies never throw', () => {
     }
   }, TIMEOUT_MS);
 
-  it.each(CHUNKS)(`structure-level mutations, chunk %i of ${CHUNK}`, (chunk) => {
+  it.each(CHUNKS)(`structure-level mutations, chunk %i of ${CHUNK}`, async (chunk) => {
     const r = rng(777 + chunk);
     const bases = POLICIES.map((p) => parsePolicy(p, 'x').policy && p).filter((p): p is string => !!p);
     // strip comments and trailing commas via the parser's tolerant value reader
     const values = bases.map((b) => JSON.parse(JSON.stringify(jsoncValue(b))));
     accepted = 0;
     for (let i = chunk * CHUNK; i < (chunk + 1) * CHUNK; i++) {
+      if (i % 100 === 0) await breathe();
       const text = JSON.stringify(structMutate(values[i % values.length], r), null, 1);
       try {
         exercise(text);
@@ -139,11 +146,12 @@ describe('fuzz: mutated policies never throw', () => {
     expect(accepted).toBeGreaterThan(CHUNK / 20);
   }, TIMEOUT_MS);
 
-  it('random garbage and edge inputs', () => {
+  it('random garbage and edge inputs', async () => {
     const r = rng(99);
     const edge = ['', ' ', 'null', '[]', '"x"', '{', '}', '{"grants": null}', '{"grants": [null]}', '{"groups": []}', '\uFEFF{}', '{"grants": [{"src": [1], "dst": [{}], "ip": [2]}]}'];
     for (const text of edge) exercise(text);
     for (let i = 0; i < N / 3; i++) {
+      if (i % 100 === 0) await breathe();
       const len = Math.floor(r() * 200);
       let s = '';
       for (let j = 0; j < len; j++) s += r() < 0.5 ? ATOMS[Math.floor(r() * ATOMS.length)] : String.fromCharCode(32 + Math.floor(r() * 95));
@@ -151,9 +159,10 @@ describe('fuzz: mutated policies never throw', () => {
     }
   });
 
-  it.each(CHUNKS)(`tailnet file mutations never throw, chunk %i of ${CHUNK}`, (chunk) => {
+  it.each(CHUNKS)(`tailnet file mutations never throw, chunk %i of ${CHUNK}`, async (chunk) => {
     const r = rng(4242 + chunk);
     for (let i = 0; i < CHUNK; i++) {
+      if (i % 100 === 0) await breathe();
       const text = byteMutate(TAILNET_TEXT, r);
       const { tailnet, diagnostics } = parseTailnet(text, 'tn.json');
       checkWellFormed(text, diagnostics, tailnet !== null);

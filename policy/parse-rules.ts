@@ -370,7 +370,7 @@ export function parseTests(ctx: RulesContext, node: JsonNode): TestCase[] {
   (expectArray(node, sink, 'tests') ?? []).forEach((t, index) => {
     const where = `test ${index}`;
     if (!expectObject(t, sink, where)) return;
-    const f = fields(sink, t, ['src', 'proto', 'accept', 'deny', 'srcPostureAttrs'], where);
+    const f = fields(sink, t, ['src', 'proto', 'accept', 'deny'], where);
     const srcE = required(sink, f, 'src', t, where);
     const srcText = srcE ? expectString(srcE.value, sink, `${where} src`) : null;
     let src: Selector | null = null;
