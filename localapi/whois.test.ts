@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { syntheticNetmap } from './fake-backend.js';
+import { formatIP, parseAddrPort, parseIP } from '../types/ip.js';
 import { parseWhoisAddr, WhoisIndex } from './whois.js';
 
 const KEY = 'ab'.repeat(32);
@@ -23,6 +24,22 @@ describe('parseWhoisAddr', () => {
     { text: '1'.repeat(200), want: null },
   ])('$text', ({ text, want }) => {
     expect(parseWhoisAddr(text)).toEqual(want);
+  });
+
+  it('the IPv4 fast path agrees with the general parser (differential)', () => {
+    let seed = 7;
+    const rnd = (n: number) => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n;
+    const parts = ['0', '1', '01', '255', '256', '100', '64', '999', '00', ''];
+    for (let i = 0; i < 20000; i++) {
+      let t = [0, 1, 2, 3].map(() => parts[rnd(parts.length)]).join('.');
+      if (rnd(2)) t += `:${[0, 80, 65535, 65536, 123456][rnd(5)]}`;
+      const got = parseWhoisAddr(t);
+      // Reference: the general path (bare IP, else ip:port), as the parser did before the fast path.
+      const bare = parseIP(t);
+      const ap = bare ? null : parseAddrPort(t);
+      const want = bare ? { kind: 'ip', ip: formatIP(bare.bytes), port: null } : ap ? { kind: 'ip', ip: formatIP(ap.addr.bytes), port: ap.port } : null;
+      expect(got, t).toEqual(want);
+    }
   });
 
   it('never throws on random or truncated input (fuzz)', () => {

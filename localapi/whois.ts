@@ -10,6 +10,24 @@ import type { WhoIsResponse, WhoIsUserProfile, WhoisAddr } from './types.js';
 export type CapsFor = (src: string, dst: string) => Record<string, unknown[]> | null;
 
 const NODEKEY_RE = /^nodekey:[0-9a-f]{64}$/;
+/** The common case, `a.b.c.d` or `a.b.c.d:port`, checked in one pass; canonical when octets pass below. */
+const V4_RE = /^((?:0|[1-9][0-9]{0,2})\.(?:0|[1-9][0-9]{0,2})\.(?:0|[1-9][0-9]{0,2})\.(?:0|[1-9][0-9]{0,2}))(?::([0-9]{1,5}))?$/;
+
+function v4Fast(text: string): WhoisAddr | null {
+  const m = V4_RE.exec(text);
+  if (!m) return null;
+  const ip = m[1];
+  let start = 0;
+  for (let i = 0; i <= ip.length; i++) {
+    if (i === ip.length || ip.charCodeAt(i) === 46) {
+      if (Number(ip.slice(start, i)) > 255) return null;
+      start = i + 1;
+    }
+  }
+  if (m[2] === undefined) return { kind: 'ip', ip, port: null };
+  const port = Number(m[2]);
+  return port <= 65535 ? { kind: 'ip', ip, port } : null;
+}
 
 /**
  * Parses whois' `addr`: `IP`, `IP:PORT`, `[v6]:PORT` or `nodekey:HEX`. Returns null for anything else
@@ -17,6 +35,11 @@ const NODEKEY_RE = /^nodekey:[0-9a-f]{64}$/;
  */
 export function parseWhoisAddr(text: string): WhoisAddr | null {
   if (typeof text !== 'string' || text.length === 0 || text.length > 80) return null;
+  const c = text.charCodeAt(0);
+  if (c >= 48 && c <= 57 && text.indexOf(':') === text.lastIndexOf(':')) {
+    const fast = v4Fast(text);
+    if (fast) return fast;
+  }
   if (text.startsWith('nodekey:')) {
     const key = text.toLowerCase();
     return NODEKEY_RE.test(key) ? { kind: 'nodekey', key } : null;
