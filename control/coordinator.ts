@@ -13,14 +13,14 @@
 // Single-threaded; timers are unref'd so a forgotten coordinator does not keep a process alive.
 import type { Diagnostic } from '../types/errors.js';
 import type { Hostinfo } from '../types/netmap.js';
-import { TAGGED_DEVICES_USER } from '../types/netmap.js';
 import type { Logger } from './logger.js';
-import type { CompiledNode, NodeCompiler, PolicyEngine } from './policy-engine.js';
+import type { NodeCompiler, PolicyEngine } from './policy-engine.js';
+import { NetmapCache } from './netmap-cache.js';
 import { deltaMessage, diffPeers, fullMessage, type NetmapParts } from './netmap-diff.js';
 import { registerNode, type RegisterInput, type RegisterOutcome } from './registration.js';
 import type { AttrRow, NodeRow, PolicyRow, Store, UserRow } from './store.js';
 import { tagRulesFromPolicyText, type TagRules } from './tag-owners.js';
-import { isNodeActive, netmapNodeOf, tailnetNodeOf, tailnetOf, userProfileOf } from './views.js';
+import { isNodeActive, tailnetNodeOf, tailnetOf } from './views.js';
 
 /** Policy used when none was ever stored: deny everything, and say so (see serve --help). */
 export const DENY_ALL_POLICY = '{"grants": []}\n';
@@ -67,6 +67,7 @@ export class Coordinator {
 
   private users = new Map<number, UserRow>();
   private nodes = new Map<number, NodeRow>();
+  private readonly cache: NetmapCache;
   private attrs = new Map<number, AttrRow[]>();
   private nameToId = new Map<string, number>();
   private policy: PolicyRow = { id: 0, file: 'default', text: DENY_ALL_POLICY, created: 0 };
@@ -76,15 +77,6 @@ export class Coordinator {
   private compiled = new Map<number, string>();
 
   private sessions = new Map<number, Set<MapSubscriber>>();
-  private peerJson = new Map<number, string>();
-  /**
-   * Serialized filter per node, and which are stale. A stale entry is recompiled on next use, and the old
-   * string is kept when the result is identical, so per-stream change checks stay pointer comparisons.
-   */
-  private filterJson = new Map<number, string>();
-  private filterStale = new Set<number>();
-  private userProfilesJson: string | null = null;
-  private userProfilesStale = true;
   private dirty = new Set<number>();
   private flushTimer: NodeJS.Timeout | null = null;
   private expiryTimer: NodeJS.Timeout | null = null;
@@ -93,10 +85,6 @@ export class Coordinator {
   private lastSeq = 0;
   private lastFlushMs = 0;
   private allDirty = false;
-  /** The peer map of the last flush, and whether a peer entry changed since (then it is rebuilt). */
-  private sharedPeers: Map<number, string> | null = null;
-  private peersChanged = true;
-  private selfJson = new Map<number, string>();
   private lastDataVersion = -1;
   private stopped = false;
   /** Counters for tests and the admin API. */
@@ -111,6 +99,22 @@ export class Coordinator {
     this.nodeKeyExpiryMs = opts.nodeKeyExpiryMs;
     this.pollIntervalMs = opts.pollIntervalMs ?? 200;
     this.flushDelayMs = opts.flushDelayMs ?? 20;
+    // Getters, because loadAll replaces the maps.
+    const coord = this;
+    this.cache = new NetmapCache(
+      {
+        get nodes() {
+          return coord.nodes;
+        },
+        get users() {
+          return coord.users;
+        },
+        compiler: () => this.compiler,
+        isOnline: (id) => this.isOnline(id),
+        policyVersion: () => this.policy.id,
+      },
+      this.stats,
+    );
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -183,11 +187,7 @@ export class Coordinator {
     this.compiled = new Map();
     for (const n of this.nodes.values()) if (isNodeActive(n, now)) this.compiled.set(n.id, n.hostname);
     this.stats.fullRebuilds++;
-    for (const id of this.filterJson.keys()) this.filterStale.add(id);
-    this.peerJson.clear();
-    this.selfJson.clear();
-    this.peersChanged = true;
-    this.userProfilesStale = true;
+    this.cache.allChanged();
     this.markAllDirty();
   }
 
@@ -270,8 +270,6 @@ export class Coordinator {
     } else {
       this.nodes.delete(id);
       this.attrs.delete(id);
-      this.filterJson.delete(id);
-      this.filterStale.delete(id);
       this.clearEphemeralTimer(id);
     }
     if (before && (!after || before.hostname !== after.hostname)) this.nameToId.delete(before.hostname);
@@ -282,10 +280,7 @@ export class Coordinator {
       return;
     }
     this.applyToCompiler(before, after, now);
-    this.peerJson.delete(id);
-    this.selfJson.delete(id);
-    this.peersChanged = true;
-    this.userProfilesStale = true;
+    this.cache.nodeChanged(id, after === null);
     this.markAllDirty();
     if (!after || !isNodeActive(after, now)) this.kickSessions(id, after ? 'node_key_expired' : 'unknown_node', after ? `node key expired (${goneReason})` : goneReason);
     this.scheduleExpiry();
@@ -313,7 +308,7 @@ export class Coordinator {
     for (const name of names) {
       const id = this.nameToId.get(name);
       if (id !== undefined) {
-        this.filterStale.add(id);
+        this.cache.filterChanged(id);
         this.dirty.add(id);
       }
     }
@@ -428,8 +423,7 @@ export class Coordinator {
   }
 
   private onlineChanged(nodeId: number): void {
-    this.peerJson.delete(nodeId);
-    this.peersChanged = true;
+    this.cache.onlineChanged(nodeId);
     this.markAllDirty();
   }
 
@@ -491,14 +485,13 @@ export class Coordinator {
     this.dirty.clear();
     this.allDirty = false;
     const now = this.now();
-    const prevPeers = this.sharedPeers;
-    const peers = this.currentPeers(now);
-    // Streams that were current after the previous flush all hold prevPeers: diff it once for all of them.
-    const shared = prevPeers && prevPeers !== peers ? diffPeers(prevPeers, peers) : undefined;
+    const peers = this.cache.nextPeers(now);
+    // Streams that were current after the previous flush all hold peers.prev: diff it once for all of them.
+    const shared = peers.prev ? diffPeers(peers.prev, peers.cur) : undefined;
     for (const id of ids) {
       const subs = this.sessions.get(id);
       if (!subs || subs.size === 0) continue;
-      const parts = this.netmapParts(id, peers, now);
+      const parts = this.cache.parts(id, peers.cur, now);
       if (parts === null) continue;
       for (const sub of subs) {
         const msg = sub.sent ? deltaMessage(sub.sent, parts, shared) : fullMessage(parts);
@@ -511,70 +504,12 @@ export class Coordinator {
     this.lastFlushMs = performance.now() - started;
   }
 
-  /** The shared peer map, rebuilt only when some peer entry changed since the last call. */
-  private currentPeers(now: number): Map<number, string> {
-    if (this.sharedPeers === null || this.peersChanged) {
-      this.sharedPeers = this.peerParts(now);
-      this.peersChanged = false;
-    }
-    return this.sharedPeers;
-  }
-
-  /** Every active node's serialized peer entry, in id order (shared by all netmaps of one flush). */
-  peerParts(now = this.now()): Map<number, string> {
-    const out = new Map<number, string>();
-    for (const n of this.nodes.values()) {
-      if (!isNodeActive(n, now)) continue;
-      let pj = this.peerJson.get(n.id);
-      if (pj === undefined) {
-        pj = JSON.stringify(netmapNodeOf(n, this.isOnline(n.id), false));
-        this.peerJson.set(n.id, pj);
-      }
-      out.set(n.id, pj);
-    }
-    return out;
-  }
-
-  /** One node's current netmap parts (compiling its filter if not cached); null if it has no netmap. */
-  netmapParts(id: number, peers: Map<number, string>, now = this.now()): NetmapParts | null {
-    const self = this.nodes.get(id);
-    if (!self || !isNodeActive(self, now) || !this.compiler) return null;
-    let filter = this.filterJson.get(id);
-    if (filter === undefined || this.filterStale.has(id)) {
-      const c: CompiledNode = this.compiler.compileNode(self.hostname);
-      this.stats.filterCompiles++;
-      const fresh = `"packetFilter":${JSON.stringify(c.rules)},"packetFilterOrigins":${JSON.stringify(c.origins)},"capMap":${JSON.stringify(c.capMap ?? {})}`;
-      if (fresh !== filter) filter = fresh;
-      this.filterJson.set(id, filter);
-      this.filterStale.delete(id);
-    }
-    if (this.userProfilesJson === null || this.userProfilesStale) {
-      const fresh = this.buildUserProfiles(now);
-      if (fresh !== this.userProfilesJson) this.userProfilesJson = fresh;
-      this.userProfilesStale = false;
-    }
-    this.stats.netmapsBuilt++;
-    let selfJson = this.selfJson.get(id);
-    if (selfJson === undefined) {
-      selfJson = JSON.stringify(netmapNodeOf(self, true, true));
-      this.selfJson.set(id, selfJson);
-    }
-    return {
-      selfId: id,
-      self: selfJson,
-      peers,
-      userProfiles: this.userProfilesJson as string,
-      filter,
-      policyVersion: this.policy.id,
-    };
-  }
-
   /** Bench/test helper: treat every live stream as having been sent its current netmap (nothing pending). */
   markStreamsCurrent(): void {
     const now = this.now();
-    const peers = this.currentPeers(now);
+    const peers = this.cache.nextPeers(now).cur;
     for (const [id, subs] of this.sessions) {
-      const parts = this.netmapParts(id, peers, now);
+      const parts = this.cache.parts(id, peers, now);
       for (const sub of subs) sub.sent = parts ?? undefined;
     }
     this.dirty.clear();
@@ -584,32 +519,16 @@ export class Coordinator {
   /** Computes (and caches) every active node's netmap parts: the "full netmap computation". Returns how many. */
   precomputeAll(): number {
     const now = this.now();
-    const peers = this.peerParts(now);
+    const peers = this.cache.peerParts(now);
     let n = 0;
-    for (const id of this.nodes.keys()) if (this.netmapParts(id, peers, now)) n++;
+    for (const id of this.nodes.keys()) if (this.cache.parts(id, peers, now)) n++;
     return n;
   }
 
   /** The full netmap of one node as control would send it now (tests, admin API); null if it has none. */
   netmapMessage(id: number): string | null {
     const now = this.now();
-    const parts = this.netmapParts(id, this.peerParts(now), now);
+    const parts = this.cache.parts(id, this.cache.peerParts(now), now);
     return parts && fullMessage(parts);
-  }
-
-  private buildUserProfiles(now: number): string {
-    const ids = new Set<number>();
-    let tagged = false;
-    for (const n of this.nodes.values()) {
-      if (!isNodeActive(n, now)) continue;
-      if (n.tags.length > 0) tagged = true;
-      else ids.add(n.userId);
-    }
-    const profiles = [...ids].sort((a, b) => a - b).flatMap((uid) => {
-      const u = this.users.get(uid);
-      return u ? [userProfileOf(u)] : [];
-    });
-    if (tagged) profiles.push(TAGGED_DEVICES_USER);
-    return JSON.stringify(profiles);
   }
 }

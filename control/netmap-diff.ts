@@ -100,15 +100,39 @@ export function deltaMessage(prev: NetmapParts, cur: NetmapParts, shared?: PeerD
   return parts.length === 0 ? null : `{"type":"delta","delta":{${parts.join(',')}}}`;
 }
 
-/** Client side: the netmap after applying `d` to `nm` (a new object; `nm` is not modified). */
+/** Index of the peer with `id` in `peers` (sorted by id), or -(insertion point) - 1. */
+function findPeer(peers: readonly NetmapNode[], id: number): number {
+  let lo = 0;
+  let hi = peers.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const v = peers[mid].id;
+    if (v === id) return mid;
+    if (v < id) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -lo - 1;
+}
+
+/**
+ * Client side: the netmap after applying `d` to `nm` (a new object; `nm` is not modified). Peers stay
+ * sorted by id; one copy of the array plus a binary search per changed peer (a delta usually names one).
+ */
 export function applyDelta(nm: Netmap, d: NetmapDelta): Netmap {
   const out: Netmap = { ...nm };
   if (d.self) out.self = d.self;
-  if (d.peersChanged || d.peersRemoved) {
-    const byId = new Map(nm.peers.map((p) => [p.id, p]));
-    for (const id of d.peersRemoved ?? []) byId.delete(id);
-    for (const p of d.peersChanged ?? []) byId.set(p.id, p);
-    out.peers = [...byId.values()].sort((a, b) => a.id - b.id);
+  if ((d.peersChanged?.length ?? 0) > 0 || (d.peersRemoved?.length ?? 0) > 0) {
+    const peers = nm.peers.slice();
+    for (const id of d.peersRemoved ?? []) {
+      const i = findPeer(peers, id);
+      if (i >= 0) peers.splice(i, 1);
+    }
+    for (const p of d.peersChanged ?? []) {
+      const i = findPeer(peers, p.id);
+      if (i >= 0) peers[i] = p;
+      else peers.splice(-i - 1, 0, p);
+    }
+    out.peers = peers;
   }
   if (d.userProfiles) out.userProfiles = d.userProfiles;
   if (d.packetFilter) out.packetFilter = d.packetFilter;

@@ -99,7 +99,7 @@ export interface TestAgent {
   netmaps: Netmap[];
   latest(): Netmap | undefined;
   /** Starts streaming; returns once the first netmap arrived. */
-  stream(endpoints?: string[], hostinfo?: ClientHostinfo): Promise<Netmap>;
+  stream(endpoints?: string[], hostinfo?: ClientHostinfo, firstTimeoutMs?: number): Promise<Netmap>;
   /** Resolves with the latest netmap if it satisfies pred, else with the first future one that does. */
   waitFor(pred: (nm: Netmap) => boolean, timeoutMs?: number): Promise<Netmap>;
   stop(): Promise<void>;
@@ -121,9 +121,9 @@ export function newAgent(url: string, keys?: { machine?: Uint8Array; node?: Uint
     netmaps,
     streamError: undefined,
     latest: () => netmaps[netmaps.length - 1],
-    async stream(endpoints = ['192.0.2.1:41641'], hostinfo = { os: 'linux', agentVersion: '1.0.0' }) {
+    async stream(endpoints = ['192.0.2.1:41641'], hostinfo = { os: 'linux', agentVersion: '1.0.0' }, firstTimeoutMs = 10_000) {
       ac = new AbortController();
-      const first = agent.waitFor(() => true, 10_000);
+      const first = agent.waitFor(() => true, firstTimeoutMs);
       done = client
         .streamMap({ endpoints, hostinfo }, (nm) => {
           netmaps.push(nm);
