@@ -95,6 +95,7 @@ void RegisterNetlink(napi_env env, napi_value exports);
 void RegisterUdp(napi_env env, napi_value exports);
 void RegisterReader(napi_env env, napi_value exports);
 void RegisterPeercred(napi_env env, napi_value exports);
+void RegisterTunWriter(napi_env env, napi_value exports);
 
 inline void Export(napi_env env, napi_value exports, const char* name, napi_callback cb) {
   napi_value fn;

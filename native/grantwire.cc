@@ -4,6 +4,7 @@
 //   udp.cc       a dual-stack nonblocking UDP socket and a sendmmsg send queue
 //   reader.cc    uv_poll-driven batched readers (TUN read() loop, UDP recvmmsg): one JS call per batch
 //   peercred.cc  SO_PEERCRED of a unix-socket connection for the LocalAPI
+//   tun-writer.cc  a TUN writer thread (SPSC ring) so kernel receive work overlaps with JS decryption
 // Everything runs on the event-loop thread; nothing uses the libuv threadpool.
 #include "common.h"
 
@@ -13,6 +14,7 @@ static napi_value Init(napi_env env, napi_value exports) {
   gw::RegisterUdp(env, exports);
   gw::RegisterReader(env, exports);
   gw::RegisterPeercred(env, exports);
+  gw::RegisterTunWriter(env, exports);
   return exports;
 }
 

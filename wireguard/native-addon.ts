@@ -48,6 +48,14 @@ export interface NativeAddon {
   readerClose(reader: NativeHandle): void;
   readerStats(reader: NativeHandle): { batches: number; packets: number; errors: number };
 
+  /** A TUN writer thread fed through a ring of `slots` packets (see native/tun-writer.cc). */
+  tunWriterCreate(fd: number, slots: number, slotSize: number): NativeHandle;
+  /** Queues one packet for the writer thread; false when dropped (ring full, too big, closed). */
+  tunWriterWrite(writer: NativeHandle, buf: Uint8Array, off: number, len: number): boolean;
+  tunWriterStats(writer: NativeHandle): { written: number; dropped: number; errors: number; queued: number };
+  /** Drains, stops and joins the writer thread; idempotent. */
+  tunWriterClose(writer: NativeHandle): void;
+
   /** SO_PEERCRED of a connected unix socket fd; throws when unavailable. */
   peerCred(fd: number): { uid: number; gid: number; pid: number };
 }
