@@ -45,6 +45,23 @@ function spansFor(list: { spans: AddrSpan[]; label: number }[], family: 4 | 6): 
   return out;
 }
 
+/** Sorts and merges flat [lo, hi] pairs (touching ranges join). */
+function mergeRanges(flat: number[]): number[] {
+  const pairs: number[] = [];
+  for (let i = 0; i < flat.length; i += 2) pairs.push(flat[i] * 65536 + flat[i + 1]);
+  pairs.sort((a, b) => a - b);
+  const out: number[] = [];
+  for (const x of pairs) {
+    const lo = Math.floor(x / 65536);
+    const hi = x - lo * 65536;
+    const n = out.length;
+    if (n > 0 && lo <= out[n - 1] + 1) {
+      if (hi > out[n - 1]) out[n - 1] = hi;
+    } else out.push(lo, hi);
+  }
+  return out;
+}
+
 export function compileFilter(rules: FilterRule[], options: CompileOptions): CompiledFilter {
   const t0 = performance.now();
   const norm = normalizeRules(rules);
@@ -102,8 +119,23 @@ export function compileFilter(rules: FilterRule[], options: CompileOptions): Com
     for (const c of entryClasses[ei]) for (const p of r.protos) gc.push(c * nSlots + protoSlot[p], e.lo, e.hi, full);
   });
 
-  // Rows: one per distinct permission set; row 0 is "nothing allowed".
+  // Each group's contribution per cell, merged once: the common case (one group decides a cell for a
+  // source class) then reuses the group's own port set instead of re-sorting ranges per class.
   const psb = new PortSetBuilder();
+  const gCells: { cells: number[]; ranges: number[][]; full: boolean[]; ps: number[] }[] = groups.map((g) => {
+    const byCell = new Map<number, { ranges: number[]; full: boolean }>();
+    const c = g.contrib;
+    for (let i = 0; i < c.length; i += 4) {
+      let x = byCell.get(c[i]);
+      if (!x) byCell.set(c[i], (x = { ranges: [], full: false }));
+      x.ranges.push(c[i + 1], c[i + 2]);
+      if (c[i + 3] === 1) x.full = true;
+    }
+    const cells = [...byCell.keys()];
+    return { cells, ranges: cells.map((k) => mergeRanges(byCell.get(k)!.ranges)), full: cells.map((k) => byCell.get(k)!.full), ps: cells.map(() => -1) };
+  });
+
+  // Rows: one per distinct permission set; row 0 is "nothing allowed".
   const rowIds = new Map<string, number>();
   const rows: Int32Array[] = [];
   const emptyRow = new Int32Array(rowWidth);
@@ -112,24 +144,36 @@ export function compileFilter(rules: FilterRule[], options: CompileOptions): Com
   let srcClasses = 0;
   const cellLists: number[][] = Array.from({ length: rowWidth }, () => []);
   const cellFull = new Uint8Array(rowWidth);
+  const cellCount = new Int32Array(rowWidth);
+  const cellOnly = new Int32Array(rowWidth * 2);
   const touched: number[] = [];
+  const rowScratch = new Int32Array(rowWidth);
   const rowOf = (labels: number[]): number => {
     srcClasses++;
     for (const g of labels) {
-      const c = groups[g].contrib;
-      for (let i = 0; i < c.length; i += 4) {
-        const cell = c[i];
+      const gc = gCells[g];
+      for (let j = 0; j < gc.cells.length; j++) {
+        const cell = gc.cells[j];
+        if (cellCount[cell]++ === 0) touched.push(cell);
+        cellOnly[2 * cell] = g;
+        cellOnly[2 * cell + 1] = j;
         const list = cellLists[cell];
-        if (list.length === 0) touched.push(cell);
-        list.push(c[i + 1], c[i + 2]);
-        if (c[i + 3] === 1) cellFull[cell] = 1;
+        for (const x of gc.ranges[j]) list.push(x);
+        if (gc.full[j]) cellFull[cell] = 1;
       }
     }
-    const row = new Int32Array(rowWidth);
+    const row = rowScratch;
+    row.fill(0);
     for (const cell of touched) {
-      row[cell] = psb.intern(cellLists[cell], cellFull[cell] === 1);
+      if (cellCount[cell] === 1) {
+        const gc = gCells[cellOnly[2 * cell]];
+        const j = cellOnly[2 * cell + 1];
+        if (gc.ps[j] < 0) gc.ps[j] = psb.intern(gc.ranges[j], gc.full[j]);
+        row[cell] = gc.ps[j];
+      } else row[cell] = psb.intern(cellLists[cell], cellFull[cell] === 1);
       cellLists[cell].length = 0;
       cellFull[cell] = 0;
+      cellCount[cell] = 0;
     }
     touched.length = 0;
     const key = row.join(',');
@@ -137,7 +181,7 @@ export function compileFilter(rules: FilterRule[], options: CompileOptions): Com
     if (id === undefined) {
       id = rows.length;
       rowIds.set(key, id);
-      rows.push(row);
+      rows.push(row.slice());
     }
     return id;
   };

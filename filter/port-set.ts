@@ -32,6 +32,7 @@ export class PortSetBuilder {
   private len: number[] = [0];
   private ranges: number[] = [];
   private bitChunks: Int32Array[] = [];
+  private scratch = new Float64Array(64);
 
   constructor() {
     this.ids.set('', 0);
@@ -40,7 +41,9 @@ export class PortSetBuilder {
   /** Interns the union of `[lo, hi]` pairs (flat list); id 0 is the empty set. */
   intern(flat: number[], full: boolean): number {
     if (flat.length === 0 && !full) return 0;
-    const packed = new Float64Array(flat.length >> 1);
+    const n = flat.length >> 1;
+    if (this.scratch.length < n) this.scratch = new Float64Array(Math.max(n, this.scratch.length * 2));
+    const packed = this.scratch.subarray(0, n);
     for (let i = 0, j = 0; i < flat.length; i += 2, j++) packed[j] = flat[i] * 65536 + flat[i + 1];
     packed.sort();
     const merged: number[] = [];

