@@ -126,6 +126,12 @@ export class PolicyCompiler extends ResolvedTailnet {
         this.emitSimple(cg, rec, dsts, srcIPs, rules, origins);
         continue;
       }
+      if (cg.selfOnly) {
+        if (rec.user === null || !cg.src.members.has(name) || rec.dstAddrs.length === 0) continue;
+        const srcIPs = this.selfSrcIPs(cg, rec.user);
+        if (srcIPs.length > 0) this.emitSimple(cg, rec, rec.dstAddrs, srcIPs, rules, origins);
+        continue;
+      }
       this.compileGeneral(cg, rec, rules, origins);
     }
     return { rules, origins, capMap: this.capMapOf(rec) };

@@ -37,6 +37,8 @@ export interface CompiledGrant {
   postureKey: string;
   /** One leg without autogroup:self: the common case, compiled without intermediate maps. */
   simple: boolean;
+  /** One leg whose only destination is autogroup:self (the other common case). */
+  selfOnly: boolean;
   origin: RuleOrigin;
   capMap: Record<string, unknown[]> | null;
 }
@@ -73,6 +75,8 @@ export class ResolvedTailnet {
   protected readonly nodeDstSets = new Map<string, Set<SelectorSet>>();
   /** user login → that user's untagged nodes. */
   protected readonly userNodes = new Map<string, Set<string>>();
+  /** autogroup:self sources: owner login → posture key → SrcIPs. */
+  protected readonly selfCache = new Map<string, Map<string, string[]>>();
   protected table: AddressTable | null = null;
   protected allRoutes: RangeSet | null = null;
 
@@ -117,6 +121,7 @@ export class ResolvedTailnet {
         legs,
         postureKey: grant.srcPosture.join(','),
         simple: legs.length === 1 && !legs[0].set.hasSelf,
+        selfOnly: legs.length === 1 && legs[0].set.selectors.every((x) => x.kind === 'autogroup' && x.name === 'self'),
         origin: Object.freeze({ ...grant.origin }),
         capMap,
       });
@@ -248,19 +253,22 @@ export class ResolvedTailnet {
 
   /** SrcIPs for autogroup:self toward a node of `user`: that user's own untagged devices, if src names them. */
   protected selfSrcIPs(cg: CompiledGrant, user: string): string[] {
-    const key = `self:${user}|${cg.postureKey}`;
-    const set = cg.src;
-    const cached = set.srcCache.get(key);
+    // The owner's untagged devices that pass the posture. Which src set named the owner does not
+    // matter: autogroup:self is only valid with users, groups and autogroup:member, which match all of
+    // a user's untagged devices alike, and the caller has checked the owner is a source.
+    let byPosture = this.selfCache.get(user);
+    if (!byPosture) this.selfCache.set(user, (byPosture = new Map()));
+    const cached = byPosture.get(cg.postureKey);
     if (cached) return cached;
     const names: string[] = [];
     for (const n of this.userNodes.get(user) ?? []) {
-      const rec = this.recs.get(n) as NodeRec;
-      if ((set.everyone || set.members.has(n)) && satisfiesAny(this.policy, rec, cg.grant.srcPosture, this.now)) names.push(n);
+      if (satisfiesAny(this.policy, this.recs.get(n) as NodeRec, cg.grant.srcPosture, this.now)) names.push(n);
     }
     const out = Object.freeze(this.addressTable().toSrcIPs(names, null)) as string[];
-    set.srcCache.set(key, out);
+    byPosture.set(cg.postureKey, out);
     return out;
   }
+
 
   /** Node names, sorted. */
   nodeNames(): string[] {
@@ -372,6 +380,7 @@ export class ResolvedTailnet {
     this.table = null;
     if (routesChanged) this.allRoutes = null;
     const selfUsers = [old?.user, rec?.user].filter((u): u is string => typeof u === 'string');
+    for (const u of selfUsers) this.selfCache.delete(u);
     for (const cg of this.grants) {
       // A posture-only change matters to grants that check posture; an identity change to all of them.
       if (changedAll.has(cg.src) || (changedPosture.has(cg.src) && cg.grant.srcPosture.length > 0)) this.dstNodesOf(cg, affected, selfUsers);
