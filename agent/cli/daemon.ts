@@ -47,10 +47,9 @@ export async function run(argv: string[]): Promise<number> {
     await d.close();
     return 0;
   } catch (err) {
-    if (err instanceof GrantwireError) {
-      process.stderr.write(`agent daemon: ${err.message}\n`);
-      return 1;
-    }
-    throw err;
+    // Setup failures (socket in use, TUN refused, no root, bad state dir) are operator-facing: one line.
+    const msg = err instanceof GrantwireError ? err.message : `${(err as Error).message ?? String(err)}`;
+    process.stderr.write(`agent daemon: ${msg}\n`);
+    return 1;
   }
 }
