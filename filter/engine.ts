@@ -21,7 +21,6 @@ import {
   FS_TCP_OPENING,
   FS_TCP_RESET,
   FS_UNREPLIED,
-  KEY_WORDS,
 } from './flow-table.js';
 import {
   FRAG_FIRST,
@@ -221,37 +220,39 @@ export class FilterEngine {
 
   private trackIn(i: number, p: ParsedPacket): void {
     const fl = this.flows;
-    const flags = (fl.flags[i] |= FF_SEEN_IN);
+    const flags = fl.addFlags(i, FF_SEEN_IN);
     if (p.proto !== IPPROTO_TCP) {
-      if ((flags & FF_SEEN_OUT) !== 0) fl.state[i] = FS_REPLIED;
+      if ((flags & FF_SEEN_OUT) !== 0) fl.setState(i, FS_REPLIED);
       return;
     }
     const t = p.tcpFlags;
-    fl.remoteNextSeq[i] = (p.seq + p.payloadLen + ((t & TCP_SYN) !== 0 ? 1 : 0) + ((t & TCP_FIN) !== 0 ? 1 : 0)) | 0;
+    fl.setRemoteNextSeq(i, (p.seq + p.payloadLen + ((t & TCP_SYN) !== 0 ? 1 : 0) + ((t & TCP_FIN) !== 0 ? 1 : 0)) | 0);
     this.tcpState(i, t, (flags & FF_SEEN_OUT) !== 0);
   }
 
   private trackOut(i: number, p: ParsedPacket): void {
     const fl = this.flows;
-    const flags = (fl.flags[i] |= FF_SEEN_OUT);
+    const flags = fl.addFlags(i, FF_SEEN_OUT);
     if (p.proto !== IPPROTO_TCP) {
-      if ((flags & FF_SEEN_IN) !== 0) fl.state[i] = FS_REPLIED;
+      if ((flags & FF_SEEN_IN) !== 0) fl.setState(i, FS_REPLIED);
       return;
     }
     const t = p.tcpFlags;
-    fl.localNextSeq[i] = (p.seq + p.payloadLen + ((t & TCP_SYN) !== 0 ? 1 : 0) + ((t & TCP_FIN) !== 0 ? 1 : 0)) | 0;
+    fl.setLocalNextSeq(i, (p.seq + p.payloadLen + ((t & TCP_SYN) !== 0 ? 1 : 0) + ((t & TCP_FIN) !== 0 ? 1 : 0)) | 0);
     this.tcpState(i, t, (flags & FF_SEEN_IN) !== 0);
   }
 
   private tcpState(i: number, t: number, bothWays: boolean): void {
-    const st = this.flows.state;
-    const s = st[i];
-    if ((t & TCP_RST) !== 0) st[i] = FS_TCP_RESET;
+    const fl = this.flows;
+    const s = fl.state(i);
+    let n = s;
+    if ((t & TCP_RST) !== 0) n = FS_TCP_RESET;
     else if ((t & TCP_SYN) !== 0 && (t & TCP_ACK) === 0) {
-      if (s === FS_TCP_CLOSING || s === FS_TCP_RESET) st[i] = FS_TCP_OPENING; // a new connection on a reused tuple
+      if (s === FS_TCP_CLOSING || s === FS_TCP_RESET) n = FS_TCP_OPENING; // a new connection on a reused tuple
     } else if ((t & TCP_FIN) !== 0) {
-      if (s !== FS_TCP_RESET) st[i] = FS_TCP_CLOSING;
-    } else if (s === FS_TCP_OPENING && bothWays && (t & (TCP_ACK | TCP_SYN)) === TCP_ACK) st[i] = FS_TCP_ESTABLISHED;
+      if (s !== FS_TCP_RESET) n = FS_TCP_CLOSING;
+    } else if (s === FS_TCP_OPENING && bothWays && (t & (TCP_ACK | TCP_SYN)) === TCP_ACK) n = FS_TCP_ESTABLISHED;
+    if (n !== s) fl.setState(i, n);
   }
 
   /** An outbound packet (always allowed): opens or refreshes the flow its replies will use. */
@@ -309,23 +310,22 @@ export class FilterEngine {
         fl.expirations++;
         continue;
       }
-      if ((fl.flags[i] & FF_LOCAL_INIT) !== 0) continue;
-      const o = i * KEY_WORDS;
-      const m = fl.keys[o];
+      if ((fl.flags(i) & FF_LOCAL_INIT) !== 0) continue;
+      const m = fl.keyWord(i, 0);
       const family = (m >>> 16) === 4 ? 4 : 6;
       const proto = (m >>> 8) & 0xff;
       const n = family === 4 ? 4 : 16;
       for (let b = 0; b < n; b++) {
-        local[b] = (fl.keys[o + 2 + (b >> 2)] >>> (24 - 8 * (b & 3))) & 0xff;
-        remote[b] = (fl.keys[o + 6 + (b >> 2)] >>> (24 - 8 * (b & 3))) & 0xff;
+        local[b] = (fl.keyWord(i, 2 + (b >> 2)) >>> (24 - 8 * (b & 3))) & 0xff;
+        remote[b] = (fl.keyWord(i, 6 + (b >> 2)) >>> (24 - 8 * (b & 3))) & 0xff;
       }
-      const localPort = fl.keys[o + 1] >>> 16;
-      const remotePort = fl.keys[o + 1] & 0xffff;
+      const localPort = fl.keyWord(i, 1) >>> 16;
+      const remotePort = fl.keyWord(i, 1) & 0xffff;
       const l = local.slice(0, n);
       const r = remote.slice(0, n);
       if (filter.allowsTuple(family, proto, r, l, localPort, !protoHasPorts(proto))) continue;
       const rf: RevokedFlow = { family, proto, local: formatIP(l), localPort, remote: formatIP(r), remotePort };
-      if (proto === IPPROTO_TCP && fl.state[i] !== FS_TCP_RESET) rf.tcp = { remoteNextSeq: fl.remoteNextSeq[i] >>> 0, localNextSeq: fl.localNextSeq[i] >>> 0 };
+      if (proto === IPPROTO_TCP && fl.state(i) !== FS_TCP_RESET) rf.tcp = { remoteNextSeq: fl.remoteNextSeq(i) >>> 0, localNextSeq: fl.localNextSeq(i) >>> 0 };
       revoked.push(rf);
       fl.remove(i);
     }

@@ -37,31 +37,35 @@ export const FF_LOCAL_INIT = 4;
 
 export const DEFAULT_MAX_FLOWS = 65536;
 /**
- * A flow is moved to the head of the LRU list at most once per this interval (its idle timer is still
+ * A flow is moved to the head of the LRU list at most once per clock second (its idle timer is still
  * updated on every packet). Eviction order is therefore LRU to within one second, and a busy flow costs
  * no list relinking per packet (measured: ~15 ns per packet saved).
  */
 export const LRU_GRANULARITY_MS = 1000;
 
+/** Words per flow record: key (10), chain, state|flags|lru second, remote/local next seq, lastSeen (f64). */
+const REC = 16;
+const W_CHAIN = 10;
+const W_META = 11;
+const W_RSEQ = 12;
+const W_LSEQ = 13;
+const F_LAST = 7; // Float64 index within the record (bytes 56..63)
+
 export class FlowTable {
   readonly capacity: number;
   private readonly mask: number;
   private readonly buckets: Int32Array;
-  private readonly chain: Int32Array;
-  readonly keys: Int32Array;
-  private readonly bucketOf: Int32Array;
+  /**
+   * One 64-byte record per flow, so a lookup touches the bucket array and one cache line: the key,
+   * the hash chain, state, flags, TCP sequence numbers and the last-seen time live together.
+   */
+  private readonly rec: Int32Array;
+  private readonly recF: Float64Array;
   private readonly prev: Int32Array;
   private readonly next: Int32Array;
-  readonly lastSeen: Float64Array;
-  private readonly lruStamp: Float64Array;
-  readonly state: Uint8Array;
-  readonly flags: Uint8Array;
-  /** TCP: next sequence number expected from the remote / from the local side (for crafting RSTs). */
-  readonly remoteNextSeq: Int32Array;
-  readonly localNextSeq: Int32Array;
   private head = -1;
-  private lastBucket = 0;
   private tail = -1;
+  private lastBucket = 0;
   private freeTop: number;
   private readonly free: Int32Array;
   size = 0;
@@ -77,50 +81,47 @@ export class FlowTable {
     while (nb < capacity) nb <<= 1;
     this.mask = nb - 1;
     this.buckets = new Int32Array(nb).fill(-1);
-    this.chain = new Int32Array(capacity).fill(-1);
-    this.keys = new Int32Array(capacity * KEY_WORDS);
-    this.bucketOf = new Int32Array(capacity);
+    const buf = new ArrayBuffer(capacity * REC * 4);
+    this.rec = new Int32Array(buf);
+    this.recF = new Float64Array(buf);
     this.prev = new Int32Array(capacity).fill(-1);
     this.next = new Int32Array(capacity).fill(-1);
-    this.lastSeen = new Float64Array(capacity);
-    this.lruStamp = new Float64Array(capacity);
-    this.state = new Uint8Array(capacity);
-    this.flags = new Uint8Array(capacity);
-    this.remoteNextSeq = new Int32Array(capacity);
-    this.localNextSeq = new Int32Array(capacity);
     this.free = new Int32Array(capacity);
     for (let i = 0; i < capacity; i++) this.free[i] = capacity - 1 - i;
     this.freeTop = capacity;
   }
 
-  private hashQ(): number {
+  private hashOf(k: Int32Array, o: number): number {
     // Addresses are folded pairwise first (most flows differ only in remote address and ports), then
     // mixed with three multiplies: ~3x cheaper than mixing all ten words and as good for table lookups.
-    const q = this.q;
-    let h = Math.imul(q[0] ^ q[1], 0x9e3779b1);
-    h = Math.imul(h ^ q[6] ^ q[2] ^ (h >>> 16), 0x85ebca6b);
-    h = Math.imul(h ^ (q[3] + q[7]) ^ (q[4] + q[8]) ^ (q[5] + q[9]) ^ (h >>> 13), 0xc2b2ae35);
+    let h = Math.imul(k[o] ^ k[o + 1], 0x9e3779b1);
+    h = Math.imul(h ^ k[o + 6] ^ k[o + 2] ^ (h >>> 16), 0x85ebca6b);
+    h = Math.imul(h ^ (k[o + 3] + k[o + 7]) ^ (k[o + 4] + k[o + 8]) ^ (k[o + 5] + k[o + 9]) ^ (h >>> 13), 0xc2b2ae35);
     return (h ^ (h >>> 16)) & this.mask;
+  }
+
+  private expired(i: number, now: number): boolean {
+    return now - this.recF[i * (REC / 2) + F_LAST] > FLOW_TIMEOUT_MS[this.rec[i * REC + W_META] & 0xff];
   }
 
   /** Index of the live flow matching `q`, or -1. Expired entries are removed. Does not touch LRU order. */
   find(now: number): number {
     const q = this.q;
-    const k = this.keys;
-    const b = this.hashQ();
+    const k = this.rec;
+    const b = this.hashOf(q, 0);
     this.lastBucket = b;
     let i = this.buckets[b];
     while (i >= 0) {
-      const o = i * KEY_WORDS;
+      const o = i * REC;
       if (k[o + 6] === q[6] && k[o + 1] === q[1] && k[o] === q[0] && k[o + 2] === q[2] && k[o + 3] === q[3] && k[o + 4] === q[4] && k[o + 5] === q[5] && k[o + 7] === q[7] && k[o + 8] === q[8] && k[o + 9] === q[9]) {
-        if (now - this.lastSeen[i] > FLOW_TIMEOUT_MS[this.state[i]]) {
+        if (this.expired(i, now)) {
           this.remove(i);
           this.expirations++;
           return -1;
         }
         return i;
       }
-      i = this.chain[i];
+      i = k[o + W_CHAIN];
     }
     return -1;
   }
@@ -128,21 +129,21 @@ export class FlowTable {
   /** Like find, but never mutates (explain). */
   peek(now: number): number {
     const q = this.q;
-    const k = this.keys;
-    let i = this.buckets[this.hashQ()];
+    const k = this.rec;
+    let i = this.buckets[this.hashOf(q, 0)];
     while (i >= 0) {
-      const o = i * KEY_WORDS;
+      const o = i * REC;
       let same = true;
       for (let w = 0; w < KEY_WORDS; w++) if (k[o + w] !== q[w]) same = false;
-      if (same) return now - this.lastSeen[i] > FLOW_TIMEOUT_MS[this.state[i]] ? -1 : i;
-      i = this.chain[i];
+      if (same) return this.expired(i, now) ? -1 : i;
+      i = k[o + W_CHAIN];
     }
     return -1;
   }
 
   /** Inserts `q` (caller checked it is absent), evicting the LRU flow when full; returns its index. */
   insert(now: number, state: number, flags: number): number {
-    return this.insertAt(this.hashQ(), now, state, flags);
+    return this.insertAt(this.hashOf(this.q, 0), now, state, flags);
   }
 
   /** insert() right after a find() that missed on the same `q`: reuses its hash. */
@@ -154,20 +155,19 @@ export class FlowTable {
     if (this.freeTop === 0) {
       this.remove(this.tail);
       this.evictions++;
+      // the removal may have emptied or changed this bucket's chain head; b itself is still right
     }
     const i = this.free[--this.freeTop];
-    const o = i * KEY_WORDS;
+    const o = i * REC;
     const q = this.q;
-    for (let w = 0; w < KEY_WORDS; w++) this.keys[o + w] = q[w];
-    this.bucketOf[i] = b;
-    this.chain[i] = this.buckets[b];
+    const k = this.rec;
+    for (let w = 0; w < KEY_WORDS; w++) k[o + w] = q[w];
+    k[o + W_CHAIN] = this.buckets[b];
     this.buckets[b] = i;
-    this.lastSeen[i] = now;
-    this.lruStamp[i] = now;
-    this.state[i] = state;
-    this.flags[i] = flags;
-    this.remoteNextSeq[i] = 0;
-    this.localNextSeq[i] = 0;
+    k[o + W_META] = state | (flags << 8) | ((Math.floor(now / 1000) & 0xffff) << 16);
+    k[o + W_RSEQ] = 0;
+    k[o + W_LSEQ] = 0;
+    this.recF[i * (REC / 2) + F_LAST] = now;
     // link at LRU head
     this.prev[i] = -1;
     this.next[i] = this.head;
@@ -178,11 +178,14 @@ export class FlowTable {
     return i;
   }
 
-  /** Marks flow `i` used now (moves it to the LRU head). */
+  /** Marks flow `i` used now; moves it to the LRU head at most once per LRU second. */
   touch(i: number, now: number): void {
-    this.lastSeen[i] = now;
-    if (now - this.lruStamp[i] < LRU_GRANULARITY_MS || this.head === i) return;
-    this.lruStamp[i] = now;
+    this.recF[i * (REC / 2) + F_LAST] = now;
+    const o = i * REC + W_META;
+    const m = this.rec[o];
+    const sec = Math.floor(now / 1000) & 0xffff;
+    if (m >>> 16 === sec || this.head === i) return;
+    this.rec[o] = (m & 0xffff) | (sec << 16);
     const p = this.prev[i];
     const n = this.next[i];
     this.next[p] = n;
@@ -195,12 +198,14 @@ export class FlowTable {
   }
 
   remove(i: number): void {
-    const b = this.bucketOf[i];
+    const k = this.rec;
+    const o = i * REC;
+    const b = this.hashOf(k, o);
     let j = this.buckets[b];
-    if (j === i) this.buckets[b] = this.chain[i];
+    if (j === i) this.buckets[b] = k[o + W_CHAIN];
     else {
-      while (j >= 0 && this.chain[j] !== i) j = this.chain[j];
-      if (j >= 0) this.chain[j] = this.chain[i];
+      while (j >= 0 && k[j * REC + W_CHAIN] !== i) j = k[j * REC + W_CHAIN];
+      if (j >= 0) k[j * REC + W_CHAIN] = k[o + W_CHAIN];
     }
     const p = this.prev[i];
     const n = this.next[i];
@@ -208,9 +213,51 @@ export class FlowTable {
     else this.head = n;
     if (n >= 0) this.prev[n] = p;
     else this.tail = p;
-    this.state[i] = FS_FREE;
+    k[o + W_META] = FS_FREE;
     this.free[this.freeTop++] = i;
     this.size--;
+  }
+
+  state(i: number): number {
+    return this.rec[i * REC + W_META] & 0xff;
+  }
+
+  setState(i: number, s: number): void {
+    const o = i * REC + W_META;
+    this.rec[o] = (this.rec[o] & ~0xff) | s;
+  }
+
+  flags(i: number): number {
+    return (this.rec[i * REC + W_META] >>> 8) & 0xff;
+  }
+
+  /** ORs `f` into the flags; returns the new flags. */
+  addFlags(i: number, f: number): number {
+    const o = i * REC + W_META;
+    const m = this.rec[o] | (f << 8);
+    this.rec[o] = m;
+    return (m >>> 8) & 0xff;
+  }
+
+  remoteNextSeq(i: number): number {
+    return this.rec[i * REC + W_RSEQ];
+  }
+
+  setRemoteNextSeq(i: number, v: number): void {
+    this.rec[i * REC + W_RSEQ] = v;
+  }
+
+  localNextSeq(i: number): number {
+    return this.rec[i * REC + W_LSEQ];
+  }
+
+  setLocalNextSeq(i: number, v: number): void {
+    this.rec[i * REC + W_LSEQ] = v;
+  }
+
+  /** Word `w` (0..KEY_WORDS-1) of flow `i`'s key. */
+  keyWord(i: number, w: number): number {
+    return this.rec[i * REC + w];
   }
 
   /** Forgets every flow (memory stays allocated). */
@@ -230,15 +277,11 @@ export class FlowTable {
   }
 
   isLive(i: number, now: number): boolean {
-    return this.state[i] !== FS_FREE && now - this.lastSeen[i] <= FLOW_TIMEOUT_MS[this.state[i]];
+    return this.state(i) !== FS_FREE && !this.expired(i, now);
   }
 
   /** Bytes of the fixed arrays (memory is allocated once, here). */
   get bytes(): number {
-    return (
-      this.buckets.byteLength + this.chain.byteLength + this.keys.byteLength + this.bucketOf.byteLength + this.prev.byteLength +
-      this.next.byteLength + this.lastSeen.byteLength + this.lruStamp.byteLength + this.state.byteLength + this.flags.byteLength + this.remoteNextSeq.byteLength +
-      this.localNextSeq.byteLength + this.free.byteLength
-    );
+    return this.buckets.byteLength + this.rec.byteLength + this.prev.byteLength + this.next.byteLength + this.free.byteLength;
   }
 }
