@@ -259,6 +259,15 @@ describe.skipIf(missing.length > 0)('end to end: a tailnet in namespaces', () =>
     expect((await lab.agent('eng', ['status', '--json'])).stdout).toContain('"BackendState": "Running"');
   }, 30_000);
 
+  it('a second daemon on the same socket refuses to start: address already in use', async () => {
+    const n = lab.node('eng');
+    const { runCmd, AGENT_BIN } = await import('../../scripts/lab/tailnet-lab.js');
+    const r = await runCmd('ip', ['netns', 'exec', n.ns, AGENT_BIN, 'daemon', '--state-dir', join(dir, 'second'), '--socket', n.socket, '--tun', 'gw1', '--port', '0']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/address already in use/);
+    expect((await lab.agent('eng', ['status', '--json'])).stdout).toContain('"BackendState": "Running"');
+  }, 30_000);
+
   it('a restarted daemon resumes without a new login', async () => {
     const eng = lab.node('eng');
     await lab.stopDaemon(eng);
