@@ -75,6 +75,15 @@ void Run(TunWriter* w) {
   }
 }
 
+const uint64_t kKickEvery = 32;
+
+void Kick(TunWriter* w) {
+  if (w->sleeping.load(std::memory_order_seq_cst)) {
+    std::lock_guard<std::mutex> lock(w->mu);
+    w->cv.notify_one();
+  }
+}
+
 void Shutdown(TunWriter* w) {
   if (w->closed) return;
   w->closed = true;
@@ -151,12 +160,22 @@ static napi_value Write(napi_env env, napi_callback_info info) {
   memcpy(w->arena + (size_t)i * w->slot_size, data + off, (size_t)len);
   w->lens[i] = (uint32_t)len;
   w->head.store(h + 1, std::memory_order_seq_cst);
-  if (w->sleeping.load(std::memory_order_seq_cst)) {
-    std::lock_guard<std::mutex> lock(w->mu);
-    w->cv.notify_one();
-  }
+  // Wake a sleeping writer only every kKickEvery packets here; the caller kicks once at the end of its
+  // batch (tunWriterKick), so a burst costs one futex wake instead of one per packet.
+  if ((h & (kKickEvery - 1)) == kKickEvery - 1) Kick(w);
   napi_get_boolean(env, true, &result);
   return result;
+}
+
+// tunWriterKick(handle): wakes the writer thread if it sleeps with packets queued.
+static napi_value KickFn(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  TunWriter* w;
+  if (argc < 1 || !GetWriter(env, argv[0], &w)) return ThrowType(env, "tunWriterKick(handle)");
+  Kick(w);
+  return Undefined(env);
 }
 
 // tunWriterStats(handle) -> { written, dropped, errors, queued }
@@ -190,6 +209,7 @@ void RegisterTunWriter(napi_env env, napi_value exports) {
   Export(env, exports, "tunWriterCreate", Create);
   Export(env, exports, "tunWriterWrite", Write);
   Export(env, exports, "tunWriterStats", Stats);
+  Export(env, exports, "tunWriterKick", KickFn);
   Export(env, exports, "tunWriterClose", Close);
 }
 

@@ -14,6 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103
 #endif
@@ -71,8 +75,7 @@ struct Sender {
 
 const size_t kCmsgSpace = CMSG_SPACE(sizeof(uint16_t));
 
-void FreeSender(napi_env, void* data, void*) {
-  Sender* s = static_cast<Sender*>(data);
+void DestroySender(Sender* s) {
   free(s->arena);
   free(s->lens);
   free(s->addrs);
@@ -85,14 +88,6 @@ void FreeSender(napi_env, void* data, void*) {
   delete s;
 }
 
-bool GetSender(napi_env env, napi_value v, Sender** out) {
-  void* p = nullptr;
-  napi_valuetype t;
-  if (napi_typeof(env, v, &t) != napi_ok || t != napi_external) return false;
-  if (napi_get_value_external(env, v, &p) != napi_ok || p == nullptr) return false;
-  *out = static_cast<Sender*>(p);
-  return true;
-}
 
 // Builds messages from queued datagrams [from, count) into msgs[m0...]; returns the total message count.
 int Build(Sender* s, uint32_t from, int m0) {
@@ -178,6 +173,119 @@ int Flush(Sender* s) {
   return err;
 }
 
+Sender* NewSender(int fd, int family, uint32_t slots, uint32_t slot_size, bool gso) {
+  Sender* s = new Sender();
+  memset(s, 0, sizeof *s);
+  s->fd = fd;
+  s->family = family;
+  s->gso = gso;
+  s->slots = slots;
+  s->slot_size = slot_size;
+  s->arena = static_cast<uint8_t*>(malloc((size_t)slots * slot_size));
+  s->lens = static_cast<uint32_t*>(calloc(slots, sizeof(uint32_t)));
+  s->addrs = static_cast<uint8_t*>(calloc(slots, 16));
+  s->ports = static_cast<uint16_t*>(calloc(slots, sizeof(uint16_t)));
+  s->msgs = static_cast<struct mmsghdr*>(calloc(slots, sizeof(struct mmsghdr)));
+  s->iovs = static_cast<struct iovec*>(calloc(slots, sizeof(struct iovec)));
+  s->names = static_cast<struct sockaddr_storage*>(calloc(slots, sizeof(struct sockaddr_storage)));
+  s->cmsgs = static_cast<char*>(calloc(slots, kCmsgSpace));
+  s->starts = static_cast<uint32_t*>(calloc(slots, sizeof(uint32_t)));
+  return s;
+}
+
+// Threaded mode: the event loop fills one batch while a sender thread runs sendmmsg on the batches
+// submitted before it. The syscall (UDP send path, veth, and the receiving namespace's softirq work that
+// runs inline) then overlaps with encryption. kBatches bounds what is in flight; when all are busy the
+// producer waits (backpressure) rather than dropping.
+const int kBatches = 4;
+
+struct Handle {
+  bool threaded;
+  Sender* b[kBatches];
+  int cur;
+  bool free_[kBatches];
+  int queue[kBatches];
+  int qhead, qlen;
+  bool stop, closed;
+  std::mutex mu;
+  std::condition_variable work, freed;
+  std::thread thread;
+};
+
+void SenderThread(Handle* h) {
+  std::unique_lock<std::mutex> lock(h->mu);
+  for (;;) {
+    while (h->qlen == 0 && !h->stop) h->work.wait(lock);
+    if (h->qlen == 0 && h->stop) return;
+    int i = h->queue[h->qhead];
+    h->qhead = (h->qhead + 1) % kBatches;
+    h->qlen--;
+    lock.unlock();
+    Flush(h->b[i]);
+    lock.lock();
+    h->free_[i] = true;
+    h->freed.notify_one();
+  }
+}
+
+// Hands the current batch to the thread and takes a free one (waiting if none is free).
+void Submit(Handle* h) {
+  if (h->b[h->cur]->count == 0) return;
+  std::unique_lock<std::mutex> lock(h->mu);
+  h->queue[(h->qhead + h->qlen) % kBatches] = h->cur;
+  h->qlen++;
+  h->work.notify_one();
+  for (;;) {
+    for (int j = 0; j < kBatches; j++) {
+      if (h->free_[j]) {
+        h->free_[j] = false;
+        h->cur = j;
+        return;
+      }
+    }
+    h->freed.wait(lock);
+  }
+}
+
+void FlushHandle(Handle* h) {
+  if (h->threaded) Submit(h);
+  else Flush(h->b[0]);
+}
+
+void CloseHandle(Handle* h) {
+  if (h->closed) return;
+  h->closed = true;
+  if (!h->threaded) {
+    Flush(h->b[0]);
+    return;
+  }
+  Submit(h);
+  {
+    std::lock_guard<std::mutex> lock(h->mu);
+    h->stop = true;
+  }
+  h->work.notify_one();
+  if (h->thread.joinable()) h->thread.join();
+}
+
+void FreeHandle(napi_env, void* data, void*) {
+  Handle* h = static_cast<Handle*>(data);
+  CloseHandle(h);
+  for (Sender* s : h->b) {
+    if (s) DestroySender(s);
+  }
+  delete h;
+}
+
+bool GetHandle(napi_env env, napi_value v, Handle** out) {
+  void* p = nullptr;
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_external) return false;
+  if (napi_get_value_external(env, v, &p) != napi_ok || p == nullptr) return false;
+  *out = static_cast<Handle*>(p);
+  return true;
+}
+
 }  // namespace
 
 // udpOpen(port, rcvbuf, sndbuf) -> { fd, port, family: 6 | 4 }
@@ -234,36 +342,31 @@ static napi_value UdpOpen(napi_env env, napi_callback_info info) {
   return obj;
 }
 
-// udpSenderCreate(fd, family: 6|4, slots, slotSize, gso: boolean) -> external queue handle.
+// udpSenderCreate(fd, family: 6|4, slots, slotSize, gso: boolean, threaded: boolean) -> queue handle.
 static napi_value SenderCreate(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
+  size_t argc = 6;
+  napi_value argv[6];
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
   int32_t fd, fam, slots, slot_size;
-  bool gso;
+  bool gso, threaded = false;
   if (argc < 5 || !GetInt32(env, argv[0], &fd) || !GetInt32(env, argv[1], &fam) || !GetInt32(env, argv[2], &slots) ||
       !GetInt32(env, argv[3], &slot_size) || !GetBool(env, argv[4], &gso) || (fam != 4 && fam != 6) || slots < 1 ||
-      slots > 4096 || slot_size < 1 || slot_size > 65536) {
-    return ThrowType(env, "udpSenderCreate(fd, family: 4|6, slots: 1..4096, slotSize: 1..65536, gso: boolean)");
+      slots > 4096 || slot_size < 1 || slot_size > 65536 || (argc >= 6 && !GetBool(env, argv[5], &threaded))) {
+    return ThrowType(env, "udpSenderCreate(fd, family: 4|6, slots: 1..4096, slotSize: 1..65536, gso: boolean, threaded: boolean)");
   }
-  Sender* s = new Sender();
-  memset(s, 0, sizeof *s);
-  s->fd = fd;
-  s->family = fam == 6 ? AF_INET6 : AF_INET;
-  s->gso = gso;
-  s->slots = (uint32_t)slots;
-  s->slot_size = (uint32_t)slot_size;
-  s->arena = static_cast<uint8_t*>(malloc((size_t)slots * slot_size));
-  s->lens = static_cast<uint32_t*>(calloc(slots, sizeof(uint32_t)));
-  s->addrs = static_cast<uint8_t*>(calloc(slots, 16));
-  s->ports = static_cast<uint16_t*>(calloc(slots, sizeof(uint16_t)));
-  s->msgs = static_cast<struct mmsghdr*>(calloc(slots, sizeof(struct mmsghdr)));
-  s->iovs = static_cast<struct iovec*>(calloc(slots, sizeof(struct iovec)));
-  s->names = static_cast<struct sockaddr_storage*>(calloc(slots, sizeof(struct sockaddr_storage)));
-  s->cmsgs = static_cast<char*>(calloc(slots, kCmsgSpace));
-  s->starts = static_cast<uint32_t*>(calloc(slots, sizeof(uint32_t)));
+  Handle* h = new Handle();
+  h->threaded = threaded;
+  int n = threaded ? kBatches : 1;
+  for (int i = 0; i < kBatches; i++) {
+    h->b[i] = i < n ? NewSender(fd, fam == 6 ? AF_INET6 : AF_INET, (uint32_t)slots, (uint32_t)slot_size, gso) : nullptr;
+    h->free_[i] = i > 0 && i < n;
+  }
+  h->cur = 0;
+  h->qhead = h->qlen = 0;
+  h->stop = h->closed = false;
+  if (threaded) h->thread = std::thread(SenderThread, h);
   napi_value ext;
-  napi_create_external(env, s, FreeSender, nullptr, &ext);
+  napi_create_external(env, h, FreeHandle, nullptr, &ext);
   return ext;
 }
 
@@ -273,20 +376,24 @@ static napi_value Queue(napi_env env, napi_callback_info info) {
   size_t argc = 6;
   napi_value argv[6];
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  Sender* s;
+  Handle* h;
   uint8_t *data, *addr;
   size_t bytes, abytes;
   int32_t off, len, port;
-  if (argc < 6 || !GetSender(env, argv[0], &s) || !GetBytes(env, argv[1], &data, &bytes) || !GetInt32(env, argv[2], &off) ||
+  if (argc < 6 || !GetHandle(env, argv[0], &h) || !GetBytes(env, argv[1], &data, &bytes) || !GetInt32(env, argv[2], &off) ||
       !GetInt32(env, argv[3], &len) || !GetBytes(env, argv[4], &addr, &abytes) || !GetInt32(env, argv[5], &port) ||
       abytes < 16 || off < 0 || len < 0 || (size_t)off + (size_t)len > bytes || port < 0 || port > 65535) {
     return ThrowType(env, "udpQueue(sender, buf, off, len, addr16, port)");
   }
-  if ((uint32_t)len > s->slot_size) {
+  Sender* s = h->b[h->cur];
+  if (h->closed || (uint32_t)len > s->slot_size) {
     s->dropped++;
     return Int(env, -1);
   }
-  if (s->count == s->slots) Flush(s);
+  if (s->count == s->slots) {
+    FlushHandle(h);
+    s = h->b[h->cur];
+  }
   uint32_t i = s->count++;
   memcpy(s->arena + (size_t)i * s->slot_size, data + off, (size_t)len);
   s->lens[i] = (uint32_t)len;
@@ -300,9 +407,14 @@ static napi_value FlushFn(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  Sender* s;
-  if (argc < 1 || !GetSender(env, argv[0], &s)) return ThrowType(env, "udpFlush(sender)");
-  return Int(env, -Flush(s));
+  Handle* h;
+  if (argc < 1 || !GetHandle(env, argv[0], &h)) return ThrowType(env, "udpFlush(sender)");
+  if (h->closed) return Int(env, 0);
+  if (h->threaded) {
+    Submit(h);
+    return Int(env, 0);
+  }
+  return Int(env, -Flush(h->b[0]));
 }
 
 // udpSenderStats(sender) -> { sent, dropped, syscalls, gso }
@@ -310,14 +422,24 @@ static napi_value SenderStats(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  Sender* s;
-  if (argc < 1 || !GetSender(env, argv[0], &s)) return ThrowType(env, "udpSenderStats(sender)");
+  Handle* h;
+  if (argc < 1 || !GetHandle(env, argv[0], &h)) return ThrowType(env, "udpSenderStats(sender)");
+  // Counters of batches the sender thread owns are read without a lock: approximate while running.
+  uint64_t sent = 0, dropped = 0, syscalls = 0;
+  bool gso = true;
+  for (Sender* s : h->b) {
+    if (!s) continue;
+    sent += s->sent;
+    dropped += s->dropped;
+    syscalls += s->syscalls;
+    gso = gso && s->gso;
+  }
   napi_value obj, g;
   napi_create_object(env, &obj);
-  SetInt(env, obj, "sent", (int64_t)s->sent);
-  SetInt(env, obj, "dropped", (int64_t)s->dropped);
-  SetInt(env, obj, "syscalls", (int64_t)s->syscalls);
-  napi_get_boolean(env, s->gso, &g);
+  SetInt(env, obj, "sent", (int64_t)sent);
+  SetInt(env, obj, "dropped", (int64_t)dropped);
+  SetInt(env, obj, "syscalls", (int64_t)syscalls);
+  napi_get_boolean(env, gso, &g);
   napi_set_named_property(env, obj, "gso", g);
   return obj;
 }
@@ -344,7 +466,19 @@ static napi_value SendTo(napi_env env, napi_callback_info info) {
   return Int(env, n < 0 ? -errno : n);
 }
 
+// udpSenderClose(sender): sends what is queued, stops the sender thread (threaded mode). Idempotent.
+static napi_value SenderClose(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  Handle* h;
+  if (argc < 1 || !GetHandle(env, argv[0], &h)) return ThrowType(env, "udpSenderClose(sender)");
+  CloseHandle(h);
+  return Undefined(env);
+}
+
 void RegisterUdp(napi_env env, napi_value exports) {
+  Export(env, exports, "udpSenderClose", SenderClose);
   Export(env, exports, "udpOpen", UdpOpen);
   Export(env, exports, "udpSenderCreate", SenderCreate);
   Export(env, exports, "udpQueue", Queue);

@@ -27,7 +27,10 @@ export interface NativeAddon {
   ifIndex(name: string): number;
 
   udpOpen(port: number, rcvbuf: number, sndbuf: number): { fd: number; port: number; family: 4 | 6 };
-  udpSenderCreate(fd: number, family: 4 | 6, slots: number, slotSize: number, gso: boolean): NativeHandle;
+  /** threaded: sendmmsg runs on a sender thread (up to 4 batches in flight); else on the caller's thread. */
+  udpSenderCreate(fd: number, family: 4 | 6, slots: number, slotSize: number, gso: boolean, threaded?: boolean): NativeHandle;
+  /** Sends what is queued and stops the sender thread; idempotent. Call before closing the fd. */
+  udpSenderClose(sender: NativeHandle): void;
   /** Copies one datagram into the send queue; returns the queue length (-1: oversized, dropped). */
   udpQueue(sender: NativeHandle, buf: Uint8Array, off: number, len: number, addr16: Uint8Array, port: number): number;
   /** sendmmsg everything queued; 0 or -errno of the first hard failure. */
@@ -52,6 +55,8 @@ export interface NativeAddon {
   tunWriterCreate(fd: number, slots: number, slotSize: number): NativeHandle;
   /** Queues one packet for the writer thread; false when dropped (ring full, too big, closed). */
   tunWriterWrite(writer: NativeHandle, buf: Uint8Array, off: number, len: number): boolean;
+  /** Wakes the writer thread for what was queued since the last kick (call once per batch). */
+  tunWriterKick(writer: NativeHandle): void;
   tunWriterStats(writer: NativeHandle): { written: number; dropped: number; errors: number; queued: number };
   /** Drains, stops and joins the writer thread; idempotent. */
   tunWriterClose(writer: NativeHandle): void;

@@ -56,6 +56,12 @@ export class TunDevice implements PacketDevice {
   private txPackets = 0;
   private txDropped = 0;
   private writer: NativeHandle | null = null;
+  private kickScheduled = false;
+  // Wakes the writer thread once per burst, after the handler that produced the packets returns.
+  private readonly kick = (): void => {
+    this.kickScheduled = false;
+    if (this.writer !== null) this.addon.tunWriterKick(this.writer);
+  };
   private writerMtu: number;
   private rxBase = { packets: 0, batches: 0 };
   private readonly deliver = (count: number): void => {
@@ -188,7 +194,19 @@ export class TunDevice implements PacketDevice {
 
   write(buf: Uint8Array, off: number, len: number): boolean {
     if (this.fd < 0) return false;
-    if (this.writer !== null ? this.addon.tunWriterWrite(this.writer, buf, off, len) : this.addon.tunWrite(this.fd, buf, off, len) >= 0) {
+    if (this.writer !== null) {
+      if (this.addon.tunWriterWrite(this.writer, buf, off, len)) {
+        this.txPackets++;
+        if (!this.kickScheduled) {
+          this.kickScheduled = true;
+          queueMicrotask(this.kick);
+        }
+        return true;
+      }
+      this.txDropped++;
+      return false;
+    }
+    if (this.addon.tunWrite(this.fd, buf, off, len) >= 0) {
       this.txPackets++;
       return true;
     }

@@ -18,6 +18,11 @@ export interface NativeUdpOptions {
   sndbuf?: number;
   /** Coalesce equal-sized datagrams to one peer into UDP GSO sends (default true; falls back by itself). */
   gso?: boolean;
+  /**
+   * Run sendmmsg on a native sender thread so the kernel's send path overlaps with encryption (default
+   * true; env GRANTWIRE_UDP_THREAD=0 turns it off).
+   */
+  senderThread?: boolean;
 }
 
 export interface UdpStats {
@@ -68,7 +73,7 @@ export class NativeUdpBind implements UdpBind {
       addrs: new Uint8Array(16 * opts.batch),
       ports: new Uint16Array(opts.batch),
     };
-    this.sender = addon.udpSenderCreate(fd, family, opts.batch, this.slotSize, opts.gso);
+    this.sender = addon.udpSenderCreate(fd, family, opts.batch, this.slotSize, opts.gso, opts.senderThread);
   }
 
   /** Opens and binds the socket (throws with code EADDRINUSE etc. on failure). */
@@ -80,6 +85,7 @@ export class NativeUdpBind implements UdpBind {
       rcvbuf: opts.rcvbuf ?? 4 << 20,
       sndbuf: opts.sndbuf ?? 4 << 20,
       gso: opts.gso ?? true,
+      senderThread: opts.senderThread ?? process.env.GRANTWIRE_UDP_THREAD !== '0',
     };
     if (!Number.isInteger(full.port) || full.port < 0 || full.port > 65535) throw new Error(`invalid port ${full.port}`);
     if (!Number.isInteger(full.batch) || full.batch < 1 || full.batch > 1024) throw new Error(`invalid batch ${full.batch}`);
@@ -119,7 +125,7 @@ export class NativeUdpBind implements UdpBind {
 
   async close(): Promise<void> {
     if (this.fd < 0) return;
-    this.addon.udpFlush(this.sender);
+    this.addon.udpSenderClose(this.sender);
     if (this.reader !== null) this.addon.readerClose(this.reader);
     this.reader = null;
     this.onDatagrams = null;
