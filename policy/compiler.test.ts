@@ -92,6 +92,11 @@ describe('destinations', () => {
     const plain = compile(grant(`{"src": ["tag:db"], "dst": ["lan"], "ip": ["tcp:80"]}`), tn);
     expect(rulesOf(plain, 'router-2')[0].DstPorts).toEqual([dst('10.0.1.0/24', 80)]);
   });
+  it('a host alias that looks like hex digits is still the alias', () => {
+    const { policy, diagnostics } = parsePolicy(`{"hosts": {"cafe.bead": "100.64.0.3"}, "ipsets": {"ipset:x": ["cafe.bead"]}, "grants": [{"src": ["cafe.bead", "ipset:x"], "dst": ["cafe.bead"], "ip": ["22"]}]}`, 'h.hujson');
+    expect(diagnostics).toEqual([]);
+    expect(rulesOf(new PolicyCompiler(policy!, TAILNET), 'bob-laptop')[0].SrcIPs).toEqual(['100.64.0.3']);
+  });
   it('a tailnet IP destination goes to its node only', () => {
     const c = compile(grant(`{"src": ["tag:web"], "dst": ["bob", "100.64.0.0/30"], "ip": ["tcp:80"]}`));
     expect(rulesOf(c, 'bob-laptop')[0].DstPorts).toEqual([dst('100.64.0.3', 80)]);

@@ -143,7 +143,7 @@ function parseIpsets(sink: DiagSink, node: JsonNode | undefined, hosts: Map<stri
         } else if (stack.includes(it.ref) || it.ref === name) {
           sink.at(it.offset, ERR.IPSET_CYCLE, `${where}: ipsets refer to each other in a cycle (${[...stack, name, it.ref].join(' → ')})`);
         } else set = resolve(it.ref, [...stack, name]);
-      } else if (it.ref.startsWith('host:') || !looksLikeAddress(it.ref)) {
+      } else if (it.ref.startsWith('host:') || hosts.has(it.ref) || !looksLikeAddress(it.ref)) {
         const h = it.ref.startsWith('host:') ? it.ref.slice(5) : it.ref;
         set = hosts.get(h) ?? null;
         if (!set) sink.at(it.offset, ERR.UNKNOWN_HOST, `${where}: host is not defined in hosts`);

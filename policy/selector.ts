@@ -101,15 +101,14 @@ export function parseSelector(ctx: RefContext, text: string, offset: number, whe
     return { kind: 'prefix', ranges: set, text };
   }
   if (text.includes('@')) return { kind: 'user', login: text, text };
+  // A defined host name wins over address syntax: `cafe.bead` may be a host alias.
+  const alias = ctx.hosts.get(text);
+  if (alias) return { kind: 'prefix', ranges: alias, text };
   if (looksLikeAddress(text)) {
     const set = parseCidr(sink, text, offset, where);
     return set ? { kind: 'prefix', ranges: set, text } : null;
   }
-  const host = ctx.hosts.get(text);
-  if (!host) {
-    const hint = /^[a-z]+:/.test(text) ? ' (unknown selector prefix; expected group:, tag:, autogroup:, ipset:, host:)' : '';
-    sink.at(offset, ERR.UNKNOWN_HOST, `${where} ${quoted}: host is not defined in hosts${hint}`);
-    return null;
-  }
-  return { kind: 'prefix', ranges: host, text };
+  const hint = /^[a-z]+:/.test(text) ? ' (unknown selector prefix; expected group:, tag:, autogroup:, ipset:, host:)' : '';
+  sink.at(offset, ERR.UNKNOWN_HOST, `${where} ${quoted}: host is not defined in hosts${hint}`);
+  return null;
 }
