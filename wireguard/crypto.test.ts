@@ -9,13 +9,14 @@ import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { describe, expect, it } from 'vitest';
 import { bytesToHex, hexToBytes } from './bytes.js';
 import { NobleCrypto } from './crypto-noble.js';
-import { NodeCrypto, counterNonce, type CryptoBackend } from './crypto.js';
+import { FastCrypto, NodeCrypto, counterNonce, type CryptoBackend } from './crypto.js';
 import { kdf1, kdf2, kdf3 } from './kdf.js';
 import { wgConstants } from './handshake.js';
 
 const backends: [string, CryptoBackend][] = [
   ['node', new NodeCrypto()],
   ['noble', new NobleCrypto()],
+  ['fast (default)', new FastCrypto()],
 ];
 const ascii = (s: string): Uint8Array => new TextEncoder().encode(s);
 const seq = (start: number, n: number): Uint8Array => Uint8Array.from({ length: n }, (_, i) => start + i);
@@ -143,8 +144,10 @@ describe('keyed BLAKE2s (RFC 7693 Appendix E self-test)', () => {
   });
 });
 
-describe('node and noble backends agree (seeded differential)', () => {
-  const [node, noble] = [backends[0][1], backends[1][1]];
+describe.each([
+  ['node', 'noble', backends[0][1], backends[1][1]],
+  ['fast', 'noble', backends[2][1], backends[1][1]],
+])('%s and %s backends agree (seeded differential)', (_a, _b, node, noble) => {
   let seed = 0x9e3779b9;
   const rnd = (): number => {
     seed ^= seed << 13;
