@@ -131,10 +131,10 @@ let pairCounter = 0;
  * Two namespaces with one node each (a: server side, b: client side), traffic b → a through the tunnel.
  * `during` runs while both nodes are up (the iperf3 transfer, or a soak).
  */
-async function withPair<T>(a: Kind, b: Kind, opts: { nodeArgs?: string[]; ourArgs?: string[] }, during: (ctx: { scope: NetnsScope; nsA: string; nsB: string; nodes: RunningNode[] }) => Promise<T>): Promise<T> {
+async function withPair<T>(a: Kind, b: Kind, opts: { nodeArgs?: string[]; ourArgs?: string[]; tag?: string }, during: (ctx: { scope: NetnsScope; nsA: string; nsB: string; nodes: RunningNode[] }) => Promise<T>): Promise<T> {
   const scope = new NetnsScope();
   const dir = tmpDir('gwb-');
-  const tag = `gwb${pairCounter++ % 10}-`;
+  const tag = opts.tag ?? `gwb${pairCounter++ % 10}-`;
   try {
     const p = scope.pair(tag);
     const ka = newKeys();
@@ -241,7 +241,8 @@ function rssKiB(pid: number): number {
 
 async function soak(seconds: number): Promise<{ rssStartMiB: number; rssEndMiB: number; rssMaxMiB: number }> {
   line(`## Soak: ours ↔ ours, iperf3 TCP for ${seconds} s, REKEY_AFTER_TIME 10 s; RSS of both agents`);
-  return withPair('ours', 'ours', { ourArgs: ['--rekey-after', '10s'] }, async ({ scope, nsA, nsB, nodes }) => {
+  // Own names (gwbs-*) so a soak can run beside a normal bench invocation.
+  return withPair('ours', 'ours', { ourArgs: ['--rekey-after', '10s'], tag: 'gwbs-' }, async ({ scope, nsA, nsB, nodes }) => {
     const pids = nodes.map((n) => n.proc.pid ?? 0);
     await new Promise<void>((resolve) => execFile('ip', ['netns', 'exec', nsB, 'ping', '-c', '2', '-i', '0.2', '-W', '2', '198.51.100.1'], () => resolve()));
     const samples: Array<{ t: number; rss: number[] }> = [];
