@@ -6,6 +6,7 @@
 // Invariant: a peer entry can only change together with peersChanged = true, and the coordinator then marks
 // every stream dirty, so every stream holds the previous shared peer map (see currentPeers).
 import { TAGGED_DEVICES_USER } from '../types/netmap.js';
+import { rulesJson } from './filter-json.js';
 import type { NetmapParts } from './netmap-diff.js';
 import type { NodeCompiler } from './policy-engine.js';
 import type { NodeRow, UserRow } from './store.js';
@@ -104,7 +105,7 @@ export class NetmapCache {
     if (filter === undefined || this.filterStale.has(id)) {
       const c = compiler.compileNode(self.hostname);
       this.stats.filterCompiles++;
-      const fresh = `"packetFilter":${JSON.stringify(c.rules)},"packetFilterOrigins":${JSON.stringify(c.origins)},"capMap":${JSON.stringify(c.capMap ?? {})}`;
+      const fresh = `"packetFilter":${rulesJson(c.rules)},"packetFilterOrigins":${JSON.stringify(c.origins)},"capMap":${JSON.stringify(c.capMap ?? {})}`;
       if (fresh !== filter) filter = fresh;
       this.filterJson.set(id, filter);
       this.filterStale.delete(id);

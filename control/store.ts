@@ -154,30 +154,41 @@ export class Store {
     this.db.close();
   }
 
+  /** Prepared statements are cached: preparing costs more than running most of these queries. */
+  private readonly stmts = new Map<string, Database.Statement>();
+  private stmt(sql: string): Database.Statement {
+    let st = this.stmts.get(sql);
+    if (!st) {
+      st = this.db.prepare(sql);
+      this.stmts.set(sql, st);
+    }
+    return st;
+  }
+
   /** Runs fn in one IMMEDIATE transaction (so read-then-write sequences never interleave with another process). */
   tx<T>(fn: () => T): T {
     return this.db.transaction(fn).immediate();
   }
 
   private changed(kind: ChangeKind, ref: number): void {
-    this.db.prepare('INSERT INTO changes (origin, kind, ref) VALUES (?, ?, ?)').run(this.origin, kind, ref);
+    this.stmt('INSERT INTO changes (origin, kind, ref) VALUES (?, ?, ?)').run(this.origin, kind, ref);
   }
 
   // --- meta ---
   getMeta(key: string): string | null {
-    const r = this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
+    const r = this.stmt('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
     return r?.value ?? null;
   }
 
   setMeta(key: string, value: string): void {
-    this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+    this.stmt('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
   }
 
   // --- users ---
   addUser(login: string, name: string, role: UserRole, now = Date.now()): UserRow {
     return this.tx(() => {
       if (this.userByLogin(login)) throw new GrantwireError('ERR_CONTROL_USER_EXISTS', `user ${login} already exists`);
-      const info = this.db.prepare('INSERT INTO users (login, name, role, created) VALUES (?, ?, ?, ?)').run(login, name, role, now);
+      const info = this.stmt('INSERT INTO users (login, name, role, created) VALUES (?, ?, ?, ?)').run(login, name, role, now);
       const id = Number(info.lastInsertRowid);
       this.changed('user', id);
       return { id, login, name, role, created: now };
@@ -186,21 +197,21 @@ export class Store {
 
   setUserRole(id: number, role: UserRole): void {
     this.tx(() => {
-      this.db.prepare('UPDATE users SET role = ? WHERE id = ?').run(role, id);
+      this.stmt('UPDATE users SET role = ? WHERE id = ?').run(role, id);
       this.changed('user', id);
     });
   }
 
   userByLogin(login: string): UserRow | null {
-    return (this.db.prepare('SELECT * FROM users WHERE login = ?').get(login) as UserRow | undefined) ?? null;
+    return (this.stmt('SELECT * FROM users WHERE login = ?').get(login) as UserRow | undefined) ?? null;
   }
 
   userById(id: number): UserRow | null {
-    return (this.db.prepare('SELECT * FROM users WHERE id = ?').get(id) as UserRow | undefined) ?? null;
+    return (this.stmt('SELECT * FROM users WHERE id = ?').get(id) as UserRow | undefined) ?? null;
   }
 
   listUsers(): UserRow[] {
-    return this.db.prepare('SELECT * FROM users ORDER BY id').all() as UserRow[];
+    return this.stmt('SELECT * FROM users ORDER BY id').all() as UserRow[];
   }
 
   // --- auth keys ---
@@ -214,17 +225,17 @@ export class Store {
   }
 
   authKey(id: string): AuthKeyRow | null {
-    const r = this.db.prepare('SELECT * FROM auth_keys WHERE id = ?').get(id) as Raw | undefined;
+    const r = this.stmt('SELECT * FROM auth_keys WHERE id = ?').get(id) as Raw | undefined;
     return r ? keyFromRaw(r) : null;
   }
 
   listAuthKeys(): AuthKeyRow[] {
-    return (this.db.prepare('SELECT * FROM auth_keys ORDER BY created, id').all() as Raw[]).map(keyFromRaw);
+    return (this.stmt('SELECT * FROM auth_keys ORDER BY created, id').all() as Raw[]).map(keyFromRaw);
   }
 
   revokeAuthKey(id: string, now = Date.now()): boolean {
     return this.tx(() => {
-      const info = this.db.prepare('UPDATE auth_keys SET revoked = ? WHERE id = ? AND revoked IS NULL').run(now, id);
+      const info = this.stmt('UPDATE auth_keys SET revoked = ? WHERE id = ? AND revoked IS NULL').run(now, id);
       if (info.changes > 0) this.changed('key', 0);
       return info.changes > 0;
     });
@@ -240,22 +251,22 @@ export class Store {
 
   // --- nodes ---
   node(id: number): NodeRow | null {
-    const r = this.db.prepare('SELECT * FROM nodes WHERE id = ?').get(id) as Raw | undefined;
+    const r = this.stmt('SELECT * FROM nodes WHERE id = ?').get(id) as Raw | undefined;
     return r ? nodeFromRaw(r) : null;
   }
 
   nodeByNodeKey(nodeKey: string): NodeRow | null {
-    const r = this.db.prepare('SELECT * FROM nodes WHERE node_key = ?').get(nodeKey) as Raw | undefined;
+    const r = this.stmt('SELECT * FROM nodes WHERE node_key = ?').get(nodeKey) as Raw | undefined;
     return r ? nodeFromRaw(r) : null;
   }
 
   nodeByMachineKey(machineKey: string): NodeRow | null {
-    const r = this.db.prepare('SELECT * FROM nodes WHERE machine_key = ?').get(machineKey) as Raw | undefined;
+    const r = this.stmt('SELECT * FROM nodes WHERE machine_key = ?').get(machineKey) as Raw | undefined;
     return r ? nodeFromRaw(r) : null;
   }
 
   nodeByHostname(hostname: string): NodeRow | null {
-    const r = this.db.prepare('SELECT * FROM nodes WHERE hostname = ?').get(hostname) as Raw | undefined;
+    const r = this.stmt('SELECT * FROM nodes WHERE hostname = ?').get(hostname) as Raw | undefined;
     return r ? nodeFromRaw(r) : null;
   }
 
@@ -265,18 +276,18 @@ export class Store {
       const byId = this.node(Number(ref));
       if (byId) return byId;
     }
-    const r = this.db.prepare('SELECT * FROM nodes WHERE stable_id = ? OR hostname = ?').get(ref, ref) as Raw | undefined;
+    const r = this.stmt('SELECT * FROM nodes WHERE stable_id = ? OR hostname = ?').get(ref, ref) as Raw | undefined;
     return r ? nodeFromRaw(r) : null;
   }
 
   listNodes(): NodeRow[] {
-    return (this.db.prepare('SELECT * FROM nodes ORDER BY id').all() as Raw[]).map(nodeFromRaw);
+    return (this.stmt('SELECT * FROM nodes ORDER BY id').all() as Raw[]).map(nodeFromRaw);
   }
 
   /** A hostname not used by another node: `name`, else `name-1`, `name-2`, … */
   uniqueHostname(name: string, exceptNodeId = -1): string {
     const taken = (h: string): boolean => {
-      const r = this.db.prepare('SELECT id FROM nodes WHERE hostname = ?').get(h) as { id: number } | undefined;
+      const r = this.stmt('SELECT id FROM nodes WHERE hostname = ?').get(h) as { id: number } | undefined;
       return r !== undefined && r.id !== exceptNodeId;
     };
     if (!taken(name)) return name;
@@ -289,7 +300,7 @@ export class Store {
   insertNode(n: NewNode, now = Date.now()): NodeRow {
     return this.tx(() => {
       const cursor = Number(this.getMeta('next_host') ?? '1');
-      const used = this.db.prepare('SELECT 1 FROM nodes WHERE host_num = ?');
+      const used = this.stmt('SELECT 1 FROM nodes WHERE host_num = ?');
       const hostNum = allocateHost(cursor, (h) => used.get(h) !== undefined);
       if (hostNum === null) throw new GrantwireError('ERR_CONTROL_FULL', 'no free tailnet addresses');
       this.setMeta('next_host', String(hostNum + 1));
@@ -332,15 +343,15 @@ export class Store {
     if (fields.keyExpiry !== undefined) set('key_expiry', fields.keyExpiry);
     if (cols.length === 0) return;
     this.tx(() => {
-      this.db.prepare(`UPDATE nodes SET ${cols.join(', ')} WHERE id = ?`).run(...vals, id);
+      this.stmt(`UPDATE nodes SET ${cols.join(', ')} WHERE id = ?`).run(...vals, id);
       if (record) this.changed('node', id);
     });
   }
 
   deleteNode(id: number): boolean {
     return this.tx(() => {
-      this.db.prepare('DELETE FROM attrs WHERE node_id = ?').run(id);
-      const info = this.db.prepare('DELETE FROM nodes WHERE id = ?').run(id);
+      this.stmt('DELETE FROM attrs WHERE node_id = ?').run(id);
+      const info = this.stmt('DELETE FROM nodes WHERE id = ?').run(id);
       if (info.changes > 0) this.changed('node', id);
       return info.changes > 0;
     });
@@ -358,28 +369,28 @@ export class Store {
 
   removeAttr(nodeId: number, name: string): boolean {
     return this.tx(() => {
-      const info = this.db.prepare('DELETE FROM attrs WHERE node_id = ? AND name = ?').run(nodeId, name);
+      const info = this.stmt('DELETE FROM attrs WHERE node_id = ? AND name = ?').run(nodeId, name);
       if (info.changes > 0) this.changed('attr', nodeId);
       return info.changes > 0;
     });
   }
 
   attrsOf(nodeId: number): AttrRow[] {
-    const rows = this.db.prepare('SELECT * FROM attrs WHERE node_id = ? ORDER BY name').all(nodeId) as Raw[];
+    const rows = this.stmt('SELECT * FROM attrs WHERE node_id = ? ORDER BY name').all(nodeId) as Raw[];
     return rows.map((r) => ({ nodeId, name: r.name as string, value: JSON.parse(r.value as string) as PostureValue, expires: (r.expires as number | null) ?? null }));
   }
 
   allAttrs(): AttrRow[] {
-    const rows = this.db.prepare('SELECT * FROM attrs ORDER BY node_id, name').all() as Raw[];
+    const rows = this.stmt('SELECT * FROM attrs ORDER BY node_id, name').all() as Raw[];
     return rows.map((r) => ({ nodeId: r.node_id as number, name: r.name as string, value: JSON.parse(r.value as string) as PostureValue, expires: (r.expires as number | null) ?? null }));
   }
 
   /** Deletes attributes whose expiry has passed; returns the affected node ids. */
   deleteExpiredAttrs(now: number): number[] {
     return this.tx(() => {
-      const ids = (this.db.prepare('SELECT DISTINCT node_id FROM attrs WHERE expires IS NOT NULL AND expires <= ?').all(now) as { node_id: number }[]).map((r) => r.node_id);
+      const ids = (this.stmt('SELECT DISTINCT node_id FROM attrs WHERE expires IS NOT NULL AND expires <= ?').all(now) as { node_id: number }[]).map((r) => r.node_id);
       if (ids.length === 0) return ids;
-      this.db.prepare('DELETE FROM attrs WHERE expires IS NOT NULL AND expires <= ?').run(now);
+      this.stmt('DELETE FROM attrs WHERE expires IS NOT NULL AND expires <= ?').run(now);
       for (const id of ids) this.changed('attr', id);
       return ids;
     });
@@ -388,7 +399,7 @@ export class Store {
   // --- policy versions ---
   addPolicy(file: string, text: string, now = Date.now()): PolicyRow {
     return this.tx(() => {
-      const info = this.db.prepare('INSERT INTO policies (file, text, created) VALUES (?, ?, ?)').run(file, text, now);
+      const info = this.stmt('INSERT INTO policies (file, text, created) VALUES (?, ?, ?)').run(file, text, now);
       const id = Number(info.lastInsertRowid);
       this.setMeta('active_policy', String(id));
       this.changed('policy', id);
@@ -399,23 +410,23 @@ export class Store {
   activePolicy(): PolicyRow | null {
     const id = this.getMeta('active_policy');
     if (id === null) return null;
-    return (this.db.prepare('SELECT * FROM policies WHERE id = ?').get(Number(id)) as PolicyRow | undefined) ?? null;
+    return (this.stmt('SELECT * FROM policies WHERE id = ?').get(Number(id)) as PolicyRow | undefined) ?? null;
   }
 
   listPolicies(): PolicyRow[] {
-    return this.db.prepare('SELECT * FROM policies ORDER BY id').all() as PolicyRow[];
+    return this.stmt('SELECT * FROM policies ORDER BY id').all() as PolicyRow[];
   }
 
   // --- admin API tokens ---
   insertApiToken(t: Omit<ApiTokenRow, 'revoked'>): void {
     this.tx(() => {
-      this.db.prepare('INSERT INTO api_tokens (id, hash, user_id, created) VALUES (?, ?, ?, ?)').run(t.id, t.hash, t.userId, t.created);
+      this.stmt('INSERT INTO api_tokens (id, hash, user_id, created) VALUES (?, ?, ?, ?)').run(t.id, t.hash, t.userId, t.created);
       this.changed('token', 0);
     });
   }
 
   apiToken(id: string): ApiTokenRow | null {
-    const r = this.db.prepare('SELECT * FROM api_tokens WHERE id = ?').get(id) as Raw | undefined;
+    const r = this.stmt('SELECT * FROM api_tokens WHERE id = ?').get(id) as Raw | undefined;
     if (!r) return null;
     return { id: r.id as string, hash: r.hash as string, userId: r.user_id as number, created: r.created as number, revoked: (r.revoked as number | null) ?? null };
   }
@@ -427,16 +438,16 @@ export class Store {
   }
 
   lastChangeSeq(): number {
-    const r = this.db.prepare('SELECT MAX(seq) AS s FROM changes').get() as { s: number | null };
+    const r = this.stmt('SELECT MAX(seq) AS s FROM changes').get() as { s: number | null };
     return r.s ?? 0;
   }
 
   changesSince(seq: number): ChangeRow[] {
-    return this.db.prepare('SELECT * FROM changes WHERE seq > ? ORDER BY seq').all(seq) as ChangeRow[];
+    return this.stmt('SELECT * FROM changes WHERE seq > ? ORDER BY seq').all(seq) as ChangeRow[];
   }
 
   /** Drops old change rows; the server calls it now and then (it only ever reads forward). */
   pruneChanges(keepAfterSeq: number): void {
-    this.db.prepare('DELETE FROM changes WHERE seq <= ?').run(keepAfterSeq);
+    this.stmt('DELETE FROM changes WHERE seq <= ?').run(keepAfterSeq);
   }
 }
