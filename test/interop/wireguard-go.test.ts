@@ -27,7 +27,7 @@ const OUR_PORT = 51821;
 const GO_TUN = '198.51.100.1';
 const OUR_TUN = '198.51.100.2';
 
-describe.skipIf(reason !== '')('interop with wireguard-go', () => {
+describe.skipIf(reason !== '')('interop with wireguard-go', { timeout: 120_000 }, () => {
   const scope = new NetnsScope();
   let dir = '';
   let nsA = '';
