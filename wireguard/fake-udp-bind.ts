@@ -129,6 +129,11 @@ export class FakeUdpBind implements UdpBind {
     this.queue = [];
   }
 
+  /** Delivers a batch synchronously to the device (benchmarks and direct tests). */
+  receiveBatch(batch: DatagramBatch): void {
+    this.handler?.(batch);
+  }
+
   /** @internal */
   enqueue(d: FakeDatagram): void {
     if (this.closed) return;

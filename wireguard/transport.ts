@@ -25,20 +25,23 @@ export function importAeadKey(raw: Uint8Array): KeyObject {
 }
 
 /**
- * Plaintext length after padding: the next multiple of 16, capped at the MTU (never below the packet's
- * own length). Keepalives (0 bytes) stay 0.
+ * Plaintext length after padding (wireguard-go calculatePaddingSize): the next multiple of 16, capped
+ * at the MTU. A packet longer than the MTU (should not happen with a TUN of that MTU) is padded as if
+ * its length were taken modulo the MTU. Keepalives (0 bytes) stay 0.
  */
 export function paddedLength(len: number, mtu: number): number {
-  let padded = (len + PADDING_MULTIPLE - 1) & ~(PADDING_MULTIPLE - 1);
-  if (padded > mtu) padded = Math.max(mtu, len);
-  return padded;
+  let last = len;
+  if (mtu > 0 && last > mtu) last %= mtu;
+  let padded = (last + PADDING_MULTIPLE - 1) & ~(PADDING_MULTIPLE - 1);
+  if (mtu > 0 && padded > mtu) padded = mtu;
+  return len + (padded - last);
 }
 
 /** Reusable sealer/opener; not concurrency-safe (one per device, used from one thread). */
 export class TransportCrypto {
   private readonly nonce = Buffer.alloc(12);
   /** Scratch for padding the plaintext: large enough for any UDP payload. */
-  private readonly scratch = Buffer.alloc(65536);
+  private readonly scratch = Buffer.alloc(65536 + 16);
 
   /**
    * Writes a complete transport message into `out` at 0: header, the `len` bytes of `src` zero-padded
