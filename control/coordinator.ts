@@ -328,12 +328,24 @@ export class Coordinator {
     this.lastSeq = changes[changes.length - 1].seq;
     let rebuild = false;
     const nodeIds = new Set<number>();
+    const userIds = new Set<number>();
     for (const c of changes) {
       if (c.origin === this.store.origin) continue;
       this.stats.externalChanges++;
-      if (c.kind === 'user') rebuild = true;
+      if (c.kind === 'user') userIds.add(c.ref);
       else if (c.kind === 'policy') rebuild = true;
       else if (c.kind === 'node' || c.kind === 'attr') nodeIds.add(c.ref);
+    }
+    // A new member without devices changes no netmap; only an admin (autogroup:admin) or a user who owns
+    // nodes needs a fresh compiler. Adding users to a 10,000-node tailnet then costs nothing.
+    for (const uid of userIds) {
+      const before = this.users.get(uid);
+      const after = this.store.userById(uid);
+      if (after) this.users.set(uid, after);
+      else this.users.delete(uid);
+      let owns = false;
+      for (const n of this.nodes.values()) if (n.userId === uid) owns = true;
+      if (owns || before?.role === 'admin' || after?.role === 'admin') rebuild = true;
     }
     if (rebuild) {
       const p = this.store.activePolicy();

@@ -9,7 +9,7 @@ import { parsePolicy, PolicyCompiler } from '../../policy/index.js';
 import { tailnetFromStore } from '../../control/policy-store.js';
 import type { Netmap } from '../../types/netmap.js';
 import { TAGGED_DEVICES_USER } from '../../types/netmap.js';
-import { LINUX, newAgent, runControl, startControl, type Harness, type TestAgent } from './helpers.js';
+import { LINUX, newAgent, runControl, startControl, waitUntil, type Harness, type TestAgent } from './helpers.js';
 import { POLICY } from './fixtures.js';
 
 const WITHIN_MS = 1000;
@@ -197,6 +197,17 @@ describe('changes reach streams within 1 s', () => {
     expect(Date.now() - t0).toBeLessThan(WITHIN_MS);
     await new Promise((res) => setTimeout(res, 300));
     expect((extra.streamError as Error | undefined)?.message).toBe('node deleted');
+  });
+
+  it('a new member user costs no recompilation; a new admin (autogroup:admin) does', async () => {
+    const stats = h.server.coordinator.stats;
+    const before = stats.fullRebuilds;
+    expect((await runControl(['users', 'add', 'dave@example.com', '--state', h.statePath])).code).toBe(0);
+    await waitUntil(() => stats.externalChanges > 0 && h.store.userByLogin('dave@example.com') !== null);
+    await new Promise((res) => setTimeout(res, 400));
+    expect(stats.fullRebuilds).toBe(before);
+    expect((await runControl(['users', 'add', 'erin@example.com', '--role', 'admin', '--state', h.statePath])).code).toBe(0);
+    await waitUntil(() => stats.fullRebuilds === before + 1, 2000, 'rebuild after admin added');
   });
 
   it('keep-alives arrive on an idle stream', async () => {
