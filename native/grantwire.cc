@@ -5,6 +5,7 @@
 //   reader.cc    uv_poll-driven batched readers (TUN read() loop, UDP recvmmsg): one JS call per batch
 //   peercred.cc  SO_PEERCRED of a unix-socket connection for the LocalAPI
 //   tun-writer.cc  a TUN writer thread (SPSC ring) so kernel receive work overlaps with JS decryption
+//   aead.cc      in-place ChaCha20-Poly1305 through the OpenSSL Node links (no per-packet objects)
 // Everything runs on the event-loop thread; nothing uses the libuv threadpool.
 #include "common.h"
 
@@ -15,6 +16,7 @@ static napi_value Init(napi_env env, napi_value exports) {
   gw::RegisterReader(env, exports);
   gw::RegisterPeercred(env, exports);
   gw::RegisterTunWriter(env, exports);
+  gw::RegisterAead(env, exports);
   return exports;
 }
 

@@ -61,6 +61,13 @@ export interface NativeAddon {
   /** Drains, stops and joins the writer thread; idempotent. */
   tunWriterClose(writer: NativeHandle): void;
 
+  /** A ChaCha20-Poly1305 key (two reusable OpenSSL contexts); see native/aead.cc. */
+  aeadKey(raw: Uint8Array): NativeHandle;
+  /** Seals src[srcOff, +len) + zero padding up to paddedLen into out at outOff, tag appended; returns paddedLen + 16. */
+  aeadSeal(key: NativeHandle, counterLo: number, counterHi: number, src: Uint8Array, srcOff: number, len: number, paddedLen: number, out: Uint8Array, outOff: number): number;
+  /** Opens msg[ctOff, +ctLen) (ciphertext ‖ tag) into out at outOff; plaintext length or -1. */
+  aeadOpen(key: NativeHandle, counterLo: number, counterHi: number, msg: Uint8Array, ctOff: number, ctLen: number, out: Uint8Array, outOff: number): number;
+
   /** SO_PEERCRED of a connected unix socket fd; throws when unavailable. */
   peerCred(fd: number): { uid: number; gid: number; pid: number };
 }

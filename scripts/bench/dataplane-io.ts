@@ -4,6 +4,7 @@
 //   udp-blast SECONDS HOST PORT SIZE     native sendmmsg+GSO sender that saturates a receiver
 //   udp-send native|native-nogso|dgram SECONDS PORT SIZE   send as fast as possible to a sink; {pps}
 //   tun SECONDS                          inside a namespace: TUN write rate and read rate; {writePps, readPps}
+//   aead                                 µs per 1420-byte seal/open: node:crypto (TransportCrypto) vs native
 //   handshakes MS                        measureHandshakesPerSecond from wireguard/handshake-bench.ts; {perSec}
 // Every mode prints one JSON line on stdout.
 import { spawn } from 'node:child_process';
@@ -14,6 +15,8 @@ import { DgramUdpBind, addrToBytes16 } from '../../wireguard/udp-dgram.js';
 import { TunDevice } from '../../wireguard/tun-device.js';
 import type { UdpBind } from '../../wireguard/io.js';
 import { measureHandshakesPerSecond } from '../../wireguard/handshake-bench.js';
+import { NativeTransportCrypto } from '../../wireguard/native-aead.js';
+import { TransportCrypto, importAeadKey } from '../../wireguard/transport.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const [mode, ...rest] = process.argv.slice(2);
@@ -135,6 +138,34 @@ async function tunBench(seconds: number): Promise<void> {
   out({ writePps, readPps, perBatch });
 }
 
+function aeadBench(): Record<string, number> {
+  const raw = new Uint8Array(32).fill(5);
+  const node = new TransportCrypto();
+  const native = NativeTransportCrypto.create();
+  const kNode = importAeadKey(raw);
+  const kNative = native?.importKey(raw);
+  const src = new Uint8Array(1420).fill(1);
+  const msg = new Uint8Array(1500);
+  const plain = new Uint8Array(1500);
+  const time = (fn: (i: number) => void): number => {
+    for (let i = 0; i < 2000; i++) fn(i);
+    const n = 20_000;
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) fn(i);
+    return ((performance.now() - t0) * 1000) / n;
+  };
+  const r: Record<string, number> = {};
+  r.nodeSealUs = time((i) => node.seal(kNode, 1, i, src, 0, 1420, 1420, msg));
+  const len = node.seal(kNode, 1, 7, src, 0, 1420, 1420, msg);
+  r.nodeOpenUs = time(() => node.open(kNode, msg, len, plain));
+  if (native && kNative) {
+    r.nativeSealUs = time((i) => native.seal(kNative, 1, i, src, 0, 1420, 1420, msg));
+    native.seal(kNative, 1, 7, src, 0, 1420, 1420, msg);
+    r.nativeOpenUs = time(() => native.open(kNative, msg, len, plain));
+  }
+  return r;
+}
+
 const num = (i: number): number => Number(rest[i]);
 switch (mode) {
   case 'udp-recv':
@@ -148,6 +179,9 @@ switch (mode) {
     break;
   case 'tun':
     await tunBench(num(0));
+    break;
+  case 'aead':
+    out(aeadBench());
     break;
   case 'handshakes':
     out({ perSec: measureHandshakesPerSecond(num(0)) });

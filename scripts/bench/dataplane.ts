@@ -108,6 +108,8 @@ async function ioBench(): Promise<Record<string, number>> {
   } finally {
     deleteNetns(ns);
   }
+  const aead = await runIo(['aead']);
+  Object.assign(r, aead);
   line('| what | native addon (kpps) | node:dgram (kpps) | ratio |');
   line('|---|---|---|---|');
   line(`| UDP receive (recvmmsg vs message events) | ${fmt(r.recvNative / 1e3, 0)} | ${fmt(r.recvDgram / 1e3, 0)} | ${fmt(r.recvNative / r.recvDgram)}× |`);
@@ -115,6 +117,11 @@ async function ioBench(): Promise<Record<string, number>> {
   line(`| UDP send (sendmmsg, GSO off) | ${fmt(r.sendNativeNoGso / 1e3, 0)} | ${fmt(r.sendDgram / 1e3, 0)} | ${fmt(r.sendNativeNoGso / r.sendDgram)}× |`);
   line(`| TUN write (one write() per packet) | ${fmt(r.tunWrite / 1e3, 0)} | - | - |`);
   line(`| TUN read (uv_poll + batched read(), ${fmt(r.tunReadPerBatch, 1)} pkts/JS call) | ${fmt(r.tunRead / 1e3, 0)} | - | - |`);
+  line();
+  line('| ChaCha20-Poly1305, 1420 B | native in-place (µs) | node:crypto createCipheriv (µs) | speed-up |');
+  line('|---|---|---|---|');
+  line(`| seal | ${fmt(r.nativeSealUs)} | ${fmt(r.nodeSealUs)} | ${fmt(r.nodeSealUs / r.nativeSealUs)}× |`);
+  line(`| open | ${fmt(r.nativeOpenUs)} | ${fmt(r.nodeOpenUs)} | ${fmt(r.nodeOpenUs / r.nativeOpenUs)}× |`);
   line();
   return r;
 }
