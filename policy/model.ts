@@ -6,6 +6,7 @@ import type { Pos } from './diagnostics.js';
 import type { RangeSet } from './ip-range.js';
 import type { IpSpec } from './ports.js';
 import type { PostureCondition } from './posture.js';
+import type { PostureValue } from '../types/tailnet.js';
 
 export type AutogroupName = 'member' | 'tagged' | 'admin' | 'self' | 'internet' | 'danger-all';
 
@@ -61,6 +62,8 @@ export interface TestCase {
   /** Protocols to check; TCP when `proto` is absent. */
   protos: number[];
   protoName: string;
+  /** `srcPostureAttrs`: evaluate the src as a device with exactly these posture attributes. */
+  srcPosture: Record<string, PostureValue> | null;
   accept: TestTarget[];
   deny: TestTarget[];
 }

@@ -6,6 +6,7 @@ import { entries, expectArray, expectObject, expectString, stringList, toValue, 
 import type { Grant, GrantLeg, NodeAttr, Selector, SshRule, TestCase, TestTarget } from './model.js';
 import { aclIpSpec, parseIpEntry, parseProtocol, splitAclDst, type IpSpec } from './ports.js';
 import type { PostureCondition } from './posture.js';
+import type { PostureValue } from '../types/tailnet.js';
 import { parseCidr, parseSelector, type RefContext, type SelectorRole } from './selector.js';
 
 export interface RulesContext extends RefContext {
@@ -370,7 +371,7 @@ export function parseTests(ctx: RulesContext, node: JsonNode): TestCase[] {
   (expectArray(node, sink, 'tests') ?? []).forEach((t, index) => {
     const where = `test ${index}`;
     if (!expectObject(t, sink, where)) return;
-    const f = fields(sink, t, ['src', 'proto', 'accept', 'deny'], where);
+    const f = fields(sink, t, ['src', 'proto', 'accept', 'deny', 'srcPostureAttrs'], where);
     const srcE = required(sink, f, 'src', t, where);
     const srcText = srcE ? expectString(srcE.value, sink, `${where} src`) : null;
     let src: Selector | null = null;
@@ -394,12 +395,23 @@ export function parseTests(ctx: RulesContext, node: JsonNode): TestCase[] {
         } else sink.at(pE.value.offset, r.code, `${where} proto: ${r.message}`);
       }
     }
+    let srcPosture: Record<string, PostureValue> | null = null;
+    const spaE = f.get('srcPostureAttrs');
+    if (spaE && expectObject(spaE.value, sink, `${where} srcPostureAttrs`)) {
+      srcPosture = {};
+      if (src && src.kind === 'prefix') sink.at(spaE.keyNode.offset, ERR.BAD_TEST, `${where}: srcPostureAttrs needs a src that is a device identity (user, group or tag), not an address`);
+      for (const e of entries(spaE.value, sink, `${where} srcPostureAttrs`)) {
+        if (!/^(node|custom):[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(e.key)) sink.at(e.keyNode.offset, ERR.BAD_TEST, `${where} srcPostureAttrs: attribute ${JSON.stringify(e.key)} must look like node:name or custom:name`);
+        else if (e.value.type !== 'string' && e.value.type !== 'number' && e.value.type !== 'boolean') sink.at(e.value.offset, ERR.BAD_TEST, `${where} srcPostureAttrs ${e.key}: value must be a string, number or boolean`);
+        else Object.defineProperty(srcPosture, e.key, { value: e.value.value as PostureValue, enumerable: true, writable: true, configurable: true });
+      }
+    }
     const aE = f.get('accept');
     const dE = f.get('deny');
     const accept = aE ? testTargets(ctx, aE.value, `${where} accept`) : [];
     const deny = dE ? testTargets(ctx, dE.value, `${where} deny`) : [];
     if (!aE && !dE) sink.at(t.offset, ERR.BAD_TEST, `${where}: needs "accept" or "deny"`);
-    if (src && srcText !== null) out.push({ pos: sink.pos(t.offset), index, srcText, src, protos, protoName, accept, deny });
+    if (src && srcText !== null) out.push({ pos: sink.pos(t.offset), index, srcText, src, protos, protoName, srcPosture, accept, deny });
   });
   return out;
 }

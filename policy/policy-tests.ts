@@ -7,6 +7,7 @@ import { DEFAULT_IPPROTOS, type FilterRule } from '../types/filter-rule.js';
 import { formatIP } from '../types/ip.js';
 import type { Tailnet, TailnetNode } from '../types/tailnet.js';
 import { ERR } from './diagnostics.js';
+import { TAILNET_V4_RANGE, TAILNET_V6_RANGE } from '../types/filter-rule.js';
 import { bigToBytes, rangeSetOfStrings, type RangeSet } from './ip-range.js';
 import type { Policy, Selector, TestCase, TestTarget } from './model.js';
 import { addrInRanges, type NodeAddr } from './node-index.js';
@@ -59,7 +60,7 @@ class AddressAllocator {
 
 /** A device for a selector that names an identity with no device in the tailnet, or null. */
 function syntheticFor(policy: Policy, sel: Selector, alloc: AddressAllocator, seq: number): TailnetNode | null {
-  const name = `test-device-${seq}`;
+  const name = `${SYNTHETIC_PREFIX}test-${seq}`;
   if (sel.kind === 'user') return { name, user: sel.login, tags: [], ips: alloc.next() };
   if (sel.kind === 'tag') return { name, tags: [sel.name], ips: alloc.next() };
   if (sel.kind === 'group') {
@@ -89,9 +90,9 @@ export function synthesizeTailnet(policy: Policy): Tailnet {
   const alloc = new AddressAllocator({ users: [], nodes: [] });
   const nodes: TailnetNode[] = [];
   let i = 0;
-  for (const login of [...logins].sort()) nodes.push({ name: `user-${++i}`, user: login, tags: [], ips: alloc.next() });
+  for (const login of [...logins].sort()) nodes.push({ name: `${SYNTHETIC_PREFIX}user-${++i}`, user: login, tags: [], ips: alloc.next() });
   i = 0;
-  for (const tag of [...policy.tagOwners.keys()].sort()) nodes.push({ name: `tagged-${++i}`, tags: [tag], ips: alloc.next() });
+  for (const tag of [...policy.tagOwners.keys()].sort()) nodes.push({ name: `${SYNTHETIC_PREFIX}tag-${++i}`, tags: [tag], ips: alloc.next() });
   return { users: [...logins].sort().map((login) => ({ login, role: 'member' as const })), nodes };
 }
 
@@ -101,16 +102,30 @@ interface Endpoint {
   addrs: string[];
 }
 
+/** The address a host/IP/CIDR test endpoint stands for: its first address. */
+function firstAddress(r: RangeSet): string | null {
+  return r.v4.length > 0 ? formatIP(bigToBytes(r.v4[0].start, 4)) : r.v6.length > 0 ? formatIP(bigToBytes(r.v6[0].start, 16)) : null;
+}
+
+/** Synthetic devices are named with this prefix so failures can say the result rests on one. */
+export const SYNTHETIC_PREFIX = 'synthetic-';
+/** Devices made for one test's srcPostureAttrs; no other test sees them. */
+const POSTURE_PREFIX = `${SYNTHETIC_PREFIX}posture-`;
+
 function endpoints(host: TestHost, sel: Selector, asDst: boolean): Endpoint[] {
   if (sel.kind === 'prefix') {
-    const first = (r: RangeSet) => (r.v4.length > 0 ? formatIP(bigToBytes(r.v4[0].start, 4)) : r.v6.length > 0 ? formatIP(bigToBytes(r.v6[0].start, 16)) : null);
-    const addr = first(sel.ranges);
+    const addr = firstAddress(sel.ranges);
     if (!addr) return [];
     if (!asDst) return [{ label: addr, node: null, addrs: [addr] }];
     return host.nodesForAddress(addr).map((n) => ({ label: `${n} ${addr}`, node: n, addrs: [addr] }));
   }
-  return host.nodesMatching(sel).map((n) => ({ label: n, node: n, addrs: host.nodeAddresses(n) }));
+  return host
+    .nodesMatching(sel)
+    .filter((n) => !n.startsWith(POSTURE_PREFIX))
+    .map((n) => ({ label: n, node: n, addrs: host.nodeAddresses(n) }));
 }
+
+const TAILNET_RANGES = rangeSetOfStrings([TAILNET_V4_RANGE, TAILNET_V6_RANGE]);
 
 const srcCache = new WeakMap<string[], RangeSet>();
 function srcSet(srcIPs: string[]): RangeSet {
@@ -145,9 +160,15 @@ function allows(rules: FilterRule[], src: string, dst: string, protos: number[],
   return false;
 }
 
-function evaluate(host: TestHost, t: TestCase, target: TestTarget, expect: 'accept' | 'deny'): string | null {
+/** Synthetic devices lack posture and admin roles: only then can a result hinge on them. */
+function dependsOnRealDevices(policy: Policy): boolean {
+  const admin = (sels: Selector[]) => sels.some((s) => s.kind === 'autogroup' && s.name === 'admin');
+  return policy.grants.some((g) => g.srcPosture.length > 0 || admin(g.src) || g.legs.some((l) => admin(l.dst)));
+}
+
+function evaluate(host: TestHost, t: TestCase, target: TestTarget, expect: 'accept' | 'deny', srcDevice: string | undefined): string | null {
   const what = `${t.protoName}/${target.port} from ${t.srcText} to ${target.text.slice(0, target.text.lastIndexOf(':'))}`;
-  const srcs = endpoints(host, t.src, false);
+  const srcs = srcDevice ? [{ label: srcDevice, node: srcDevice, addrs: host.nodeAddresses(srcDevice) }] : endpoints(host, t.src, false);
   const dsts = endpoints(host, target.target, true);
   if (srcs.length === 0 || dsts.length === 0) {
     return expect === 'accept' ? `expected accept, got deny: no device for ${srcs.length === 0 ? t.srcText : target.text}` : null;
@@ -171,13 +192,15 @@ function evaluate(host: TestHost, t: TestCase, target: TestTarget, expect: 'acce
       (ok ? allowed : denied).push(`${s.label} → ${d.label}`);
     }
   }
+  const hint = (pairs: string[]) =>
+    !srcDevice && dependsOnRealDevices(host.policy) && pairs.some((p) => p.includes(SYNTHETIC_PREFIX)) ? ' [on a synthetic device: no posture, member role; use a tailnet file or srcPostureAttrs]' : '';
   if (expect === 'accept' && denied.length > 0) {
     const all = allowed.length === 0;
-    return `expected accept, got deny: no grant allows ${what}${all ? '' : ` (denied for ${denied.slice(0, 3).join(', ')}${denied.length > 3 ? ', …' : ''})`}`;
+    return `expected accept, got deny: no grant allows ${what}${all ? '' : ` (denied for ${denied.slice(0, 3).join(', ')}${denied.length > 3 ? ', …' : ''})`}${hint(denied)}`;
   }
   if (expect === 'accept' && allowed.length === 0) return `expected accept, got deny: no grant allows ${what}`;
   if (expect === 'deny' && allowed.length > 0) {
-    return `expected deny, got accept: ${what} is allowed (${allowed.slice(0, 3).join(', ')}${allowed.length > 3 ? ', …' : ''})`;
+    return `expected deny, got accept: ${what} is allowed (${allowed.slice(0, 3).join(', ')}${allowed.length > 3 ? ', …' : ''})${hint(allowed)}`;
   }
   return null;
 }
@@ -190,15 +213,37 @@ export function runPolicyTests(policy: Policy, host: TestHost): Diagnostic[] {
   const alloc = new AddressAllocator(base);
   const extra: TailnetNode[] = [];
   const users = [...base.users];
-  const need = (sel: Selector) => {
-    if (sel.kind === 'prefix' || host.nodesMatching(sel).length > 0) return;
+  const viaTags = [...new Set(policy.grants.flatMap((g) => g.via))].sort();
+  const need = (sel: Selector, asDst: boolean) => {
+    if (sel.kind === 'prefix') {
+      // An address no device owns or routes: a synthetic owner (tailnet range) or subnet router serving
+      // exactly that address (carrying the policy's via tags, so via grants can be tested too).
+      const addr = firstAddress(sel.ranges);
+      if (!asDst || !addr || host.nodesForAddress(addr).length > 0) return;
+      if (extra.some((n) => n.ips.includes(addr) || (n.routes ?? []).some((r) => r.startsWith(`${addr}/`)))) return;
+      const name = `${SYNTHETIC_PREFIX}test-${extra.length + 1}`;
+      const a = addrOf(addr) as NodeAddr;
+      const inTailnet = addrInRanges(a, TAILNET_RANGES);
+      extra.push(inTailnet ? { name, tags: [], ips: [addr] } : { name, tags: viaTags, ips: alloc.next(), routes: [`${addr}/${a.family === 4 ? 32 : 128}`] });
+      return;
+    }
+    if (host.nodesMatching(sel).length > 0) return;
     if (extra.some((n) => (sel.kind === 'tag' ? n.tags.includes(sel.name) : sel.kind === 'user' ? n.user === sel.login : false))) return;
     const node = syntheticFor(policy, sel, alloc, extra.length + 1);
     if (node) extra.push(node);
   };
+  const srcDevices = new Map<number, string>();
   for (const t of policy.tests) {
-    need(t.src);
-    for (const x of [...t.accept, ...t.deny]) need(x.target);
+    if (t.srcPosture) {
+      const node = syntheticFor(policy, t.src, alloc, extra.length + 1);
+      if (node) {
+        node.name = `${POSTURE_PREFIX}${t.index}`;
+        node.posture = { ...t.srcPosture };
+        extra.push(node);
+        srcDevices.set(t.index, node.name);
+      }
+    } else need(t.src, false);
+    for (const x of [...t.accept, ...t.deny]) need(x.target, true);
   }
   let evalHost: TestHost = host;
   if (extra.length > 0 && compilerCtor) evalHost = new compilerCtor(policy, { users, nodes: [...base.nodes, ...extra] }, { now: host.currentNow() });
@@ -209,7 +254,7 @@ export function runPolicyTests(policy: Policy, host: TestHost): Diagnostic[] {
       [t.deny, 'deny'],
     ] as const) {
       for (const target of list) {
-        const failure = evaluate(evalHost, t, target, expect);
+        const failure = evaluate(evalHost, t, target, expect, srcDevices.get(t.index));
         if (failure) {
           out.push({ file: policy.file, line: target.pos.line, col: target.pos.col, code: ERR.TEST_FAILED, message: `test ${t.index} (src ${t.srcText}, ${expect} ${JSON.stringify(target.text)}): ${failure}` });
         }

@@ -50,6 +50,28 @@ describe('tests section', () => {
     const text = POLICY.replace('"tests": [', '"tests": [{"src": "alice@example.com", "proto": "udp", "accept": ["db-vip:53", "100.64.9.9:53"], "deny": ["db-vip:54"]},');
     expect(checkPolicy(text, 'p.hujson', tailnet).diagnostics).toEqual([]);
   });
+  it('srcPostureAttrs evaluates the src as a device with those attributes only', () => {
+    const text = POLICY.replace('"tests": [', `"tests": [
+    {"src": "tag:ci", "srcPostureAttrs": {"node:os": "linux"}, "accept": ["tag:db:22"]},
+    {"src": "tag:ci", "srcPostureAttrs": {"node:os": "macos"}, "deny": ["tag:db:22"]},`);
+    expect(checkPolicy(text, 'p.hujson').diagnostics).toEqual([]);
+    const bad = parsePolicy(POLICY.replace('"tests": [', '"tests": [{"src": "db-vip", "srcPostureAttrs": {"color": 1}, "deny": ["tag:db:22"]},'), 'p.hujson');
+    expect(bad.diagnostics.map((d) => d.message)).toEqual([
+      'test 0: srcPostureAttrs needs a src that is a device identity (user, group or tag), not an address',
+      'test 0 srcPostureAttrs: attribute "color" must look like node:name or custom:name',
+    ]);
+  });
+  it('routed destinations without a router get a synthetic subnet router (with the via tags)', () => {
+    const text = POLICY.replace('"tests": [', `"tests": [{"src": "bob@example.com", "accept": ["10.1.2.3:443"], "deny": ["10.9.0.1:443"]},`).replace(
+      '"grants": [',
+      '"grants": [{"src": ["group:eng"], "dst": ["10.1.0.0/16"], "ip": ["tcp:443"], "via": ["tag:ci"]},',
+    );
+    expect(checkPolicy(text, 'p.hujson').diagnostics).toEqual([]);
+  });
+  it('failures that rest on synthetic devices say so', () => {
+    const text = POLICY.replace('"tests": [', '"tests": [{"src": "tag:ci", "accept": ["tag:db:22"]},');
+    expect(checkPolicy(text, 'p.hujson').diagnostics[0].message).toMatch(/\[on a synthetic device: no posture, member role; use a tailnet file or srcPostureAttrs\]$/);
+  });
   it('runTests on a compiler reports at the failing target', () => {
     const text = POLICY.replace('"deny": ["tag:db:22"]', '"deny": ["tag:db:5432"]');
     const { policy } = parsePolicy(text, 'p.hujson');
