@@ -119,18 +119,18 @@ export class CompiledFilter {
    * class in p.dstClass; returns 0 to continue or a drop verdict.
    */
   classifyDst(buf: Uint8Array, p: ParsedPacket): number {
-    const o = p.dstOff;
-    const b0 = buf[o];
     let dc: number;
     if (p.family === 4) {
-      if ((b0 & 0xf0) === 0xe0) return VERDICT_DROP_MULTICAST; // 224.0.0.0/4
-      if (b0 === 255 && buf[o + 1] === 255 && buf[o + 2] === 255 && buf[o + 3] === 255) return VERDICT_DROP_MULTICAST; // limited broadcast
-      if (b0 === 169 && buf[o + 1] === 254) return VERDICT_DROP_LINK_LOCAL; // 169.254.0.0/16
-      dc = trieLookup4(this.trie, this.dst4Root, p.dst0);
+      const d = p.dst0;
+      if (d >>> 28 === 0xe) return VERDICT_DROP_MULTICAST; // 224.0.0.0/4
+      if (d === -1) return VERDICT_DROP_MULTICAST; // 255.255.255.255, limited broadcast
+      if (d >>> 16 === 0xa9fe) return VERDICT_DROP_LINK_LOCAL; // 169.254.0.0/16
+      dc = trieLookup4(this.trie, this.dst4Root, d);
     } else {
-      if (b0 === 0xff) return VERDICT_DROP_MULTICAST; // ff00::/8
-      if (b0 === 0xfe && (buf[o + 1] & 0xc0) === 0x80) return VERDICT_DROP_LINK_LOCAL; // fe80::/10
-      dc = trieLookup(this.trie, this.dst6Root, buf, o);
+      const d = p.dst0;
+      if (d >>> 24 === 0xff) return VERDICT_DROP_MULTICAST; // ff00::/8
+      if (d >>> 22 === 0x3fa) return VERDICT_DROP_LINK_LOCAL; // fe80::/10
+      dc = trieLookup(this.trie, this.dst6Root, buf, p.dstOff);
     }
     p.dstClass = dc;
     return this.dstLocal[dc] === 1 ? 0 : VERDICT_DROP_NOT_LOCAL;

@@ -8,6 +8,9 @@ import { parsePacket } from './packet-parser.js';
 import { L4, L6, LOCAL, pkt, rng, rule } from './test-helpers.js';
 import { isAccept, verdictReason } from './verdict.js';
 
+/** The long (GRANTWIRE_LONG) variant runs for minutes on a shared machine. */
+const LONG_TIMEOUT = process.env.GRANTWIRE_LONG ? 900_000 : 120_000;
+
 describe('engine fuzz', () => {
   const n = process.env.GRANTWIRE_LONG ? 1_000_000 : 100_000;
   it(`${n} mutated packets: no throw, malformed never accepted, outbound never throws`, () => {
@@ -48,5 +51,5 @@ describe('engine fuzz', () => {
     expect(bad).toBe(0);
     expect(verdicts.get('malformed') ?? 0).toBeGreaterThan(0);
     expect(verdicts.get('rule') ?? 0).toBeGreaterThan(0);
-  });
+  }, LONG_TIMEOUT);
 });

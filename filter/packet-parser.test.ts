@@ -43,6 +43,9 @@ function withExt(b: Uint8Array, exts: { type: number; len8: number }[]): Uint8Ar
 const v4tcp = pkt('tcp', '100.64.0.2', '100.64.0.1', 40000, 22);
 const v6tcp = pkt('tcp', 'fd7a:115c:a1e0::2', 'fd7a:115c:a1e0::1', 40000, 22);
 
+/** The long (GRANTWIRE_LONG) variant runs for minutes on a shared machine. */
+const LONG_TIMEOUT = process.env.GRANTWIRE_LONG ? 900_000 : 120_000;
+
 describe('parsePacket: well-formed packets', () => {
   it.each([
     { name: 'v4 tcp syn', b: v4tcp, want: { family: 4, proto: 6, hasPorts: true, sport: 40000, dport: 22, tcpFlags: TCP_SYN, frag: FRAG_NONE } },
@@ -163,5 +166,5 @@ describe('parsePacket fuzz', () => {
       if (st === PKT_OK && ((p.family !== 4 && p.family !== 6) || p.dstOff + (p.family === 4 ? 4 : 16) > len)) bad++;
     }
     expect(bad).toBe(0);
-  });
+  }, LONG_TIMEOUT);
 });
