@@ -15,6 +15,8 @@ export class DeviceCounters {
   cookie_replies_sent = 0;
   cookie_replies_received = 0;
   under_load_events = 0;
+  /** Exceptions from a hook, the packet device or the bind, caught so the device keeps running. */
+  internal_errors = 0;
   // drops, by reason
   drop_invalid_message = 0;
   drop_bad_mac1 = 0;
@@ -42,7 +44,7 @@ export class DeviceCounters {
   drop_no_endpoint = 0;
   drop_staged_overflow = 0;
   drop_staged_expired = 0;
-  drop_too_big = 0;
+  drop_send_error = 0;
 
   toRecord(): Record<string, number> {
     return { ...this } as unknown as Record<string, number>;

@@ -109,7 +109,13 @@ export class DeviceConfig {
       const was = peer.persistentKeepaliveMs;
       peer.persistentKeepaliveMs = ka * 1000;
       // Like wireguard-go: turning persistent keepalive on sends one at once.
-      if (was === 0 && ka > 0 && dev.isStarted()) peer.sendKeepalive();
+      if (was === 0 && ka > 0 && dev.isStarted()) {
+        try {
+          peer.sendKeepalive();
+        } catch (e) {
+          dev.reportError('keepalive', e);
+        }
+      }
     }
   }
 

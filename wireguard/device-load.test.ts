@@ -186,4 +186,37 @@ describe('robustness', () => {
     expect(b.device.counters().drop_decrypt_failed).toBe(1);
     expect(b.device.counters().drop_invalid_index).toBe(1);
   });
+
+  it('a throwing hook or packet device is counted and logged, and the device keeps working', async () => {
+    const { a, b, run } = fakePair();
+    let calls = 0;
+    b.device.setHook({
+      inbound: () => {
+        calls++;
+        if (calls === 1) throw new Error('hook exploded');
+        return true;
+      },
+      outbound: () => true,
+    });
+    a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2'));
+    await run(500);
+    a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2'));
+    await run(500);
+    expect(b.device.counters().internal_errors).toBe(1);
+    expect(b.logs.some((l) => l.includes('hook exploded'))).toBe(true);
+    expect(b.tun.received.length).toBe(1);
+    // A timer whose send throws: the persistent-keepalive timer keeps running.
+    const send = a.bind.send.bind(a.bind);
+    let throwing = true;
+    a.bind.send = (...args) => {
+      if (throwing) throw new Error('socket gone');
+      send(...args);
+    };
+    a.device.upsertPeer({ publicKey: b.publicKey, allowedIPs: [], persistentKeepaliveSec: 1 });
+    await run(3_000);
+    expect(a.device.counters().internal_errors).toBeGreaterThanOrEqual(1);
+    throwing = false;
+    await run(3_000);
+    expect(b.device.counters().keepalives_received).toBeGreaterThanOrEqual(1);
+  });
 });

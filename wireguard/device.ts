@@ -103,6 +103,7 @@ export class Device implements PeerHost {
   private readonly wall: () => number;
   private started = false;
   private closed = false;
+  private lastErrorLog = -Infinity;
 
   constructor(opts: DeviceOptions) {
     this.clock = opts.clock ?? realClock;
@@ -236,6 +237,11 @@ export class Device implements PeerHost {
     this.logger?.(msg);
   }
 
+  /** @internal timers and peers report exceptions here. */
+  reportError(where: string, e: unknown): void {
+    this.internalError(where, e);
+  }
+
   /** @internal used by DeviceConfig */
   emitKeyLog(line: string): void {
     this.keyLog?.(line);
@@ -260,18 +266,32 @@ export class Device implements PeerHost {
     for (let i = 0; i < batch.count; i++) {
       const buf = batch.bufs[i];
       const len = batch.lens[i];
-      if (hook && !hook.outbound(buf, 0, len)) {
-        this.stats.drop_filtered_outbound++;
-        continue;
+      try {
+        if (hook && !hook.outbound(buf, 0, len)) {
+          this.stats.drop_filtered_outbound++;
+          continue;
+        }
+        const peer = routes.lookupDestination(buf, 0, len);
+        if (!peer) {
+          this.stats.drop_no_route++;
+          continue;
+        }
+        peer.sendPacket(buf, 0, len);
+      } catch (e) {
+        this.internalError('outbound', e);
       }
-      const peer = routes.lookupDestination(buf, 0, len);
-      if (!peer) {
-        this.stats.drop_no_route++;
-        continue;
-      }
-      peer.sendPacket(buf, 0, len);
     }
   };
+
+  /** A throwing hook, packet device or bind must not take the device down: count, log (rate-limited), go on. */
+  private internalError(where: string, e: unknown): void {
+    this.stats.internal_errors++;
+    const now = this.clock.now();
+    if (now - this.lastErrorLog >= 1000) {
+      this.lastErrorLog = now;
+      this.log(`${where}: ${e instanceof Error ? e.message : String(e)} (${this.stats.internal_errors} so far)`);
+    }
+  }
 
   // ---------------------------------------------------------------- inbound
 
@@ -281,11 +301,15 @@ export class Device implements PeerHost {
     for (let i = 0; i < batch.count; i++) {
       const buf = batch.bufs[i];
       const len = batch.lens[i];
-      const type = classifyMessage(buf, len);
-      if (type === MESSAGE_TRANSPORT_TYPE) this.receiveTransport(buf, len, batch.addrs, i * 16, batch.ports[i], now);
-      else if (type === MESSAGE_INITIATION_TYPE || type === MESSAGE_RESPONSE_TYPE) this.queueHandshake(buf, len, batch.addrs, i * 16, batch.ports[i]);
-      else if (type === MESSAGE_COOKIE_REPLY_TYPE) this.receiveCookieReply(buf, now);
-      else this.stats.drop_invalid_message++;
+      try {
+        const type = classifyMessage(buf, len);
+        if (type === MESSAGE_TRANSPORT_TYPE) this.receiveTransport(buf, len, batch.addrs, i * 16, batch.ports[i], now);
+        else if (type === MESSAGE_INITIATION_TYPE || type === MESSAGE_RESPONSE_TYPE) this.queueHandshake(buf, len, batch.addrs, i * 16, batch.ports[i]);
+        else if (type === MESSAGE_COOKIE_REPLY_TYPE) this.receiveCookieReply(buf, now);
+        else this.stats.drop_invalid_message++;
+      } catch (e) {
+        this.internalError('inbound', e);
+      }
     }
   };
 
@@ -401,7 +425,11 @@ export class Device implements PeerHost {
     const end = Math.min(this.hsQueue.length, this.hsHead + HANDSHAKE_SLICE);
     while (this.hsHead < end) {
       const q = this.hsQueue[this.hsHead++];
-      this.processHandshake(q);
+      try {
+        this.processHandshake(q);
+      } catch (e) {
+        this.internalError('handshake', e);
+      }
     }
     if (this.hsHead >= this.hsQueue.length) {
       this.hsQueue = [];
@@ -419,7 +447,12 @@ export class Device implements PeerHost {
     if (this.isUnderLoad()) {
       if (!this.cookieChecker.checkMAC2(msg, q.addr16, q.port, now)) {
         const reply = this.cookieChecker.createReply(msg, readU32LE(msg, 4), q.addr16, q.port, now);
-        this.bind.send(reply, 0, reply.length, q.addr16, q.port);
+        try {
+          this.bind.send(reply, 0, reply.length, q.addr16, q.port);
+        } catch (e) {
+          c.drop_send_error++;
+          this.internalError('send', e);
+        }
         c.cookie_replies_sent++;
         c.drop_bad_mac2++;
         return;

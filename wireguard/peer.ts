@@ -32,6 +32,7 @@ export interface PeerHost {
   freeIndex(index: number): void;
   attachKeypair(index: number, kp: Keypair): void;
   log(msg: string): void;
+  reportError(where: string, e: unknown): void;
 }
 
 export class Peer implements TimerTarget {
@@ -74,6 +75,10 @@ export class Peer implements TimerTarget {
 
   log(msg: string): void {
     this.host.log(`${this.name}: ${msg}`);
+  }
+
+  timerError(e: unknown): void {
+    this.host.reportError(`${this.name} timer`, e);
   }
 
   /** Roaming: the endpoint becomes the source of the last authenticated packet. */
@@ -170,7 +175,7 @@ export class Peer implements TimerTarget {
     this.timers.anyAuthenticatedPacketTraversal();
     this.timers.anyAuthenticatedPacketSent();
     if (this.hasEndpoint) {
-      host.bind.send(msg, 0, msg.length, this.endpointAddr, this.endpointPort);
+      this.send(msg, 0, msg.length);
       this.txBytes += msg.length;
       host.stats.handshake_initiations_sent++;
     } else {
@@ -205,7 +210,7 @@ export class Peer implements TimerTarget {
     this.timers.sessionDerived();
     this.timers.anyAuthenticatedPacketTraversal();
     this.timers.anyAuthenticatedPacketSent();
-    host.bind.send(msg, 0, msg.length, this.endpointAddr, this.endpointPort);
+    this.send(msg, 0, msg.length);
     this.txBytes += msg.length;
     host.stats.handshake_responses_sent++;
   }
@@ -268,7 +273,7 @@ export class Peer implements TimerTarget {
     const counter = kp.sendNonce++;
     const padded = paddedLength(len, host.mtu);
     const n = host.transport.seal(kp.sendKey, kp.remoteIndex, counter, buf, off, len, padded, host.sendBuf);
-    host.bind.send(host.sendBuf, 0, n, this.endpointAddr, this.endpointPort);
+    this.send(host.sendBuf, 0, n);
     this.txBytes += n;
     const c = host.stats;
     c.tx_packets++;
@@ -277,6 +282,16 @@ export class Peer implements TimerTarget {
     this.timers.anyAuthenticatedPacketSent();
     if (len > 0) this.timers.dataSent();
     else c.keepalives_sent++;
+  }
+
+  /** A failing socket send is a lost datagram (as UDP would be), never an exception for the caller. */
+  private send(buf: Uint8Array, off: number, len: number): void {
+    try {
+      this.host.bind.send(buf, off, len, this.endpointAddr, this.endpointPort);
+    } catch (e) {
+      this.host.stats.drop_send_error++;
+      this.host.reportError('send', e);
+    }
   }
 
   /** Copies a packet into the staged ring (reusing slot buffers); the oldest is dropped when full. */

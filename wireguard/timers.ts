@@ -27,6 +27,8 @@ export interface TimerTarget {
   zeroKeyMaterial(): void;
   readonly persistentKeepaliveMs: number;
   log(msg: string): void;
+  /** An expiry handler threw; the timer machinery carries on. */
+  timerError(e: unknown): void;
 }
 
 export class LazyTimer {
@@ -38,6 +40,7 @@ export class LazyTimer {
   constructor(
     private readonly clock: Clock,
     private readonly fn: () => void,
+    private readonly onError: ((e: unknown) => void) | null = null,
   ) {}
 
   /** (Re)arms the timer to fire `ms` from now. */
@@ -78,7 +81,15 @@ export class LazyTimer {
       return;
     }
     this.active = false;
-    this.fn();
+    if (!this.onError) {
+      this.fn();
+      return;
+    }
+    try {
+      this.fn();
+    } catch (e) {
+      this.onError(e);
+    }
   };
 }
 
@@ -102,11 +113,12 @@ export class PeerTimers {
     private readonly peer: TimerTarget,
     private readonly jitter: () => number = jitterMs,
   ) {
-    this.retransmitHandshake = new LazyTimer(clock, () => this.expiredRetransmitHandshake());
-    this.sendKeepalive = new LazyTimer(clock, () => this.expiredSendKeepalive());
-    this.newHandshake = new LazyTimer(clock, () => this.expiredNewHandshake());
-    this.zeroKeyMaterial = new LazyTimer(clock, () => this.expiredZeroKeyMaterial());
-    this.persistentKeepalive = new LazyTimer(clock, () => this.expiredPersistentKeepalive());
+    const onError = (e: unknown): void => peer.timerError(e);
+    this.retransmitHandshake = new LazyTimer(clock, () => this.expiredRetransmitHandshake(), onError);
+    this.sendKeepalive = new LazyTimer(clock, () => this.expiredSendKeepalive(), onError);
+    this.newHandshake = new LazyTimer(clock, () => this.expiredNewHandshake(), onError);
+    this.zeroKeyMaterial = new LazyTimer(clock, () => this.expiredZeroKeyMaterial(), onError);
+    this.persistentKeepalive = new LazyTimer(clock, () => this.expiredPersistentKeepalive(), onError);
   }
 
   // --- events ---
