@@ -70,6 +70,7 @@ export class Coordinator {
   private readonly cache: NetmapCache;
   private attrs = new Map<number, AttrRow[]>();
   private nameToId = new Map<string, number>();
+  private byNodeKey = new Map<string, number>();
   private policy: PolicyRow = { id: 0, file: 'default', text: DENY_ALL_POLICY, created: 0 };
   private tagRules: TagRules = tagRulesFromPolicyText(DENY_ALL_POLICY);
   private compiler: NodeCompiler | null = null;
@@ -162,6 +163,7 @@ export class Coordinator {
       this.attrs.set(a.nodeId, list);
     }
     this.nameToId = new Map([...this.nodes.values()].map((n) => [n.hostname, n.id]));
+    this.byNodeKey = new Map([...this.nodes.values()].map((n) => [n.nodeKey, n.id]));
     const p = this.store.activePolicy();
     if (p) this.policy = p;
     this.rebuildCompiler();
@@ -215,10 +217,10 @@ export class Coordinator {
     return outcome;
   }
 
-  /** In-memory lookup for the stream path. */
+  /** In-memory lookup for the stream path (indexed: a reconnect storm must not scan every node per stream). */
   nodeByNodeKey(nodeKey: string): NodeRow | null {
-    for (const n of this.nodes.values()) if (n.nodeKey === nodeKey) return n;
-    return null;
+    const id = this.byNodeKey.get(nodeKey);
+    return id === undefined ? null : (this.nodes.get(id) ?? null);
   }
 
   node(id: number): NodeRow | null {
@@ -274,6 +276,8 @@ export class Coordinator {
     }
     if (before && (!after || before.hostname !== after.hostname)) this.nameToId.delete(before.hostname);
     if (after) this.nameToId.set(after.hostname, id);
+    if (before && (!after || before.nodeKey !== after.nodeKey)) this.byNodeKey.delete(before.nodeKey);
+    if (after) this.byNodeKey.set(after.nodeKey, id);
     const same = before && after && JSON.stringify({ ...before, lastSeen: 0 }) === JSON.stringify({ ...after, lastSeen: 0 }) && beforeAttrs === JSON.stringify(this.attrs.get(id) ?? []);
     if (same && this.compiled.has(id) === isNodeActive(after, now)) {
       this.markDirty([id]);
