@@ -21,8 +21,11 @@ function pair(o: Parameters<typeof makeFakePair>[0] = {}) {
 }
 
 describe('Device over fakes', () => {
-  it('handshakes on first packet and delivers data both ways', async () => {
-    const { net, a, b } = pair();
+  it.each([
+    ['node:crypto', 'node' as const],
+    ['auto (native addon when built)', 'auto' as const],
+  ])('handshakes on first packet and delivers data both ways (transport %s)', async (_n, transport) => {
+    const { net, a, b } = pair({ common: { transport } });
     a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2', 100));
     await net.settle();
     expect(b.tun.received.length).toBe(1);

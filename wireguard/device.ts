@@ -33,7 +33,8 @@ import type { Keypair } from './keypair.js';
 import { classifyMessage } from './messages.js';
 import { Peer, type PeerHost } from './peer.js';
 import { RateLimiter } from './rate-limiter.js';
-import { TransportCrypto } from './transport.js';
+import { TransportCrypto, type TransportAead } from './transport.js';
+import { NativeTransportCrypto } from './native-aead.js';
 import { DeviceConfig, type PeerConfig, type PeerInfo } from './device-config.js';
 
 export type { PeerConfig, PeerInfo } from './device-config.js';
@@ -58,6 +59,11 @@ export interface DeviceOptions {
   crypto?: CryptoBackend;
   /** Wall clock (ms since epoch) for TAI64N and last-handshake times; default Date.now, or derived from an injected clock. */
   wallClock?: () => number;
+  /**
+   * Data-path AEAD: 'auto' (default) uses the native addon's in-place ChaCha20-Poly1305 when it is
+   * built and node:crypto otherwise; 'node' forces node:crypto; or pass an implementation.
+   */
+  transport?: 'auto' | 'node' | TransportAead;
 }
 
 interface IndexEntry {
@@ -78,7 +84,7 @@ export class Device implements PeerHost {
   readonly clock: Clock;
   readonly crypto: CryptoBackend;
   readonly engine: HandshakeEngine;
-  readonly transport = new TransportCrypto();
+  readonly transport: TransportAead;
   readonly bind: UdpBind;
   readonly tun: PacketDevice;
   readonly stats = new DeviceCounters();
@@ -117,6 +123,8 @@ export class Device implements PeerHost {
     this.rekeyAfterTimeMs = opts.rekeyAfterTimeMs ?? REKEY_AFTER_TIME_MS;
     this.rekeyAfterMessages = opts.rekeyAfterMessages ?? REKEY_AFTER_MESSAGES;
     this.underLoadOpt = opts.underLoad;
+    const t = opts.transport ?? 'auto';
+    this.transport = t === 'node' ? new TransportCrypto() : t === 'auto' ? (NativeTransportCrypto.create() ?? new TransportCrypto()) : t;
     if (opts.wallClock) this.wall = opts.wallClock;
     else if (opts.clock) {
       const wall0 = Date.now();

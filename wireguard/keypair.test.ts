@@ -1,10 +1,11 @@
 // Keypair rotation (current / previous / next) and what gets dropped, as in wireguard-go.
 import { describe, expect, it } from 'vitest';
 import { Keypair, Keypairs } from './keypair.js';
+import { TransportCrypto } from './transport.js';
 
 let idx = 0;
 const kp = (isInitiator: boolean): Keypair =>
-  new Keypair({ sendKey: new Uint8Array(32).fill(1), recvKey: new Uint8Array(32).fill(2), isInitiator, localIndex: ++idx, remoteIndex: 1000 + idx }, 0);
+  new Keypair({ sendKey: new Uint8Array(32).fill(1), recvKey: new Uint8Array(32).fill(2), isInitiator, localIndex: ++idx, remoteIndex: 1000 + idx }, 0, new TransportCrypto());
 
 describe('Keypairs', () => {
   it('initiator: new → current, old current → previous, old previous dropped', () => {

@@ -3,16 +3,16 @@
 // accepted for a while after a rekey) and `next` (a responder's fresh keypair, unused for sending until
 // the initiator proves it has it by sending with it). Receiving accepts any of the three; the device
 // finds them by local index. Not concurrency-safe; one Keypairs per peer.
-import type { KeyObject } from 'node:crypto';
 import { REJECT_AFTER_MESSAGES, REJECT_AFTER_TIME_MS } from './constants.js';
 import { ReplayWindow } from './replay-window.js';
-import { importAeadKey } from './transport.js';
+import type { TransportAead } from './transport.js';
 import type { SessionKeys } from './handshake.js';
 import { wipe } from './bytes.js';
 
 export class Keypair {
-  readonly sendKey: KeyObject;
-  readonly recvKey: KeyObject;
+  /** Opaque AEAD key handles from the device's TransportAead. */
+  readonly sendKey: unknown;
+  readonly recvKey: unknown;
   /** Next counter to send with. */
   sendNonce = 0;
   readonly replay = new ReplayWindow();
@@ -21,9 +21,9 @@ export class Keypair {
   readonly localIndex: number;
   readonly remoteIndex: number;
 
-  constructor(keys: SessionKeys, now: number) {
-    this.sendKey = importAeadKey(keys.sendKey);
-    this.recvKey = importAeadKey(keys.recvKey);
+  constructor(keys: SessionKeys, now: number, aead: Pick<TransportAead, 'importKey'>) {
+    this.sendKey = aead.importKey(keys.sendKey);
+    this.recvKey = aead.importKey(keys.recvKey);
     wipe(keys.sendKey);
     wipe(keys.recvKey);
     this.created = now;

@@ -9,7 +9,7 @@ import { type HandshakeEngine, PeerHandshake } from './handshake.js';
 import type { Clock, UdpBind } from './io.js';
 import { Keypair, Keypairs } from './keypair.js';
 import { PeerTimers, type TimerTarget } from './timers.js';
-import { paddedLength, type TransportCrypto } from './transport.js';
+import { paddedLength, type TransportAead } from './transport.js';
 import type { DeviceCounters } from './counters.js';
 
 
@@ -18,7 +18,7 @@ export interface PeerHost {
   readonly clock: Clock;
   readonly crypto: CryptoBackend;
   readonly engine: HandshakeEngine;
-  readonly transport: TransportCrypto;
+  readonly transport: TransportAead;
   readonly bind: UdpBind;
   readonly stats: DeviceCounters;
   readonly mtu: number;
@@ -204,7 +204,7 @@ export class Peer implements TimerTarget {
       return;
     }
     this.handshakeIndex = 0;
-    const kp = new Keypair(keys, now);
+    const kp = new Keypair(keys, now, host.transport);
     host.attachKeypair(index, kp);
     this.keypairs.install(kp);
     this.timers.sessionDerived();
@@ -221,7 +221,7 @@ export class Peer implements TimerTarget {
     const keys = host.engine.beginSymmetricSession(this.handshake);
     if (!keys) return false;
     const now = host.clock.now();
-    const kp = new Keypair(keys, now);
+    const kp = new Keypair(keys, now, host.transport);
     host.attachKeypair(keys.localIndex, kp);
     this.handshakeIndex = 0;
     this.keypairs.install(kp);

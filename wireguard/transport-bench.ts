@@ -12,7 +12,8 @@ import { AEAD_TAG_SIZE, TRANSPORT_HEADER_SIZE } from './constants.js';
 import type { DatagramBatch } from './io.js';
 import { ipv4Packet } from './fake-packet-device.js';
 import { makeFakePair } from './fake-pair.js';
-import { TransportCrypto, importAeadKey, paddedLength } from './transport.js';
+import { TransportCrypto, paddedLength, type TransportAead } from './transport.js';
+import { NativeTransportCrypto } from './native-aead.js';
 
 function cpuUs(): number {
   const u = process.cpuUsage();
@@ -26,10 +27,9 @@ export interface AeadFigures {
   naiveSealUs: number;
 }
 
-export function measureAead(size: number, iterations = 20_000): AeadFigures {
-  const tc = new TransportCrypto();
+export function measureAead(size: number, iterations = 20_000, tc: TransportAead = new TransportCrypto()): AeadFigures {
   const raw = randomBytes(32);
-  const key = importAeadKey(raw);
+  const key = tc.importKey(raw);
   const pkt = randomBytes(size);
   const padded = paddedLength(size, 1420);
   const out = new Uint8Array(TRANSPORT_HEADER_SIZE + padded + AEAD_TAG_SIZE + 64);
@@ -61,8 +61,8 @@ export interface DevicePathFigures {
 }
 
 /** Per-packet CPU cost through two Devices over the fakes (handshake done before timing). */
-export async function measureDevicePath(size: number, packets = 20_000): Promise<DevicePathFigures> {
-  const { net, a, b } = makeFakePair();
+export async function measureDevicePath(size: number, packets = 20_000, transport: 'node' | 'auto' = 'auto'): Promise<DevicePathFigures> {
+  const { net, a, b } = makeFakePair({ common: { transport } });
   try {
     a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2', 8));
     await net.settle();
@@ -106,13 +106,18 @@ export async function measureDevicePath(size: number, packets = 20_000): Promise
 }
 
 if (process.argv[1]?.endsWith('transport-bench.ts')) {
-  const rows: string[] = ['size  seal µs  open µs  naive-seal µs   device out µs  device in µs'];
-  for (const size of [64, 512, 1420]) {
-    const a = measureAead(size);
-    const d = await measureDevicePath(size);
-    rows.push(
-      `${String(size).padStart(4)}  ${a.sealUs.toFixed(2).padStart(7)}  ${a.openUs.toFixed(2).padStart(7)}  ${a.naiveSealUs.toFixed(2).padStart(13)}   ${d.outboundUs.toFixed(2).padStart(13)}  ${d.inboundUs.toFixed(2).padStart(12)}`,
-    );
+  const rows: string[] = ['aead         size  seal µs  open µs  naive-seal µs   device out µs  device in µs'];
+  const native = NativeTransportCrypto.create();
+  const impls: [string, TransportAead, 'node' | 'auto'][] = [['node:crypto', new TransportCrypto(), 'node']];
+  if (native) impls.push(['native', native, 'auto']);
+  for (const [name, impl, mode] of impls) {
+    for (const size of [64, 512, 1420]) {
+      const a = measureAead(size, 20_000, impl);
+      const d = await measureDevicePath(size, 20_000, mode);
+      rows.push(
+        `${name.padEnd(11)}  ${String(size).padStart(4)}  ${a.sealUs.toFixed(2).padStart(7)}  ${a.openUs.toFixed(2).padStart(7)}  ${a.naiveSealUs.toFixed(2).padStart(13)}   ${d.outboundUs.toFixed(2).padStart(13)}  ${d.inboundUs.toFixed(2).padStart(12)}`,
+      );
+    }
   }
   process.stdout.write(`${rows.join('\n')}\n`);
 }

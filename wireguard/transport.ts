@@ -37,8 +37,28 @@ export function paddedLength(len: number, mtu: number): number {
   return len + (padded - last);
 }
 
+/**
+ * The data-path AEAD as the device uses it: keys are opaque handles made by importKey. Implemented here
+ * with node:crypto (TransportCrypto) and by the native addon (native-aead.ts NativeTransportCrypto:
+ * in-place, reused OpenSSL contexts, no per-packet objects), which the device prefers when it loads.
+ */
+export interface TransportAead {
+  readonly name?: string;
+  importKey(raw: Uint8Array): unknown;
+  /** Writes header ‖ sealed zero-padded plaintext ‖ tag into `out` at 0; returns the message length. */
+  seal(key: unknown, receiver: number, counter: number, src: Uint8Array, srcOff: number, len: number, paddedLen: number, out: Uint8Array): number;
+  /** Decrypts msg[0:len] into `out` at 0; the plaintext length, or -1 when authentication fails. */
+  open(key: unknown, msg: Uint8Array, len: number, out: Uint8Array): number;
+}
+
 /** Reusable sealer/opener; not concurrency-safe (one per device, used from one thread). */
-export class TransportCrypto {
+export class TransportCrypto implements TransportAead {
+  readonly name = 'node:crypto';
+
+  importKey(raw: Uint8Array): KeyObject {
+    return createSecretKey(raw);
+  }
+
   private readonly nonce = Buffer.alloc(12);
   /** Scratch for padding the plaintext: large enough for any UDP payload. */
   private readonly scratch = Buffer.alloc(65536 + 16);
@@ -47,7 +67,7 @@ export class TransportCrypto {
    * Writes a complete transport message into `out` at 0: header, the `len` bytes of `src` zero-padded
    * to `paddedLen`, and the tag. Returns the message length. `out` must hold 32 + paddedLen bytes.
    */
-  seal(key: KeyObject, receiver: number, counter: number, src: Uint8Array, srcOff: number, len: number, paddedLen: number, out: Uint8Array): number {
+  seal(key: unknown, receiver: number, counter: number, src: Uint8Array, srcOff: number, len: number, paddedLen: number, out: Uint8Array): number {
     writeU32LE(out, 0, MESSAGE_TRANSPORT_TYPE);
     writeU32LE(out, TRANSPORT_OFF_RECEIVER, receiver);
     const lo = counter % 4294967296;
@@ -57,7 +77,7 @@ export class TransportCrypto {
     const n = this.nonce;
     n.writeUInt32LE(lo, 4);
     n.writeUInt32LE(hi, 8);
-    const c = createCipheriv('chacha20-poly1305', key, n, AUTH_TAG);
+    const c = createCipheriv('chacha20-poly1305', key as KeyObject, n, AUTH_TAG);
     let body: Buffer;
     if (paddedLen === len) {
       body = c.update(src.subarray(srcOff, srcOff + len));
@@ -77,11 +97,11 @@ export class TransportCrypto {
    * Decrypts the transport message `msg[0:len]` into `out` at 0. Returns the plaintext length, or -1
    * when authentication fails. The counter bytes are used for the nonce exactly as received.
    */
-  open(key: KeyObject, msg: Uint8Array, len: number, out: Uint8Array): number {
+  open(key: unknown, msg: Uint8Array, len: number, out: Uint8Array): number {
     const n = this.nonce;
     for (let i = 0; i < 8; i++) n[4 + i] = msg[TRANSPORT_OFF_COUNTER + i];
     const ctLen = len - TRANSPORT_HEADER_SIZE - AEAD_TAG_SIZE;
-    const d = createDecipheriv('chacha20-poly1305', key, n, AUTH_TAG);
+    const d = createDecipheriv('chacha20-poly1305', key as KeyObject, n, AUTH_TAG);
     d.setAuthTag(msg.subarray(TRANSPORT_HEADER_SIZE + ctLen, len));
     const body = d.update(msg.subarray(TRANSPORT_HEADER_SIZE, TRANSPORT_HEADER_SIZE + ctLen));
     try {
