@@ -259,6 +259,8 @@ export class ControlClient {
       return await openChannel(socket, head, this.opts.machinePrivateKey, serverKey, timeoutMs);
     } catch (err) {
       socket.destroy();
+      // Control may have been reinstalled with a new key: fetch it again next time rather than fail forever.
+      this.serverKey = null;
       throw err;
     }
   }
