@@ -36,6 +36,12 @@ const FATAL_STREAM_CODES = new Set(['unknown_node', 'node_key_expired', 'bad_nod
 
 export interface ControlClientOptions {
   serverUrl: string;
+  /**
+   * Control's Noise public key, if known (pinned, or saved from an earlier session). Without it the key is
+   * fetched from GET /key over plain HTTP, which an active on-path attacker on FIRST contact could answer;
+   * agents should save serverPublicKey() after registering and pass it back here (trust on first use).
+   */
+  controlPublicKey?: Uint8Array;
   machinePrivateKey: Uint8Array;
   nodePrivateKey: Uint8Array;
   logger?: Logger;
@@ -80,6 +86,7 @@ export class ControlClient {
     this.machinePublicKey = publicKeyFromPrivate(opts.machinePrivateKey);
     this.nodePublicKey = publicKeyFromPrivate(opts.nodePrivateKey);
     this.nodeKey = `nodekey:${hex(this.nodePublicKey)}`;
+    this.serverKey = opts.controlPublicKey ?? null;
   }
 
   /** Control's static Noise key (fetched once, then cached). */
@@ -259,8 +266,9 @@ export class ControlClient {
       return await openChannel(socket, head, this.opts.machinePrivateKey, serverKey, timeoutMs);
     } catch (err) {
       socket.destroy();
-      // Control may have been reinstalled with a new key: fetch it again next time rather than fail forever.
-      this.serverKey = null;
+      // Control may have been reinstalled with a new key: fetch it again next time rather than fail forever
+      // (never when the key was pinned by the caller).
+      if (!this.opts.controlPublicKey) this.serverKey = null;
       throw err;
     }
   }

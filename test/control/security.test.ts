@@ -239,3 +239,18 @@ describe('admin API', () => {
     await waitUntil(() => h.server.coordinator.policyVersion === pol.version + 1);
   });
 });
+
+describe('pinned control key', () => {
+  it('an agent pinned to the right key works; pinned to another key it never talks', async () => {
+    const probe = newAgent(h.url);
+    const key = await probe.client.serverPublicKey();
+    const { ControlClient } = await import('../../control/client.js');
+    const { generatePrivateKey } = await import('../../wireguard/keys.js');
+    const good = new ControlClient({ serverUrl: h.url, controlPublicKey: key, machinePrivateKey: generatePrivateKey(), nodePrivateKey: generatePrivateKey() });
+    await good.register({ authKey: h.key({ user: 'alice@example.com' }), hostname: 'pinned', hostinfo: LINUX });
+    const wrong = new ControlClient({ serverUrl: h.url, controlPublicKey: publicKeyFromPrivate(generatePrivateKey()), machinePrivateKey: generatePrivateKey(), nodePrivateKey: generatePrivateKey() });
+    const k = h.key({ user: 'alice@example.com' });
+    await expect(wrong.register({ authKey: k, hostname: 'impostor', hostinfo: LINUX })).rejects.toThrow();
+    expect(h.store.authKey(k.split('-')[1])?.uses).toBe(0);
+  });
+});
