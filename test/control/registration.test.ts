@@ -204,3 +204,22 @@ describe('node key expiry', () => {
     }
   });
 });
+
+describe('ephemeral nodes across a restart', () => {
+  it('an ephemeral node whose stream ended before a restart is still removed after the timeout', async () => {
+    const h1 = await startControl({ policy: POLICY, ephemeralTimeoutMs: 600 });
+    h1.addUser('alice@example.com');
+    const a = newAgent(h1.url);
+    const { node } = await a.client.register({ authKey: h1.key({ user: 'alice@example.com', ephemeral: true }), hostname: 'eph', hostinfo: LINUX });
+    await a.stream();
+    await a.stop();
+    await h1.stop();
+    const h2 = await startControl({ dir: h1.dir, ephemeralTimeoutMs: 600 });
+    try {
+      expect(h2.store.node(node.id)).not.toBeNull();
+      await waitUntil(() => h2.store.node(node.id) === null, 3000, 'ephemeral removal after restart');
+    } finally {
+      await h2.close();
+    }
+  });
+});
