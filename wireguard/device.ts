@@ -12,7 +12,6 @@ import { GrantwireError } from '../types/errors.js';
 import { readU16BE, readU32LE, readU64LE } from './bytes.js';
 import {
   DEFAULT_MTU,
-  HANDSHAKE_QUEUE_SIZE,
   MESSAGE_COOKIE_REPLY_TYPE,
   MESSAGE_INITIATION_TYPE,
   MESSAGE_RESPONSE_TYPE,
@@ -20,8 +19,6 @@ import {
   REJECT_AFTER_MESSAGES,
   REKEY_AFTER_MESSAGES,
   REKEY_AFTER_TIME_MS,
-  UNDER_LOAD_AFTER_TIME_MS,
-  UNDER_LOAD_QUEUE_THRESHOLD,
 } from './constants.js';
 import { CookieChecker } from './cookie.js';
 import { DeviceCounters } from './counters.js';
@@ -32,7 +29,7 @@ import { realClock } from './clock.js';
 import type { Keypair } from './keypair.js';
 import { classifyMessage } from './messages.js';
 import { Peer, type PeerHost } from './peer.js';
-import { RateLimiter } from './rate-limiter.js';
+import { HandshakeReceiver } from './handshake-receiver.js';
 import { TransportCrypto, type TransportAead } from './transport.js';
 import { NativeTransportCrypto } from './native-aead.js';
 import { DeviceConfig, type PeerConfig, type PeerInfo } from './device-config.js';
@@ -71,14 +68,6 @@ interface IndexEntry {
   keypair: Keypair | null;
 }
 
-interface QueuedHandshake {
-  msg: Uint8Array;
-  addr16: Uint8Array;
-  port: number;
-}
-
-/** Handshake messages processed per event-loop turn (≈0.3 ms each) before yielding to I/O. */
-const HANDSHAKE_SLICE = 32;
 
 export class Device implements PeerHost {
   readonly clock: Clock;
@@ -97,15 +86,9 @@ export class Device implements PeerHost {
   private hook: PacketHook | null;
   private readonly logger: ((msg: string) => void) | null;
   private keyLog: ((line: string) => void) | null;
-  private readonly cookieChecker: CookieChecker;
-  private readonly rateLimiter = new RateLimiter();
+  private readonly handshakes: HandshakeReceiver;
   private readonly indices = new Map<number, IndexEntry>();
   private readonly indexRand = new Uint32Array(1);
-  private readonly underLoadOpt: boolean | (() => boolean) | undefined;
-  private underLoadUntil = -Infinity;
-  private hsQueue: QueuedHandshake[] = [];
-  private hsHead = 0;
-  private hsScheduled = false;
   private readonly wall: () => number;
   private started = false;
   private closed = false;
@@ -122,7 +105,6 @@ export class Device implements PeerHost {
     this.mtu = opts.mtu ?? opts.tun.mtu ?? DEFAULT_MTU;
     this.rekeyAfterTimeMs = opts.rekeyAfterTimeMs ?? REKEY_AFTER_TIME_MS;
     this.rekeyAfterMessages = opts.rekeyAfterMessages ?? REKEY_AFTER_MESSAGES;
-    this.underLoadOpt = opts.underLoad;
     const t = opts.transport ?? 'auto';
     this.transport = t === 'node' ? new TransportCrypto() : t === 'auto' ? (NativeTransportCrypto.create() ?? new TransportCrypto()) : t;
     if (opts.wallClock) this.wall = opts.wallClock;
@@ -142,7 +124,7 @@ export class Device implements PeerHost {
       lookupPeer: (pub) => this.config.peerByKey(pub)?.handshake ?? null,
       keyLog: this.keyLog,
     });
-    this.cookieChecker = new CookieChecker(this.crypto, local.publicKey);
+    this.handshakes = new HandshakeReceiver(this, new CookieChecker(this.crypto, local.publicKey), opts.underLoad);
   }
 
   // ---------------------------------------------------------------- public API
@@ -157,7 +139,7 @@ export class Device implements PeerHost {
     const local = new LocalStatic(this.crypto, k);
     if (Buffer.compare(local.publicKey, this.engine.local.publicKey) === 0) return;
     this.engine.local = local;
-    this.cookieChecker.init(local.publicKey);
+    this.handshakes.setLocalPublicKey(local.publicKey);
     this.config.removePeer(local.publicKey); // we cannot be our own peer
     for (const p of this.config.allPeers()) {
       p.handshake.precompute(local);
@@ -211,7 +193,7 @@ export class Device implements PeerHost {
     if (this.closed) return;
     this.closed = true;
     this.config.removeAllPeers();
-    this.hsQueue = [];
+    this.handshakes.clear();
     await Promise.allSettled([this.bind.close(), this.tun.close()]);
   }
 
@@ -258,6 +240,27 @@ export class Device implements PeerHost {
   /** @internal */
   isStarted(): boolean {
     return this.started && !this.closed;
+  }
+
+  /** wireguard-go's notion: handshake queue ≥ 1/8 full, and for 1 s after (or as forced by options). */
+  isUnderLoad(): boolean {
+    return this.handshakes.isUnderLoad();
+  }
+
+  /** @internal */
+  isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** @internal the peer by static key, for the handshake receiver. */
+  peerByHandshake(hs: PeerHandshake): Peer | null {
+    return this.config.peerByHandshake(hs);
+  }
+
+  /** @internal the peer whose in-flight initiation owns `index` (no keypair yet). */
+  pendingHandshakePeer(index: number): Peer | null {
+    const e = this.indices.get(index);
+    return e && !e.keypair ? e.peer : null;
   }
 
   /** @internal number of live indices (handshakes + keypairs), for tests. */
@@ -312,7 +315,7 @@ export class Device implements PeerHost {
       try {
         const type = classifyMessage(buf, len);
         if (type === MESSAGE_TRANSPORT_TYPE) this.receiveTransport(buf, len, batch.addrs, i * 16, batch.ports[i], now);
-        else if (type === MESSAGE_INITIATION_TYPE || type === MESSAGE_RESPONSE_TYPE) this.queueHandshake(buf, len, batch.addrs, i * 16, batch.ports[i]);
+        else if (type === MESSAGE_INITIATION_TYPE || type === MESSAGE_RESPONSE_TYPE) this.handshakes.receive(buf, len, batch.addrs, i * 16, batch.ports[i]);
         else if (type === MESSAGE_COOKIE_REPLY_TYPE) this.receiveCookieReply(buf, now);
         else this.stats.drop_invalid_message++;
       } catch (e) {
@@ -393,115 +396,6 @@ export class Device implements PeerHost {
       return;
     }
     this.stats.cookie_replies_received++;
-  }
-
-  /** mac1 is checked at once (cheap, drops junk before it takes queue space); the rest is queued. */
-  private queueHandshake(buf: Uint8Array, len: number, addrs: Uint8Array, addrOff: number, port: number): void {
-    const msg = buf.subarray(0, len);
-    if (!this.cookieChecker.checkMAC1(msg)) {
-      this.stats.drop_bad_mac1++;
-      return;
-    }
-    if (this.hsQueue.length - this.hsHead >= HANDSHAKE_QUEUE_SIZE) {
-      this.stats.drop_handshake_queue_full++;
-      return;
-    }
-    this.hsQueue.push({ msg: Uint8Array.from(msg), addr16: addrs.slice(addrOff, addrOff + 16), port });
-    if (!this.hsScheduled) {
-      this.hsScheduled = true;
-      setImmediate(this.drainHandshakes);
-    }
-  }
-
-  /** wireguard-go: under load while the queue is ≥ 1/8 full, and for 1 s after. */
-  isUnderLoad(): boolean {
-    const o = this.underLoadOpt;
-    if (typeof o === 'boolean') return o;
-    if (typeof o === 'function') return o();
-    const now = this.clock.now();
-    if (this.hsQueue.length - this.hsHead >= UNDER_LOAD_QUEUE_THRESHOLD) {
-      if (this.underLoadUntil < now) this.stats.under_load_events++;
-      this.underLoadUntil = now + UNDER_LOAD_AFTER_TIME_MS;
-      return true;
-    }
-    return this.underLoadUntil > now;
-  }
-
-  private readonly drainHandshakes = (): void => {
-    this.hsScheduled = false;
-    if (this.closed) return;
-    const end = Math.min(this.hsQueue.length, this.hsHead + HANDSHAKE_SLICE);
-    while (this.hsHead < end) {
-      const q = this.hsQueue[this.hsHead++];
-      try {
-        this.processHandshake(q);
-      } catch (e) {
-        this.internalError('handshake', e);
-      }
-    }
-    if (this.hsHead >= this.hsQueue.length) {
-      this.hsQueue = [];
-      this.hsHead = 0;
-    } else {
-      this.hsScheduled = true;
-      setImmediate(this.drainHandshakes);
-    }
-  };
-
-  private processHandshake(q: QueuedHandshake): void {
-    const c = this.stats;
-    const now = this.clock.now();
-    const msg = q.msg;
-    if (this.isUnderLoad()) {
-      if (!this.cookieChecker.checkMAC2(msg, q.addr16, q.port, now)) {
-        const reply = this.cookieChecker.createReply(msg, readU32LE(msg, 4), q.addr16, q.port, now);
-        try {
-          this.bind.send(reply, 0, reply.length, q.addr16, q.port);
-        } catch (e) {
-          c.drop_send_error++;
-          this.internalError('send', e);
-        }
-        c.cookie_replies_sent++;
-        c.drop_bad_mac2++;
-        return;
-      }
-      if (!this.rateLimiter.allow(q.addr16, now)) {
-        c.drop_ratelimited++;
-        return;
-      }
-    }
-    if (msg.length === 148) {
-      c.handshake_initiations_received++;
-      const hs = this.engine.consumeInitiation(msg, now);
-      if (!hs) {
-        c.dropHandshake(this.engine.lastReason);
-        return;
-      }
-      const peer = this.config.peerByHandshake(hs);
-      if (!peer) return;
-      peer.setEndpoint(q.addr16, 0, q.port);
-      peer.rxBytes += msg.length;
-      peer.timers.anyAuthenticatedPacketTraversal();
-      peer.timers.anyAuthenticatedPacketReceived();
-      peer.sendHandshakeResponse();
-      return;
-    }
-    c.handshake_responses_received++;
-    const entry = this.indices.get(readU32LE(msg, 8));
-    if (!entry || entry.keypair) {
-      c.drop_invalid_index++;
-      return;
-    }
-    const peer = entry.peer;
-    if (!this.engine.consumeResponse(msg, peer.handshake)) {
-      c.dropHandshake(this.engine.lastReason);
-      return;
-    }
-    peer.setEndpoint(q.addr16, 0, q.port);
-    peer.rxBytes += msg.length;
-    peer.timers.anyAuthenticatedPacketTraversal();
-    peer.timers.anyAuthenticatedPacketReceived();
-    peer.completeAsInitiator();
   }
 
   private logStaticKey(): void {
