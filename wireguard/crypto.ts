@@ -9,8 +9,8 @@
 //   X25519: DH 36, keygen 42, raw private-key import via JWK 41 (so static keys are imported once)
 // Node lacks keyed BLAKE2s and XChaCha20-Poly1305; both come from @noble (cookie path only).
 //
-// The transport data path does not use this interface: it calls node:crypto directly with reused
-// nonce buffers and KeyObjects (see transport-aead.ts). This interface serves the handshake.
+// The transport data path does not use this interface: see transport.ts (TransportAead, node:crypto or
+// the native addon, reused nonce and output buffers). This interface serves the handshake and Noise.
 import {
   createCipheriv,
   createDecipheriv,

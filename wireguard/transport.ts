@@ -1,11 +1,18 @@
-// Transport-message encryption and decryption: the data path. ChaCha20-Poly1305 from node:crypto with a
-// per-keypair KeyObject, one reused nonce buffer, and caller-owned output buffers, so the only per-packet
-// allocations are the ones node:crypto makes internally (the Cipher object and update()'s result, which
-// is copied into the output at once).
+// Transport-message encryption and decryption: the data path. This file has the node:crypto
+// implementation (TransportCrypto: per-keypair KeyObject, one reused nonce buffer, caller-owned output
+// buffers; the only per-packet allocations are node's own Cipher object and update() result, copied
+// into the output at once) and the TransportAead interface the device uses, which the native addon's
+// in-place implementation (native-aead.ts) also satisfies. The device prefers the native one.
 //
-// Measured here (node 20, 2 vCPU shared, 20k iterations, µs per packet; `npx tsx wireguard/transport.bench.ts`):
-//   seal 1420 B: 8.5 with a KeyObject vs 9.5 with a raw key Buffer; open 1420 B: 6.6
-//   (@noble/ciphers: 24.6, so node wins 3×; a worker pool is the next step, not a JS cipher).
+// Measured (`node --import tsx wireguard/transport-bench.ts`, µs per packet per CPU-second, 2 vCPUs
+// shared with other work, load average 8–15, so ±30%):
+//                         seal 64 B   seal 1420 B   open 64 B   open 1420 B
+//   node:crypto (here)       4.8–5.9      6.4–10.2     4.4–5.0      5.7–7.0
+//   naive node:crypto        4.8–5.6      7.4–11.2   (raw key Buffer, Buffer.concat per packet)
+//   native (addon)              ~1.0          ~2.3        ~0.9          ~1.1
+//   @noble/ciphers                 —          24.6   (spec table; not used on the data path)
+// Whole device path over the fakes at 1420 B: out 16–22 / in 11–15 (node:crypto), out 4.4 / in 5–6.7
+// (native); profiles show our own JS at a few % and the rest in the AEAD and the fakes' copies.
 // Message: type 4 ‖ receiver u32 LE ‖ counter u64 LE ‖ ciphertext ‖ tag; nonce = 0⁴ ‖ counter LE.
 import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject } from 'node:crypto';
 import { writeU32LE } from './bytes.js';
