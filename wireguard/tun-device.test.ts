@@ -26,11 +26,16 @@ describe('splitPrefix', () => {
 describe.skipIf(skip)('TunDevice (root, namespace)', () => {
   afterAll(() => deleteNetns(NS));
 
-  it('opens, configures, reads and writes v4/v6 packets, and disappears on close', () => {
+  // Writes go through the native writer thread by default; the direct write() path is checked too.
+  it.each([
+    { name: 'writer thread', env: {} },
+    { name: 'direct write()', env: { GRANTWIRE_TUN_WRITER: '0' } },
+  ])('opens, configures, reads and writes v4/v6 packets, and disappears on close ($name)', ({ env }) => {
     createNetns(NS);
     const out = execFileSync('ip', ['netns', 'exec', NS, process.execPath, '--import', 'tsx', 'test/interop/tun-probe.ts'], {
       encoding: 'utf8',
       timeout: 20_000,
+      env: { ...process.env, ...env },
     });
     const r = JSON.parse(out.trim().split('\n').pop()!);
     expect(r.error).toBeUndefined();

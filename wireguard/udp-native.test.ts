@@ -63,8 +63,8 @@ describe('address helpers', () => {
 });
 
 describe.skipIf(skip)('NativeUdpBind', () => {
-  it('exchanges datagrams with itself over IPv4 and IPv6, batched, with sources', async () => {
-    const a = NativeUdpBind.open();
+  it.each([{ senderThread: true }, { senderThread: false }])('exchanges datagrams over IPv4 and IPv6, batched, with sources (sender thread: $senderThread)', async ({ senderThread }) => {
+    const a = NativeUdpBind.open({ senderThread });
     const b = NativeUdpBind.open();
     try {
       expect(a.port).toBeGreaterThan(0);
@@ -91,8 +91,11 @@ describe.skipIf(skip)('NativeUdpBind', () => {
     }
   });
 
-  it('coalesces equal-sized datagrams with GSO and the receiver still sees each one', async () => {
-    const a = NativeUdpBind.open({ gso: true });
+  it.each([
+    { name: 'sender thread', senderThread: true },
+    { name: 'caller thread', senderThread: false },
+  ])('coalesces equal-sized datagrams with GSO and the receiver still sees each one ($name)', async ({ senderThread }) => {
+    const a = NativeUdpBind.open({ gso: true, senderThread });
     const b = NativeUdpBind.open();
     try {
       const rx = collect(b);
