@@ -4,15 +4,17 @@
 // sorted arrays; output is deterministic. The resolved state and incremental updates live in
 // resolved-tailnet.ts. Not concurrency-safe; one per active policy.
 import { GrantwireError } from '../types/errors.js';
-import type { CapGrant, FilterRule, NetPortRange, PortRange, RuleOrigin } from '../types/filter-rule.js';
+import type { FilterRule, NetPortRange, PortRange, RuleOrigin } from '../types/filter-rule.js';
 import type { Diagnostic } from '../types/errors.js';
 import { parsePrefix, type IPPrefix } from '../types/ip.js';
+import type { Tailnet, TailnetNode } from '../types/tailnet.js';
 import { ERR } from './diagnostics.js';
-import { prefixRange, rangeToCidrs } from './ip-range.js';
+import { prefixRange, rangeSetOfStrings, rangeToCidrs } from './ip-range.js';
+import type { Selector } from './model.js';
 import { addrInRanges, compareEntries, nodeMatches, overlapWithRoute, type DstEntry, type NodeRec } from './node-index.js';
 import { mergePorts } from './ports.js';
 import { registerCompiler, runPolicyTests } from './policy-tests.js';
-import { ResolvedTailnet, type CompiledGrant, type ProtoGroup } from './resolved-tailnet.js';
+import { ResolvedTailnet, type CompiledGrant } from './resolved-tailnet.js';
 import type { SelectorSet } from './selector-set.js';
 
 export type { CompileOptions } from './resolved-tailnet.js';
@@ -185,7 +187,7 @@ export class PolicyCompiler extends ResolvedTailnet {
     const acc = new Map<string, unknown[]>();
     for (const na of this.policy.nodeAttrs) {
       const hit = na.target.some((sel) =>
-        sel.kind === 'prefix' ? rec.addrs.some((a) => addrInRanges(a, sel.ranges)) : nodeMatches(this.policy, sel, rec, this.groupSets),
+        sel.kind === 'prefix' ? rec.addrs.some((a) => addrInRanges(a, sel.ranges)) : nodeMatches(sel, rec, this.groupSets),
       );
       if (!hit) continue;
       for (const a of na.attr) if (!acc.has(a)) acc.set(a, []);
@@ -200,6 +202,55 @@ export class PolicyCompiler extends ResolvedTailnet {
     const out = new Map<string, NodeFilter>();
     for (const name of [...this.recs.keys()].sort()) out.set(name, this.compileNode(name));
     return out;
+  }
+
+  /** Node names, sorted. */
+  nodeNames(): string[] {
+    return [...this.recs.keys()].sort();
+  }
+
+  /** The tailnet as the compiler currently sees it. */
+  tailnet(): Tailnet {
+    return { users: this.users.map((u) => ({ ...u })), nodes: [...this.recs.values()].map((r) => r.node) };
+  }
+
+  getNode(name: string): TailnetNode | undefined {
+    return this.recs.get(name)?.node;
+  }
+
+  /** Nodes an identity or address selector names (tagged nodes only through their tags), sorted. */
+  nodesMatching(sel: Selector): string[] {
+    const out: string[] = [];
+    for (const rec of this.recs.values()) {
+      const hit = sel.kind === 'prefix' ? rec.addrs.some((a) => addrInRanges(a, sel.ranges)) : nodeMatches(sel, rec, this.groupSets);
+      if (hit) out.push(rec.name);
+    }
+    return out.sort();
+  }
+
+  /** A node's canonical addresses. */
+  nodeAddresses(name: string): string[] {
+    return this.recs.get(name)?.addrs.map((a) => a.text) ?? [];
+  }
+
+  /** Nodes that receive traffic for an address: its owner, else the subnet routers with the most specific route. */
+  nodesForAddress(addr: string): string[] {
+    const set = rangeSetOfStrings([addr]);
+    const owners: string[] = [];
+    let routers: string[] = [];
+    let best = -1n;
+    for (const rec of this.recs.values()) {
+      if (rec.addrs.some((a) => addrInRanges(a, set))) owners.push(rec.name);
+      for (const r of rec.routes) {
+        if (r.isDefault || overlapWithRoute(r, set).length === 0) continue;
+        const size = r.range.end - r.range.start;
+        if (best === -1n || size < best) {
+          best = size;
+          routers = [rec.name];
+        } else if (size === best && !routers.includes(rec.name)) routers.push(rec.name);
+      }
+    }
+    return (owners.length > 0 ? owners : routers).sort();
   }
 
   runTests(): Diagnostic[] {

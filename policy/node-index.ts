@@ -92,7 +92,7 @@ export function adminsOf(tailnet: Tailnet): Set<string> {
 }
 
 /** Does a node match a node-identity selector? Address selectors are handled by range checks. */
-export function nodeMatches(policy: Policy, sel: Selector, rec: NodeRec, groupSets: Map<string, Set<string>>): boolean {
+export function nodeMatches(sel: Selector, rec: NodeRec, groupSets: Map<string, Set<string>>): boolean {
   switch (sel.kind) {
     case 'all':
       return true;

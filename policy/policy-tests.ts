@@ -1,19 +1,18 @@
 // The `tests` section (policy.md, "tests section"): each test is evaluated against compiled rules, the
 // same rules nodes enforce, so a passing test is evidence about the real filter. Identities a test names
-// but the tailnet lacks get synthetic devices (no posture, fresh addresses), so tests also run without a
-// tailnet file. A failing test yields a diagnostic at the test entry naming what happened and why.
+// but the tailnet lacks get synthetic devices (no posture, fresh addresses; unrouted addresses get a
+// synthetic owner or subnet router), so tests also run without a tailnet file; `srcPostureAttrs` gives a
+// test its own source device with exactly those attributes. A failing test yields a diagnostic at the
+// failing target naming the test, the destination and what happened.
 import type { Diagnostic } from '../types/errors.js';
-import { DEFAULT_IPPROTOS, type FilterRule } from '../types/filter-rule.js';
-import { formatIP } from '../types/ip.js';
+import { DEFAULT_IPPROTOS, TAILNET_V4_RANGE, TAILNET_V6_RANGE, type FilterRule } from '../types/filter-rule.js';
+import { formatIP, parseIP } from '../types/ip.js';
 import type { Tailnet, TailnetNode } from '../types/tailnet.js';
+import type { PolicyCompiler } from './compiler.js';
 import { ERR } from './diagnostics.js';
-import { TAILNET_V4_RANGE, TAILNET_V6_RANGE } from '../types/filter-rule.js';
-import { bigToBytes, rangeSetOfStrings, type RangeSet } from './ip-range.js';
+import { bigToBytes, bytesToBig, rangeSetOfStrings, type RangeSet } from './ip-range.js';
 import type { Policy, Selector, TestCase, TestTarget } from './model.js';
 import { addrInRanges, type NodeAddr } from './node-index.js';
-import { bytesToBig } from './ip-range.js';
-import { parseIP } from '../types/ip.js';
-import type { PolicyCompiler } from './compiler.js';
 
 /** What tests need from a compiler (kept narrow so the compiler can hand itself or a clone). */
 export interface TestHost {

@@ -8,7 +8,7 @@ import type { Tailnet, TailnetNode } from '../types/tailnet.js';
 import { AddressTable } from './address-table.js';
 import { normalize, rangeSetOfStrings, union, type Range, type RangeSet } from './ip-range.js';
 import type { Grant, Policy, Selector } from './model.js';
-import { addrInRanges, adminsOf, makeNodeRec, nodeMatches, overlapWithRoute, sameNodeFacts, satisfiesAny, satisfiesPosture, type NodeRec } from './node-index.js';
+import { addrInRanges, adminsOf, makeNodeRec, nodeMatches, sameNodeFacts, satisfiesAny, satisfiesPosture, type NodeRec } from './node-index.js';
 import { ALL_PORTS, mergePorts, protoKey } from './ports.js';
 import { SelectorSet, selectorKey } from './selector-set.js';
 
@@ -202,7 +202,7 @@ export class ResolvedTailnet {
   }
 
   protected identityMatch(set: SelectorSet, rec: NodeRec): boolean {
-    for (const sel of set.identity) if (nodeMatches(this.policy, sel, rec, this.groupSets)) return true;
+    for (const sel of set.identity) if (nodeMatches(sel, rec, this.groupSets)) return true;
     return false;
   }
 
@@ -269,55 +269,6 @@ export class ResolvedTailnet {
     return out;
   }
 
-
-  /** Node names, sorted. */
-  nodeNames(): string[] {
-    return [...this.recs.keys()].sort();
-  }
-
-  /** The tailnet as the compiler currently sees it. */
-  tailnet(): Tailnet {
-    return { users: this.users.map((u) => ({ ...u })), nodes: [...this.recs.values()].map((r) => r.node) };
-  }
-
-  getNode(name: string): TailnetNode | undefined {
-    return this.recs.get(name)?.node;
-  }
-
-  /** Nodes an identity or address selector names (tagged nodes only through their tags), sorted. */
-  nodesMatching(sel: Selector): string[] {
-    const out: string[] = [];
-    for (const rec of this.recs.values()) {
-      const hit = sel.kind === 'prefix' ? rec.addrs.some((a) => addrInRanges(a, sel.ranges)) : nodeMatches(this.policy, sel, rec, this.groupSets);
-      if (hit) out.push(rec.name);
-    }
-    return out.sort();
-  }
-
-  /** A node's canonical addresses. */
-  nodeAddresses(name: string): string[] {
-    return this.recs.get(name)?.addrs.map((a) => a.text) ?? [];
-  }
-
-  /** Nodes that receive traffic for an address: its owner, else the subnet routers with the most specific route. */
-  nodesForAddress(addr: string): string[] {
-    const set = rangeSetOfStrings([addr]);
-    const owners: string[] = [];
-    let routers: string[] = [];
-    let best = -1n;
-    for (const rec of this.recs.values()) {
-      if (rec.addrs.some((a) => addrInRanges(a, set))) owners.push(rec.name);
-      for (const r of rec.routes) {
-        if (r.isDefault || overlapWithRoute(r, set).length === 0) continue;
-        const size = r.range.end - r.range.start;
-        if (best === -1n || size < best) {
-          best = size;
-          routers = [rec.name];
-        } else if (size === best && !routers.includes(rec.name)) routers.push(rec.name);
-      }
-    }
-    return (owners.length > 0 ? owners : routers).sort();
-  }
 
   currentNow(): number {
     return this.now;

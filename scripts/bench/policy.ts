@@ -8,7 +8,6 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { FilterRule, NetPortRange } from '../../types/filter-rule.js';
-import type { Tailnet } from '../../types/tailnet.js';
 import { parsePolicy, PolicyCompiler, type Policy } from '../../policy/index.js';
 import { addrInRanges, adminsOf, makeNodeRec, nodeMatches, satisfiesAny, type NodeRec } from '../../policy/node-index.js';
 import { workload } from '../../policy/testdata/workload.js';
@@ -41,14 +40,14 @@ function naiveCompileNode(policy: Policy, recs: NodeRec[], d: NodeRec): FilterRu
           ? d.addrs.some((a) => addrInRanges(a, sel.ranges))
           : sel.kind === 'autogroup' && sel.name === 'self'
             ? d.user !== null
-            : nodeMatches(policy, sel, d, groupSets),
+            : nodeMatches(sel, d, groupSets),
       );
       if (!hit) continue;
       const self = leg.dst.every((sel) => sel.kind === 'autogroup' && sel.name === 'self');
       const src: string[] = [];
       for (const s of recs) {
         if (self && s.user !== d.user) continue;
-        if (!g.src.some((sel) => nodeMatches(policy, sel, s, groupSets) || (sel.kind === 'prefix' && s.addrs.some((a) => addrInRanges(a, sel.ranges))))) continue;
+        if (!g.src.some((sel) => nodeMatches(sel, s, groupSets) || (sel.kind === 'prefix' && s.addrs.some((a) => addrInRanges(a, sel.ranges))))) continue;
         if (!satisfiesAny(policy, s, g.srcPosture, NOW)) continue;
         for (const a of s.addrs) src.push(a.text);
       }
