@@ -11,6 +11,8 @@ export class FakePacketDevice implements PacketDevice {
   /** Return false to make write() fail (simulates a full TUN queue). */
   writeOk = true;
   receivedLimit = 100_000;
+  /** Packets written, including those not kept. */
+  written = 0;
   onWrite: ((pkt: Uint8Array) => void) | null = null;
   private handler: ((b: PacketBatch) => void) | null = null;
   closed = false;
@@ -32,6 +34,8 @@ export class FakePacketDevice implements PacketDevice {
 
   write(buf: Uint8Array, off: number, len: number): boolean {
     if (!this.writeOk) return false;
+    this.written++;
+    if (this.received.length >= this.receivedLimit && !this.onWrite) return true;
     const pkt = buf.slice(off, off + len);
     if (this.received.length < this.receivedLimit) this.received.push(pkt);
     this.onWrite?.(pkt);
