@@ -8,8 +8,8 @@
 // down → Stopped (keys and login kept); logout → NeedsLogin.
 import { hostname as osHostname, release as osRelease } from 'node:os';
 import { debuglog } from 'node:util';
-import { formatMetrics, type MetricFamily } from '../localapi/metrics.js';
-import { buildStatus, type PeerStats } from '../localapi/status.js';
+import { formatMetrics } from '../localapi/metrics.js';
+import { buildStatus } from '../localapi/status.js';
 import {
   LocalApiFailure,
   type BackendState,
@@ -25,47 +25,17 @@ import {
   type WhoIsResponse,
   type WhoisAddr,
 } from '../localapi/types.js';
-import { WhoisIndex, type CapsFor } from '../localapi/whois.js';
+import { WhoisIndex } from '../localapi/whois.js';
 import type { Hostinfo, Netmap } from '../types/netmap.js';
+import type { ControlFactory, ControlRefusal, ControlSession, Dataplane } from './backend-ports.js';
 import type { PersistedState, StateStore } from './state-store.js';
+
+export type { ControlFactory, ControlRefusal, ControlSession, Dataplane } from './backend-ports.js';
 
 const log = debuglog('grantwire:agent');
 
 export const AGENT_VERSION = '0.1.0';
 const DEFAULT_UP_TIMEOUT_MS = 30_000;
-
-/** Control as the backend needs it (agent/control-session.ts adapts control/client.ts). */
-export interface ControlSession {
-  /** Rejects with an Error whose message is control's reason when control refuses. */
-  register(req: { authKey: string; hostname: string; hostinfo: Hostinfo; requestTags: string[] }): Promise<{ nodeId: number | null }>;
-  /** Streams netmaps (reconnecting on its own) until `signal` aborts; rejects on a permanent failure. */
-  streamMap(req: { endpoints: string[]; hostinfo: Hostinfo }, onNetmap: (nm: Netmap) => void, signal: AbortSignal): Promise<void>;
-  logout(): Promise<void>;
-  /** Reports new local endpoints on the live stream (and with every reconnect). */
-  updateEndpoints?(endpoints: string[]): void;
-}
-
-export interface ControlRefusal extends Error {
-  /** True when control answered and refused (bad key, tags not permitted) rather than being unreachable. */
-  refused?: boolean;
-}
-
-export type ControlFactory = (controlURL: string) => ControlSession;
-
-/** The data plane as the backend needs it (agent/dataplane.ts binds Device, TUN, filter). */
-export interface Dataplane {
-  apply(nm: Netmap): void;
-  /** Forgets peers and rules (down, logout). */
-  clear(): void;
-  capsFor: CapsFor;
-  explain(q: ExplainQuery): ExplainResponse;
-  ping(ip: string, timeoutMs: number): Promise<number>;
-  /** Keyed by node key. */
-  peerStats(): Map<string, PeerStats>;
-  metricFamilies(): MetricFamily[];
-  /** Local UDP endpoints (`ip:port`) to report to control. */
-  endpoints(): string[];
-}
 
 export interface BackendOptions {
   store: StateStore;

@@ -68,7 +68,6 @@ export class TailnetLab {
   readonly controlURL = `http://${UNDERLAY_PREFIX}.1:${CONTROL_PORT}`;
   readonly stateFile: string;
   readonly nodes = new Map<string, LabNode>();
-  private control: ChildProcess | null = null;
   private nextHost = 10;
 
   constructor(
@@ -91,7 +90,7 @@ export class TailnetLab {
     run('ip', ['-n', this.hub, 'link', 'set', this.bridge, 'up']);
     addAddr(this.hub, this.bridge, `${this.controlIP}/24`);
     const log = join(this.dir, 'control.log');
-    this.control = this.scope.spawn(this.hub, CONTROL_BIN, ['serve', '--listen', `${this.controlIP}:${CONTROL_PORT}`, '--state', this.stateFile, '--policy', policyFile, ...extra], { logFile: log });
+    this.scope.spawn(this.hub, CONTROL_BIN, ['serve', '--listen', `${this.controlIP}:${CONTROL_PORT}`, '--state', this.stateFile, '--policy', policyFile, ...extra], { logFile: log });
     const up = await waitFor(async () => (await runCmd('ip', ['netns', 'exec', this.hub, 'node', '-e', `fetch('${this.controlURL}/key').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))`])).code === 0, 30_000, 200);
     if (!up) throw new Error(`control did not come up; see ${log}:\n${tail(log)}`);
   }
@@ -203,7 +202,6 @@ export class TailnetLab {
 
   async cleanup(keepDir = false): Promise<void> {
     await this.scope.cleanup();
-    this.control = null;
     if (!keepDir) rmSync(this.dir, { recursive: true, force: true });
   }
 }

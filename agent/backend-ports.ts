@@ -1,0 +1,41 @@
+// What the agent backend needs from control and from the data plane, as small interfaces: the daemon
+// binds them to control/client.ts (agent/control-session.ts) and to the WireGuard Device, TUN and filter
+// (agent/dataplane.ts); tests bind them to fakes.
+import type { MetricFamily } from '../localapi/metrics.js';
+import type { PeerStats } from '../localapi/status.js';
+import type { ExplainQuery, ExplainResponse } from '../localapi/types.js';
+import type { CapsFor } from '../localapi/whois.js';
+import type { Hostinfo, Netmap } from '../types/netmap.js';
+
+/** Control as the backend needs it (agent/control-session.ts adapts control/client.ts). */
+export interface ControlSession {
+  /** Rejects with an Error whose message is control's reason when control refuses. */
+  register(req: { authKey: string; hostname: string; hostinfo: Hostinfo; requestTags: string[] }): Promise<{ nodeId: number | null }>;
+  /** Streams netmaps (reconnecting on its own) until `signal` aborts; rejects on a permanent failure. */
+  streamMap(req: { endpoints: string[]; hostinfo: Hostinfo }, onNetmap: (nm: Netmap) => void, signal: AbortSignal): Promise<void>;
+  logout(): Promise<void>;
+  /** Reports new local endpoints on the live stream (and with every reconnect). */
+  updateEndpoints?(endpoints: string[]): void;
+}
+
+export interface ControlRefusal extends Error {
+  /** True when control answered and refused (bad key, tags not permitted) rather than being unreachable. */
+  refused?: boolean;
+}
+
+export type ControlFactory = (controlURL: string) => ControlSession;
+
+/** The data plane as the backend needs it (agent/dataplane.ts binds Device, TUN, filter). */
+export interface Dataplane {
+  apply(nm: Netmap): void;
+  /** Forgets peers and rules (down, logout). */
+  clear(): void;
+  capsFor: CapsFor;
+  explain(q: ExplainQuery): ExplainResponse;
+  ping(ip: string, timeoutMs: number): Promise<number>;
+  /** Keyed by node key. */
+  peerStats(): Map<string, PeerStats>;
+  metricFamilies(): MetricFamily[];
+  /** Local UDP endpoints (`ip:port`) to report to control. */
+  endpoints(): string[];
+}
