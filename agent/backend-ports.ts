@@ -16,6 +16,8 @@ export interface ControlSession {
   logout(): Promise<void>;
   /** Reports new local endpoints on the live stream (and with every reconnect). */
   updateEndpoints?(endpoints: string[]): void;
+  /** Reports changed hostinfo (a new hostname) on the live stream. */
+  updateHostinfo?(hostinfo: Hostinfo): void;
 }
 
 export interface ControlRefusal extends Error {

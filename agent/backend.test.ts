@@ -184,6 +184,24 @@ describe('AgentBackend', () => {
     await b.stop();
   });
 
+  it('a new hostname (up --hostname, prefs PATCH) goes to control on the live stream', async () => {
+    const c = new FakeControl();
+    const sent: string[] = [];
+    const b = new AgentBackend({
+      store: new StateStore(join(root, 'h')),
+      control: () => ({ ...c.session(), updateHostinfo: (h) => void sent.push(h.hostname) }),
+      dataplane: new FakeDataplane(),
+    });
+    await b.start();
+    await b.up({ ControlURL: 'http://c', AuthKey: 'k', Hostname: 'one' });
+    await b.up({ Hostname: 'two' });
+    await b.patchPrefs({ Hostname: 'three' });
+    await b.patchPrefs({ Hostname: 'three' });
+    expect(sent).toEqual(['two', 'three']);
+    expect(b.getPrefs().Hostname).toBe('three');
+    await b.stop();
+  });
+
   it('metrics include backend gauges', async () => {
     const { b } = make('e', new FakeControl());
     await b.start();

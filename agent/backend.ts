@@ -256,8 +256,10 @@ export class AgentBackend implements LocalBackend {
   patchPrefs(patch: PrefsPatch): Promise<Prefs> {
     return this.serialize(async () => {
       const wasRunning = this.persisted.prefs.WantRunning;
+      const renamed = patch.Hostname !== undefined && patch.Hostname !== this.persisted.prefs.Hostname;
       this.persisted.prefs = { ...this.persisted.prefs, ...patch };
       await this.save();
+      if (renamed) this.session?.updateHostinfo?.(this.hostinfo());
       if (patch.WantRunning === false && wasRunning) {
         this.disconnect();
         this.setState('Stopped');
@@ -305,9 +307,11 @@ export class AgentBackend implements LocalBackend {
           nodeId,
         };
       } else {
+        const renamed = req.Hostname !== undefined && req.Hostname !== this.persisted.prefs.Hostname;
         if (req.Hostname !== undefined) this.persisted.prefs.Hostname = req.Hostname;
         this.persisted.prefs.WantRunning = true;
         this.session ??= this.opts.control(url);
+        if (renamed) this.session.updateHostinfo?.(this.hostinfo());
       }
       await this.save();
       this.connect();

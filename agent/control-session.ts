@@ -25,7 +25,7 @@ export interface ControlSessionOptions {
   nodePrivateKey: Uint8Array;
 }
 
-export function createControlSession(o: ControlSessionOptions): ControlSession & { updateEndpoints(eps: string[]): void } {
+export function createControlSession(o: ControlSessionOptions): ControlSession {
   let client: ControlClient;
   try {
     client = new ControlClient({ serverUrl: o.controlURL, machinePrivateKey: o.machinePrivateKey, nodePrivateKey: o.nodePrivateKey });
@@ -34,7 +34,7 @@ export function createControlSession(o: ControlSessionOptions): ControlSession &
     const failure = classify(err);
     failure.refused = true;
     const fail = () => Promise.reject(failure);
-    return { register: fail, streamMap: fail, logout: fail, updateEndpoints: () => undefined };
+    return { register: fail, streamMap: fail, logout: fail };
   }
   return {
     async register(req: { authKey: string; hostname: string; hostinfo: Hostinfo; requestTags: string[] }) {
@@ -61,6 +61,9 @@ export function createControlSession(o: ControlSessionOptions): ControlSession &
     },
     updateEndpoints(eps: string[]) {
       client.updateEndpoints(eps);
+    },
+    updateHostinfo(hostinfo: Hostinfo) {
+      client.updateHostinfo(hostinfo);
     },
   };
 }
