@@ -147,7 +147,7 @@ export class ControlClient {
     while (!signal.aborted) {
       let gotMap = false;
       try {
-        await this.streamOnce(o, (nm) => {
+        await this.streamOnce((nm) => {
           gotMap = true;
           onNetmap(nm);
         }, signal);
@@ -163,7 +163,7 @@ export class ControlClient {
     }
   }
 
-  private async streamOnce(o: StreamOptions, onNetmap: (nm: Netmap) => void, signal: AbortSignal): Promise<void> {
+  private async streamOnce(onNetmap: (nm: Netmap) => void, signal: AbortSignal): Promise<void> {
     const ch = await this.connect();
     if (signal.aborted) {
       ch.close('aborted');

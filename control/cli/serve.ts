@@ -86,7 +86,7 @@ export async function run(argv: string[]): Promise<number> {
     process.on('SIGTERM', stop);
   });
   const server = new ControlServer({ store, engine: policyEngine, logger, ephemeralTimeoutMs, nodeKeyExpiryMs, keepAliveMs });
-  const addr = await server.listen(host, port);
+  await server.listen(host, port);
   const pol = server.coordinator.activePolicy;
   if (server.coordinator.policyAllowsAll) {
     const bar = '!'.repeat(78);
@@ -95,7 +95,6 @@ export async function run(argv: string[]): Promise<number> {
   }
   logger.log('info', 'control listening', { url: server.url, policyVersion: pol.id, policyFile: pol.file, nodes: store.listNodes().length });
   process.stdout.write(`listening ${server.url}\n`);
-  void addr;
 
   await stopped;
   logger.log('info', 'control shutting down');
