@@ -139,6 +139,7 @@ export class HandshakeReceiver {
       }
       const peer = this.host.peerByHandshake(hs);
       if (!peer) return;
+      peer.log('received handshake initiation');
       peer.setEndpoint(q.addr16, 0, q.port);
       peer.rxBytes += msg.length;
       peer.timers.anyAuthenticatedPacketTraversal();
@@ -156,6 +157,7 @@ export class HandshakeReceiver {
       c.dropHandshake(this.host.engine.lastReason);
       return;
     }
+    peer.log('received handshake response');
     peer.setEndpoint(q.addr16, 0, q.port);
     peer.rxBytes += msg.length;
     peer.timers.anyAuthenticatedPacketTraversal();

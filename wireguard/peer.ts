@@ -174,6 +174,7 @@ export class Peer implements TimerTarget {
     this.cookieGen.addMacs(msg, now);
     this.timers.anyAuthenticatedPacketTraversal();
     this.timers.anyAuthenticatedPacketSent();
+    this.log(`sending handshake initiation${isRetry ? ` (retry ${this.timers.handshakeAttempts})` : ''}`);
     if (this.hasEndpoint) {
       this.send(msg, 0, msg.length);
       this.txBytes += msg.length;
@@ -210,6 +211,7 @@ export class Peer implements TimerTarget {
     this.timers.sessionDerived();
     this.timers.anyAuthenticatedPacketTraversal();
     this.timers.anyAuthenticatedPacketSent();
+    this.log('sending handshake response');
     this.send(msg, 0, msg.length);
     this.txBytes += msg.length;
     host.stats.handshake_responses_sent++;
@@ -232,6 +234,7 @@ export class Peer implements TimerTarget {
   }
 
   handshakeComplete(): void {
+    this.log('handshake complete, keypair confirmed');
     this.timers.handshakeComplete();
     this.lastHandshakeMs = this.host.wallNow();
     this.host.stats.handshakes_completed++;
