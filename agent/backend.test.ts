@@ -137,6 +137,20 @@ describe('AgentBackend', () => {
     await r.b.stop();
   });
 
+  it('a refused re-login leaves a running node running', async () => {
+    const c = new FakeControl();
+    const { b, dp } = make('i', c);
+    await b.start();
+    await b.up({ ControlURL: 'http://c', AuthKey: 'k' });
+    c.refuse = 'requested tags [tag:x] are invalid or not permitted';
+    dp.cleared = 0;
+    await expect(b.up({ AuthKey: 'k2', AdvertiseTags: ['tag:x'] })).rejects.toMatchObject({ code: 'login_failed' });
+    expect(b.backendState()).toBe('Running');
+    expect(b.whois({ kind: 'ip', ip: '100.64.0.2', port: null })).not.toBeNull();
+    expect(dp.cleared).toBe(0);
+    await b.stop();
+  });
+
   it('up times out when control never sends a netmap', async () => {
     const c = new FakeControl();
     const { b } = make('d', c);

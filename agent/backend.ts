@@ -282,7 +282,8 @@ export class AgentBackend implements LocalBackend {
         throw new LocalApiFailure(400, 'needs_login', `not logged in to ${url}: give --auth-key KEY`);
       }
       if (req.AuthKey) {
-        this.disconnect();
+        // Register on a fresh session while any current stream keeps running: a refused re-login (say,
+        // tags not permitted) must leave a running node as it was.
         const session = this.opts.control(url);
         const hostname = req.Hostname ?? (prefs.Hostname || this.opts.defaultHostname || osHostname());
         const tags = req.AdvertiseTags ?? prefs.AdvertiseTags;
@@ -296,10 +297,11 @@ export class AgentBackend implements LocalBackend {
           }));
         } catch (err) {
           const e = err as ControlRefusal;
-          this.setState(this.persisted.registered ? this.state : 'NeedsLogin', e.message);
+          if (!this.persisted.registered) this.setState('NeedsLogin', e.message);
           if (e.refused === false) throw new LocalApiFailure(502, 'control_unreachable', e.message);
           throw new LocalApiFailure(400, 'login_failed', e.message);
         }
+        this.disconnect();
         this.session = session;
         this.persisted = {
           prefs: { ...prefs, ControlURL: url, Hostname: hostname, AdvertiseTags: tags, WantRunning: true, LoggedOut: false },
