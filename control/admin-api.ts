@@ -6,15 +6,20 @@
 //   DELETE /api/v1/nodes/{id|name}
 //   PUT    /api/v1/nodes/{id|name}/attrs/{custom:x}   body {"value": …, "expiry"?: "1h"}
 //   DELETE /api/v1/nodes/{id|name}/attrs/{custom:x}
+//   PUT    /api/v1/nodes/{id|name}/tags          body {"tags": ["tag:a"]}
 //   GET    /api/v1/keys
+//   POST   /api/v1/keys                       body {"user", "reusable"?, "ephemeral"?, "tags"?, "expiry"?: "1h"}
+//                                             → {"id", "key"}: the only response that ever carries a key
+//   DELETE /api/v1/keys/{id}                  revoke
 //   GET    /api/v1/users
+//   POST   /api/v1/users                      body {"login", "role"?: "admin"|"member", "name"?}
 //   GET    /api/v1/policy                     active policy {version, file, text}
 //   POST   /api/v1/policy                     body = policy text; 400 with diagnostics when invalid
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseDuration } from '../cli/args.js';
 import { formatDiagnostic } from '../types/errors.js';
 import type { PostureValue } from '../types/tailnet.js';
-import { keySummaries, nodeSummaries, removeAttr, requireNode, setAttr } from './admin-ops.js';
+import { addUser, createAuthKey, keySummaries, nodeSummaries, removeAttr, requireNode, setAttr, setNodeTags } from './admin-ops.js';
 import type { Coordinator } from './coordinator.js';
 import type { Logger } from './logger.js';
 import { parseSecret, secretMatches } from './secrets.js';
@@ -48,6 +53,17 @@ function readBody(req: IncomingMessage): Promise<string | null> {
     req.on('end', () => resolve(Buffer.concat(parts).toString('utf8')));
     req.on('error', () => resolve(null));
   });
+}
+
+async function readJson(req: IncomingMessage): Promise<Record<string, unknown> | null> {
+  const body = await readBody(req);
+  if (body === null) return null;
+  try {
+    const v: unknown = JSON.parse(body);
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
 }
 
 /** The authenticated admin's login, or null. */
@@ -110,7 +126,47 @@ export async function handleAdminApi(req: IncomingMessage, res: ServerResponse, 
       ctx.logger.log('info', 'attribute set via API', { node: n.hostname, attr: path[3], by: who });
       return send(res, 200, { node: n.id, attr: path[3], value: v });
     }
+    if (path[0] === 'nodes' && path.length === 3 && path[2] === 'tags' && method === 'PUT') {
+      const body = await readJson(req);
+      const tags = body?.tags;
+      if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string')) return send(res, 400, { error: 'body must be {"tags": ["tag:x", …]}', code: 'bad_request' });
+      const n = setNodeTags(store, path[1], tags as string[]);
+      coordinator.refreshNode(n.id);
+      ctx.logger.log('info', 'node tags set via API', { node: n.hostname, tags: n.tags.join(','), by: who });
+      return send(res, 200, { node: n.id, tags: n.tags });
+    }
     if (path[0] === 'keys' && path.length === 1 && method === 'GET') return send(res, 200, { keys: keySummaries(store) });
+    if (path[0] === 'keys' && path.length === 1 && method === 'POST') {
+      const b = await readJson(req);
+      if (!b || typeof b.user !== 'string') return send(res, 400, { error: 'body must be {"user": LOGIN, …}', code: 'bad_request' });
+      let expiresInMs: number | null = null;
+      if (b.expiry !== undefined) {
+        expiresInMs = typeof b.expiry === 'string' ? parseDuration(b.expiry) : null;
+        if (expiresInMs === null) return send(res, 400, { error: 'expiry must be a duration like 30s, 5m, 1h', code: 'bad_request' });
+      }
+      const tags = b.tags ?? [];
+      if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string')) return send(res, 400, { error: 'tags must be a list of strings', code: 'bad_request' });
+      const k = createAuthKey(store, { user: b.user, reusable: b.reusable === true, ephemeral: b.ephemeral === true, tags: tags as string[], expiresInMs });
+      ctx.logger.log('info', 'auth key created via API', { key: k.id, user: b.user, by: who });
+      return send(res, 200, { id: k.id, key: k.key });
+    }
+    if (path[0] === 'keys' && path.length === 2 && method === 'DELETE') {
+      if (!store.authKey(path[1])) return send(res, 404, { error: 'no such key', code: 'not_found' });
+      store.revokeAuthKey(path[1]);
+      ctx.logger.log('info', 'auth key revoked via API', { key: path[1], by: who });
+      return send(res, 200, { revoked: path[1] });
+    }
+    if (path[0] === 'users' && path.length === 1 && method === 'POST') {
+      const b = await readJson(req);
+      const role = b?.role ?? 'member';
+      if (!b || typeof b.login !== 'string' || (role !== 'admin' && role !== 'member') || (b.name !== undefined && typeof b.name !== 'string')) {
+        return send(res, 400, { error: 'body must be {"login": "user@domain", "role"?: "admin"|"member", "name"?}', code: 'bad_request' });
+      }
+      const u = addUser(store, b.login, role, b.name as string | undefined);
+      coordinator.refreshUsers([u.id]);
+      ctx.logger.log('info', 'user added via API', { user: u.login, role: u.role, by: who });
+      return send(res, 200, { id: u.id, login: u.login, name: u.name, role: u.role });
+    }
     if (path[0] === 'users' && path.length === 1 && method === 'GET') {
       return send(res, 200, { users: store.listUsers().map((u) => ({ id: u.id, login: u.login, name: u.name, role: u.role })) });
     }

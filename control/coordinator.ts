@@ -340,17 +340,7 @@ export class Coordinator {
       else if (c.kind === 'policy') rebuild = true;
       else if (c.kind === 'node' || c.kind === 'attr') nodeIds.add(c.ref);
     }
-    // A new member without devices changes no netmap; only an admin (autogroup:admin) or a user who owns
-    // nodes needs a fresh compiler. Adding users to a 10,000-node tailnet then costs nothing.
-    for (const uid of userIds) {
-      const before = this.users.get(uid);
-      const after = this.store.userById(uid);
-      if (after) this.users.set(uid, after);
-      else this.users.delete(uid);
-      let owns = false;
-      for (const n of this.nodes.values()) if (n.userId === uid) owns = true;
-      if (owns || before?.role === 'admin' || after?.role === 'admin') rebuild = true;
-    }
+    if (this.reloadUsers(userIds)) rebuild = true;
     if (rebuild) {
       const p = this.store.activePolicy();
       const changedPolicy = p !== null && p.id !== this.policy.id;
@@ -368,6 +358,33 @@ export class Coordinator {
     }
     this.scheduleExpiry();
     if (this.lastSeq > 10_000) this.store.pruneChanges(this.lastSeq - 1000);
+  }
+
+  /**
+   * Re-reads users; true when the compiler must be rebuilt. A new member without devices changes no netmap;
+   * only an admin (autogroup:admin) or a user who owns nodes needs a fresh compiler, so adding users to a
+   * 10,000-node tailnet costs nothing.
+   */
+  private reloadUsers(ids: Iterable<number>): boolean {
+    let rebuild = false;
+    for (const uid of ids) {
+      const before = this.users.get(uid);
+      const after = this.store.userById(uid);
+      if (after) this.users.set(uid, after);
+      else this.users.delete(uid);
+      let owns = false;
+      for (const n of this.nodes.values()) if (n.userId === uid) owns = true;
+      if (owns || before?.role === 'admin' || after?.role === 'admin') rebuild = true;
+    }
+    return rebuild;
+  }
+
+  /** Users changed through this process's own store (admin API). */
+  refreshUsers(ids: Iterable<number>): void {
+    if (this.reloadUsers(ids)) {
+      this.loadAll();
+      this.scheduleExpiry();
+    }
   }
 
   // ---------------------------------------------------------------- expiry

@@ -254,3 +254,28 @@ describe('pinned control key', () => {
     expect(h.store.authKey(k.split('-')[1])?.uses).toBe(0);
   });
 });
+
+describe('admin API writes', () => {
+  it('adds users, creates and revokes keys, and sets node tags', async () => {
+    const token = createApiToken(h.store, 'root@example.com').token;
+    const call = async (method: string, path: string, body?: unknown) => {
+      const r = await fetch(new URL(path, h.url), { method, headers: { authorization: `Bearer ${token}` }, body: body === undefined ? undefined : JSON.stringify(body) });
+      return { status: r.status, body: (await r.json()) as Record<string, unknown> };
+    };
+    expect((await call('POST', '/api/v1/users', { login: 'frank@example.com', name: 'Frank' })).status).toBe(200);
+    expect((await call('POST', '/api/v1/users', { login: 'frank@example.com' })).status).toBe(400);
+    const created = await call('POST', '/api/v1/keys', { user: 'frank@example.com', reusable: true, expiry: '1h' });
+    expect(created.status).toBe(200);
+    const key = created.body.key as string;
+    expect(key).toMatch(/^gwkey-/);
+    const a = newAgent(h.url);
+    const { node } = await a.client.register({ authKey: key, hostname: 'frank-box', hostinfo: LINUX });
+    expect(JSON.stringify((await call('GET', '/api/v1/keys')).body)).not.toContain(key.slice(19));
+    const tagged = await call('PUT', `/api/v1/nodes/${node.id}/tags`, { tags: ['tag:web'] });
+    expect(tagged.body.tags).toEqual(['tag:web']);
+    expect(h.server.coordinator.node(node.id)?.tags).toEqual(['tag:web']);
+    expect((await call('PUT', `/api/v1/nodes/${node.id}/tags`, { tags: ['tag:undeclared'] })).status).toBe(400);
+    expect((await call('DELETE', `/api/v1/keys/${created.body.id as string}`)).status).toBe(200);
+    await expect(newAgent(h.url).client.register({ authKey: key, hostname: 'late', hostinfo: LINUX })).rejects.toMatchObject({ code: 'auth_key_revoked' });
+  });
+});
