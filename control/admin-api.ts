@@ -13,6 +13,7 @@
 //   DELETE /api/v1/keys/{id}                  revoke
 //   GET    /api/v1/users
 //   POST   /api/v1/users                      body {"login", "role"?: "admin"|"member", "name"?}
+//   GET    /api/v1/stats                      live streams and netmap counters
 //   GET    /api/v1/policy                     active policy {version, file, text}
 //   POST   /api/v1/policy                     body = policy text; 400 with diagnostics when invalid
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -169,6 +170,9 @@ export async function handleAdminApi(req: IncomingMessage, res: ServerResponse, 
     }
     if (path[0] === 'users' && path.length === 1 && method === 'GET') {
       return send(res, 200, { users: store.listUsers().map((u) => ({ id: u.id, login: u.login, name: u.name, role: u.role })) });
+    }
+    if (path[0] === 'stats' && path.length === 1 && method === 'GET') {
+      return send(res, 200, { streams: coordinator.streamCount, policyVersion: coordinator.policyVersion, ...coordinator.stats });
     }
     if (path[0] === 'policy' && path.length === 1 && method === 'GET') {
       const p = coordinator.activePolicy;

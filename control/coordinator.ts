@@ -451,6 +451,11 @@ export class Coordinator {
     };
   }
 
+  /** Nodes with at least one live map stream. */
+  get streamCount(): number {
+    return this.sessions.size;
+  }
+
   isOnline(nodeId: number): boolean {
     return (this.sessions.get(nodeId)?.size ?? 0) > 0;
   }

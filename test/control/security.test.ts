@@ -276,6 +276,9 @@ describe('admin API writes', () => {
     expect(h.server.coordinator.node(node.id)?.tags).toEqual(['tag:web']);
     expect((await call('PUT', `/api/v1/nodes/${node.id}/tags`, { tags: ['tag:undeclared'] })).status).toBe(400);
     expect((await call('DELETE', `/api/v1/keys/${created.body.id as string}`)).status).toBe(200);
+    const stats = (await call('GET', '/api/v1/stats')).body;
+    expect(stats.policyVersion).toBe(h.server.coordinator.policyVersion);
+    expect(typeof stats.netmapsSent).toBe('number');
     await expect(newAgent(h.url).client.register({ authKey: key, hostname: 'late', hostinfo: LINUX })).rejects.toMatchObject({ code: 'auth_key_revoked' });
   });
 });
