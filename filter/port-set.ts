@@ -129,14 +129,15 @@ export function portSetHas(ps: PortSets, id: number, port: number): boolean {
   if (k === PS_SORTED) {
     const r = ps.ranges;
     const o = ps.off[id];
-    let lo = 0;
-    let hi = ps.len[id] - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (r[o + 2 * mid] <= port) lo = mid;
-      else hi = mid - 1;
+    // Branch-free lower bound: the loop count depends only on the length, the select compiles to a cmov.
+    let base = 0;
+    let n = ps.len[id];
+    while (n > 1) {
+      const half = n >> 1;
+      base = r[o + 2 * (base + half)] <= port ? base + half : base;
+      n -= half;
     }
-    return r[o + 2 * lo] <= port && port <= r[o + 2 * lo + 1];
+    return r[o + 2 * base] <= port && port <= r[o + 2 * base + 1];
   }
   return ((ps.bits[ps.off[id] + (port >>> 5)] >>> (port & 31)) & 1) === 1;
 }
