@@ -55,23 +55,29 @@ describe('allocation guard', () => {
     };
     run(1_000_000); // warm up: JIT, inline caches, flow table steady state
     // A GC during the window would hide allocations (it shrinks the heap), so a window only counts when
-    // no GC ran in it; any per-packet allocation (≥ 16 B × 1e5 = 1.6 MB) then shows up as growth.
+    // no GC ran in it. Any per-packet allocation (≥ 16 B × 1e5 = 1.6 MB) shows up as growth in every
+    // clean window; the best of a few windows filters out the test runner's own occasional allocations
+    // (its worker RPC), which are tens of KB at most.
     let gcs = 0;
     const obs = new PerformanceObserver((list) => (gcs += list.getEntries().length));
     obs.observe({ entryTypes: ['gc'] });
-    let growth = -1;
-    for (let attempt = 0; attempt < 5 && growth < 0; attempt++) {
+    let growth = Infinity;
+    let clean = 0;
+    for (let attempt = 0; attempt < 8 && clean < 3; attempt++) {
       await new Promise((r) => setTimeout(r, 20));
       gcs = 0;
       const before = process.memoryUsage().heapUsed;
       run(100_000);
       const after = process.memoryUsage().heapUsed;
       await new Promise((r) => setTimeout(r, 20));
-      if (gcs === 0) growth = after - before;
+      if (gcs === 0) {
+        clean++;
+        growth = Math.min(growth, after - before);
+      }
     }
     obs.disconnect();
     expect(accepted).toBeGreaterThan(0);
-    expect(growth).toBeGreaterThanOrEqual(0); // found a window without GC
-    expect(growth).toBeLessThan(16 * 1024);
+    expect(clean).toBeGreaterThan(0);
+    expect(growth).toBeLessThan(64 * 1024);
   });
 });
