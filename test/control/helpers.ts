@@ -106,10 +106,18 @@ export interface TestAgent {
   streamError: unknown;
 }
 
-export function newAgent(url: string, keys?: { machine?: Uint8Array; node?: Uint8Array }): TestAgent {
+export function newAgent(url: string, keys?: { machine?: Uint8Array; node?: Uint8Array; connectTimeoutMs?: number }): TestAgent {
   const machinePrivateKey = keys?.machine ?? generatePrivateKey();
   const nodePrivateKey = keys?.node ?? generatePrivateKey();
-  const client = new ControlClient({ serverUrl: url, machinePrivateKey, nodePrivateKey, keepAliveMs: 1000, minBackoffMs: 50, maxBackoffMs: 500 });
+  const client = new ControlClient({
+    serverUrl: url,
+    machinePrivateKey,
+    nodePrivateKey,
+    keepAliveMs: 1000,
+    minBackoffMs: 50,
+    maxBackoffMs: 500,
+    connectTimeoutMs: keys?.connectTimeoutMs,
+  });
   const netmaps: Netmap[] = [];
   const waiters: { pred: (nm: Netmap) => boolean; resolve: (nm: Netmap) => void }[] = [];
   let ac: AbortController | null = null;

@@ -22,7 +22,8 @@ describe(`${N} nodes at once`, () => {
     h.addUser('bob@example.com');
     const aliceKey = h.key({ user: 'alice@example.com', reusable: true });
     const bobKey = h.key({ user: 'bob@example.com', reusable: true });
-    for (let i = 0; i < N; i++) agents.push(newAgent(h.url));
+    // Generous limits: every agent shares this one process (and CI's cores) with the server.
+    for (let i = 0; i < N; i++) agents.push(newAgent(h.url, { connectTimeoutMs: 90_000 }));
     const regs = await Promise.all(
       agents.map((a, i) =>
         a.client.register({
@@ -36,7 +37,6 @@ describe(`${N} nodes at once`, () => {
     expect(new Set(regs.map((r) => r.node.addresses[0])).size).toBe(N);
     expect(new Set(regs.map((r) => r.node.name)).size).toBe(N);
 
-    // Generous limits: every agent shares this one process (and CI's cores) with the server.
     await Promise.all(agents.map((a, i) => a.stream([`192.0.2.${1 + (i % 250)}:${40000 + i}`], LINUX, 90_000)));
     await Promise.all(agents.map((a) => a.waitFor((nm) => nm.peers.length === N - 1 && nm.peers.every((p) => p.online), 90_000)));
 
