@@ -63,7 +63,7 @@ describe.skipIf(missing.length > 0)('end to end: a tailnet in namespaces', () =>
     await lab.addUser('carol@example.com', 'member');
     aliceKey = await lab.createKey('alice@example.com', { reusable: true });
     bobKey = await lab.createKey('bob@example.com', { reusable: true });
-    for (const n of ['prod', 'sql', 'eng', 'analyst', 'carol']) await lab.addNode(n);
+    await Promise.all(['prod', 'sql', 'eng', 'analyst', 'carol'].map((n) => lab.addNode(n)));
   }, 240_000);
 
   afterAll(async () => {
@@ -93,10 +93,8 @@ describe.skipIf(missing.length > 0)('end to end: a tailnet in namespaces', () =>
     const ok = await lab.up('prod', aliceKey, { tags: ['tag:prod-server'] });
     expect(ok.code, ok.stderr + tail(lab.node('prod').logFile)).toBe(0);
     const carolKey = await lab.createKey('carol@example.com', { reusable: true });
-    expect((await lab.up('sql', carolKey, { tags: ['tag:tailsql'] })).code).toBe(0);
-    expect((await lab.up('eng', aliceKey)).code).toBe(0);
-    expect((await lab.up('analyst', bobKey)).code).toBe(0);
-    expect((await lab.up('carol', carolKey)).code).toBe(0);
+    const ups = await Promise.all([lab.up('sql', carolKey, { tags: ['tag:tailsql'] }), lab.up('eng', aliceKey), lab.up('analyst', bobKey), lab.up('carol', carolKey)]);
+    for (const r of ups) expect(r.code, r.stderr).toBe(0);
     for (const n of ['prod', 'sql', 'eng', 'analyst', 'carol']) ip[n] = await lab.ip4(n);
     expect(new Set(Object.values(ip)).size).toBe(5);
   }, 120_000);
