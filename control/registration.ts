@@ -124,6 +124,9 @@ function reRegister(ctx: RegisterContext, node: NodeRow, req: RegisterInput): Re
     if (denied.length > 0) return refuse('tags_not_permitted', tagsRefusal(denied));
     fields.tags = wanted;
   }
+  // A renamed machine is renamed here too (unless the new name only differs by our uniqueness suffix).
+  const wantedName = store.uniqueHostname(sanitizeHostname(req.hostname || req.hostinfo.hostname), node.id);
+  if (wantedName !== node.hostname && !node.hostname.startsWith(`${wantedName.replace(/-\d+$/, '')}-`)) fields.hostname = wantedName;
   store.updateNode(node.id, fields);
   return { ok: true, node: store.node(node.id) as NodeRow, created: false, authKeyId: null };
 }

@@ -143,6 +143,19 @@ describe('nodes', () => {
     expect(e.code).toBe('node_key_in_use');
   });
 
+  it('a machine that renames itself is renamed on re-registration; a uniqueness suffix is kept', async () => {
+    const a = newAgent(h.url);
+    const key = h.key({ user: 'alice@example.com', reusable: true });
+    const first = await a.client.register({ authKey: key, hostname: 'old-name', hostinfo: LINUX });
+    const again = await a.client.register({ hostname: 'new-name', hostinfo: LINUX });
+    expect([again.node.id, again.node.name]).toEqual([first.node.id, 'new-name']);
+    await reg(key, [], 'twin');
+    const b = newAgent(h.url);
+    const twin1 = await b.client.register({ authKey: key, hostname: 'twin', hostinfo: LINUX });
+    expect(twin1.node.name).toBe('twin-1');
+    expect((await b.client.register({ hostname: 'twin', hostinfo: LINUX })).node.name).toBe('twin-1');
+  });
+
   it('makes hostnames unique within the tailnet', async () => {
     const a = await reg(h.key({ user: 'alice@example.com' }), [], 'dup');
     const b = await reg(h.key({ user: 'alice@example.com' }), [], 'dup');
