@@ -232,6 +232,21 @@ describe('Device over fakes', () => {
     expect(b.device.counters().drop_invalid_ip).toBe(1);
     expect(b.tun.received.length).toBe(1);
   });
+  it('crossing handshakes (both sides initiate at once) deliver the first packets without the 5 s retry', async () => {
+    const { net, a, b } = pair();
+    a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2', 10));
+    b.tun.inject(ipv4Packet('10.0.0.2', '10.0.0.1', 10));
+    await net.settle();
+    expect(a.tun.received.length).toBe(1);
+    expect(b.tun.received.length).toBe(1);
+    expect(net.log.filter((d) => d.data[0] === 1).length).toBe(2);
+    expect(a.device.counters().drop_handshake_unexpected + a.device.counters().drop_invalid_index).toBe(0);
+    // Traffic keeps flowing both ways afterwards.
+    a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2', 10));
+    b.tun.inject(ipv4Packet('10.0.0.2', '10.0.0.1', 10));
+    await net.settle();
+    expect([a.tun.received.length, b.tun.received.length]).toEqual([2, 2]);
+  });
 });
 
 function parseEndpointBytes(s: string): Uint8Array {

@@ -144,6 +144,7 @@ export class Device implements PeerHost {
     for (const p of this.config.allPeers()) {
       p.handshake.precompute(local);
       p.handshake.clear();
+      p.handshake.forgetCrossed();
       p.handshake.lastSentHandshake = -Infinity;
       if (p.keypairs.current) p.keypairs.current.sendNonce = REJECT_AFTER_MESSAGES;
     }

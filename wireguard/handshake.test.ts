@@ -186,6 +186,31 @@ describe('HandshakeEngine', () => {
     expect(b.engine.beginSymmetricSession(new PeerHandshake(a.local.publicKey))).toBeNull();
   });
 
+  it('crossing initiations: each side still completes its own initiation with the other\'s response', () => {
+    const { i: a, r: b, iPeer: aView, rPeer: bView } = setup(generatePresharedKey());
+    const initA = a.engine.createInitiation(aView, 101, WALL)!;
+    const initB = b.engine.createInitiation(bView, 201, WALL)!;
+    // Each consumes the other's initiation (overwriting its own state, but keeping it as `crossed`).
+    expect(b.engine.consumeInitiation(initA, 0)).toBe(bView);
+    const respB = b.engine.createResponse(bView, 202)!;
+    const kB = b.engine.beginSymmetricSession(bView)!; // B as responder for A's initiation
+    expect(a.engine.consumeInitiation(initB, 0)).toBe(aView);
+    const respA = a.engine.createResponse(aView, 102)!;
+    const kA = a.engine.beginSymmetricSession(aView)!;
+    // The crossing responses complete each side's own initiation.
+    expect(a.engine.consumeResponse(respB, aView)).toBe(aView);
+    const k1 = a.engine.beginSymmetricSession(aView)!;
+    expect(b.engine.consumeResponse(respA, bView)).toBe(bView);
+    const k2 = b.engine.beginSymmetricSession(bView)!;
+    expect([k1.isInitiator, k1.localIndex, k1.remoteIndex]).toEqual([true, 101, 202]);
+    expect(bytesToHex(k1.sendKey)).toBe(bytesToHex(kB.recvKey));
+    expect([k2.isInitiator, k2.localIndex, k2.remoteIndex]).toEqual([true, 201, 102]);
+    expect(bytesToHex(k2.sendKey)).toBe(bytesToHex(kA.recvKey));
+    // A response is consumed once; the crossed state is gone afterwards.
+    expect(a.engine.consumeResponse(respB, aView)).toBeNull();
+    expect(aView.crossed).toBeNull();
+  });
+
   it('refuses peers whose key is low-order (no usable static-static DH)', () => {
     const i = side();
     const p = i.addPeer(new Uint8Array(32));

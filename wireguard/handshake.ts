@@ -111,6 +111,13 @@ export class PeerHandshake {
   lastInitiationConsumed = -Infinity;
   /** Monotonic ms of the last initiation or response we sent (re-initiation is held off for REKEY_TIMEOUT). */
   lastSentHandshake = -Infinity;
+  /**
+   * Our own initiation, kept when the peer's initiation crossed it (both sides initiated at once).
+   * wireguard-go and the kernel overwrite it, so both sides then drop each other's response and the
+   * first packet waits for the 5 s retransmit; keeping it lets the crossing response complete a
+   * session at once. Wire-compatible: it only changes which responses we can consume.
+   */
+  crossed: { ephemeral: DhPrivateKey; chainKey: Uint8Array; hash: Uint8Array; localIndex: number } | null = null;
 
   constructor(remoteStatic: Uint8Array) {
     this.remoteStatic = Uint8Array.from(remoteStatic);
@@ -126,6 +133,14 @@ export class PeerHandshake {
 
   setPresharedKey(psk: Uint8Array | null): void {
     this.presharedKey = psk ? Uint8Array.from(psk) : Uint8Array.from(ZERO_KEY);
+  }
+
+  forgetCrossed(): void {
+    if (this.crossed) {
+      wipe(this.crossed.chainKey);
+      wipe(this.crossed.hash);
+      this.crossed = null;
+    }
   }
 
   clear(): void {
@@ -212,6 +227,7 @@ export class HandshakeEngine {
     wipe(es);
     wipe(k);
     peer.clear();
+    peer.forgetCrossed();
     peer.localEphemeral = e;
     peer.chainKey = ck;
     peer.hash = h;
@@ -252,6 +268,10 @@ export class HandshakeEngine {
     // initiation per HANDSHAKE_INITATION_RATE_MS per peer.
     if (!tai64nAfter(ts, peer.lastTimestamp)) return this.fail(R_HS_REPLAY);
     if (now - peer.lastInitiationConsumed <= HANDSHAKE_INITATION_RATE_MS) return this.fail(R_HS_FLOOD);
+    if (peer.state === HS_INITIATION_CREATED && peer.localEphemeral) {
+      peer.forgetCrossed();
+      peer.crossed = { ephemeral: peer.localEphemeral, chainKey: Uint8Array.from(peer.chainKey), hash: Uint8Array.from(peer.hash), localIndex: peer.localIndex };
+    }
     peer.clear();
     peer.lastTimestamp.set(ts);
     peer.lastInitiationConsumed = now;
@@ -307,12 +327,27 @@ export class HandshakeEngine {
   consumeResponse(msg: Uint8Array, peer: PeerHandshake): PeerHandshake | null {
     const c = this.crypto;
     if (msg.length !== MESSAGE_RESPONSE_SIZE || readU32LE(msg, 0) !== MESSAGE_RESPONSE_TYPE) return this.fail(R_HS_STATE);
-    if (peer.state !== HS_INITIATION_CREATED || !peer.localEphemeral) return this.fail(R_HS_STATE);
-    if (readU32LE(msg, RESP_OFF_RECEIVER) !== peer.localIndex) return this.fail(R_HS_STATE);
+    // The response answers either our current initiation or one that crossed the peer's (see `crossed`).
+    const receiver = readU32LE(msg, RESP_OFF_RECEIVER);
+    let eph: DhPrivateKey;
+    let ck0: Uint8Array;
+    let h0: Uint8Array;
+    const crossed = peer.crossed;
+    if (peer.state === HS_INITIATION_CREATED && peer.localEphemeral && receiver === peer.localIndex) {
+      eph = peer.localEphemeral;
+      ck0 = peer.chainKey;
+      h0 = peer.hash;
+    } else if (crossed && peer.state === HS_ZEROED && receiver === crossed.localIndex) {
+      eph = crossed.ephemeral;
+      ck0 = crossed.chainKey;
+      h0 = crossed.hash;
+    } else {
+      return this.fail(R_HS_STATE);
+    }
     const er = msg.subarray(RESP_OFF_EPHEMERAL, RESP_OFF_EPHEMERAL + KEY_SIZE);
-    let ck = kdf1(c, peer.chainKey, er);
-    let h = c.hash(peer.hash, er);
-    const ee = c.dh(peer.localEphemeral, er);
+    let ck = kdf1(c, ck0, er);
+    let h = c.hash(h0, er);
+    const ee = c.dh(eph, er);
     if (!ee) return this.fail(R_HS_BAD_DH);
     ck = kdf1(c, ck, ee);
     wipe(ee);
@@ -331,8 +366,11 @@ export class HandshakeEngine {
     wipe(peer.chainKey);
     peer.chainKey = ck2;
     peer.hash = h;
+    peer.localEphemeral = eph;
+    peer.localIndex = receiver;
     peer.remoteIndex = readU32LE(msg, RESP_OFF_SENDER);
     peer.state = HS_RESPONSE_CONSUMED;
+    peer.forgetCrossed();
     return peer;
   }
 

@@ -190,7 +190,12 @@ export class Peer implements TimerTarget {
     const host = this.host;
     const now = host.clock.now();
     this.handshake.lastSentHandshake = now;
-    if (this.handshakeIndex !== 0) host.freeIndex(this.handshakeIndex);
+    // Our in-flight initiation keeps its index if it crossed this one (PeerHandshake.crossed): the
+    // peer's response to it can still complete a session.
+    if (this.handshakeIndex !== 0 && this.handshake.crossed?.localIndex !== this.handshakeIndex) {
+      host.freeIndex(this.handshakeIndex);
+      this.handshakeIndex = 0;
+    }
     const index = host.newIndex(this);
     const msg = host.engine.createResponse(this.handshake, index);
     if (!msg) {
@@ -204,7 +209,6 @@ export class Peer implements TimerTarget {
       host.freeIndex(index);
       return;
     }
-    this.handshakeIndex = 0;
     const kp = new Keypair(keys, now, host.transport);
     host.attachKeypair(index, kp);
     this.keypairs.install(kp);
@@ -262,6 +266,7 @@ export class Peer implements TimerTarget {
     if (this.handshakeIndex !== 0) this.host.freeIndex(this.handshakeIndex);
     this.handshakeIndex = 0;
     this.handshake.clear();
+    this.handshake.forgetCrossed();
   }
 
   /** Removes everything this peer holds (on removal from the device). */
