@@ -71,13 +71,16 @@ async function main(): Promise<void> {
   ];
   say('2. agents, each in its own network namespace:');
   const ip: Record<string, string> = {};
-  for (const p of plan) {
-    await lab.addNode(p.name);
-    const r = await lab.up(p.name, p.key, { tags: p.tags });
-    if (r.code !== 0) throw new Error(`agent up on ${p.name} failed: ${r.stderr}\n${tail(lab.node(p.name).logFile)}`);
-    ip[p.name] = await lab.ip4(p.name);
-    say(`   ${p.name.padEnd(8)} ${ip[p.name].padEnd(12)} ns gwd-${p.name.padEnd(8)} ${p.who}`);
-  }
+  // Started side by side; printed in plan order.
+  await Promise.all(
+    plan.map(async (p) => {
+      await lab.addNode(p.name);
+      const r = await lab.up(p.name, p.key, { tags: p.tags });
+      if (r.code !== 0) throw new Error(`agent up on ${p.name} failed: ${r.stderr}\n${tail(lab.node(p.name).logFile)}`);
+      ip[p.name] = await lab.ip4(p.name);
+    }),
+  );
+  for (const p of plan) say(`   ${p.name.padEnd(8)} ${ip[p.name].padEnd(12)} ns gwd-${p.name.padEnd(8)} ${p.who}`);
   const refused = await lab.up('analyst', keys.bob, { tags: ['tag:prod-server'] });
   say(`   (bob asking for tag:prod-server is refused: "${refused.stderr.trim().replace(/^agent up: /, '')}"; his laptop keeps running untagged)`);
 
