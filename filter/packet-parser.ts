@@ -80,8 +80,9 @@ function parse4(buf: Uint8Array, off: number, len: number, p: ParsedPacket): num
   p.fragNext = proto;
   p.srcOff = off + 12;
   p.dstOff = off + 16;
-  p.src0 = readI32BE(buf, off + 12);
-  p.dst0 = readI32BE(buf, off + 16);
+  // (inlined word reads: this function is past V8's inlining budget for small helpers)
+  p.src0 = (buf[off + 12] << 24) | (buf[off + 13] << 16) | (buf[off + 14] << 8) | buf[off + 15];
+  p.dst0 = (buf[off + 16] << 24) | (buf[off + 17] << 16) | (buf[off + 18] << 8) | buf[off + 19];
   p.src1 = p.src2 = p.src3 = 0;
   p.dst1 = p.dst2 = p.dst3 = 0;
   if (fragOffset !== 0 || (fragField & 0x2000) !== 0) p.fragId = readU16BE(buf, off + 4);
@@ -157,10 +158,10 @@ function parseTransport(buf: Uint8Array, pos: number, end: number, p: ParsedPack
     const doff = (buf[pos + 12] >> 4) << 2;
     if (doff < TCP_HEADER_MIN || doff > avail) return short;
     p.hasPorts = true;
-    p.sport = readU16BE(buf, pos);
-    p.dport = readU16BE(buf, pos + 2);
-    p.seq = readI32BE(buf, pos + 4);
-    p.ack = readI32BE(buf, pos + 8);
+    p.sport = (buf[pos] << 8) | buf[pos + 1];
+    p.dport = (buf[pos + 2] << 8) | buf[pos + 3];
+    p.seq = (buf[pos + 4] << 24) | (buf[pos + 5] << 16) | (buf[pos + 6] << 8) | buf[pos + 7];
+    p.ack = (buf[pos + 8] << 24) | (buf[pos + 9] << 16) | (buf[pos + 10] << 8) | buf[pos + 11];
     p.tcpFlags = buf[pos + 13];
     p.payloadLen = avail - doff;
     return PKT_OK;
