@@ -241,6 +241,8 @@ type Case = 'v4-syn' | 'v4-drop' | 'v6-syn' | 'flow';
 const results: { case: Case; rules: number; mpps: number; referenceMpps: number }[] = [];
 /** Printed only (the --json shape is fixed by issue 3): rules-only Mpps per result row. */
 const rulesOnly: number[] = [];
+const setups: { row: number; engine: FilterEngine; filter: CompiledFilter; rg: Ring }[] = [];
+const ROUNDS = 3;
 const compileMs: Record<string, number> = {};
 const bytesPerRule: Record<string, number> = {};
 const compileRows: string[] = [];
@@ -277,15 +279,25 @@ for (const n of SIZES) {
     ['flow', ring(flowPackets(pol, engine, 10))],
   ];
   for (const [name, rg] of cases) {
-    const mpps = measure(runEngine(engine), rg, MEASURE_MS, 1 << 18);
     const referenceMpps = measure(runReference(ref), rg, REF_MEASURE_MS, n >= 10_000 ? 4 : n >= 1000 ? 64 : 1024);
-    rulesOnly.push(measure(runDecide(filter), rg, MEASURE_MS / 2, 1 << 18));
-    results.push({ case: name, rules: n, mpps: Math.round(mpps * 1000) / 1000, referenceMpps: Math.round(referenceMpps * 1e6) / 1e6 });
+    results.push({ case: name, rules: n, mpps: 0, referenceMpps: Math.round(referenceMpps * 1e6) / 1e6 });
+    rulesOnly.push(0);
+    setups.push({ row: results.length - 1, engine, filter, rg });
+  }
+}
+
+// The fast paths are measured in ROUNDS passes over every (size, case), keeping each one's best: a burst
+// of load from other processes then cannot single out one table size (the flatness ratio stays fair).
+for (let round = 0; round < ROUNDS; round++) {
+  for (const st of setups) {
+    const m = measure(runEngine(st.engine), st.rg, MEASURE_MS / ROUNDS, 1 << 18);
+    results[st.row].mpps = Math.max(results[st.row].mpps, Math.round(m * 1000) / 1000);
+    rulesOnly[st.row] = Math.max(rulesOnly[st.row], measure(runDecide(st.filter), st.rg, MEASURE_MS / ROUNDS / 2, 1 << 18));
   }
 }
 
 const fmt = (x: number): string => (x >= 0.01 ? x.toFixed(2) : x.toExponential(2));
-console.log(`packet filter: million packets/s per core (best of ${SLICES} CPU-time slices; load average at start ${loadavg()[0].toFixed(2)} on ${availableParallelism()} cores)`);
+console.log(`packet filter: million packets/s per core (best of ${ROUNDS} rounds × ${SLICES} CPU-time slices; load average now ${loadavg()[0].toFixed(2)} on ${availableParallelism()} cores)`);
 console.log('filter = compiled FilterEngine.inbound (parse + decide + flow bookkeeping); reference = linear rule scan, same packets');
 console.log('rules-only = CompiledFilter.decide on the same packets (no flow table), for comparison');
 console.log('case      rules     filter Mpps   reference Mpps     ratio   rules-only Mpps');
