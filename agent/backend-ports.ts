@@ -10,7 +10,8 @@ import type { Hostinfo, Netmap } from '../types/netmap.js';
 /** Control as the backend needs it (agent/control-session.ts adapts control/client.ts). */
 export interface ControlSession {
   /** Rejects with an Error whose message is control's reason when control refuses. */
-  register(req: { authKey: string; hostname: string; hostinfo: Hostinfo; requestTags: string[] }): Promise<{ nodeId: number | null }>;
+  /** `controlKey`: control's static key (hex) as this session saw it, for pinning. */
+  register(req: { authKey: string; hostname: string; hostinfo: Hostinfo; requestTags: string[] }): Promise<{ nodeId: number | null; controlKey?: string | null }>;
   /** Streams netmaps (reconnecting on its own) until `signal` aborts; rejects on a permanent failure. */
   streamMap(req: { endpoints: string[]; hostinfo: Hostinfo }, onNetmap: (nm: Netmap) => void, signal: AbortSignal): Promise<void>;
   logout(): Promise<void>;
@@ -25,7 +26,8 @@ export interface ControlRefusal extends Error {
   refused?: boolean;
 }
 
-export type ControlFactory = (controlURL: string) => ControlSession;
+/** A session to `controlURL`; with `pinnedKey` (hex) it accepts only that control key. */
+export type ControlFactory = (controlURL: string, pinnedKey: string | null) => ControlSession;
 
 /** The data plane as the backend needs it (agent/dataplane.ts binds Device, TUN, filter). */
 export interface Dataplane {

@@ -20,12 +20,14 @@ class FakeControl {
   refuse: string | null = null;
   netmap: Netmap = syntheticNetmap(2);
   push: ((nm: Netmap) => void) | null = null;
-  session(): ControlSession {
+  pins: (string | null)[] = [];
+  session(pinned: string | null = null): ControlSession {
+    this.pins.push(pinned);
     return {
       register: async (req) => {
         if (this.refuse) throw Object.assign(new Error(this.refuse), { refused: true });
         this.registered.push({ authKey: req.authKey, requestTags: req.requestTags, hostname: req.hostname });
-        return { nodeId: 1 };
+        return { nodeId: 1, controlKey: 'cd'.repeat(32) };
       },
       streamMap: (_req, onNetmap, signal) => {
         this.streams++;
@@ -68,7 +70,7 @@ class FakeDataplane implements Dataplane {
 }
 
 function make(dir: string, control: FakeControl, dp = new FakeDataplane()) {
-  const b = new AgentBackend({ store: new StateStore(join(root, dir)), control: () => control.session(), dataplane: dp, defaultHostname: 'host-a' });
+  const b = new AgentBackend({ store: new StateStore(join(root, dir)), control: (_url, pinned) => control.session(pinned), dataplane: dp, defaultHostname: 'host-a' });
   return { b, dp };
 }
 
@@ -121,6 +123,8 @@ describe('AgentBackend', () => {
     await new Promise((res) => setTimeout(res, 20));
     expect(r.b.backendState()).toBe('Running');
     expect(c2.registered).toEqual([]);
+    // Trust on first use: the resumed session accepts only the control key learnt at login.
+    expect(c2.pins).toEqual(['cd'.repeat(32)]);
     expect(r.b.getPrefs()).toMatchObject({ ControlURL: 'http://c', AdvertiseTags: ['tag:prod-server'], WantRunning: true, LoggedOut: false });
 
     await r.b.down();

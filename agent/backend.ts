@@ -76,7 +76,7 @@ export class AgentBackend implements LocalBackend {
   async start(): Promise<void> {
     this.persisted = await this.opts.store.loadState();
     if (this.persisted.registered && this.persisted.prefs.WantRunning && this.persisted.prefs.ControlURL) {
-      this.session = this.opts.control(this.persisted.prefs.ControlURL);
+      this.session = this.opts.control(this.persisted.prefs.ControlURL, this.persisted.controlKey);
       this.connect();
     } else {
       this.setState(this.persisted.registered ? 'Stopped' : 'NeedsLogin');
@@ -264,7 +264,7 @@ export class AgentBackend implements LocalBackend {
         this.disconnect();
         this.setState('Stopped');
       } else if (patch.WantRunning === true && !wasRunning && this.persisted.registered) {
-        this.session ??= this.opts.control(this.persisted.prefs.ControlURL);
+        this.session ??= this.opts.control(this.persisted.prefs.ControlURL, this.persisted.controlKey);
         this.connect();
       }
       return this.getPrefs();
@@ -284,12 +284,14 @@ export class AgentBackend implements LocalBackend {
       if (req.AuthKey) {
         // Register on a fresh session while any current stream keeps running: a refused re-login (say,
         // tags not permitted) must leave a running node as it was.
-        const session = this.opts.control(url);
+        // Same control as before: keep its pinned key; a different one is learnt afresh.
+        const session = this.opts.control(url, urlChanged ? null : this.persisted.controlKey);
         const hostname = req.Hostname ?? (prefs.Hostname || this.opts.defaultHostname || osHostname());
         const tags = req.AdvertiseTags ?? prefs.AdvertiseTags;
         let nodeId: number | null;
+        let controlKey: string | null | undefined;
         try {
-          ({ nodeId } = await session.register({
+          ({ nodeId, controlKey } = await session.register({
             authKey: req.AuthKey,
             hostname,
             hostinfo: { ...this.hostinfo(), hostname },
@@ -307,12 +309,13 @@ export class AgentBackend implements LocalBackend {
           prefs: { ...prefs, ControlURL: url, Hostname: hostname, AdvertiseTags: tags, WantRunning: true, LoggedOut: false },
           registered: true,
           nodeId,
+          controlKey: controlKey ?? (urlChanged ? null : this.persisted.controlKey),
         };
       } else {
         const renamed = req.Hostname !== undefined && req.Hostname !== this.persisted.prefs.Hostname;
         if (req.Hostname !== undefined) this.persisted.prefs.Hostname = req.Hostname;
         this.persisted.prefs.WantRunning = true;
-        this.session ??= this.opts.control(url);
+        this.session ??= this.opts.control(url, this.persisted.controlKey);
         if (renamed) this.session.updateHostinfo?.(this.hostinfo());
       }
       await this.save();
@@ -334,7 +337,7 @@ export class AgentBackend implements LocalBackend {
   logout(): Promise<void> {
     return this.serialize(async () => {
       const url = this.persisted.prefs.ControlURL;
-      const session = this.session ?? (url && this.persisted.registered ? this.opts.control(url) : null);
+      const session = this.session ?? (url && this.persisted.registered ? this.opts.control(url, this.persisted.controlKey) : null);
       this.disconnect();
       if (session && this.persisted.registered) {
         try {
@@ -347,7 +350,8 @@ export class AgentBackend implements LocalBackend {
       }
       this.session = null;
       if (this.opts.rotateNodeKey) await this.opts.rotateNodeKey();
-      this.persisted = { prefs: { ...this.persisted.prefs, WantRunning: false, LoggedOut: true }, registered: false, nodeId: null };
+      // The control key stays pinned: logging in again to the same control still trusts only that key.
+      this.persisted = { prefs: { ...this.persisted.prefs, WantRunning: false, LoggedOut: true }, registered: false, nodeId: null, controlKey: this.persisted.controlKey };
       await this.save();
       this.setState('NeedsLogin');
     });

@@ -2,6 +2,7 @@
 // each failure — did control refuse (its reason goes to the user verbatim, exit 1) or was it unreachable?
 import { ControlClient, ControlError } from '../control/client.js';
 import type { Hostinfo, Netmap } from '../types/netmap.js';
+import { keyFromHex, keyToHex } from '../wireguard/keys.js';
 import type { ControlRefusal, ControlSession } from './backend.js';
 
 /** ControlError codes that mean "could not talk to control", not "control said no". */
@@ -21,6 +22,8 @@ function classify(err: unknown): ControlRefusal {
 
 export interface ControlSessionOptions {
   controlURL: string;
+  /** Control's static key (hex) learnt at the first login; the session refuses any other. */
+  pinnedKey?: string | null;
   machinePrivateKey: Uint8Array;
   nodePrivateKey: Uint8Array;
 }
@@ -28,7 +31,12 @@ export interface ControlSessionOptions {
 export function createControlSession(o: ControlSessionOptions): ControlSession {
   let client: ControlClient;
   try {
-    client = new ControlClient({ serverUrl: o.controlURL, machinePrivateKey: o.machinePrivateKey, nodePrivateKey: o.nodePrivateKey });
+    client = new ControlClient({
+      serverUrl: o.controlURL,
+      machinePrivateKey: o.machinePrivateKey,
+      nodePrivateKey: o.nodePrivateKey,
+      ...(o.pinnedKey ? { controlPublicKey: keyFromHex(o.pinnedKey) } : {}),
+    });
   } catch (err) {
     // A bad URL is the caller's mistake: report it on first use like any other refusal.
     const failure = classify(err);
@@ -40,7 +48,7 @@ export function createControlSession(o: ControlSessionOptions): ControlSession {
     async register(req: { authKey: string; hostname: string; hostinfo: Hostinfo; requestTags: string[] }) {
       try {
         const { node } = await client.register({ authKey: req.authKey, hostname: req.hostname, hostinfo: req.hostinfo, requestTags: req.requestTags });
-        return { nodeId: node.id };
+        return { nodeId: node.id, controlKey: keyToHex(await client.serverPublicKey()) };
       } catch (err) {
         throw classify(err);
       }

@@ -83,7 +83,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     backend = new AgentBackend({
       store,
       dataplane,
-      control: (controlURL) => createControlSession({ controlURL, machinePrivateKey: keys.machinePrivateKey, nodePrivateKey: keys.nodePrivateKey }),
+      control: (controlURL, pinnedKey) => createControlSession({ controlURL, pinnedKey, machinePrivateKey: keys.machinePrivateKey, nodePrivateKey: keys.nodePrivateKey }),
       rotateNodeKey: async () => {
         keys.nodePrivateKey = await store.rotateNodeKey();
         dp.setPrivateKey(keys.nodePrivateKey);

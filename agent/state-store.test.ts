@@ -21,8 +21,8 @@ describe('StateStore', () => {
 
   it('persists prefs and registration 0600; defaults when absent', async () => {
     const s = new StateStore(join(root, 'b'));
-    expect(await s.loadState()).toEqual({ prefs: DEFAULT_PREFS, registered: false, nodeId: null });
-    const st = { prefs: { ...DEFAULT_PREFS, ControlURL: 'http://127.0.0.1:1', Hostname: 'h', AdvertiseTags: ['tag:a'], WantRunning: true, LoggedOut: false }, registered: true, nodeId: 4 };
+    expect(await s.loadState()).toEqual({ prefs: DEFAULT_PREFS, registered: false, nodeId: null, controlKey: null });
+    const st = { prefs: { ...DEFAULT_PREFS, ControlURL: 'http://127.0.0.1:1', Hostname: 'h', AdvertiseTags: ['tag:a'], WantRunning: true, LoggedOut: false }, registered: true, nodeId: 4, controlKey: 'ab'.repeat(32) };
     await s.saveState(st);
     expect(statSync(join(root, 'b', 'state.json')).mode & 0o777).toBe(0o600);
     expect(await new StateStore(join(root, 'b')).loadState()).toEqual(st);

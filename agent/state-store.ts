@@ -14,6 +14,11 @@ export interface PersistedState {
   registered: boolean;
   /** Node id control assigned (informational). */
   nodeId: number | null;
+  /**
+   * Control's static Noise key (hex) as learnt at the first login to prefs.ControlURL; pinned for every
+   * later session (trust on first use), so an on-path attacker cannot pose as control afterwards.
+   */
+  controlKey: string | null;
 }
 
 export interface AgentKeys {
@@ -81,6 +86,7 @@ function parseState(path: string, text: string): PersistedState {
     },
     registered: o.registered === true,
     nodeId: typeof o.nodeId === 'number' ? o.nodeId : null,
+    controlKey: typeof o.controlKey === 'string' && /^[0-9a-f]{64}$/.test(o.controlKey) ? o.controlKey : null,
   };
 }
 
@@ -119,7 +125,7 @@ export class StateStore {
   async loadState(): Promise<PersistedState> {
     const path = join(this.dir, STATE_FILE);
     const text = await readOptional(path);
-    if (text === null) return { prefs: { ...DEFAULT_PREFS }, registered: false, nodeId: null };
+    if (text === null) return { prefs: { ...DEFAULT_PREFS }, registered: false, nodeId: null, controlKey: null };
     return parseState(path, text);
   }
 
