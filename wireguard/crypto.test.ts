@@ -92,7 +92,7 @@ describe.each(backends)('backend %s', (_n, c) => {
   });
 
   it('KDF1/2/3 reproduce wireguard-go kdf_test.go vectors', () => {
-    const v = JSON.parse(readFileSync(join(import.meta.dirname, '../../shared/vectors/wireguard-kdf.json'), 'utf8')) as {
+    const v = JSON.parse(readFileSync(join(import.meta.dirname, 'testdata/wireguard-kdf.json'), 'utf8')) as {
       vectors: { key: string; input: string; t0: string; t1: string; t2: string }[];
     };
     for (const x of v.vectors) {

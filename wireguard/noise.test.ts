@@ -25,7 +25,7 @@ interface CacophonyVector {
 }
 
 const vec = (
-  JSON.parse(readFileSync(join(import.meta.dirname, '../../shared/vectors/noise-ikpsk2.json'), 'utf8')) as {
+  JSON.parse(readFileSync(join(import.meta.dirname, 'testdata/noise-ikpsk2.json'), 'utf8')) as {
     vectors: CacophonyVector[];
   }
 ).vectors[0];
