@@ -328,7 +328,8 @@ export class ResolvedTailnet {
     }
     for (const set of changedAll) set.srcCache.clear();
     for (const set of changedPosture) for (const k of [...set.srcCache.keys()]) if (k !== '') set.srcCache.delete(k);
-    this.table = null;
+    // The address table follows the node's addresses in place (a rebuild sorts every address again).
+    if (this.table && (old === null || rec === null || !sameAddrs(old, rec))) this.table.set(name, rec?.addrs ?? []);
     if (routesChanged) this.allRoutes = null;
     const selfUsers = [old?.user, rec?.user].filter((u): u is string => typeof u === 'string');
     for (const u of selfUsers) this.selfCache.delete(u);
@@ -406,4 +407,10 @@ export class ResolvedTailnet {
     }
     return best;
   }
+}
+
+function sameAddrs(a: NodeRec, b: NodeRec): boolean {
+  if (a.addrs.length !== b.addrs.length) return false;
+  for (let i = 0; i < a.addrs.length; i++) if (a.addrs[i].text !== b.addrs[i].text) return false;
+  return true;
 }
