@@ -228,6 +228,22 @@ describe('HandshakeEngine', () => {
     expect(lines).toHaveLength(2);
     for (const l of lines) expect(l).toMatch(/^LOCAL_EPHEMERAL_PRIVATE_KEY = [A-Za-z0-9+/]{43}=$/);
   });
+
+  it("follows each ephemeral key with that peer's PSK (Wireshark binds them by order)", () => {
+    const psk = generatePresharedKey();
+    const { i, r, iPeer, rPeer } = setup(psk);
+    const lines: string[] = [];
+    i.engine.keyLog = (l) => lines.push(l);
+    r.engine.keyLog = (l) => lines.push(l);
+    r.engine.consumeInitiation(i.engine.createInitiation(iPeer, 1, WALL)!, 0);
+    r.engine.createResponse(rPeer, 2);
+    const pskLine = `PRESHARED_KEY = ${Buffer.from(psk).toString('base64')}`;
+    expect(lines).toHaveLength(4);
+    expect(lines[0]).toMatch(/^LOCAL_EPHEMERAL_PRIVATE_KEY = /);
+    expect(lines[1]).toBe(pskLine);
+    expect(lines[2]).toMatch(/^LOCAL_EPHEMERAL_PRIVATE_KEY = /);
+    expect(lines[3]).toBe(pskLine);
+  });
 });
 
 describe('TAI64N', () => {

@@ -204,7 +204,7 @@ export class HandshakeEngine {
     writeU32LE(msg, 0, MESSAGE_INITIATION_TYPE);
     writeU32LE(msg, INIT_OFF_SENDER, localIndex);
     const e = c.generatePrivateKey();
-    this.logEphemeral(e);
+    this.logEphemeral(e, peer);
     let ck = wgConstants(c).ci;
     let h = peer.h0;
     msg.set(e.publicKey, INIT_OFF_EPHEMERAL);
@@ -292,7 +292,7 @@ export class HandshakeEngine {
     writeU32LE(msg, RESP_OFF_SENDER, localIndex);
     writeU32LE(msg, RESP_OFF_RECEIVER, peer.remoteIndex);
     const e = c.generatePrivateKey();
-    this.logEphemeral(e);
+    this.logEphemeral(e, peer);
     msg.set(e.publicKey, RESP_OFF_EPHEMERAL);
     let ck = kdf1(c, peer.chainKey, e.publicKey);
     let h = c.hash(peer.hash, e.publicKey);
@@ -400,8 +400,14 @@ export class HandshakeEngine {
     return null;
   }
 
-  private logEphemeral(e: DhPrivateKey): void {
-    if (this.keyLog) this.keyLog(`LOCAL_EPHEMERAL_PRIVATE_KEY = ${Buffer.from(e.raw).toString('base64')}`);
+  /**
+   * Wireshark's dissector binds a PRESHARED_KEY line to the LOCAL_EPHEMERAL_PRIVATE_KEY line before it, so
+   * the peer's PSK (when it has one) follows every ephemeral key: captures with several PSK peers decrypt.
+   */
+  private logEphemeral(e: DhPrivateKey, peer: PeerHandshake): void {
+    if (!this.keyLog) return;
+    this.keyLog(`LOCAL_EPHEMERAL_PRIVATE_KEY = ${Buffer.from(e.raw).toString('base64')}`);
+    if (!ctEqual(peer.presharedKey, ZERO_KEY)) this.keyLog(`PRESHARED_KEY = ${Buffer.from(peer.presharedKey).toString('base64')}`);
   }
 }
 

@@ -54,17 +54,13 @@ export interface Standalone {
 
 /**
  * A key-log writer in the shape Wireshark's WireGuard dissector reads: it needs the peers' static public
- * keys (REMOTE_STATIC_PUBLIC_KEY) to match mac1 when we initiate, and it binds a PRESHARED_KEY line to
- * the LOCAL_EPHEMERAL_PRIVATE_KEY line before it. The device logs each PSK once, so with a single
- * distinct PSK it is repeated after every ephemeral key (with several, tshark cannot be told which).
+ * keys (REMOTE_STATIC_PUBLIC_KEY) to match mac1 when we initiate; the handshake itself writes each
+ * LOCAL_EPHEMERAL_PRIVATE_KEY followed by that peer's PRESHARED_KEY.
  */
 function tsharkKeyLog(fd: number, cfg: WgConfig): (line: string) => void {
   for (const p of cfg.peers) writeSync(fd, `REMOTE_STATIC_PUBLIC_KEY = ${keyToBase64(p.publicKey)}\n`);
-  const psks = new Set<string>();
   return (line) => {
     writeSync(fd, line + '\n');
-    if (line.startsWith('PRESHARED_KEY')) psks.add(line);
-    else if (line.startsWith('LOCAL_EPHEMERAL_PRIVATE_KEY') && psks.size === 1) writeSync(fd, `${[...psks][0]}\n`);
   };
 }
 
