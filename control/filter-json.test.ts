@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { FilterRule } from '../types/filter-rule.js';
-import { rulesJson } from './filter-json.js';
+import { originsJson, rulesJson } from './filter-json.js';
 
 describe('rulesJson', () => {
   it('matches JSON.stringify exactly, for shared frozen and plain arrays alike', () => {
@@ -22,5 +22,22 @@ describe('rulesJson', () => {
     expect(rulesJson(rules)).toBe(JSON.stringify(rules));
     src.push('100.64.0.2');
     expect(rulesJson(rules)).toBe(JSON.stringify(rules));
+  });
+
+  it('memoizes frozen rules by identity and formats plain ones every time', () => {
+    const frozen = Object.freeze({ SrcIPs: Object.freeze(['100.64.0.1']) as string[], DstPorts: Object.freeze([{ IP: '100.64.0.2', Ports: { First: 22, Last: 22 } }]) as FilterRule['DstPorts'] }) as FilterRule;
+    const plain: FilterRule = { SrcIPs: ['100.64.0.3'], DstPorts: [] };
+    expect(rulesJson([frozen, plain])).toBe(JSON.stringify([frozen, plain]));
+    plain.DstPorts = [{ IP: '100.64.0.2', Ports: { First: 80, Last: 80 } }];
+    expect(rulesJson([frozen, plain, frozen])).toBe(JSON.stringify([frozen, plain, frozen]));
+  });
+
+  it('originsJson matches JSON.stringify for frozen and plain origins', () => {
+    const a = Object.freeze({ kind: 'grant', index: 0, file: 'p.hujson', line: 3, col: 5 });
+    const b = { kind: 'acl', index: 1, file: 'p "x".hujson', line: 9, col: 1 };
+    expect(originsJson([a, b, a])).toBe(JSON.stringify([a, b, a]));
+    b.line = 10;
+    expect(originsJson([a, b, a])).toBe(JSON.stringify([a, b, a]));
+    expect(originsJson([])).toBe('[]');
   });
 });

@@ -6,7 +6,8 @@
 // Invariant: a peer entry can only change together with peersChanged = true, and the coordinator then marks
 // every stream dirty, so every stream holds the previous shared peer map (see currentPeers).
 import { TAGGED_DEVICES_USER } from '../types/netmap.js';
-import { rulesJson } from './filter-json.js';
+import type { FilterRule } from '../types/filter-rule.js';
+import { originsJson, rulesJson } from './filter-json.js';
 import type { NetmapParts } from './netmap-diff.js';
 import type { NodeCompiler } from './policy-engine.js';
 import type { NodeRow, UserRow } from './store.js';
@@ -31,6 +32,8 @@ export class NetmapCache {
   private selfJson = new Map<number, string>();
   private filterJson = new Map<number, string>();
   private filterStale = new Set<number>();
+  /** The rules and capMap text each filterJson entry was built from (to spot an unchanged recompile). */
+  private filterFrom = new Map<number, { rules: readonly FilterRule[]; capMap: string }>();
   private userProfilesJson: string | null = null;
   private userProfilesStale = true;
   private sharedPeers: Map<number, string> | null = null;
@@ -50,6 +53,7 @@ export class NetmapCache {
     if (removed) {
       this.filterJson.delete(id);
       this.filterStale.delete(id);
+      this.filterFrom.delete(id);
     }
   }
 
@@ -65,6 +69,7 @@ export class NetmapCache {
   /** New compiler (policy or users changed): everything is stale. */
   allChanged(): void {
     for (const id of this.filterJson.keys()) this.filterStale.add(id);
+    this.filterFrom.clear(); // the old compiler's rules: never identical to a new compiler's
     this.peerJson.clear();
     this.selfJson.clear();
     this.peersChanged = true;
@@ -105,8 +110,15 @@ export class NetmapCache {
     if (filter === undefined || this.filterStale.has(id)) {
       const c = compiler.compileNode(self.hostname);
       this.stats.filterCompiles++;
-      const fresh = `"packetFilter":${rulesJson(c.rules)},"packetFilterOrigins":${JSON.stringify(c.origins)},"capMap":${JSON.stringify(c.capMap ?? {})}`;
-      if (fresh !== filter) filter = fresh;
+      const capMap = JSON.stringify(c.capMap ?? {});
+      // The compiler hands back the very same frozen rule objects for rules whose inputs did not change
+      // (policy/compiler.ts), and a rule object implies its origin: same objects, same text.
+      const from = this.filterFrom.get(id);
+      if (filter === undefined || from === undefined || from.capMap !== capMap || !sameItems(from.rules, c.rules)) {
+        const fresh = `"packetFilter":${rulesJson(c.rules)},"packetFilterOrigins":${originsJson(c.origins)},"capMap":${capMap}`;
+        if (fresh !== filter) filter = fresh;
+      }
+      this.filterFrom.set(id, { rules: c.rules, capMap });
       this.filterJson.set(id, filter);
       this.filterStale.delete(id);
     }
@@ -140,4 +152,11 @@ export class NetmapCache {
     if (tagged) profiles.push(TAGGED_DEVICES_USER);
     return JSON.stringify(profiles);
   }
+}
+
+/** Same length and the same objects at every index. */
+function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

@@ -91,13 +91,20 @@ export function deltaMessage(prev: NetmapParts, cur: NetmapParts, shared?: PeerD
       peers = peerFragment(diffPeers(prev.peers, cur.peers), cur.peers, cur.selfId);
     }
   }
-  const parts: string[] = [];
-  if (cur.self !== prev.self) parts.push(`"self":${cur.self}`);
-  if (peers !== '') parts.push(peers);
-  if (cur.userProfiles !== prev.userProfiles) parts.push(`"userProfiles":${cur.userProfiles}`);
-  if (cur.filter !== prev.filter) parts.push(cur.filter);
-  if (cur.policyVersion !== prev.policyVersion) parts.push(`"policyVersion":${cur.policyVersion}`);
-  return parts.length === 0 ? null : `{"type":"delta","delta":{${parts.join(',')}}}`;
+  // Concatenated with +, not Array.join: join copies every part into a new flat string, and a changed
+  // filter is tens of KB; the channel encodes the message to UTF-8 anyway (one copy), so building it as a
+  // rope of the cached parts saves a full copy per changed stream (~30 ms of a 10,000-node join).
+  let body = '';
+  if (cur.self !== prev.self) body = `"self":${cur.self}`;
+  if (peers !== '') body = join(body, peers);
+  if (cur.userProfiles !== prev.userProfiles) body = join(body, `"userProfiles":${cur.userProfiles}`);
+  if (cur.filter !== prev.filter) body = join(body, cur.filter);
+  if (cur.policyVersion !== prev.policyVersion) body = join(body, `"policyVersion":${cur.policyVersion}`);
+  return body === '' ? null : '{"type":"delta","delta":{' + body + '}}';
+}
+
+function join(a: string, b: string): string {
+  return a === '' ? b : a + ',' + b;
 }
 
 /** Index of the peer with `id` in `peers` (sorted by id), or -(insertion point) - 1. */

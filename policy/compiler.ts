@@ -4,7 +4,7 @@
 // sorted arrays; output is deterministic. The resolved state and incremental updates live in
 // resolved-tailnet.ts. Not concurrency-safe; one per active policy.
 import { GrantwireError } from '../types/errors.js';
-import type { FilterRule, NetPortRange, PortRange, RuleOrigin } from '../types/filter-rule.js';
+import type { CapGrant, FilterRule, NetPortRange, PortRange, RuleOrigin } from '../types/filter-rule.js';
 import type { Diagnostic } from '../types/errors.js';
 import { parsePrefix, type IPPrefix } from '../types/ip.js';
 import type { Tailnet, TailnetNode } from '../types/tailnet.js';
@@ -27,7 +27,22 @@ export interface NodeFilter {
   capMap: Record<string, unknown[]>;
 }
 
+/** The rules one grant last produced on one node, and the (shared, immutable) inputs they came from. */
+interface Emitted {
+  dsts: DstEntry[];
+  srcIPs: string[];
+  rules: FilterRule[];
+}
+
 export class PolicyCompiler extends ResolvedTailnet {
+  /**
+   * Per node, per grant index: the last emitted rules of one-leg grants. After a node joins, most of an
+   * affected node's rules have the same inputs (same dst array, same frozen SrcIPs array), so they are
+   * reused as the same frozen objects: consumers can memoize per rule (control/filter-json.ts) and tell an
+   * unchanged filter by identity. Costs one small map per node; dropped with the node.
+   */
+  private readonly emitted = new Map<string, Map<number, Emitted>>();
+
   /**
    * Destinations of one leg on node `rec`, split by whether they came from autogroup:self. `routesOk` is
    * false when the grant names `via` tags this node lacks: its routes then carry none of the grant.
@@ -73,12 +88,13 @@ export class PolicyCompiler extends ResolvedTailnet {
       const dstPorts: NetPortRange[] = new Array<NetPortRange>(dsts.length * g.ports.length);
       let k = 0;
       for (let i = 0; i < dsts.length; i++) for (let j = 0; j < g.ports.length; j++) dstPorts[k++] = { IP: dsts[i].text, Ports: g.ports[j] };
-      rules.push(g.protos === null ? { SrcIPs: srcIPs, DstPorts: dstPorts } : { SrcIPs: srcIPs, DstPorts: dstPorts, IPProto: g.protos });
+      Object.freeze(dstPorts);
+      rules.push(Object.freeze(g.protos === null ? { SrcIPs: srcIPs, DstPorts: dstPorts } : { SrcIPs: srcIPs, DstPorts: dstPorts, IPProto: g.protos }));
       origins.push(cg.origin);
     }
     if (cg.capMap) {
       const cap = dsts === rec.dstAddrs ? rec.capAddrs : dsts === rec.dstAll ? rec.capAll : dsts.map(cidrOf);
-      rules.push({ SrcIPs: srcIPs, CapGrant: [{ Dsts: cap, CapMap: cg.capMap }] });
+      rules.push(Object.freeze({ SrcIPs: srcIPs, CapGrant: Object.freeze([Object.freeze({ Dsts: cap, CapMap: cg.capMap })]) as CapGrant[] }));
       origins.push(cg.origin);
     }
   }
@@ -117,6 +133,8 @@ export class PolicyCompiler extends ResolvedTailnet {
     const order = Int32Array.from(idx).sort();
     const rules: FilterRule[] = [];
     const origins: RuleOrigin[] = [];
+    const prev = this.emitted.get(name);
+    const next = new Map<number, Emitted>();
     for (const gi of order) {
       const cg = this.grants[gi];
       if (cg.simple) {
@@ -125,18 +143,44 @@ export class PolicyCompiler extends ResolvedTailnet {
         if (dsts.length === 0) continue;
         const srcIPs = this.srcIPs(cg);
         if (srcIPs.length === 0) continue;
-        this.emitSimple(cg, rec, dsts, srcIPs, rules, origins);
+        this.emitCached(cg, rec, dsts, srcIPs, prev, next, rules, origins);
         continue;
       }
       if (cg.selfOnly) {
         if (rec.user === null || !cg.src.members.has(name) || rec.dstAddrs.length === 0) continue;
         const srcIPs = this.selfSrcIPs(cg, rec.user);
-        if (srcIPs.length > 0) this.emitSimple(cg, rec, rec.dstAddrs, srcIPs, rules, origins);
+        if (srcIPs.length > 0) this.emitCached(cg, rec, rec.dstAddrs, srcIPs, prev, next, rules, origins);
         continue;
       }
       this.compileGeneral(cg, rec, rules, origins);
     }
+    this.emitted.set(name, next);
     return { rules, origins, capMap: this.capMapOf(rec) };
+  }
+
+  /**
+   * emitSimple, or the rules it produced last time for the same inputs. Its output depends only on the
+   * grant and on dsts and srcIPs, which are shared arrays replaced (never mutated) when they change: rec's
+   * own dst arrays are new with every node version, SrcIPs arrays are cached per source set until it changes.
+   */
+  private emitCached(cg: CompiledGrant, rec: NodeRec, dsts: DstEntry[], srcIPs: string[], prev: Map<number, Emitted> | undefined, next: Map<number, Emitted>, rules: FilterRule[], origins: RuleOrigin[]): void {
+    const e = prev?.get(cg.index);
+    if (e !== undefined && e.dsts === dsts && e.srcIPs === srcIPs) {
+      for (const r of e.rules) {
+        rules.push(r);
+        origins.push(cg.origin);
+      }
+      next.set(cg.index, e);
+      return;
+    }
+    const start = rules.length;
+    this.emitSimple(cg, rec, dsts, srcIPs, rules, origins);
+    next.set(cg.index, { dsts, srcIPs, rules: rules.slice(start) });
+  }
+
+  override removeNode(name: string): string[] {
+    this.emitted.delete(name);
+    return super.removeNode(name);
   }
 
   /** Grants with several legs (acls with per-destination ports) or autogroup:self. */
