@@ -257,6 +257,39 @@ describe('replace: hand-over and revocation', () => {
     expect([p.sport, p.dport, p.tcpFlags & TCP_RST, p.seq >>> 0]).toEqual([40000, 22, TCP_RST, 111]);
   });
 
+  // The local stack answers a revoked peer's segments with RSTs (and may still send a FIN): those
+  // outbound packets must not recreate the flow, or the peer would be let in again.
+  it.each([
+    { f: 'v4', me: L4, peer: A2, how: 'RST', flags: TCP_RST },
+    { f: 'v4', me: L4, peer: A2, how: 'RST|ACK', flags: TCP_RST | TCP_ACK },
+    { f: 'v4', me: L4, peer: A2, how: 'FIN|ACK', flags: TCP_FIN | TCP_ACK },
+    { f: 'v6', me: L6, peer: A2v6, how: 'RST', flags: TCP_RST },
+    { f: 'v6', me: L6, peer: A2v6, how: 'FIN|ACK', flags: TCP_FIN | TCP_ACK },
+  ])('$f: an outbound $how after a revocation opens no flow', ({ me, peer, flags }) => {
+    const { e } = engine();
+    expect(inb(e, pkt('tcp', peer, me, 40000, 22, { tcpFlags: TCP_SYN, seq: 100 }))).toBe('rule');
+    out(e, pkt('tcp', me, peer, 22, 40000, { tcpFlags: TCP_SYN | TCP_ACK, seq: 900, ack: 101 }));
+    expect(e.replace(compileFilter(RULES.filter((_, i) => i !== 0), { localPrefixes: LOCALS }))).toHaveLength(1);
+    expect(e.flowCount).toBe(0);
+    out(e, pkt('tcp', me, peer, 22, 40000, { tcpFlags: flags, seq: 901, ack: 101 }));
+    expect(e.flowCount).toBe(0);
+    expect(inb(e, pkt('tcp', peer, me, 40000, 22, { tcpFlags: TCP_ACK, seq: 101, ack: 902 }))).toBe('no_rule');
+    expect(inb(e, pkt('tcp', peer, me, 40000, 22, { tcpFlags: TCP_FIN | TCP_ACK, seq: 101, ack: 902 }))).toBe('no_rule');
+  });
+
+  it('an outbound RST or FIN on a tracked flow still updates it (and a later SYN opens a new one)', () => {
+    const { e } = engine();
+    out(e, pkt('tcp', L4, A3, 50000, 5000, SYN));
+    expect(inb(e, pkt('tcp', A3, L4, 5000, 50000, { tcpFlags: TCP_SYN | TCP_ACK }))).toBe('flow');
+    out(e, pkt('tcp', L4, A3, 50000, 5000, { tcpFlags: TCP_RST }));
+    expect(e.flowCount).toBe(1);
+    expect(inb(e, pkt('tcp', A3, L4, 5000, 50000, ACK))).toBe('flow'); // reset state: short timeout, still tracked
+    out(e, pkt('tcp', L4, A3, 50001, 5000, { tcpFlags: TCP_FIN | TCP_ACK }));
+    expect(e.flowCount).toBe(1);
+    out(e, pkt('tcp', L4, A3, 50001, 5000, SYN));
+    expect(e.flowCount).toBe(2);
+  });
+
   it('revokes flows whose destination is no longer local', () => {
     const { e } = engine();
     expect(inb(e, pkt('tcp', '100.64.0.6', '10.1.0.9', 1, 5432, SYN))).toBe('rule');

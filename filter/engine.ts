@@ -4,7 +4,7 @@
 // Time comes from the injected clock, or from the optional `now` argument so a data plane that stamps a
 // whole batch once does not pay for a clock read per packet. Not concurrency-safe: one engine per node.
 import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP } from '../types/filter-rule.js';
-import { formatIP, parseIP } from '../types/ip.js';
+import { parseIP } from '../types/ip.js';
 import type { CompiledFilter } from './compiled-filter.js';
 import { explainPacket, type Explanation } from './explain.js';
 import { FragmentTable } from './fragment-table.js';
@@ -15,11 +15,8 @@ import {
   FF_SEEN_OUT,
   FlowTable,
   FS_ICMP_ECHO,
-  FS_REPLIED,
-  FS_TCP_CLOSING,
   FS_TCP_ESTABLISHED,
   FS_TCP_OPENING,
-  FS_TCP_RESET,
   FS_UNREPLIED,
 } from './flow-table.js';
 import {
@@ -39,6 +36,9 @@ import {
   TCP_SYN,
 } from './packet.js';
 import { parsePacket } from './packet-parser.js';
+import { revokeFlows, type RevokedFlow } from './revoke.js';
+
+export type { RevokedFlow };
 import {
   counterName,
   dropVerdict,
@@ -59,20 +59,6 @@ import {
 /** Meta word of a flow key: family, protocol, and 1 for ICMP echo flows. */
 function meta(family: number, proto: number, echo: number): number {
   return (family << 16) | (proto << 8) | echo;
-}
-
-/** A flow removed because the new rules no longer allow it; enough to craft TCP RSTs both ways. */
-export interface RevokedFlow {
-  family: 4 | 6;
-  proto: number;
-  /** This node's address and port (the side the TUN delivers to). */
-  local: string;
-  localPort: number;
-  /** The peer's address and port (who opened the flow). */
-  remote: string;
-  remotePort: number;
-  /** TCP only: next sequence numbers each side expects from the other (RST toward local uses remoteNextSeq). */
-  tcp?: { remoteNextSeq: number; localNextSeq: number };
 }
 
 export interface FilterEngineOptions {
@@ -133,7 +119,7 @@ export class FilterEngine {
     const q = fl.q;
     const proto = p.proto;
     if (p.hasPorts) {
-      q[0] = meta(p.family, proto, 0);
+      q[0] = (p.family << 16) | (proto << 8);
       q[1] = (p.dport << 16) | p.sport;
       q[2] = p.dst0;
       q[3] = p.dst1;
@@ -143,33 +129,32 @@ export class FilterEngine {
       q[7] = p.src1;
       q[8] = p.src2;
       q[9] = p.src3;
-      if (proto === IPPROTO_TCP && (p.tcpFlags & (TCP_SYN | TCP_ACK | TCP_RST)) === TCP_SYN) {
-        // A new connection attempt is judged by the current rules first; a flow only rescues it when
-        // the node itself opened this tuple (simultaneous open).
-        if (f.ruleVerdict(buf, p) === VERDICT_ACCEPT_RULE) {
-          let i = fl.find(now);
-          if (i < 0) i = fl.insertAfterMiss(now, FS_TCP_OPENING, 0);
-          else fl.touch(i, now);
-          this.trackIn(i, p);
-          return VERDICT_ACCEPT_RULE;
+      if (proto !== IPPROTO_TCP) {
+        let i = fl.lookup(now);
+        let v = VERDICT_ACCEPT_FLOW;
+        if (i < 0) {
+          // No flow: judged by the rules (a restart does not cut allowed connections; revoked ones stay cut).
+          if (f.ruleVerdict(buf, p) !== VERDICT_ACCEPT_RULE) return VERDICT_DROP_NO_RULE;
+          i = fl.insertAfterMiss(now, FS_UNREPLIED, 0);
+          v = VERDICT_ACCEPT_RULE;
         }
-        const i = fl.find(now);
-        if (i < 0) return VERDICT_DROP_NO_RULE;
-        fl.touch(i, now);
-        this.trackIn(i, p);
-        return VERDICT_ACCEPT_FLOW;
+        fl.trackOther(i, FF_SEEN_IN);
+        return v;
       }
-      let i = fl.find(now);
-      if (i >= 0) {
-        fl.touch(i, now);
-        this.trackIn(i, p);
-        return VERDICT_ACCEPT_FLOW;
-      }
-      // No flow: judged by the rules (a restart does not cut allowed connections; revoked ones stay cut).
-      if (f.ruleVerdict(buf, p) !== VERDICT_ACCEPT_RULE) return VERDICT_DROP_NO_RULE;
-      i = fl.insertAfterMiss(now, proto === IPPROTO_TCP ? FS_TCP_ESTABLISHED : FS_UNREPLIED, 0);
-      this.trackIn(i, p);
-      return VERDICT_ACCEPT_RULE;
+      const t = p.tcpFlags;
+      // A new connection attempt (bare SYN) is judged by the current rules first; a flow only rescues it
+      // when the node itself opened this tuple (simultaneous open). Any other segment is judged by its
+      // flow, and without one by the rules.
+      const syn = (t & (TCP_SYN | TCP_ACK | TCP_RST)) === TCP_SYN;
+      let v = syn ? f.ruleVerdict(buf, p) : VERDICT_ACCEPT_FLOW;
+      let i = fl.lookup(now);
+      if (i < 0) {
+        if (!syn) v = f.ruleVerdict(buf, p);
+        if (v !== VERDICT_ACCEPT_RULE) return VERDICT_DROP_NO_RULE;
+        i = fl.insertAfterMiss(now, syn ? FS_TCP_OPENING : FS_TCP_ESTABLISHED, 0);
+      } else if (v !== VERDICT_ACCEPT_RULE) v = VERDICT_ACCEPT_FLOW;
+      fl.trackTcp(i, FF_SEEN_IN, t, (p.seq + p.payloadLen + (t & TCP_SYN ? 1 : 0) + (t & TCP_FIN)) | 0);
+      return v;
     }
     if ((proto === IPPROTO_ICMP && p.family === 4) || (proto === IPPROTO_ICMPV6 && p.family === 6)) {
       if (p.icmpKind === ICMP_ECHO_REPLY) {
@@ -183,10 +168,7 @@ export class FilterEngine {
         q[7] = p.src1;
         q[8] = p.src2;
         q[9] = p.src3;
-        const i = fl.find(now);
-        if (i < 0) return VERDICT_DROP_NO_RULE;
-        fl.touch(i, now);
-        return VERDICT_ACCEPT_FLOW;
+        return fl.lookup(now) < 0 ? VERDICT_DROP_NO_RULE : VERDICT_ACCEPT_FLOW;
       }
       if (p.icmpKind === ICMP_ERROR) {
         // An error about a packet this node sent: the quoted packet's source is us.
@@ -218,43 +200,6 @@ export class FilterEngine {
     return true;
   }
 
-  private trackIn(i: number, p: ParsedPacket): void {
-    const fl = this.flows;
-    const flags = fl.addFlags(i, FF_SEEN_IN);
-    if (p.proto !== IPPROTO_TCP) {
-      if ((flags & FF_SEEN_OUT) !== 0) fl.setState(i, FS_REPLIED);
-      return;
-    }
-    const t = p.tcpFlags;
-    fl.setRemoteNextSeq(i, (p.seq + p.payloadLen + ((t & TCP_SYN) !== 0 ? 1 : 0) + ((t & TCP_FIN) !== 0 ? 1 : 0)) | 0);
-    this.tcpState(i, t, (flags & FF_SEEN_OUT) !== 0);
-  }
-
-  private trackOut(i: number, p: ParsedPacket): void {
-    const fl = this.flows;
-    const flags = fl.addFlags(i, FF_SEEN_OUT);
-    if (p.proto !== IPPROTO_TCP) {
-      if ((flags & FF_SEEN_IN) !== 0) fl.setState(i, FS_REPLIED);
-      return;
-    }
-    const t = p.tcpFlags;
-    fl.setLocalNextSeq(i, (p.seq + p.payloadLen + ((t & TCP_SYN) !== 0 ? 1 : 0) + ((t & TCP_FIN) !== 0 ? 1 : 0)) | 0);
-    this.tcpState(i, t, (flags & FF_SEEN_IN) !== 0);
-  }
-
-  private tcpState(i: number, t: number, bothWays: boolean): void {
-    const fl = this.flows;
-    const s = fl.state(i);
-    let n = s;
-    if ((t & TCP_RST) !== 0) n = FS_TCP_RESET;
-    else if ((t & TCP_SYN) !== 0 && (t & TCP_ACK) === 0) {
-      if (s === FS_TCP_CLOSING || s === FS_TCP_RESET) n = FS_TCP_OPENING; // a new connection on a reused tuple
-    } else if ((t & TCP_FIN) !== 0) {
-      if (s !== FS_TCP_RESET) n = FS_TCP_CLOSING;
-    } else if (s === FS_TCP_OPENING && bothWays && (t & (TCP_ACK | TCP_SYN)) === TCP_ACK) n = FS_TCP_ESTABLISHED;
-    if (n !== s) fl.setState(i, n);
-  }
-
   /** An outbound packet (always allowed): opens or refreshes the flow its replies will use. */
   outbound(buf: Uint8Array, off: number, len: number, now?: number): Verdict {
     const p = this.p;
@@ -279,15 +224,22 @@ export class FilterEngine {
     q[8] = p.dst2;
     q[9] = p.dst3;
     const t = now === undefined ? this.clock() : now;
-    let i = fl.find(t);
-    if (i >= 0) fl.touch(i, t);
-    else {
+    let i = fl.lookup(t);
+    if (i < 0) {
       let state = FS_ICMP_ECHO;
-      if (proto === IPPROTO_TCP) state = (p.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_SYN ? FS_TCP_OPENING : FS_TCP_ESTABLISHED;
-      else if (p.hasPorts) state = FS_UNREPLIED;
+      if (proto === IPPROTO_TCP) {
+        // An RST or FIN for a connection we do not track ends nothing and must open nothing: after a
+        // revocation the local stack answers the peer's segments with RSTs, and a flow created by one
+        // (marked node-opened, so it survives re-judging) would let the revoked peer in again.
+        if ((p.tcpFlags & (TCP_RST | TCP_FIN)) !== 0) return VERDICT_ACCEPT_OUTBOUND;
+        state = (p.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_SYN ? FS_TCP_OPENING : FS_TCP_ESTABLISHED;
+      } else if (p.hasPorts) state = FS_UNREPLIED;
       i = fl.insertAfterMiss(t, state, FF_LOCAL_INIT);
     }
-    if (p.hasPorts) this.trackOut(i, p);
+    if (proto === IPPROTO_TCP) {
+      const f = p.tcpFlags;
+      fl.trackTcp(i, FF_SEEN_OUT, f, (p.seq + p.payloadLen + (f & TCP_SYN ? 1 : 0) + (f & TCP_FIN)) | 0);
+    } else if (p.hasPorts) fl.trackOther(i, FF_SEEN_OUT);
     return VERDICT_ACCEPT_OUTBOUND;
   }
 
@@ -300,35 +252,7 @@ export class FilterEngine {
     const t = now === undefined ? this.clock() : now;
     this.filter = filter;
     this.frags.clear();
-    const fl = this.flows;
-    const revoked: RevokedFlow[] = [];
-    const local = new Uint8Array(16);
-    const remote = new Uint8Array(16);
-    for (const i of fl.indexes()) {
-      if (!fl.isLive(i, t)) {
-        fl.remove(i);
-        fl.expirations++;
-        continue;
-      }
-      if ((fl.flags(i) & FF_LOCAL_INIT) !== 0) continue;
-      const m = fl.keyWord(i, 0);
-      const family = (m >>> 16) === 4 ? 4 : 6;
-      const proto = (m >>> 8) & 0xff;
-      const n = family === 4 ? 4 : 16;
-      for (let b = 0; b < n; b++) {
-        local[b] = (fl.keyWord(i, 2 + (b >> 2)) >>> (24 - 8 * (b & 3))) & 0xff;
-        remote[b] = (fl.keyWord(i, 6 + (b >> 2)) >>> (24 - 8 * (b & 3))) & 0xff;
-      }
-      const localPort = fl.keyWord(i, 1) >>> 16;
-      const remotePort = fl.keyWord(i, 1) & 0xffff;
-      const l = local.slice(0, n);
-      const r = remote.slice(0, n);
-      if (filter.allowsTuple(family, proto, r, l, localPort, !protoHasPorts(proto))) continue;
-      const rf: RevokedFlow = { family, proto, local: formatIP(l), localPort, remote: formatIP(r), remotePort };
-      if (proto === IPPROTO_TCP && fl.state(i) !== FS_TCP_RESET) rf.tcp = { remoteNextSeq: fl.remoteNextSeq(i) >>> 0, localNextSeq: fl.localNextSeq(i) >>> 0 };
-      revoked.push(rf);
-      fl.remove(i);
-    }
+    const revoked = revokeFlows(this.flows, filter, t);
     this.revokedTotal += revoked.length;
     return revoked;
   }

@@ -4,6 +4,8 @@
 // same entry. ICMP echo flows use the identifier as the local port. Entries expire by per-state idle
 // timeouts (checked lazily when touched). Not concurrency-safe: one table per engine.
 
+import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from './packet.js';
+
 export const KEY_WORDS = 10; // meta, ports, local[4], remote[4]
 
 // Flow states; each has an idle timeout (FLOW_TIMEOUT_MS).
@@ -37,6 +39,7 @@ export const FF_SEEN_IN = 1;
 export const FF_SEEN_OUT = 2;
 /** The node opened the flow (an outbound packet created it). */
 export const FF_LOCAL_INIT = 4;
+const BOTH_WAYS = FF_SEEN_IN | FF_SEEN_OUT;
 
 export const DEFAULT_MAX_FLOWS = 65536;
 /**
@@ -45,6 +48,11 @@ export const DEFAULT_MAX_FLOWS = 65536;
  * no list relinking per packet (measured: ~15 ns per packet saved).
  */
 export const LRU_GRANULARITY_MS = 1000;
+
+/** The LRU second of a timestamp (16 bits are enough: only equality with the stored second matters). */
+function lruSecond(now: number): number {
+  return ((now * (1 / LRU_GRANULARITY_MS)) | 0) & 0xffff;
+}
 
 /** Words per flow record: key (10), chain, state|flags|lru second, remote/local next seq, lastSeen (f64). */
 const REC = 16;
@@ -129,6 +137,46 @@ export class FlowTable {
     return -1;
   }
 
+  /**
+   * find() and, on a hit, touch() in one pass over the record: the packet path's single call. On a miss
+   * the bucket is remembered for insertAfterMiss().
+   */
+  lookup(now: number): number {
+    const q = this.q;
+    const k = this.rec;
+    // hashOf(q), written out: this is the hottest line of the table.
+    let h = Math.imul(q[0] ^ q[1], 0x9e3779b1);
+    h = Math.imul(h ^ q[6] ^ q[2] ^ (h >>> 16), 0x85ebca6b);
+    h = Math.imul(h ^ (q[3] + q[7]) ^ (q[4] + q[8]) ^ (q[5] + q[9]) ^ (h >>> 13), 0xc2b2ae35);
+    const b = (h ^ (h >>> 16)) & this.mask;
+    this.lastBucket = b;
+    let i = this.buckets[b];
+    if (i < 0) return -1;
+    const q6 = q[6];
+    const q1 = q[1];
+    while (i >= 0) {
+      const o = i * REC;
+      if (k[o + 6] === q6 && k[o + 1] === q1 && k[o] === q[0] && k[o + 2] === q[2] && k[o + 3] === q[3] && k[o + 4] === q[4] && k[o + 5] === q[5] && k[o + 7] === q[7] && k[o + 8] === q[8] && k[o + 9] === q[9]) {
+        const fo = i * (REC / 2) + F_LAST;
+        const m = k[o + W_META];
+        if (now - this.recF[fo] > TIMEOUTS[m & 0xff]) {
+          this.remove(i);
+          this.expirations++;
+          return -1;
+        }
+        this.recF[fo] = now;
+        const sec = lruSecond(now);
+        if (m >>> 16 !== sec && this.head !== i) {
+          k[o + W_META] = (m & 0xffff) | (sec << 16);
+          this.toHead(i);
+        }
+        return i;
+      }
+      i = k[o + W_CHAIN];
+    }
+    return -1;
+  }
+
   /** Like find, but never mutates (explain). */
   peek(now: number): number {
     const q = this.q;
@@ -167,7 +215,7 @@ export class FlowTable {
     for (let w = 0; w < KEY_WORDS; w++) k[o + w] = q[w];
     k[o + W_CHAIN] = this.buckets[b];
     this.buckets[b] = i;
-    k[o + W_META] = state | (flags << 8) | ((Math.floor(now / 1000) & 0xffff) << 16);
+    k[o + W_META] = state | (flags << 8) | (lruSecond(now) << 16);
     k[o + W_RSEQ] = 0;
     k[o + W_LSEQ] = 0;
     this.recF[i * (REC / 2) + F_LAST] = now;
@@ -186,9 +234,14 @@ export class FlowTable {
     this.recF[i * (REC / 2) + F_LAST] = now;
     const o = i * REC + W_META;
     const m = this.rec[o];
-    const sec = Math.floor(now / 1000) & 0xffff;
+    const sec = lruSecond(now);
     if (m >>> 16 === sec || this.head === i) return;
     this.rec[o] = (m & 0xffff) | (sec << 16);
+    this.toHead(i);
+  }
+
+  /** Relinks flow `i` (not the head) at the LRU head. */
+  private toHead(i: number): void {
     const p = this.prev[i];
     const n = this.next[i];
     this.next[p] = n;
@@ -219,6 +272,34 @@ export class FlowTable {
     k[o + W_META] = FS_FREE;
     this.free[this.freeTop++] = i;
     this.size--;
+  }
+
+  /**
+   * Records a TCP segment on flow `i` seen in direction `seen` (FF_SEEN_IN or FF_SEEN_OUT): the flag, the
+   * sender's next sequence number, and the state machine (RST → reset; a bare SYN reopens a closed tuple;
+   * FIN → closing; the first bare ACK after traffic both ways → established). One record read, one write.
+   */
+  trackTcp(i: number, seen: number, t: number, nextSeq: number): void {
+    const k = this.rec;
+    const o = i * REC;
+    const m = k[o + W_META] | (seen << 8);
+    k[o + (seen === FF_SEEN_IN ? W_RSEQ : W_LSEQ)] = nextSeq;
+    const s = m & 0xff;
+    let n = s;
+    if ((t & TCP_RST) !== 0) n = FS_TCP_RESET;
+    else if ((t & TCP_SYN) !== 0 && (t & TCP_ACK) === 0) {
+      if (s === FS_TCP_CLOSING || s === FS_TCP_RESET) n = FS_TCP_OPENING; // a new connection on a reused tuple
+    } else if ((t & TCP_FIN) !== 0) {
+      if (s !== FS_TCP_RESET) n = FS_TCP_CLOSING;
+    } else if (s === FS_TCP_OPENING && (m & (BOTH_WAYS << 8)) === BOTH_WAYS << 8 && (t & (TCP_ACK | TCP_SYN)) === TCP_ACK) n = FS_TCP_ESTABLISHED;
+    k[o + W_META] = (m & ~0xff) | n;
+  }
+
+  /** Records a non-TCP packet on flow `i` in direction `seen`: a flow seen both ways is replied. */
+  trackOther(i: number, seen: number): void {
+    const o = i * REC + W_META;
+    const m = this.rec[o] | (seen << 8);
+    this.rec[o] = (m & (BOTH_WAYS << 8)) === BOTH_WAYS << 8 ? (m & ~0xff) | FS_REPLIED : m;
   }
 
   state(i: number): number {

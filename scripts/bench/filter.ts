@@ -1,4 +1,4 @@
-// npm run bench:filter [-- --json FILE] [--quick]
+// npm run bench:filter [-- --json FILE] [--quick] [--sizes 10000,100000]
 // Packet filter throughput: rules {10, 1k, 10k, 100k} × {IPv4 TCP SYN accept, IPv4 no-match drop, IPv6
 // TCP SYN accept, established-flow hit}, in million packets/s on one core, for the compiled filter
 // (FilterEngine.inbound: parse + decide + flow bookkeeping) and for the linear reference matcher on the
@@ -12,8 +12,8 @@ import type { FilterRule } from '../../types/filter-rule.js';
 import { buildPacket, compileFilter, FilterEngine, isAccept, ParsedPacket, ReferenceMatcher, verdictReason, type CompiledFilter } from '../../filter/index.js';
 import { TCP_ACK, TCP_SYN } from '../../filter/packet.js';
 
-const { values: args } = parseArgs({ options: { json: { type: 'string' }, quick: { type: 'boolean' } } });
-const SIZES = args.quick ? [10, 1000, 10_000] : [10, 1000, 10_000, 100_000];
+const { values: args } = parseArgs({ options: { json: { type: 'string' }, quick: { type: 'boolean' }, sizes: { type: 'string' } } });
+const SIZES = args.sizes ? args.sizes.split(',').map(Number) : args.quick ? [10, 1000, 10_000] : [10, 1000, 10_000, 100_000];
 const MEASURE_MS = args.quick ? 250 : 750;
 const REF_MEASURE_MS = args.quick ? 100 : 300;
 const RING = 1024;
