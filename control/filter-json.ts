@@ -6,7 +6,8 @@
 // that stopped freezing would only lose the speed-up, never correctness.
 // Frozen rules are memoized whole, too: after a node joins, the compiler hands an affected node the same
 // frozen rule objects for every rule whose inputs did not change, so re-serializing its filter only
-// formats the few rules that did (their contents are read-only by the compiler's contract).
+// formats the few rules that did (their contents are read-only by the compiler's contract). Any frozen
+// array in a rule is memoized the same way: a rule whose sources changed keeps its DstPorts array.
 import type { FilterRule } from '../types/filter-rule.js';
 
 const memo = new WeakMap<object, string>();
@@ -39,7 +40,7 @@ function formatRule(r: FilterRule): string {
   for (const k of Object.keys(r)) {
     const v = (r as unknown as Record<string, unknown>)[k];
     if (v === undefined || typeof v === 'function') continue;
-    out += `${first ? '' : ','}${JSON.stringify(k)}:${k === 'SrcIPs' && Array.isArray(v) ? arrayJson(v) : JSON.stringify(v)}`;
+    out += `${first ? '' : ','}${JSON.stringify(k)}:${Array.isArray(v) ? arrayJson(v) : JSON.stringify(v)}`;
     first = false;
   }
   return out + '}';

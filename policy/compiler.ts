@@ -173,6 +173,18 @@ export class PolicyCompiler extends ResolvedTailnet {
       next.set(cg.index, e);
       return;
     }
+    if (e !== undefined && e.dsts === dsts) {
+      // Only the sources changed (a node joined or left them): the same rules with the new SrcIPs, sharing
+      // the old DstPorts/CapGrant arrays. The rule count does not depend on the sources (non-empty here).
+      const fresh: FilterRule[] = new Array<FilterRule>(e.rules.length);
+      for (let i = 0; i < e.rules.length; i++) {
+        fresh[i] = Object.freeze({ ...e.rules[i], SrcIPs: srcIPs }); // SrcIPs keeps its place (first)
+        rules.push(fresh[i]);
+        origins.push(cg.origin);
+      }
+      next.set(cg.index, { dsts, srcIPs, rules: fresh });
+      return;
+    }
     const start = rules.length;
     this.emitSimple(cg, rec, dsts, srcIPs, rules, origins);
     next.set(cg.index, { dsts, srcIPs, rules: rules.slice(start) });
