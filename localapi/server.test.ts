@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AccessDeniedError, LocalApiError, LocalClient, PeerNotFoundError } from './client.js';
 import { FakeBackend, syntheticNetmap } from './fake-backend.js';
-import { LocalApiServer } from './server.js';
+import { LocalApiServer, whoisAddrParam } from './server.js';
 import type { WatchEvent } from './types.js';
 
 const OPERATOR = 4242;
@@ -255,5 +255,37 @@ describe('socket claiming', () => {
     const srv = new LocalApiServer({ socketPath, backend: new FakeBackend(null) });
     await expect(srv.listen()).rejects.toThrow(/not a socket/);
     rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+// The whois fast path reads `addr` without URLSearchParams; it must agree with URLSearchParams on every
+// input (differential, seeded random query strings over the characters that matter: %, +, &, =).
+describe('whoisAddrParam', () => {
+  it.each([
+    'addr=100.64.0.2:443',
+    'addr=%5Bfd7a%3A115c%3Aa1e0%3A%3A2%5D%3A80',
+    'addr=a+b',
+    'addr=%ZZ',
+    'addr=%E0%A4%A',
+    'addr=',
+    '',
+    'x=1&addr=2',
+    'addr=1&addr=2',
+    'addr',
+    'ADDR=1',
+  ])('%j agrees with URLSearchParams', (q) => {
+    expect(whoisAddrParam(q)).toBe(new URLSearchParams(q).get('addr'));
+  });
+
+  it('agrees with URLSearchParams on 20,000 random query strings', () => {
+    let seed = 0x9e3779b9;
+    const rnd = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+    const alphabet = ['a', '1', '.', ':', '[', ']', '%', '%2', '%3A', '%C3%A9', '%ZZ', '+', '&', '=', 'addr='];
+    for (let i = 0; i < 20_000; i++) {
+      let q = rnd() < 0.8 ? 'addr=' : '';
+      const n = Math.floor(rnd() * 8);
+      for (let k = 0; k < n; k++) q += alphabet[Math.floor(rnd() * alphabet.length)];
+      expect(whoisAddrParam(q), q).toBe(new URLSearchParams(q).get('addr'));
+    }
   });
 });

@@ -53,18 +53,38 @@ function parsePort(text: string | null, name: string): number | undefined {
 /**
  * Serialized whois answers, keyed by the answer object: the whois index hands out the same object for a
  * peer until the next netmap, so repeat lookups skip JSON.stringify (the biggest per-request cost after
- * HTTP itself). Entries go away with the index that owns the objects.
+ * HTTP itself) and the header list. Entries go away with the index that owns the objects. The body stays a
+ * string: node:http then sends status line, headers and body in one write.
  */
-const jsonCache = new WeakMap<object, string>();
+const jsonCache = new WeakMap<object, { text: string; headers: string[] }>();
 
 function sendCachedJSON(res: ServerResponse, body: object): void {
-  let text = jsonCache.get(body);
-  if (text === undefined) {
-    text = JSON.stringify(body);
-    jsonCache.set(body, text);
+  let hit = jsonCache.get(body);
+  if (hit === undefined) {
+    const text = JSON.stringify(body);
+    hit = { text, headers: ['content-type', 'application/json', 'content-length', String(Buffer.byteLength(text))] };
+    jsonCache.set(body, hit);
   }
-  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
+  res.writeHead(200, hit.headers);
+  res.end(hit.text);
+}
+
+/**
+ * The `addr` of a whois query string. The common shape (`addr=…` alone, no `+`) is read without building
+ * a URLSearchParams; anything else (more parameters, `+`, a malformed escape) takes URLSearchParams so
+ * the meaning never differs.
+ */
+export function whoisAddrParam(query: string): string | null {
+  if (query.startsWith('addr=') && query.indexOf('&') === -1 && query.indexOf('+') === -1) {
+    const v = query.slice(5);
+    if (v.indexOf('%') === -1) return v;
+    try {
+      return decodeURIComponent(v);
+    } catch {
+      // malformed escape: URLSearchParams keeps it literally
+    }
+  }
+  return new URLSearchParams(query).get('addr');
 }
 
 function sendJSON(res: ServerResponse, status: number, body: unknown): void {
@@ -275,32 +295,43 @@ export class LocalApiServer {
       req.resume();
       return;
     }
-    const query = new URLSearchParams(q === -1 ? '' : url.slice(q + 1));
-    this.dispatch(verdict.endpoint, req, res, query).catch((err: unknown) => {
-      if (res.headersSent) {
-        res.destroy();
-        return;
+    const queryText = q === -1 ? '' : url.slice(q + 1);
+    if (verdict.endpoint === 'whois') {
+      // The hot endpoint, answered synchronously from memory: no URLSearchParams, no promise.
+      try {
+        this.whois(res, whoisAddrParam(queryText));
+      } catch (err) {
+        this.fail(res, err);
       }
-      if (err instanceof LocalApiFailure) sendError(res, err.status, err.code, err.message);
-      else {
-        log('internal error: %s', (err as Error)?.stack ?? String(err));
-        sendError(res, 500, 'internal', (err as Error)?.message ?? 'internal error');
-      }
-    });
+      return;
+    }
+    this.dispatch(verdict.endpoint, req, res, new URLSearchParams(queryText)).catch((err: unknown) => this.fail(res, err));
+  }
+
+  private fail(res: ServerResponse, err: unknown): void {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    if (err instanceof LocalApiFailure) sendError(res, err.status, err.code, err.message);
+    else {
+      log('internal error: %s', (err as Error)?.stack ?? String(err));
+      sendError(res, 500, 'internal', (err as Error)?.message ?? 'internal error');
+    }
+  }
+
+  private whois(res: ServerResponse, addrText: string | null): void {
+    if (addrText === null || addrText === '') throw new LocalApiFailure(400, 'bad_request', "missing 'addr' parameter");
+    const addr = parseWhoisAddr(addrText);
+    if (!addr) throw new LocalApiFailure(400, 'bad_request', `invalid 'addr' parameter ${JSON.stringify(addrText)}`);
+    const who = this.opts.backend.whois(addr);
+    if (!who) throw new LocalApiFailure(404, 'not_found', 'no match for IP:port');
+    sendCachedJSON(res, who);
   }
 
   private async dispatch(endpoint: string, req: IncomingMessage, res: ServerResponse, query: URLSearchParams): Promise<void> {
     const b = this.opts.backend;
     switch (endpoint) {
-      case 'whois': {
-        const addrText = query.get('addr');
-        if (addrText === null || addrText === '') throw new LocalApiFailure(400, 'bad_request', "missing 'addr' parameter");
-        const addr = parseWhoisAddr(addrText);
-        if (!addr) throw new LocalApiFailure(400, 'bad_request', `invalid 'addr' parameter ${JSON.stringify(addrText)}`);
-        const who = b.whois(addr);
-        if (!who) throw new LocalApiFailure(404, 'not_found', 'no match for IP:port');
-        return sendCachedJSON(res, who);
-      }
       case 'status':
         return sendJSON(res, 200, b.status({ peers: query.get('peers') !== 'false' }));
       case 'prefs':

@@ -35,6 +35,7 @@ const { values } = parseArgs({
     pipelining: { type: 'string', default: '1' },
     rounds: { type: 'string', default: '3' },
     json: { type: 'string' },
+    'server-prof-dir': { type: 'string' },
   },
 });
 
@@ -63,7 +64,10 @@ if (values.serve) {
 
 function startServer(kind: 'baseline' | 'localapi', socketPath: string): Promise<ChildProcess> {
   const self = fileURLToPath(import.meta.url);
-  const child = spawn(process.execPath, ['--import', 'tsx', self, '--serve', kind, '--socket', socketPath, '--peers', values.peers!], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // --server-prof-dir DIR: each server writes a V8 CPU profile there when it exits (run the client side
+  // with `node --cpu-prof --import tsx scripts/bench/localapi.ts` to profile it too).
+  const prof = values['server-prof-dir'] ? ['--cpu-prof', '--cpu-prof-dir', values['server-prof-dir']] : [];
+  const child = spawn(process.execPath, [...prof, '--import', 'tsx', self, '--serve', kind, '--socket', socketPath, '--peers', values.peers!], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     child.stdout!.once('data', () => resolve(child));
     child.once('exit', (code) => reject(new Error(`${kind} server exited with ${code}`)));
