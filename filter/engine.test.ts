@@ -290,6 +290,16 @@ describe('replace: hand-over and revocation', () => {
     expect(e.flowCount).toBe(2);
   });
 
+  it('the destination cache follows the filter: an address no longer local is dropped after replace', () => {
+    const { e } = engine();
+    expect(inb(e, pkt('tcp', A3, L4, 40000, 80, SYN))).toBe('rule');
+    expect(inb(e, pkt('tcp', A3, '10.1.0.9', 40000, 80, SYN))).toBe('no_rule'); // served route, other class
+    expect(inb(e, pkt('tcp', A3, L4, 40000, 81, SYN))).toBe('rule');
+    e.replace(compileFilter(RULES, { localPrefixes: ['10.1.0.0/24', `${L6}/128`] }));
+    expect(inb(e, pkt('tcp', A3, L4, 40000, 82, SYN))).toBe('not_local');
+    expect(inb(e, pkt('tcp', A3v6, L6, 40000, 80, SYN))).toBe('rule');
+  });
+
   it('revokes flows whose destination is no longer local', () => {
     const { e } = engine();
     expect(inb(e, pkt('tcp', '100.64.0.6', '10.1.0.9', 1, 5432, SYN))).toBe('rule');

@@ -91,6 +91,7 @@ function parse4(buf: Uint8Array, off: number, len: number, p: ParsedPacket): num
     return PKT_OK;
   }
   if ((fragField & 0x2000) !== 0) p.frag = FRAG_FIRST;
+  else if (proto === IPPROTO_TCP) return parseTcp(buf, off + ihl, off + total, p);
   return parseTransport(buf, off + ihl, off + total, p, proto, 4);
 }
 
@@ -147,7 +148,27 @@ function parse6(buf: Uint8Array, off: number, len: number, p: ParsedPacket): num
   }
   p.proto = next;
   if (!seenFragment) p.fragNext = next;
+  if (next === IPPROTO_TCP && p.frag === FRAG_NONE) return parseTcp(buf, pos, end, p);
   return parseTransport(buf, pos, end, p, next, 6);
+}
+
+/**
+ * The TCP header of an unfragmented packet (the common case, split out so V8 inlines it into parse4 and
+ * parse6 instead of calling the general parseTransport).
+ */
+function parseTcp(buf: Uint8Array, pos: number, end: number, p: ParsedPacket): number {
+  const avail = end - pos;
+  if (avail < TCP_HEADER_MIN) return PKT_MALFORMED;
+  const doff = (buf[pos + 12] >> 4) << 2;
+  if (doff < TCP_HEADER_MIN || doff > avail) return PKT_MALFORMED;
+  p.hasPorts = true;
+  p.sport = (buf[pos] << 8) | buf[pos + 1];
+  p.dport = (buf[pos + 2] << 8) | buf[pos + 3];
+  p.seq = (buf[pos + 4] << 24) | (buf[pos + 5] << 16) | (buf[pos + 6] << 8) | buf[pos + 7];
+  p.ack = (buf[pos + 8] << 24) | (buf[pos + 9] << 16) | (buf[pos + 10] << 8) | buf[pos + 11];
+  p.tcpFlags = buf[pos + 13];
+  p.payloadLen = avail - doff;
+  return PKT_OK;
 }
 
 function parseTransport(buf: Uint8Array, pos: number, end: number, p: ParsedPacket, proto: number, family: number): number {

@@ -126,6 +126,11 @@ export function portSetHas(ps: PortSets, id: number, port: number): boolean {
     }
     return false;
   }
+  return portSetHasLong(ps, k, id, port);
+}
+
+/** The long kinds (binary-searched ranges, bitsets), apart so portSetHas stays small enough to inline. */
+function portSetHasLong(ps: PortSets, k: number, id: number, port: number): boolean {
   if (k === PS_SORTED) {
     const r = ps.ranges;
     const o = ps.off[id];
