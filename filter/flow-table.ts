@@ -151,25 +151,14 @@ export class FlowTable {
     const b = (h ^ (h >>> 16)) & this.mask;
     this.lastBucket = b;
     let i = this.buckets[b];
-    if (i < 0) return -1;
-    const q6 = q[6];
-    const q1 = q[1];
     while (i >= 0) {
       const o = i * REC;
-      if (k[o + 6] === q6 && k[o + 1] === q1 && k[o] === q[0] && k[o + 2] === q[2] && k[o + 3] === q[3] && k[o + 4] === q[4] && k[o + 5] === q[5] && k[o + 7] === q[7] && k[o + 8] === q[8] && k[o + 9] === q[9]) {
+      if (this.isQ(k, o, q)) {
         const fo = i * (REC / 2) + F_LAST;
         const m = k[o + W_META];
-        if (now - this.recF[fo] > TIMEOUTS[m & 0xff]) {
-          this.remove(i);
-          this.expirations++;
-          return -1;
-        }
+        if (now - this.recF[fo] > TIMEOUTS[m & 0xff]) return this.expire(i);
         this.recF[fo] = now;
-        const sec = lruSecond(now);
-        if (m >>> 16 !== sec && this.head !== i) {
-          k[o + W_META] = (m & 0xffff) | (sec << 16);
-          this.toHead(i);
-        }
+        if (m >>> 16 !== lruSecond(now)) this.touchLru(i, now);
         return i;
       }
       i = k[o + W_CHAIN];
@@ -238,6 +227,24 @@ export class FlowTable {
     if (m >>> 16 === sec || this.head === i) return;
     this.rec[o] = (m & 0xffff) | (sec << 16);
     this.toHead(i);
+  }
+
+  /** Record at `o` holds key `q` (remote address and ports first: they differ most often). */
+  private isQ(k: Int32Array, o: number, q: Int32Array): boolean {
+    return k[o + 6] === q[6] && k[o + 1] === q[1] && k[o] === q[0] && k[o + 2] === q[2] && k[o + 3] === q[3] && k[o + 4] === q[4] && k[o + 5] === q[5] && k[o + 7] === q[7] && k[o + 8] === q[8] && k[o + 9] === q[9];
+  }
+
+  /** lookup()'s rare branches, out of line so lookup itself stays small enough to inline. */
+  private expire(i: number): number {
+    this.remove(i);
+    this.expirations++;
+    return -1;
+  }
+
+  private touchLru(i: number, now: number): void {
+    const o = i * REC + W_META;
+    this.rec[o] = (this.rec[o] & 0xffff) | (lruSecond(now) << 16);
+    if (this.head !== i) this.toHead(i);
   }
 
   /** Relinks flow `i` (not the head) at the LRU head. */
