@@ -24,12 +24,20 @@ describe('rulesJson', () => {
     expect(rulesJson(rules)).toBe(JSON.stringify(rules));
   });
 
-  it('memoizes frozen rules by identity and formats plain ones every time', () => {
+  it('reuses the text of a frozen rule from the previous version, wherever it moved', () => {
     const frozen = Object.freeze({ SrcIPs: Object.freeze(['100.64.0.1']) as string[], DstPorts: Object.freeze([{ IP: '100.64.0.2', Ports: { First: 22, Last: 22 } }]) as FilterRule['DstPorts'] }) as FilterRule;
     const plain: FilterRule = { SrcIPs: ['100.64.0.3'], DstPorts: [] };
-    expect(rulesJson([frozen, plain])).toBe(JSON.stringify([frozen, plain]));
-    plain.DstPorts = [{ IP: '100.64.0.2', Ports: { First: 80, Last: 80 } }];
-    expect(rulesJson([frozen, plain, frozen])).toBe(JSON.stringify([frozen, plain, frozen]));
+    const json: string[] = [];
+    const first = rulesJson([frozen, plain], undefined, json);
+    expect(first).toBe(JSON.stringify([frozen, plain]));
+    expect(json).toEqual([JSON.stringify(frozen), JSON.stringify(plain)]);
+    plain.DstPorts = [{ IP: '100.64.0.2', Ports: { First: 80, Last: 80 } }]; // not frozen: formatted again
+    const other = Object.freeze({ SrcIPs: ['*'], DstPorts: [] }) as FilterRule;
+    const next: string[] = [];
+    expect(rulesJson([plain, other, frozen], { rules: [frozen, plain], json }, next)).toBe(JSON.stringify([plain, other, frozen]));
+    expect(next[2]).toBe(json[0]);
+    // a stale text for a rule object is never served for a different object
+    expect(rulesJson([other], { rules: [frozen], json: ['{"bogus":1}'] })).toBe(JSON.stringify([other]));
   });
 
   it('originsJson matches JSON.stringify for frozen and plain origins', () => {

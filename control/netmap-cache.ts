@@ -33,7 +33,7 @@ export class NetmapCache {
   private filterJson = new Map<number, string>();
   private filterStale = new Set<number>();
   /** The rules and capMap text each filterJson entry was built from (to spot an unchanged recompile). */
-  private filterFrom = new Map<number, { rules: readonly FilterRule[]; capMap: string }>();
+  private filterFrom = new Map<number, { rules: readonly FilterRule[]; json: string[]; capMap: string }>();
   private userProfilesJson: string | null = null;
   private userProfilesStale = true;
   private sharedPeers: Map<number, string> | null = null;
@@ -114,11 +114,13 @@ export class NetmapCache {
       // The compiler hands back the very same frozen rule objects for rules whose inputs did not change
       // (policy/compiler.ts), and a rule object implies its origin: same objects, same text.
       const from = this.filterFrom.get(id);
+      let json = from?.json ?? [];
       if (filter === undefined || from === undefined || from.capMap !== capMap || !sameItems(from.rules, c.rules)) {
-        const fresh = `"packetFilter":${rulesJson(c.rules)},"packetFilterOrigins":${originsJson(c.origins)},"capMap":${capMap}`;
+        json = new Array<string>(c.rules.length);
+        const fresh = `"packetFilter":${rulesJson(c.rules, from, json)},"packetFilterOrigins":${originsJson(c.origins)},"capMap":${capMap}`;
         if (fresh !== filter) filter = fresh;
       }
-      this.filterFrom.set(id, { rules: c.rules, capMap });
+      this.filterFrom.set(id, { rules: c.rules, json, capMap });
       this.filterJson.set(id, filter);
       this.filterStale.delete(id);
     }
