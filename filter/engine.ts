@@ -3,6 +3,10 @@
 // inbound()/outbound() allocate nothing: one reused ParsedPacket, typed-array state, integer verdicts.
 // Time comes from the injected clock, or from the optional `now` argument so a data plane that stamps a
 // whole batch once does not pay for a clock read per packet. Not concurrency-safe: one engine per node.
+// Speed: the hot functions (parse4/parseTcp, portsIn, portVerdict, FlowTable.lookup/trackTcp) are kept
+// under V8's per-function inlining limit (460 bytecodes) with rare branches out of line, so one inbound
+// TCP packet is a single optimized function; with the local-destination cache this took IPv4 SYN at 10k
+// rules from ~8 to ~10.5 Mpps and IPv6 from ~5.4 to ~7.8 (bench:filter, same box, load ~4).
 import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP } from '../types/filter-rule.js';
 import { parseIP } from '../types/ip.js';
 import type { CompiledFilter } from './compiled-filter.js';
