@@ -170,7 +170,6 @@ function parseTcp(buf: Uint8Array, pos: number, end: number, p: ParsedPacket): n
   p.sport = (buf[pos] << 8) | buf[pos + 1];
   p.dport = (buf[pos + 2] << 8) | buf[pos + 3];
   p.seq = (buf[pos + 4] << 24) | (buf[pos + 5] << 16) | (buf[pos + 6] << 8) | buf[pos + 7];
-  p.ack = (buf[pos + 8] << 24) | (buf[pos + 9] << 16) | (buf[pos + 10] << 8) | buf[pos + 11];
   p.tcpFlags = buf[pos + 13];
   p.payloadLen = avail - doff;
   return PKT_OK;
@@ -187,8 +186,7 @@ function parseTransport(buf: Uint8Array, pos: number, end: number, p: ParsedPack
     p.sport = (buf[pos] << 8) | buf[pos + 1];
     p.dport = (buf[pos + 2] << 8) | buf[pos + 3];
     p.seq = (buf[pos + 4] << 24) | (buf[pos + 5] << 16) | (buf[pos + 6] << 8) | buf[pos + 7];
-    p.ack = (buf[pos + 8] << 24) | (buf[pos + 9] << 16) | (buf[pos + 10] << 8) | buf[pos + 11];
-    p.tcpFlags = buf[pos + 13];
+      p.tcpFlags = buf[pos + 13];
     p.payloadLen = avail - doff;
     return PKT_OK;
   }

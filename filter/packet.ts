@@ -76,8 +76,8 @@ export class ParsedPacket {
   sport = 0;
   dport = 0;
   tcpFlags = 0;
+  /** TCP sequence number (the acknowledgment number is not read: no decision uses it). */
   seq = 0;
-  ack = 0;
   /** Transport payload bytes present in this packet (TCP sequence tracking). */
   payloadLen = 0;
   icmpKind = ICMP_OTHER;
