@@ -5,8 +5,9 @@
 // whole batch once does not pay for a clock read per packet. Not concurrency-safe: one engine per node.
 // Speed: the hot functions (parse4/parseTcp, portsIn, portVerdict, FlowTable.lookup/trackTcp) are kept
 // under V8's per-function inlining limit (460 bytecodes) with rare branches out of line, so one inbound
-// TCP packet is a single optimized function; with the local-destination cache this took IPv4 SYN at 10k
-// rules from ~8 to ~10.5 Mpps and IPv6 from ~5.4 to ~7.8 (bench:filter, same box, load ~4).
+// TCP packet is one optimized function plus one call; with the local-destination cache this took IPv4 SYN
+// at 10k rules from ~8 to 9.3-10 Mpps in full bench:filter runs (10-11 in --quick runs), IPv6 from ~5.4
+// to ~7 and flow hits from ~10.5 to ~13.8 (same box, load 1.4-2.6).
 import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP } from '../types/filter-rule.js';
 import { parseIP } from '../types/ip.js';
 import type { CompiledFilter } from './compiled-filter.js';
