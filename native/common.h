@@ -37,6 +37,17 @@ inline bool GetInt32(napi_env env, napi_value v, int32_t* out) {
   return napi_get_value_int32(env, v, out) == napi_ok;
 }
 
+// The native object behind a napi_external handle made by one of our create functions.
+template <typename T>
+inline bool GetExternal(napi_env env, napi_value v, T** out) {
+  void* p = nullptr;
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_external) return false;
+  if (napi_get_value_external(env, v, &p) != napi_ok || p == nullptr) return false;
+  *out = static_cast<T*>(p);
+  return true;
+}
+
 inline bool GetBool(napi_env env, napi_value v, bool* out) {
   napi_valuetype t;
   if (napi_typeof(env, v, &t) != napi_ok || t != napi_boolean) return false;

@@ -177,14 +177,7 @@ void OnPoll(uv_poll_t* h, int status, int events) {
   }
 }
 
-bool GetReader(napi_env env, napi_value v, Reader** out) {
-  void* p = nullptr;
-  napi_valuetype t;
-  if (napi_typeof(env, v, &t) != napi_ok || t != napi_external) return false;
-  if (napi_get_value_external(env, v, &p) != napi_ok || p == nullptr) return false;
-  *out = static_cast<Reader*>(p);
-  return true;
-}
+bool GetReader(napi_env env, napi_value v, Reader** out) { return GetExternal(env, v, out); }
 
 }  // namespace
 

@@ -103,14 +103,7 @@ void Finalize(napi_env, void* data, void*) {
   delete w;
 }
 
-bool GetWriter(napi_env env, napi_value v, TunWriter** out) {
-  void* p = nullptr;
-  napi_valuetype t;
-  if (napi_typeof(env, v, &t) != napi_ok || t != napi_external) return false;
-  if (napi_get_value_external(env, v, &p) != napi_ok || p == nullptr) return false;
-  *out = static_cast<TunWriter*>(p);
-  return true;
-}
+bool GetWriter(napi_env env, napi_value v, TunWriter** out) { return GetExternal(env, v, out); }
 
 }  // namespace
 

@@ -277,14 +277,7 @@ void FreeHandle(napi_env, void* data, void*) {
   delete h;
 }
 
-bool GetHandle(napi_env env, napi_value v, Handle** out) {
-  void* p = nullptr;
-  napi_valuetype t;
-  if (napi_typeof(env, v, &t) != napi_ok || t != napi_external) return false;
-  if (napi_get_value_external(env, v, &p) != napi_ok || p == nullptr) return false;
-  *out = static_cast<Handle*>(p);
-  return true;
-}
+bool GetHandle(napi_env env, napi_value v, Handle** out) { return GetExternal(env, v, out); }
 
 }  // namespace
 
