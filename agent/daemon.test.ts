@@ -10,7 +10,7 @@ describe('daemon helpers', () => {
 
   it('refuses to start without root, saying why', async () => {
     // Seen as an unprivileged uid even when the suite runs as root (CI), so the check always runs.
-    const getuid = vi.spyOn(process, 'getuid').mockReturnValue(1000);
+    const getuid = vi.spyOn(process as { getuid(): number }, 'getuid').mockReturnValue(1000);
     try {
       await expect(
         startDaemon({ stateDir: '/tmp/x', socketPath: '/tmp/x.sock', tunName: 'gw0', port: 0, operatorUid: null, log: () => undefined }),
