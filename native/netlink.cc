@@ -116,21 +116,30 @@ static napi_value LinkSet(napi_env env, napi_callback_info info) {
   return Undefined(env);
 }
 
+// Reads the (name, IP literal, prefixLen) arguments that address and route changes share; false when
+// any is missing or malformed. The interface index is 0 when no such interface exists.
+static bool GetIfPrefixArgs(napi_env env, napi_callback_info info, int* index, uint8_t addr[16], int* family,
+                            int32_t* plen) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  char text[INET6_ADDRSTRLEN + 1];
+  if (argc < 3 || !IfIndex(env, argv[0], index) || !GetString(env, argv[1], text, sizeof text) ||
+      !GetInt32(env, argv[2], plen)) {
+    return false;
+  }
+  *family = ParseAddr(text, addr);
+  return *family != 0 && *plen >= 0 && *plen <= (*family == AF_INET ? 32 : 128);
+}
+
 // addrAdd(name, addr, prefixLen) / addrDel(name, addr, prefixLen). IPv6 addresses get IFA_F_NODAD:
 // a tunnel has no link-layer neighbours to collide with, and DAD would keep the address tentative
 // (unbindable) for a second after start.
 static napi_value AddrChange(napi_env env, napi_callback_info info, bool add) {
-  size_t argc = 3;
-  napi_value argv[3];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  int index;
-  char text[INET6_ADDRSTRLEN + 1];
+  int index, family;
   int32_t plen;
   uint8_t addr[16];
-  int family;
-  if (argc < 3 || !IfIndex(env, argv[0], &index) || !GetString(env, argv[1], text, sizeof text) ||
-      !GetInt32(env, argv[2], &plen) || (family = ParseAddr(text, addr)) == 0 || plen < 0 ||
-      plen > (family == AF_INET ? 32 : 128)) {
+  if (!GetIfPrefixArgs(env, info, &index, addr, &family, &plen)) {
     return ThrowType(env, "addrAdd/addrDel(name: string, addr: IP literal, prefixLen: number)");
   }
   if (index == 0) return ThrowErrno(env, "addr: no such interface", ENODEV);
@@ -162,17 +171,10 @@ static napi_value AddrDel(napi_env env, napi_callback_info info) { return AddrCh
 // routeAdd(name, dst, prefixLen) / routeDel(...): a link-scoped route in the main table through the
 // interface. Add uses NLM_F_REPLACE so that re-applying a config is idempotent.
 static napi_value RouteChange(napi_env env, napi_callback_info info, bool add) {
-  size_t argc = 3;
-  napi_value argv[3];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  int index;
-  char text[INET6_ADDRSTRLEN + 1];
+  int index, family;
   int32_t plen;
   uint8_t addr[16];
-  int family;
-  if (argc < 3 || !IfIndex(env, argv[0], &index) || !GetString(env, argv[1], text, sizeof text) ||
-      !GetInt32(env, argv[2], &plen) || (family = ParseAddr(text, addr)) == 0 || plen < 0 ||
-      plen > (family == AF_INET ? 32 : 128)) {
+  if (!GetIfPrefixArgs(env, info, &index, addr, &family, &plen)) {
     return ThrowType(env, "routeAdd/routeDel(name: string, dst: IP literal, prefixLen: number)");
   }
   if (index == 0) return ThrowErrno(env, "route: no such interface", ENODEV);
