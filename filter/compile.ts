@@ -62,6 +62,9 @@ function mergeRanges(flat: number[]): number[] {
   return out;
 }
 
+/** Source-partition pieces from which the IPv4 source trie gets a 16-bit first level (TrieBuilder.addWide4). */
+const WIDE4_MIN_PIECES = 2048;
+
 export function compileFilter(rules: FilterRule[], options: CompileOptions): CompiledFilter {
   const t0 = performance.now();
   const norm = normalizeRules(rules);
@@ -187,9 +190,14 @@ export function compileFilter(rules: FilterRule[], options: CompileOptions): Com
   };
   const groupItems = groups.map((g, i) => ({ spans: g.spans, label: i }));
   const srcRoots: number[] = [];
+  let src4Wide = -1;
   for (const fam of [4, 6] as const) {
     const part = partitionSpans(spansFor(groupItems, fam), familyMax(fam), rowOf);
-    srcRoots.push(tb.add(fam === 4 ? 4 : 16, part.starts, part.values));
+    const root = tb.add(fam === 4 ? 4 : 16, part.starts, part.values);
+    srcRoots.push(root);
+    // The source lookup is on every new-flow packet; for large policies a 16-bit first level saves
+    // the top trie steps. Small policies skip it: its worst case (256 KiB) would dwarf the rest of the filter.
+    if (fam === 4 && root >= 0 && part.starts.length >= WIDE4_MIN_PIECES) src4Wide = tb.addWide4(root);
   }
   const cells = new Int32Array(rows.length * rowWidth);
   rows.forEach((r, i) => cells.set(r, i * rowWidth));
@@ -248,6 +256,7 @@ export function compileFilter(rules: FilterRule[], options: CompileOptions): Com
   return new CompiledFilter({
     trie,
     src4Root: srcRoots[0],
+    src4Wide,
     src6Root: srcRoots[1],
     dst4Root: dstRoots[0],
     dst6Root: dstRoots[1],

@@ -8,7 +8,7 @@ import { IPPROTO_ICMP, IPPROTO_ICMPV6, type FilterRule, type RuleOrigin } from '
 import { FRAG_LATER, ICMP_ECHO_REQUEST, ICMP_OTHER, PKT_FRAGMENT_SHORT, PKT_MALFORMED, type ParsedPacket } from './packet.js';
 import { parsePacket } from './packet-parser.js';
 import { portSetHas, type PortSets } from './port-set.js';
-import { trieLookup, trieLookup4 } from './prefix-trie.js';
+import { trieLookup, trieLookup4, trieLookup4w } from './prefix-trie.js';
 import type { NormRule } from './rules.js';
 import {
   VERDICT_ACCEPT_RULE,
@@ -23,6 +23,8 @@ import {
 export interface CompiledFilterData {
   trie: Int32Array;
   src4Root: number;
+  /** Offset of the IPv4 source trie's 16-bit first level in `trie`, or -1 (see TrieBuilder.addWide4). */
+  src4Wide: number;
   src6Root: number;
   dst4Root: number;
   dst6Root: number;
@@ -62,6 +64,7 @@ export interface CompileStats {
 export class CompiledFilter {
   readonly trie: Int32Array;
   readonly src4Root: number;
+  readonly src4Wide: number;
   readonly src6Root: number;
   readonly dst4Root: number;
   readonly dst6Root: number;
@@ -89,6 +92,7 @@ export class CompiledFilter {
   constructor(d: CompiledFilterData) {
     this.trie = d.trie;
     this.src4Root = d.src4Root;
+    this.src4Wide = d.src4Wide;
     this.src6Root = d.src6Root;
     this.dst4Root = d.dst4Root;
     this.dst6Root = d.dst6Root;
@@ -148,7 +152,7 @@ export class CompiledFilter {
 
   /** ruleVerdict for a packet with ports (the hot path; small enough for V8 to inline). */
   portVerdict(buf: Uint8Array, p: ParsedPacket): number {
-    const row = p.family === 4 ? trieLookup4(this.trie, this.src4Root, p.src0) : trieLookup(this.trie, this.src6Root, buf, p.srcOff);
+    const row = p.family === 4 ? trieLookup4w(this.trie, this.src4Wide, this.src4Root, p.src0) : trieLookup(this.trie, this.src6Root, buf, p.srcOff);
     const slot = this.protoSlot[p.proto];
     if (slot < 0) return VERDICT_DROP_NO_RULE;
     const id = this.cells[(row * this.nDst + p.dstClass) * this.nSlots + slot];
@@ -156,7 +160,7 @@ export class CompiledFilter {
   }
 
   private portlessVerdict(buf: Uint8Array, p: ParsedPacket): number {
-    const row = p.family === 4 ? trieLookup4(this.trie, this.src4Root, p.src0) : trieLookup(this.trie, this.src6Root, buf, p.srcOff);
+    const row = p.family === 4 ? trieLookup4w(this.trie, this.src4Wide, this.src4Root, p.src0) : trieLookup(this.trie, this.src6Root, buf, p.srcOff);
     const base = (row * this.nDst + p.dstClass) * this.nSlots;
     const proto = p.proto;
     if ((proto === IPPROTO_ICMP && p.family === 4) || (proto === IPPROTO_ICMPV6 && p.family === 6)) {

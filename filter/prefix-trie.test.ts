@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { bigIntToBytes } from './addr-range.js';
 import { partitionSpans } from './partition.js';
-import { TrieBuilder, trieLookup, trieLookup4 } from './prefix-trie.js';
+import { TrieBuilder, trieLookup, trieLookup4, trieLookup4w } from './prefix-trie.js';
 import { rng } from './test-helpers.js';
 
 function naive(starts: bigint[], values: number[], a: bigint): number {
@@ -31,13 +31,19 @@ describe('prefix trie', () => {
       const part = partitionSpans(spans, max, (labels) => labels.length * 1000 + (labels[0] ?? 0));
       const tb = new TrieBuilder();
       const root = tb.add(nBytes, part.starts, part.values);
+      // The 16-bit first level is built after the trie (as compile does), cutting its path nodes.
+      const wide = nBytes === 4 && root >= 0 ? tb.addWide4(root) : -1;
       const t = tb.finish();
       const probes = [0n, max, ...spans.flatMap((s) => [s.lo, s.hi, s.lo > 0n ? s.lo - 1n : 0n, s.hi < max ? s.hi + 1n : max]), ...Array.from({ length: 50 }, rand)];
       for (const a of probes) {
         const bytes = bigIntToBytes(a, nBytes === 4 ? 4 : 6);
         const want = naive(part.starts, part.values, a);
         expect(trieLookup(t, root, bytes, 0)).toBe(want);
-        if (nBytes === 4) expect(trieLookup4(t, root, Number(a) | 0)).toBe(want);
+        if (nBytes === 4) {
+          expect(trieLookup4(t, root, Number(a) | 0)).toBe(want);
+          expect(trieLookup4w(t, wide, root, Number(a) | 0)).toBe(want);
+          expect(trieLookup4w(t, -1, root, Number(a) | 0)).toBe(want);
+        }
       }
     }
   });

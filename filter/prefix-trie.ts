@@ -26,6 +26,56 @@ export class TrieBuilder {
     return Int32Array.from(this.words);
   }
 
+  /**
+   * A direct first level indexed by the top 16 bits of an IPv4 address for the trie at `root`: entry k
+   * is the slot reached after those 16 bits are k, so trieLookup4w starts two levels down (one read
+   * instead of two or more steps, one of them often a path-node compare). Only the span of prefixes
+   * that need more steps is stored ([first, count, slots...]); addresses outside it walk from `root`,
+   * which ends in a leaf within two steps. A tailnet's sources (100.64.0.0/10) take at most 64 entries;
+   * the worst case is 256 KiB, so the caller keeps it for large tries. Returns the table's offset.
+   */
+  addWide4(root: number): number {
+    const slots = new Int32Array(65536);
+    let first = -1;
+    let last = -1;
+    for (let hi = 0; hi < 256; hi++) {
+      const v1 = this.step(root, hi);
+      for (let lo = 0; lo < 256; lo++) {
+        const k = (hi << 8) | lo;
+        const v = this.step(v1, lo);
+        slots[k] = v;
+        if (v >= 0) {
+          if (first < 0) first = k;
+          last = k;
+        }
+      }
+    }
+    const w = this.words;
+    const off = w.length;
+    if (first < 0) {
+      w.push(0, 0);
+      return off;
+    }
+    w.push(first, last - first + 1);
+    for (let k = first; k <= last; k++) w.push(slots[k]);
+    return off;
+  }
+
+  /** The slot reached from slot `v` after one address byte `b` (a path node's tail is copied when cut). */
+  private step(v: number, b: number): number {
+    if (v < 0) return v;
+    const w = this.words;
+    const o = v >> 1;
+    if ((v & 1) === 0) return w[o + b];
+    const n = w[o];
+    if (b !== w[o + 1]) return w[o + n + 2];
+    if (n === 1) return w[o + 2];
+    const tail = w.length;
+    w.push(n - 1);
+    for (let j = 2; j <= n + 2; j++) w.push(w[o + j]);
+    return (tail << 1) | 1;
+  }
+
   get size(): number {
     return this.words.length;
   }
@@ -127,6 +177,38 @@ export function trieLookup(t: Int32Array, root: number, buf: Uint8Array, pos: nu
 export function trieLookup4(t: Int32Array, root: number, addr: number): number {
   let v = root;
   let shift = 24;
+  while (v >= 0) {
+    const o = v >> 1;
+    if ((v & 1) === 0) {
+      v = t[o + ((addr >>> shift) & 0xff)];
+      shift -= 8;
+      continue;
+    }
+    const n = t[o];
+    let j = 0;
+    while (j < n && ((addr >>> (shift - 8 * j)) & 0xff) === t[o + 1 + j]) j++;
+    v = j === n ? t[o + 1 + n] : t[o + 2 + n];
+    shift -= 8 * n;
+  }
+  return ~v;
+}
+
+/**
+ * trieLookup4 through a 16-bit first level (TrieBuilder.addWide4) when `wide` >= 0 and the address's
+ * top 16 bits fall in its span, else from `root`.
+ * Same result as trieLookup4(t, root, addr).
+ */
+export function trieLookup4w(t: Int32Array, wide: number, root: number, addr: number): number {
+  let v: number;
+  let shift: number;
+  const k = (addr >>> 16) - (wide >= 0 ? t[wide] : 0);
+  if (wide >= 0 && k >= 0 && k < t[wide + 1]) {
+    v = t[wide + 2 + k];
+    shift = 8;
+  } else {
+    v = root;
+    shift = 24;
+  }
   while (v >= 0) {
     const o = v >> 1;
     if ((v & 1) === 0) {
