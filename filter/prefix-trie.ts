@@ -175,8 +175,11 @@ export function trieLookup(t: Int32Array, root: number, buf: Uint8Array, pos: nu
 
 /** trieLookup for an IPv4 address given as a 32-bit word (saves the byte loads on the packet path). */
 export function trieLookup4(t: Int32Array, root: number, addr: number): number {
-  let v = root;
-  let shift = 24;
+  return walk4(t, root, 24, addr);
+}
+
+/** The IPv4 trie walk from node `v` with `shift` bits of `addr` still above the current byte. */
+function walk4(t: Int32Array, v: number, shift: number, addr: number): number {
   while (v >= 0) {
     const o = v >> 1;
     if ((v & 1) === 0) {
@@ -199,28 +202,7 @@ export function trieLookup4(t: Int32Array, root: number, addr: number): number {
  * Same result as trieLookup4(t, root, addr).
  */
 export function trieLookup4w(t: Int32Array, wide: number, root: number, addr: number): number {
-  let v: number;
-  let shift: number;
   const k = (addr >>> 16) - (wide >= 0 ? t[wide] : 0);
-  if (wide >= 0 && k >= 0 && k < t[wide + 1]) {
-    v = t[wide + 2 + k];
-    shift = 8;
-  } else {
-    v = root;
-    shift = 24;
-  }
-  while (v >= 0) {
-    const o = v >> 1;
-    if ((v & 1) === 0) {
-      v = t[o + ((addr >>> shift) & 0xff)];
-      shift -= 8;
-      continue;
-    }
-    const n = t[o];
-    let j = 0;
-    while (j < n && ((addr >>> (shift - 8 * j)) & 0xff) === t[o + 1 + j]) j++;
-    v = j === n ? t[o + 1 + n] : t[o + 2 + n];
-    shift -= 8 * n;
-  }
-  return ~v;
+  if (wide >= 0 && k >= 0 && k < t[wide + 1]) return walk4(t, t[wide + 2 + k], 8, addr);
+  return walk4(t, root, 24, addr);
 }

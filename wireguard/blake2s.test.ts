@@ -4,21 +4,10 @@ import { blake2s } from '@noble/hashes/blake2.js';
 import { describe, expect, it } from 'vitest';
 import { blake2sHash, blake2sKeyed, blake2sN, hmacBlake2s } from './blake2s.js';
 import { bytesToHex } from './bytes.js';
+import { selftestSeq } from './testdata/rfc7693-selftest.js';
 
 const hex = bytesToHex;
 
-function selftestSeq(len: number, seed: number): Uint8Array {
-  const out = new Uint8Array(len);
-  let a = Math.imul(0xdead4bad, seed) >>> 0;
-  let b = 1;
-  for (let i = 0; i < len; i++) {
-    const t = (a + b) >>> 0;
-    a = b;
-    b = t;
-    out[i] = (t >>> 24) & 0xff;
-  }
-  return out;
-}
 
 describe('blake2s.ts', () => {
   it('RFC 7693 Appendix B: BLAKE2s-256("abc")', () => {

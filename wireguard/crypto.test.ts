@@ -12,6 +12,7 @@ import { NobleCrypto } from './crypto-noble.js';
 import { FastCrypto, NodeCrypto, counterNonce, type CryptoBackend } from './crypto.js';
 import { kdf1, kdf2, kdf3 } from './kdf.js';
 import { wgConstants } from './handshake.js';
+import { selftestSeq } from './testdata/rfc7693-selftest.js';
 
 const backends: [string, CryptoBackend][] = [
   ['node', new NodeCrypto()],
@@ -113,18 +114,6 @@ describe.each(backends)('backend %s', (_n, c) => {
 
 // RFC 7693 Appendix E self-test: a hash over unkeyed and keyed BLAKE2s of generated inputs, all output
 // lengths in {16,20,28,32}; covers keyed BLAKE2s (our mac1/mac2/cookie primitive).
-function selftestSeq(len: number, seed: number): Uint8Array {
-  const out = new Uint8Array(len);
-  let a = Math.imul(0xdead4bad, seed) >>> 0;
-  let b = 1;
-  for (let i = 0; i < len; i++) {
-    const t = (a + b) >>> 0;
-    a = b;
-    b = t;
-    out[i] = (t >>> 24) & 0xff;
-  }
-  return out;
-}
 
 describe('keyed BLAKE2s (RFC 7693 Appendix E self-test)', () => {
   it('reproduces the grand hash and our 16-byte MAC matches', () => {
