@@ -5,11 +5,13 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Netmap, NetmapNode } from '../types/netmap.js';
 import type { FilterRule } from '../types/filter-rule.js';
-import { FakePacketDevice } from '../wireguard/fake-packet-device.js';
+import { FakePacketDevice } from '../net/fake-packet-device.js';
+import { buildPacket } from '../packet/build.js';
+import { TCP_ACK, TCP_RST, TCP_SYN } from '../packet/headers.js';
+import { buildEchoRequest } from '../packet/icmp-echo.js';
 import { FakeNetwork } from '../wireguard/fake-udp-bind.js';
 import { generatePrivateKey, keyToHex, publicKeyFromPrivate } from '../wireguard/keys.js';
 import { AgentDataplane } from './dataplane.js';
-import { buildEchoRequest, buildTcp, TCP_FLAG_ACK, TCP_FLAG_RST, TCP_FLAG_SYN } from './packets.js';
 
 interface Side {
   dp: AgentDataplane;
@@ -86,19 +88,19 @@ describe('AgentDataplane over in-memory fakes', () => {
   });
 
   it('a granted SYN is delivered; a SYN to another port is dropped and counted', async () => {
-    a.tun.inject(buildTcp({ src: '100.64.0.1', dst: '100.64.0.2', sport: 40000, dport: 22, seq: 1000, ack: 0, flags: TCP_FLAG_SYN }));
+    a.tun.inject(buildPacket({ proto: 'tcp', src: '100.64.0.1', dst: '100.64.0.2', sport: 40000, dport: 22, seq: 1000, ack: 0, tcpFlags: TCP_SYN }));
     await until(() => b.tun.received.some((p) => isTcp(p, 40000, 22)));
-    a.tun.inject(buildTcp({ src: '100.64.0.1', dst: '100.64.0.2', sport: 40001, dport: 23, seq: 1, ack: 0, flags: TCP_FLAG_SYN }));
+    a.tun.inject(buildPacket({ proto: 'tcp', src: '100.64.0.1', dst: '100.64.0.2', sport: 40001, dport: 23, seq: 1, ack: 0, tcpFlags: TCP_SYN }));
     await until(() => b.dp.engine.counters().drop_no_rule === 1);
     expect(b.tun.received.some((p) => isTcp(p, 40001, 23))).toBe(false);
   });
 
   it('return traffic of the allowed flow gets back; the reverse direction alone does not', async () => {
-    b.tun.inject(buildTcp({ src: '100.64.0.2', dst: '100.64.0.1', sport: 22, dport: 40000, seq: 5000, ack: 1001, flags: TCP_FLAG_SYN | TCP_FLAG_ACK }));
+    b.tun.inject(buildPacket({ proto: 'tcp', src: '100.64.0.2', dst: '100.64.0.1', sport: 22, dport: 40000, seq: 5000, ack: 1001, tcpFlags: TCP_SYN | TCP_ACK }));
     await until(() => a.tun.received.some((p) => isTcp(p, 22, 40000)));
-    a.tun.inject(buildTcp({ src: '100.64.0.1', dst: '100.64.0.2', sport: 40000, dport: 22, seq: 1001, ack: 5001, flags: TCP_FLAG_ACK }));
+    a.tun.inject(buildPacket({ proto: 'tcp', src: '100.64.0.1', dst: '100.64.0.2', sport: 40000, dport: 22, seq: 1001, ack: 5001, tcpFlags: TCP_ACK }));
     await until(() => b.tun.received.filter((p) => isTcp(p, 40000, 22)).length === 2);
-    b.tun.inject(buildTcp({ src: '100.64.0.2', dst: '100.64.0.1', sport: 41000, dport: 8000, seq: 1, ack: 0, flags: TCP_FLAG_SYN }));
+    b.tun.inject(buildPacket({ proto: 'tcp', src: '100.64.0.2', dst: '100.64.0.1', sport: 41000, dport: 8000, seq: 1, ack: 0, tcpFlags: TCP_SYN }));
     await until(() => a.dp.engine.counters().drop_no_rule === 1);
   });
 
@@ -138,7 +140,7 @@ describe('AgentDataplane over in-memory fakes', () => {
   });
 
   it('a packet whose source is not the sending peer\'s is dropped by the device and counted as spoofed', async () => {
-    a.tun.inject(buildTcp({ src: '100.64.0.7', dst: '100.64.0.2', sport: 1, dport: 22, seq: 1, ack: 0, flags: TCP_FLAG_SYN }));
+    a.tun.inject(buildPacket({ proto: 'tcp', src: '100.64.0.7', dst: '100.64.0.2', sport: 1, dport: 22, seq: 1, ack: 0, tcpFlags: TCP_SYN }));
     await until(() => b.dp.device.counters().drop_spoofed_source === 1);
     const drops = b.dp.metricFamilies().find((f) => f.name === 'grantwire_filter_drops_total');
     expect(drops?.samples.find((x) => x.labels?.reason === 'spoofed')?.value).toBe(1);
@@ -151,13 +153,13 @@ describe('AgentDataplane over in-memory fakes', () => {
     b.dp.apply({ ...netmap(b, a, []), policyVersion: 2 });
     // Toward B's local socket, written straight into its TUN: from A:40000 to B:22, seq = B's rcv_nxt.
     const toLocal = b.tun.received.slice(bBefore).find((p) => isTcp(p, 40000, 22));
-    expect(toLocal && tcpFlags(toLocal) & TCP_FLAG_RST).toBeTruthy();
+    expect(toLocal && tcpFlags(toLocal) & TCP_RST).toBeTruthy();
     expect(toLocal && ((toLocal[24] << 24) | (toLocal[25] << 16) | (toLocal[26] << 8) | toLocal[27]) >>> 0).toBe(1001);
     // Toward A, through the tunnel.
-    await until(() => a.tun.received.slice(aBefore).some((p) => isTcp(p, 22, 40000) && (tcpFlags(p) & TCP_FLAG_RST) !== 0));
+    await until(() => a.tun.received.slice(aBefore).some((p) => isTcp(p, 22, 40000) && (tcpFlags(p) & TCP_RST) !== 0));
     // And the flow is gone: more data from A is dropped.
     const drops = b.dp.engine.counters().drop_no_rule;
-    a.tun.inject(buildTcp({ src: '100.64.0.1', dst: '100.64.0.2', sport: 40000, dport: 22, seq: 1001, ack: 5001, flags: TCP_FLAG_ACK }));
+    a.tun.inject(buildPacket({ proto: 'tcp', src: '100.64.0.1', dst: '100.64.0.2', sport: 40000, dport: 22, seq: 1001, ack: 5001, tcpFlags: TCP_ACK }));
     await until(() => b.dp.engine.counters().drop_no_rule === drops + 1);
     const m = b.dp.metricFamilies();
     expect(m.find((f) => f.name === 'grantwire_filter_flows_revoked_total')?.samples[0].value).toBe(1);

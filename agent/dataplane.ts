@@ -15,6 +15,9 @@ import type { CapsFor } from '../localapi/whois.js';
 import type { FilterRule, RuleOrigin } from '../types/filter-rule.js';
 import { parseIP, parsePrefix, type IPPrefix } from '../types/ip.js';
 import type { Netmap } from '../types/netmap.js';
+import { buildEchoRequest } from '../packet/icmp-echo.js';
+import { buildProbe } from '../packet/probe.js';
+import { buildResetToLocal, buildResetToRemote } from '../packet/tcp-reset.js';
 import { Device } from '../wireguard/device.js';
 import type { PacketDevice, UdpBind } from '../wireguard/io.js';
 import { keyToHex } from '../wireguard/keys.js';
@@ -22,7 +25,6 @@ import type { Dataplane } from './backend.js';
 import { FilterHook } from './filter-hook.js';
 import { InjectableTun } from './injectable-tun.js';
 import { NetmapApplier, PERSISTENT_KEEPALIVE_SEC, TAILNET_ROUTES } from './netmap-apply.js';
-import { buildEchoRequest, buildProbe, buildTcp, TCP_FLAG_ACK, TCP_FLAG_RST } from './packets.js';
 
 const log = debuglog('grantwire:dataplane');
 
@@ -147,11 +149,11 @@ export class AgentDataplane implements Dataplane {
 
   /** RST toward the local socket (into the TUN) and toward the peer (through the tunnel). */
   private resetFlow(f: RevokedFlow): void {
-    if (!f.tcp) return;
     try {
-      const toLocal = buildTcp({ src: f.remote, dst: f.local, sport: f.remotePort, dport: f.localPort, seq: f.tcp.remoteNextSeq, ack: 0, flags: TCP_FLAG_RST });
+      const toLocal = buildResetToLocal(f);
+      const toPeer = buildResetToRemote(f);
+      if (!toLocal || !toPeer) return; // not TCP, or already reset
       this.tun.write(toLocal, 0, toLocal.length);
-      const toPeer = buildTcp({ src: f.local, dst: f.remote, sport: f.localPort, dport: f.remotePort, seq: f.tcp.localNextSeq, ack: f.tcp.remoteNextSeq, flags: TCP_FLAG_RST | TCP_FLAG_ACK });
       this.hook.sendUntracked(() => this.tun.injectOutbound(toPeer));
       this.rstsSent += 2;
     } catch (err) {

@@ -5,7 +5,7 @@
 import type { FilterEngine } from '../filter/engine.js';
 import { isAccept } from '../filter/verdict.js';
 import type { PacketHook } from '../wireguard/io.js';
-import { echoReplyKey } from './packets.js';
+import { echoReplyKey } from '../packet/icmp-echo.js';
 
 export class FilterHook implements PacketHook {
   private readonly echoWaiters = new Map<number, () => void>();

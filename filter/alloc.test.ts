@@ -4,7 +4,7 @@ import { PerformanceObserver } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
 import { compileFilter } from './compile.js';
 import { FilterEngine } from './engine.js';
-import { TCP_ACK, TCP_SYN } from './packet.js';
+import { TCP_ACK, TCP_SYN } from '../packet/headers.js';
 import { L4, L6, LOCAL, pkt, rule } from './test-helpers.js';
 
 describe('allocation guard', () => {

@@ -1,11 +1,12 @@
 // Table-driven tests for every semantic in filter.md, IPv4 and IPv6 alike.
 import { describe, expect, it } from 'vitest';
 import { GrantwireError } from '../types/errors.js';
+import { ParsedPacket } from './packet.js';
+import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../packet/headers.js';
 import type { FilterRule } from '../types/filter-rule.js';
 import { compileFilter } from './compile.js';
 import { FilterEngine } from './engine.js';
-import { buildTcpReset } from './probe-packet.js';
-import { ParsedPacket, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from './packet.js';
+import { buildResetToLocal } from '../packet/tcp-reset.js';
 import { parsePacket } from './packet-parser.js';
 import { L4, L6, LOCAL, pkt, rule } from './test-helpers.js';
 import { isAccept, verdictReason } from './verdict.js';
@@ -251,7 +252,7 @@ describe('replace: hand-over and revocation', () => {
     expect(inb(e, pkt('udp', A3, L4, 5000, 443))).toBe('flow');
     expect(inb(e, pkt('tcp', A3, L4, 5000, 50000, { tcpFlags: TCP_SYN | TCP_ACK }))).toBe('flow');
     // the RST toward the local stack looks like the peer resetting, with the sequence number it expects
-    const rst = buildTcpReset(v4, 'local')!;
+    const rst = buildResetToLocal(v4)!;
     const p = new ParsedPacket();
     parsePacket(rst, 0, rst.length, p);
     expect([p.sport, p.dport, p.tcpFlags & TCP_RST, p.seq >>> 0]).toEqual([40000, 22, TCP_RST, 111]);

@@ -8,7 +8,9 @@
 // TCP packet is one optimized function plus one call; with the local-destination cache this took IPv4 SYN
 // at 10k rules from ~8 to 9.3-10 Mpps in full bench:filter runs (10-11 in --quick runs), IPv6 from ~5.4
 // to ~7 and flow hits from ~10.5 to ~13.8 (same box, load 1.4-2.6).
-import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP } from '../types/filter-rule.js';
+import { FRAG_FIRST, FRAG_LATER, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_ERROR, ParsedPacket, PKT_FRAGMENT_SHORT, PKT_MALFORMED, PKT_OK } from './packet.js';
+import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../packet/headers.js';
+import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, ipProtoHasPorts } from '../types/ipproto.js';
 import { parseIP } from '../types/ip.js';
 import type { CompiledFilter } from './compiled-filter.js';
 import { explainPacket, type Explanation } from './explain.js';
@@ -24,22 +26,6 @@ import {
   FS_TCP_OPENING,
   FS_UNREPLIED,
 } from './flow-table.js';
-import {
-  FRAG_FIRST,
-  FRAG_LATER,
-  ICMP_ECHO_REPLY,
-  ICMP_ECHO_REQUEST,
-  ICMP_ERROR,
-  ParsedPacket,
-  PKT_FRAGMENT_SHORT,
-  PKT_MALFORMED,
-  PKT_OK,
-  protoHasPorts,
-  TCP_ACK,
-  TCP_FIN,
-  TCP_RST,
-  TCP_SYN,
-} from './packet.js';
 import { parsePacket } from './packet-parser.js';
 import { revokeFlows, type RevokedFlow } from './revoke.js';
 
@@ -226,7 +212,7 @@ export class FilterEngine {
       q[0] = meta(p.family, p.family === 4 ? IPPROTO_ICMP : IPPROTO_ICMPV6, 1);
       q[1] = p.innerSport << 16;
     } else {
-      if (!protoHasPorts(p.innerProto)) return false;
+      if (!ipProtoHasPorts(p.innerProto)) return false;
       q[0] = meta(p.family, p.innerProto, 0);
       q[1] = (p.innerSport << 16) | p.innerDport;
     }

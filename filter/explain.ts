@@ -2,25 +2,14 @@
 // the grant it came from) or, for a drop, the nearest rules and what each failed. Not on the packet path:
 // it allocates freely and scans the rules linearly; the verdict itself comes from the same compiled
 // structures the hot path uses, so the two cannot disagree.
-import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, type FilterRule, type RuleOrigin } from '../types/filter-rule.js';
+import { FRAG_FIRST, FRAG_LATER, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_ERROR, ParsedPacket, PKT_FRAGMENT_SHORT, PKT_MALFORMED } from './packet.js';
+import { TCP_ACK, TCP_RST, TCP_SYN } from '../packet/headers.js';
+import type { FilterRule, RuleOrigin } from '../types/filter-rule.js';
+import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, ipProtoName } from '../types/ipproto.js';
 import { formatIP } from '../types/ip.js';
 import { bytesToBigInt, type AddrSpan } from './addr-range.js';
 import type { CompiledFilter } from './compiled-filter.js';
-import {
-  FRAG_FIRST,
-  FRAG_LATER,
-  ICMP_ECHO_REPLY,
-  ICMP_ECHO_REQUEST,
-  ICMP_ERROR,
-  ParsedPacket,
-  PKT_FRAGMENT_SHORT,
-  PKT_MALFORMED,
-  TCP_ACK,
-  TCP_RST,
-  TCP_SYN,
-} from './packet.js';
 import { parsePacket } from './packet-parser.js';
-import { protoName } from './proto-names.js';
 import type { NormRule } from './rules.js';
 import { verdictReason, VERDICT_ACCEPT_RULE } from './verdict.js';
 
@@ -58,14 +47,14 @@ type Mode = 'ports' | 'echo' | 'portless';
 
 function ruleFailures(r: NormRule, mode: Mode, proto: number, family: number, src: bigint, dst: bigint, dport: number): string[] {
   const failed: string[] = [];
-  if (mode !== 'echo' && !r.protos.includes(proto)) failed.push(`protocol ${protoName(proto)} not in [${r.protos.map(protoName).join(', ')}]`);
+  if (mode !== 'echo' && !r.protos.includes(proto)) failed.push(`protocol ${ipProtoName(proto)} not in [${r.protos.map(ipProtoName).join(', ')}]`);
   if (!within(r.srcs, family, src)) failed.push(`source not in SrcIPs`);
   const dsts = r.dsts.filter((d) => within(d.spans, family, dst));
   if (dsts.length === 0) failed.push(`destination not in DstPorts (${r.dsts.map((d) => d.text).join(', ')})`);
   else if (mode === 'ports' && !dsts.some((d) => d.lo <= dport && dport <= d.hi)) {
     failed.push(`port ${dport} not in ${dsts.map((d) => (d.lo === d.hi ? `${d.lo}` : `${d.lo}-${d.hi}`)).join(', ')}`);
   } else if (mode === 'portless' && !dsts.some((d) => d.lo === 0 && d.hi === 65535)) {
-    failed.push(`${protoName(proto)} has no ports, so a rule must allow every port`);
+    failed.push(`${ipProtoName(proto)} has no ports, so a rule must allow every port`);
   }
   return failed;
 }
@@ -84,7 +73,7 @@ export function explainPacket(f: CompiledFilter, buf: Uint8Array, off: number, l
   const n = p.family === 4 ? 4 : 16;
   const srcBytes = buf.slice(p.srcOff, p.srcOff + n);
   const dstBytes = buf.slice(p.dstOff, p.dstOff + n);
-  const packet: NonNullable<Explanation['packet']> = { family: p.family === 4 ? 4 : 6, proto: protoName(p.proto), src: formatIP(srcBytes), dst: formatIP(dstBytes) };
+  const packet: NonNullable<Explanation['packet']> = { family: p.family === 4 ? 4 : 6, proto: ipProtoName(p.proto), src: formatIP(srcBytes), dst: formatIP(dstBytes) };
   if (p.hasPorts) {
     packet.sport = p.sport;
     packet.dport = p.dport;

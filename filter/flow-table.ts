@@ -4,7 +4,7 @@
 // same entry. ICMP echo flows use the identifier as the local port. Entries expire by per-state idle
 // timeouts (checked lazily when touched). Not concurrency-safe: one table per engine.
 
-import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from './packet.js';
+import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../packet/headers.js';
 
 export const KEY_WORDS = 10; // meta, ports, local[4], remote[4]
 

@@ -3,7 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { compileFilter } from './compile.js';
 import { FilterEngine } from './engine.js';
-import { ParsedPacket, PKT_FRAGMENT_SHORT, PKT_MALFORMED, TCP_SYN } from './packet.js';
+import { ParsedPacket, PKT_FRAGMENT_SHORT, PKT_MALFORMED } from './packet.js';
+import { TCP_SYN } from '../packet/headers.js';
 import { parsePacket } from './packet-parser.js';
 import { L4, L6, LOCAL, pkt, rng, rule } from './test-helpers.js';
 import { isAccept, verdictReason } from './verdict.js';

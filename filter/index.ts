@@ -5,10 +5,8 @@ export { CompiledFilter, type CompileStats } from './compiled-filter.js';
 export { FilterEngine, type FilterEngineOptions, type RevokedFlow } from './engine.js';
 export type { Explanation, NearMiss, RuleRef } from './explain.js';
 export { ReferenceMatcher } from './reference.js';
-export { buildPacket, buildProbePacket, buildTcpReset, DEFAULT_PROBE_SPORT, type PacketSpec } from './probe-packet.js';
 export { ParsedPacket } from './packet.js';
 export { parsePacket } from './packet-parser.js';
-export { protoName, protoNumber } from './proto-names.js';
 export { FLOW_TIMEOUT_MS, DEFAULT_MAX_FLOWS } from './flow-table.js';
 export { FRAGMENT_TIMEOUT_MS } from './fragment-table.js';
 export {

@@ -1,33 +1,8 @@
 // The decoded view of one IP packet, filled in place by parsePacket (packet-parser.ts) so the hot path
 // allocates nothing: one ParsedPacket per engine, reused for every packet. Addresses are kept both as
 // offsets into the caller's buffer (for trie walks) and as 32-bit words (for flow and fragment keys).
-import { IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP } from '../types/filter-rule.js';
-
-export const IPPROTO_DCCP = 33;
-export const IPPROTO_UDPLITE = 136;
-export const IPPROTO_HOPOPTS = 0; // RFC 8200 §4.3
-export const IPPROTO_ROUTING = 43; // RFC 8200 §4.4
-export const IPPROTO_FRAGMENT = 44; // RFC 8200 §4.5
-export const IPPROTO_DSTOPTS = 60; // RFC 8200 §4.6
-
-export const IPV4_HEADER_MIN = 20; // RFC 791
-export const IPV6_HEADER_SIZE = 40; // RFC 8200 §3
-export const TCP_HEADER_MIN = 20; // RFC 9293 §3.1
-export const UDP_HEADER_SIZE = 8; // RFC 768
-export const SCTP_COMMON_HEADER_SIZE = 12; // RFC 9260 §3.1
-export const DCCP_HEADER_MIN = 12; // RFC 4340 §5.1 (X = 0)
-export const ICMP_HEADER_SIZE = 8; // type, code, checksum, 4 bytes rest-of-header
-
-export const TCP_FIN = 0x01;
-export const TCP_SYN = 0x02;
-export const TCP_RST = 0x04;
-export const TCP_PSH = 0x08;
-export const TCP_ACK = 0x10;
-
-export const ICMP4_ECHO_REPLY = 0;
-export const ICMP4_ECHO_REQUEST = 8;
-export const ICMP6_ECHO_REQUEST = 128;
-export const ICMP6_ECHO_REPLY = 129;
+// Wire constants (header sizes, TCP flags, ICMP types) are in packet/headers.ts, protocol numbers in
+// types/ipproto.ts.
 
 /** Implementation limit: more extension headers than this is treated as malformed (DoS guard). */
 export const MAX_IPV6_EXT_HEADERS = 8;
@@ -48,11 +23,6 @@ export const ICMP_OTHER = 0;
 export const ICMP_ECHO_REQUEST = 1;
 export const ICMP_ECHO_REPLY = 2;
 export const ICMP_ERROR = 3;
-
-/** True for transports whose first four bytes are source and destination ports. */
-export function protoHasPorts(proto: number): boolean {
-  return proto === IPPROTO_TCP || proto === IPPROTO_UDP || proto === IPPROTO_SCTP || proto === IPPROTO_DCCP || proto === IPPROTO_UDPLITE;
-}
 
 export class ParsedPacket {
   status = PKT_MALFORMED;

@@ -2,11 +2,10 @@
 // peer opened is re-judged by the new rules and local addresses; those no longer allowed are removed and
 // described, so the data plane can send TCP RSTs both ways. Flows this node opened stay (outbound is
 // always allowed). Runs once per policy change, not per packet, so it may allocate.
-import { IPPROTO_TCP } from '../types/filter-rule.js';
+import { IPPROTO_TCP, ipProtoHasPorts } from '../types/ipproto.js';
 import { formatIP } from '../types/ip.js';
 import type { CompiledFilter } from './compiled-filter.js';
 import { FF_LOCAL_INIT, FS_TCP_RESET, type FlowTable } from './flow-table.js';
-import { protoHasPorts } from './packet.js';
 
 /** A flow removed because the new rules no longer allow it; enough to craft TCP RSTs both ways. */
 export interface RevokedFlow {
@@ -47,7 +46,7 @@ export function revokeFlows(fl: FlowTable, filter: CompiledFilter, now: number):
     const remotePort = fl.keyWord(i, 1) & 0xffff;
     const l = local.slice(0, n);
     const r = remote.slice(0, n);
-    if (filter.allowsTuple(family, proto, r, l, localPort, !protoHasPorts(proto))) continue;
+    if (filter.allowsTuple(family, proto, r, l, localPort, !ipProtoHasPorts(proto))) continue;
     const rf: RevokedFlow = { family, proto, local: formatIP(l), localPort, remote: formatIP(r), remotePort };
     if (proto === IPPROTO_TCP && fl.state(i) !== FS_TCP_RESET) rf.tcp = { remoteNextSeq: fl.remoteNextSeq(i) >>> 0, localNextSeq: fl.localNextSeq(i) >>> 0 };
     revoked.push(rf);

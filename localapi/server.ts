@@ -8,6 +8,7 @@ import { connect, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { debuglog } from 'node:util';
 import { GrantwireError } from '../types/errors.js';
+import { IPPROTO_TCP, parseIpProto } from '../types/ipproto.js';
 import { PROMETHEUS_CONTENT_TYPE } from './metrics.js';
 import { accessFor, admit, type Access, type AccessPolicy } from './permissions.js';
 import { LocalApiFailure, type ExplainQuery, type LocalBackend, type PrefsPatch, type UpRequest } from './types.js';
@@ -29,19 +30,6 @@ export interface LocalApiServerOptions {
   operatorUid?: number | null;
   /** Defaults to process.getuid(). */
   daemonUid?: number | null;
-}
-
-const PROTO_NAMES: Record<string, number> = { icmp: 1, igmp: 2, tcp: 6, udp: 17, gre: 47, esp: 50, ah: 51, icmpv6: 58, 'ipv6-icmp': 58, sctp: 132 };
-
-/** `tcp`, `TCP` or `6` → 6; null for anything else. */
-export function parseProto(text: string): number | null {
-  const lower = text.toLowerCase();
-  if (Object.prototype.hasOwnProperty.call(PROTO_NAMES, lower)) return PROTO_NAMES[lower];
-  if (/^[0-9]{1,3}$/.test(text)) {
-    const n = Number(text);
-    return n >= 0 && n <= 255 ? n : null;
-  }
-  return null;
 }
 
 function parsePort(text: string | null, name: string): number | undefined {
@@ -187,7 +175,7 @@ export function parseExplainQuery(q: URLSearchParams): ExplainQuery {
   const protoText = q.get('proto');
   if (!src) throw new LocalApiFailure(400, 'bad_request', "missing 'src' parameter");
   if (!dst) throw new LocalApiFailure(400, 'bad_request', "missing 'dst' parameter");
-  const proto = protoText === null || protoText === '' ? 6 : parseProto(protoText);
+  const proto = protoText === null || protoText === '' ? IPPROTO_TCP : parseIpProto(protoText);
   if (proto === null) throw new LocalApiFailure(400, 'bad_request', `invalid 'proto' parameter ${JSON.stringify(protoText)}`);
   const out: ExplainQuery = { src, dst, proto };
   const sport = parsePort(q.get('sport'), 'sport');

@@ -1,47 +1,14 @@
 // The `ip` entries of grants and the `selector:ports` destinations of legacy acls (policy.md, Grants):
 // protocol names/numbers and port ranges, validated with messages that say what was expected.
 import type { PortRange } from '../types/filter-rule.js';
-import {
-  IPPROTO_AH,
-  IPPROTO_ESP,
-  IPPROTO_GRE,
-  IPPROTO_ICMP,
-  IPPROTO_ICMPV6,
-  IPPROTO_IGMP,
-  IPPROTO_SCTP,
-  IPPROTO_TCP,
-  IPPROTO_UDP,
-} from '../types/filter-rule.js';
+import { IP_PROTO_SPELLINGS, IPPROTO_DCCP, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, parseIpProto } from '../types/ipproto.js';
 import { ERR, type ErrCode } from './diagnostics.js';
 
-const IPPROTO_DCCP = 33;
-const IPPROTO_EGP = 8;
-const IPPROTO_IGP = 9;
-const IPPROTO_IPV4 = 4;
-
 /**
- * Protocol names accepted by Tailscale, case-insensitive. `icmp` means ICMP for both families (1 and 58),
- * as Tailscale's compiler emits it, so `icmp:*` lets ping6 through too; `icmpv6` is ICMPv6 alone.
+ * Protocols whose `ip` entries may name ports; any other protocol only accepts `*`. The policy language's
+ * rule, kept apart from types/ipproto.ts ipProtoHasPorts, which also counts UDP-Lite (a protocol the
+ * language does not name): `136:53` stays an error.
  */
-export const PROTOCOL_NAMES: Readonly<Record<string, readonly number[]>> = {
-  tcp: [IPPROTO_TCP],
-  udp: [IPPROTO_UDP],
-  icmp: [IPPROTO_ICMP, IPPROTO_ICMPV6],
-  icmpv6: [IPPROTO_ICMPV6],
-  'ipv6-icmp': [IPPROTO_ICMPV6],
-  sctp: [IPPROTO_SCTP],
-  gre: [IPPROTO_GRE],
-  esp: [IPPROTO_ESP],
-  ah: [IPPROTO_AH],
-  igmp: [IPPROTO_IGMP],
-  dccp: [IPPROTO_DCCP],
-  egp: [IPPROTO_EGP],
-  igp: [IPPROTO_IGP],
-  ipv4: [IPPROTO_IPV4],
-  'ip-in-ip': [IPPROTO_IPV4],
-};
-
-/** Protocols whose headers carry ports; any other protocol only accepts `*`. */
 const PORTED = new Set([IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, IPPROTO_DCCP]);
 
 export const ALL_PORTS: PortRange = { First: 0, Last: 65535 };
@@ -75,16 +42,19 @@ export function parsePorts(text: string): Parsed<PortRange[]> {
   return { ok: true, value: out };
 }
 
-/** A protocol by name (case-insensitive) or number 1–255. */
+/**
+ * A protocol by name (types/ipproto.ts, case-insensitive) or number 1–255. The policy's own rule on top of
+ * that table: the name `icmp` means ICMP for both families (1 and 58), as Tailscale's compiler emits it,
+ * so `icmp:*` lets ping6 through too; `icmpv6` and the numbers 1 and 58 mean one protocol each.
+ */
 export function parseProtocol(text: string): Parsed<number[]> {
-  const byName = PROTOCOL_NAMES[text.toLowerCase()];
-  if (byName) return { ok: true, value: byName.slice() };
-  if (/^[0-9]{1,3}$/.test(text)) {
-    const n = Number(text);
-    if (n >= 1 && n <= 255) return { ok: true, value: [n] };
-    return fail(ERR.BAD_PROTO, `bad protocol number ${text}: expected 1-255`);
+  const n = parseIpProto(text);
+  if (n !== null && n !== 0) {
+    if (n === IPPROTO_ICMP && text.toLowerCase() === 'icmp') return { ok: true, value: [IPPROTO_ICMP, IPPROTO_ICMPV6] };
+    return { ok: true, value: [n] };
   }
-  return fail(ERR.BAD_PROTO, `unknown protocol ${JSON.stringify(text)}: expected one of ${Object.keys(PROTOCOL_NAMES).join(', ')} or a number 1-255`);
+  if (/^[0-9]+$/.test(text)) return fail(ERR.BAD_PROTO, `bad protocol number ${text}: expected 1-255`);
+  return fail(ERR.BAD_PROTO, `unknown protocol ${JSON.stringify(text)}: expected one of ${IP_PROTO_SPELLINGS.join(', ')} or a number 1-255`);
 }
 
 /** Ports only make sense when every protocol of the rule has them. */

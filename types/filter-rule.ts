@@ -1,5 +1,6 @@
 // Tailscale's wire shapes for a node's packet filter (tailcfg.FilterRule and friends), restated.
 // These are what control ships to a node and what the filter compiles; field names are the wire names.
+import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP } from './ipproto.js';
 
 /** Inclusive port range. `{First: 0, Last: 65535}` means every port. */
 export interface PortRange {
@@ -40,16 +41,6 @@ export interface RuleOrigin {
   line?: number;
   col?: number;
 }
-
-export const IPPROTO_ICMP = 1;
-export const IPPROTO_IGMP = 2;
-export const IPPROTO_TCP = 6;
-export const IPPROTO_UDP = 17;
-export const IPPROTO_GRE = 47;
-export const IPPROTO_ESP = 50;
-export const IPPROTO_AH = 51;
-export const IPPROTO_ICMPV6 = 58;
-export const IPPROTO_SCTP = 132;
 
 /** Protocols a rule covers when its `IPProto` is absent (policy.md). */
 export const DEFAULT_IPPROTOS: readonly number[] = [IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_ICMPV6];

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { parseIP, prefixContains, type IPPrefix } from '../types/ip.js';
 import { GrantwireError } from '../types/errors.js';
 import { AllowedIPs } from './allowed-ips.js';
-import { ipv4Packet, ipv6Packet } from './fake-packet-device.js';
+import { buildFillerPacket } from '../packet/build.js';
 
 const P = AllowedIPs.parse;
 const look = (t: AllowedIPs<string>, ip: string): string | null => {
@@ -67,10 +67,10 @@ describe('AllowedIPs', () => {
   });
 
   it('looks up packet destinations and sources from the IP header; non-IP is null', () => {
-    expect(t.lookupDestination(ipv4Packet('192.0.2.1', '10.1.2.3'), 0, 28)).toBe('c');
-    expect(t.lookupSource(ipv4Packet('10.1.2.3', '192.0.2.1'), 0, 28)).toBe('c');
-    expect(t.lookupDestination(ipv6Packet('2001:db8::1', 'fd00:1::5'), 0, 48)).toBe('b');
-    expect(t.lookupSource(ipv6Packet('2001:db8::1', 'fd00:1::5'), 0, 48)).toBe('c');
+    expect(t.lookupDestination(buildFillerPacket('192.0.2.1', '10.1.2.3'), 0, 28)).toBe('c');
+    expect(t.lookupSource(buildFillerPacket('10.1.2.3', '192.0.2.1'), 0, 28)).toBe('c');
+    expect(t.lookupDestination(buildFillerPacket('2001:db8::1', 'fd00:1::5'), 0, 48)).toBe('b');
+    expect(t.lookupSource(buildFillerPacket('2001:db8::1', 'fd00:1::5'), 0, 48)).toBe('c');
     expect(t.lookupDestination(Uint8Array.of(0x45, 0), 0, 2)).toBeNull();
     expect(t.lookupDestination(new Uint8Array(40), 0, 40)).toBeNull();
   });

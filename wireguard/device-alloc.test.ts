@@ -6,7 +6,8 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Device } from './device.js';
-import { FakePacketDevice, ipv4Packet } from './fake-packet-device.js';
+import { FakePacketDevice } from '../net/fake-packet-device.js';
+import { buildFillerPacket } from '../packet/build.js';
 import type { DatagramBatch, UdpBind } from './io.js';
 import { generatePrivateKey, publicKeyFromPrivate } from './keys.js';
 import { toAddr16 } from './endpoint.js';
@@ -85,7 +86,7 @@ describe.each([
         await new Promise<void>((r) => setImmediate(r)); // handshake queue drains on setImmediate
       }
     };
-    const pkt = ipv4Packet('10.0.0.1', '10.0.0.2', 1000);
+    const pkt = buildFillerPacket('10.0.0.1', '10.0.0.2', 1000);
     const batch = Array.from({ length: 64 }, () => pkt);
     tunA.inject(pkt);
     await pump();

@@ -7,7 +7,7 @@ import { MESSAGE_COOKIE_REPLY_SIZE, MESSAGE_INITIATION_SIZE, REKEY_TIMEOUT_MS } 
 import { CookieGenerator } from './cookie.js';
 import { defaultCrypto } from './crypto.js';
 import type { Device } from './device.js';
-import { ipv4Packet } from './fake-packet-device.js';
+import { buildFillerPacket } from '../packet/build.js';
 import { makeFakePair } from './fake-pair.js';
 import type { FakeDatagram } from './fake-udp-bind.js';
 
@@ -41,7 +41,7 @@ function junkInitiation(gen: CookieGenerator, seed: number, now: number): Uint8A
 describe('cookie mode', () => {
   it('forced under load: the responder answers with a cookie reply, the initiator retries with mac2 and connects', async () => {
     const { net, a, b, run } = fakePair({ b: { underLoad: true } });
-    a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2'));
+    a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2'));
     await run(500);
     expect(b.device.counters().cookie_replies_sent).toBe(1);
     expect(a.device.counters().cookie_replies_received).toBe(1);
@@ -69,7 +69,7 @@ describe('cookie mode', () => {
       }
     };
     flood(400);
-    a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2'));
+    a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2'));
     // Keep flooding for 7 s of fake time, 150 initiations every 250 ms; A's retry lands at ~5 s.
     for (let t = 0; t < 7_000; t += 250) {
       flood(150);
@@ -110,7 +110,7 @@ describe('cookie mode', () => {
 describe('robustness', () => {
   it('a replayed initiation and replayed transport packets are dropped without harm', async () => {
     const { net, a, b, run } = fakePair();
-    a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2'));
+    a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2'));
     await run(500);
     const captured = net.log.map((d) => d.data.slice());
     for (const d of captured) net.inject(d, '192.0.2.1:51820', '192.0.2.2:51821');
@@ -124,14 +124,14 @@ describe('robustness', () => {
     await run(500);
     expect(b.device.peers()[0].endpoint).toBe('192.0.2.1:51820');
     // The session still works both ways.
-    b.tun.inject(ipv4Packet('10.0.0.2', '10.0.0.1'));
+    b.tun.inject(buildFillerPacket('10.0.0.2', '10.0.0.1'));
     await run(500);
     expect(a.tun.received.length).toBe(1);
   });
 
   it('random, truncated and bit-flipped datagrams never throw and are counted', async () => {
     const { net, a, b, run } = fakePair();
-    a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2'));
+    a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2'));
     await run(500);
     const valid = net.log.map((d) => d.data.slice());
     let seed = 7;
@@ -164,8 +164,8 @@ describe('robustness', () => {
     const drops = Object.entries(c).filter(([k]) => k.startsWith('drop_')).reduce((s, [, v]) => s + v, 0);
     expect(drops).toBeGreaterThan(N / 2);
     // Still healthy afterwards.
-    b.tun.inject(ipv4Packet('10.0.0.2', '10.0.0.1'));
-    a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2'));
+    b.tun.inject(buildFillerPacket('10.0.0.2', '10.0.0.1'));
+    a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2'));
     await run(REKEY_TIMEOUT_MS * 2);
     expect(a.tun.received.length).toBeGreaterThanOrEqual(1);
     expect(b.tun.received.length).toBeGreaterThanOrEqual(2);
@@ -173,7 +173,7 @@ describe('robustness', () => {
 
   it('a datagram with a valid index but a wrong key fails decryption (wrong key)', async () => {
     const { net, a, b, run } = fakePair();
-    a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2'));
+    a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2'));
     await run(500);
     const data = net.log.find((d) => d.data[0] === 4)!.data.slice();
     data[8] = 99; // another counter: the tag no longer matches
@@ -198,9 +198,9 @@ describe('robustness', () => {
       },
       outbound: () => true,
     });
-    a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2'));
+    a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2'));
     await run(500);
-    a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2'));
+    a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2'));
     await run(500);
     expect(b.device.counters().internal_errors).toBe(1);
     expect(b.logs.some((l) => l.includes('hook exploded'))).toBe(true);

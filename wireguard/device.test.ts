@@ -2,7 +2,7 @@
 // padding on the wire, trimming, cryptokey routing and source checks, roaming, staged packets.
 import { afterEach, describe, expect, it } from 'vitest';
 import { MESSAGE_INITIATION_SIZE, MESSAGE_RESPONSE_SIZE, KEEPALIVE_SIZE } from './constants.js';
-import { ipv4Packet, ipv6Packet } from './fake-packet-device.js';
+import { buildFillerPacket } from '../packet/build.js';
 import { makeFakePair } from './fake-pair.js';
 import { generatePresharedKey, generatePrivateKey, publicKeyFromPrivate } from './keys.js';
 import type { Device } from './device.js';
@@ -26,11 +26,11 @@ describe('Device over fakes', () => {
     ['auto (native addon when built)', 'auto' as const],
   ])('handshakes on first packet and delivers data both ways (transport %s)', async (_n, transport) => {
     const { net, a, b } = pair({ common: { transport } });
-    a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2', 100));
+    a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2', 100));
     await net.settle();
     expect(b.tun.received.length).toBe(1);
     expect(b.tun.received[0].length).toBe(120);
-    b.tun.inject(ipv4Packet('10.0.0.2', '10.0.0.1', 1));
+    b.tun.inject(buildFillerPacket('10.0.0.2', '10.0.0.1', 1));
     await net.settle();
     expect(a.tun.received.length).toBe(1);
     expect(a.tun.received[0].length).toBe(21);
@@ -54,7 +54,7 @@ describe('Device over fakes', () => {
   it('works with a preshared key and logs key-log lines', async () => {
     const psk = generatePresharedKey();
     const { net, a, b } = pair({ psk });
-    a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2', 40));
+    a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2', 40));
     await net.settle();
     expect(b.tun.received.length).toBe(1);
     expect(a.keyLog.some((l) => l.startsWith('LOCAL_STATIC_PRIVATE_KEY = '))).toBe(true);
@@ -67,7 +67,7 @@ describe('Device over fakes', () => {
   it('fails the handshake on a psk mismatch', async () => {
     const { net, a, b } = pair();
     b.device.upsertPeer({ publicKey: a.publicKey, presharedKey: generatePresharedKey(), allowedIPs: [] });
-    a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2', 40));
+    a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2', 40));
     await net.settle();
     expect(b.tun.received.length).toBe(0);
     expect(a.device.counters().drop_handshake_decrypt_failed).toBe(1);
@@ -77,13 +77,13 @@ describe('Device over fakes', () => {
     const { net, a, b } = pair();
     // B does not know A any more.
     b.device.removePeer(a.publicKey);
-    a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2'));
+    a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2'));
     await net.settle();
     expect(b.device.counters().drop_handshake_unknown_peer).toBe(1);
     // A believes B has another key: mac1 is computed over the wrong key.
     a.device.removePeer(b.publicKey);
     a.device.upsertPeer({ publicKey: publicKeyFromPrivate(generatePrivateKey()), endpoint: b.endpoint, allowedIPs: ['10.0.0.2/32'] });
-    a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2'));
+    a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2'));
     await net.settle();
     expect(b.device.counters().drop_bad_mac1).toBe(1);
   });
@@ -92,7 +92,7 @@ describe('Device over fakes', () => {
     const { net, a, b } = pair();
     a.device.upsertPeer({ publicKey: b.publicKey, allowedIPs: ['fd00::/64', '10.1.0.0/16'] });
     b.device.upsertPeer({ publicKey: a.publicKey, allowedIPs: ['fd00::1/128'] });
-    a.tun.inject(ipv6Packet('fd00::1', 'fd00::2', 10), ipv4Packet('10.0.0.1', '10.1.2.3', 5), ipv4Packet('10.0.0.1', '10.9.9.9', 5));
+    a.tun.inject(buildFillerPacket('fd00::1', 'fd00::2', 10), buildFillerPacket('10.0.0.1', '10.1.2.3', 5), buildFillerPacket('10.0.0.1', '10.9.9.9', 5));
     await net.settle();
     expect(a.device.counters().drop_no_route).toBe(1);
     // 10.0.0.1 is allowed for A on B: both delivered.
@@ -101,7 +101,7 @@ describe('Device over fakes', () => {
 
   it('drops inbound packets whose inner source is not the peer (spoofed source)', async () => {
     const { net, a, b } = pair();
-    a.tun.inject(ipv4Packet('10.66.0.1', '10.0.0.2', 10));
+    a.tun.inject(buildFillerPacket('10.66.0.1', '10.0.0.2', 10));
     await net.settle();
     expect(b.tun.received.length).toBe(0);
     expect(b.device.counters().drop_spoofed_source).toBe(1);
@@ -118,7 +118,7 @@ describe('Device over fakes', () => {
       },
       outbound: () => true,
     });
-    a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2', 10), ipv4Packet('10.0.0.1', '10.0.0.2', 13), ipv4Packet('10.0.0.1', '10.0.0.2', 20));
+    a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2', 10), buildFillerPacket('10.0.0.1', '10.0.0.2', 13), buildFillerPacket('10.0.0.1', '10.0.0.2', 20));
     await net.settle();
     expect(seen).toEqual(['out 30', 'out 33', 'out 40', 'in 30 true', 'in 40 true']);
     expect(b.tun.received.length).toBe(1);
@@ -129,23 +129,23 @@ describe('Device over fakes', () => {
   it('roams: the endpoint follows the source of authenticated packets', async () => {
     const { net, a, b } = pair({ endpoints: 'a' });
     expect(b.device.peers()[0].endpoint).toBeNull();
-    a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2'));
+    a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2'));
     await net.settle();
     expect(b.device.peers()[0].endpoint).toBe('192.0.2.1:51820');
     net.rebind(a.bind, '198.51.100.7:40000');
-    a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2'));
+    a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2'));
     await net.settle();
     expect(b.device.peers()[0].endpoint).toBe('198.51.100.7:40000');
-    b.tun.inject(ipv4Packet('10.0.0.2', '10.0.0.1'));
+    b.tun.inject(buildFillerPacket('10.0.0.2', '10.0.0.1'));
     await net.settle();
     expect(a.tun.received.length).toBe(1);
   });
 
   it('caps padding at the MTU and trims by IP length', async () => {
     const { net, a, b } = pair();
-    a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2', 0));
+    a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2', 0));
     await net.settle();
-    a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2', 1392 - 20 + 28 - 8), ipv4Packet('10.0.0.1', '10.0.0.2', 1400));
+    a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2', 1392 - 20 + 28 - 8), buildFillerPacket('10.0.0.1', '10.0.0.2', 1400));
     await net.settle();
     const sizes = net.log.filter((d) => d.data[0] === 4).map((d) => d.data.length);
     // 20 B → 32 + 32; 1412 B → 1420 cap + 32; 1420 B → 1452.
@@ -198,7 +198,7 @@ describe('Device over fakes', () => {
 
   it('removing a peer frees its indices; a new private key re-handshakes with peers that know it', async () => {
     const { net, a, b } = pair();
-    a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2'));
+    a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2'));
     await net.settle();
     expect(a.device.indexCount).toBe(1);
     a.device.removePeer(b.publicKey);
@@ -209,7 +209,7 @@ describe('Device over fakes', () => {
     expect(a.keyLog.filter((l) => l.startsWith('LOCAL_STATIC_PRIVATE_KEY')).length).toBe(2);
     b.device.removePeer(a.publicKey);
     b.device.upsertPeer({ publicKey: publicKeyFromPrivate(k2), allowedIPs: ['10.0.0.1/32'] });
-    a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2'));
+    a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2'));
     await net.settle();
     expect(b.tun.received.length).toBe(2);
     expect(Buffer.from(a.device.publicKey).equals(Buffer.from(publicKeyFromPrivate(k2)))).toBe(true);
@@ -217,10 +217,10 @@ describe('Device over fakes', () => {
 
   it('drops inbound packets whose IP length exceeds what was decrypted, and non-IP payloads', async () => {
     const { net, a, b } = pair();
-    const bad = ipv4Packet('10.0.0.1', '10.0.0.2', 10);
+    const bad = buildFillerPacket('10.0.0.1', '10.0.0.2', 10);
     bad[3] = 200; // claims 200 bytes
     const junk = new Uint8Array(40).fill(0x11); // version 1
-    a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2'));
+    a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2'));
     await net.settle();
     // Bypass A's routing (which would also reject junk): route by hand through the peer.
     a.device.upsertPeer({ publicKey: b.publicKey, allowedIPs: ['16.0.0.0/8'] });
@@ -234,16 +234,16 @@ describe('Device over fakes', () => {
   });
   it('crossing handshakes (both sides initiate at once) deliver the first packets without the 5 s retry', async () => {
     const { net, a, b } = pair();
-    a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2', 10));
-    b.tun.inject(ipv4Packet('10.0.0.2', '10.0.0.1', 10));
+    a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2', 10));
+    b.tun.inject(buildFillerPacket('10.0.0.2', '10.0.0.1', 10));
     await net.settle();
     expect(a.tun.received.length).toBe(1);
     expect(b.tun.received.length).toBe(1);
     expect(net.log.filter((d) => d.data[0] === 1).length).toBe(2);
     expect(a.device.counters().drop_handshake_unexpected + a.device.counters().drop_invalid_index).toBe(0);
     // Traffic keeps flowing both ways afterwards.
-    a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2', 10));
-    b.tun.inject(ipv4Packet('10.0.0.2', '10.0.0.1', 10));
+    a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2', 10));
+    b.tun.inject(buildFillerPacket('10.0.0.2', '10.0.0.1', 10));
     await net.settle();
     expect([a.tun.received.length, b.tun.received.length]).toEqual([2, 2]);
   });

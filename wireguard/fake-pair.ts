@@ -2,7 +2,7 @@
 // `makeFakePair()` gives A (10.0.0.1, 192.0.2.1:51820) and B (10.0.0.2, 192.0.2.2:51821), each the
 // other's peer with its tunnel address as allowed IP, endpoints set on both sides unless told otherwise.
 import { Device, type DeviceOptions } from './device.js';
-import { FakePacketDevice } from './fake-packet-device.js';
+import { FakePacketDevice } from '../net/fake-packet-device.js';
 import { FakeNetwork, type FakeUdpBind } from './fake-udp-bind.js';
 import { generatePrivateKey, publicKeyFromPrivate } from './keys.js';
 

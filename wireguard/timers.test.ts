@@ -11,7 +11,7 @@ import {
   ZERO_KEY_MATERIAL_MS,
 } from './constants.js';
 import type { Device } from './device.js';
-import { ipv4Packet } from './fake-packet-device.js';
+import { buildFillerPacket } from '../packet/build.js';
 import { makeFakePair } from './fake-pair.js';
 import type { FakeNetwork } from './fake-udp-bind.js';
 import { LazyTimer } from './timers.js';
@@ -75,7 +75,7 @@ describe('device timers (fake clock)', () => {
   it('retransmits the initiation every REKEY_TIMEOUT + jitter, 20 tries, then drops staged packets', async () => {
     const { net, a, run } = fakePair();
     net.taps.push((d) => d.data[0] !== 1); // B never sees an initiation
-    a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2'));
+    a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2'));
     await run(1000);
     expect(sent(net, '192.0.2.1')).toEqual(['init']);
     await run(REKEY_TIMEOUT_MS + 400);
@@ -89,7 +89,7 @@ describe('device timers (fake clock)', () => {
 
   it('sends a passive keepalive 10 s after receiving data it did not answer', async () => {
     const { net, a, b, run } = fakePair();
-    a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2'));
+    a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2'));
     await run(500);
     expect(b.tun.received.length).toBe(1);
     const mark = net.log.length;
@@ -103,13 +103,13 @@ describe('device timers (fake clock)', () => {
 
   it('initiates a new handshake 15 s + jitter after sending data that got no answer', async () => {
     const { net, a, b, run } = fakePair();
-    a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2'));
+    a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2'));
     await run(500);
     expect(b.tun.received.length).toBe(1);
     // From now on B's transport packets are lost (one-way failure).
     net.taps.push((d) => !(d.data[0] === 4 && net.describe(d).startsWith('192.0.2.2')));
     const mark = net.log.length;
-    a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2'));
+    a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2'));
     await run(14_500);
     expect(sent(net, '192.0.2.1', mark)).toEqual(['data']);
     await run(1_500);
@@ -120,13 +120,13 @@ describe('device timers (fake clock)', () => {
 
   it('rekeys after the (shortened) REKEY_AFTER_TIME on send, and rotates keypairs on both sides', async () => {
     const { net, a, b, run } = fakePair({ a: { rekeyAfterTimeMs: 3_000 } });
-    a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2'));
+    a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2'));
     await run(500);
     expect(a.device.counters().handshakes_completed).toBe(1);
     // Past the shortened rekey time, and past REKEY_TIMEOUT since the last initiation.
     await run(REKEY_TIMEOUT_MS + 500);
     const mark = net.log.length;
-    a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2', 1));
+    a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2', 1));
     await run(500);
     // The packet goes out on the old keypair, then a new handshake starts; A confirms with a keepalive.
     expect(sent(net, '192.0.2.1', mark)).toEqual(['data', 'init', 'keepalive']);
@@ -134,7 +134,7 @@ describe('device timers (fake clock)', () => {
     expect(a.device.counters().handshakes_completed).toBe(2);
     expect(b.device.counters().handshakes_completed).toBe(2);
     // B sends on the new keypair; A still accepts a packet B had sealed on the old one (previous).
-    b.tun.inject(ipv4Packet('10.0.0.2', '10.0.0.1'));
+    b.tun.inject(buildFillerPacket('10.0.0.2', '10.0.0.1'));
     await run(500);
     expect(a.tun.received.length).toBe(1);
     expect(a.device.indexCount).toBe(2); // current + previous
@@ -143,12 +143,12 @@ describe('device timers (fake clock)', () => {
 
   it('rekeys after the (shortened) REKEY_AFTER_MESSAGES', async () => {
     const { net, a, run } = fakePair({ a: { rekeyAfterMessages: 5 } });
-    for (let i = 0; i < 8; i++) a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2'));
+    for (let i = 0; i < 8; i++) a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2'));
     await run(500);
     // Over the message limit, but re-initiation waits for REKEY_TIMEOUT after the first initiation.
     expect(sent(net, '192.0.2.1').filter((x) => x === 'init').length).toBe(1);
     await run(REKEY_TIMEOUT_MS);
-    a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2'));
+    a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2'));
     await run(500);
     expect(sent(net, '192.0.2.1').filter((x) => x === 'init').length).toBe(2);
     expect(a.device.counters().handshakes_completed).toBe(2);
@@ -156,12 +156,12 @@ describe('device timers (fake clock)', () => {
 
   it('responder only initiates after REJECT_AFTER_TIME when the initiator stays silent', async () => {
     const { net, a, b, run } = fakePair();
-    a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2'));
+    a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2'));
     await run(500);
     // B (responder) answers traffic for a long time without rekeying: the initiator rekeys.
     await run(REJECT_AFTER_TIME_MS, 5_000);
     const mark = net.log.length;
-    b.tun.inject(ipv4Packet('10.0.0.2', '10.0.0.1'));
+    b.tun.inject(buildFillerPacket('10.0.0.2', '10.0.0.1'));
     await run(500);
     // The keypair is past REJECT_AFTER_TIME: B stages the packet and handshakes first.
     expect(sent(net, '192.0.2.2', mark)[0]).toBe('init');
@@ -170,7 +170,7 @@ describe('device timers (fake clock)', () => {
 
   it('wipes all keys 3 × REJECT_AFTER_TIME after the last session', async () => {
     const { a, b, run } = fakePair();
-    a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2'));
+    a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2'));
     await run(500);
     expect(a.device.indexCount).toBe(1);
     await run(ZERO_KEY_MATERIAL_MS + 1_000, 10_000);
@@ -193,7 +193,7 @@ describe('device timers (fake clock)', () => {
   it('handshake initiation is held off for REKEY_TIMEOUT (no storm on many packets)', async () => {
     const { net, a, run } = fakePair();
     net.taps.push((d) => d.data[0] !== 1);
-    for (let i = 0; i < 200; i++) a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2'));
+    for (let i = 0; i < 200; i++) a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2'));
     await run(1000);
     expect(net.log.filter((d) => d.data.length === MESSAGE_INITIATION_SIZE).length).toBe(1);
     expect(a.device.counters().drop_staged_overflow).toBe(200 - 128);

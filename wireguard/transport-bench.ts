@@ -10,7 +10,7 @@
 import { createCipheriv, randomBytes } from 'node:crypto';
 import { AEAD_TAG_SIZE, TRANSPORT_HEADER_SIZE } from './constants.js';
 import type { DatagramBatch } from './io.js';
-import { ipv4Packet } from './fake-packet-device.js';
+import { buildFillerPacket } from '../packet/build.js';
 import { makeFakePair } from './fake-pair.js';
 import { TransportCrypto, paddedLength, type TransportAead } from './transport.js';
 import { NativeTransportCrypto } from './native-aead.js';
@@ -64,7 +64,7 @@ export interface DevicePathFigures {
 export async function measureDevicePath(size: number, packets = 20_000, transport: 'node' | 'auto' = 'auto'): Promise<DevicePathFigures> {
   const { net, a, b } = makeFakePair({ common: { transport } });
   try {
-    a.tun.inject(ipv4Packet('10.0.0.1', '10.0.0.2', 8));
+    a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2', 8));
     await net.settle();
     if (b.tun.received.length !== 1) throw new Error('bench: handshake over fakes failed');
     b.tun.receivedLimit = 0;
@@ -80,7 +80,7 @@ export async function measureDevicePath(size: number, packets = 20_000, transpor
       }
       return false;
     });
-    const pkt = ipv4Packet('10.0.0.1', '10.0.0.2', size - 20);
+    const pkt = buildFillerPacket('10.0.0.1', '10.0.0.2', size - 20);
     const outBatch = { count: BATCH, bufs: Array.from({ length: BATCH }, () => pkt), lens: new Uint32Array(BATCH).fill(pkt.length) };
     const t0 = cpuUs();
     for (let i = 0; i < packets; i += BATCH) a.tun.inject(...outBatch.bufs);

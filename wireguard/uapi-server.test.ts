@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { UapiServer, type UapiHost } from './uapi-server.js';
 import type { UapiSetRequest } from './uapi-protocol.js';
 import { Device } from './device.js';
-import { FakePacketDevice } from './fake-packet-device.js';
+import { FakePacketDevice } from '../net/fake-packet-device.js';
 import { DgramUdpBind } from './udp-dgram.js';
 import { deviceUapiHost } from './uapi-device.js';
 import { generatePrivateKey, keyToBase64, publicKeyFromPrivate, keyToHex, generatePresharedKey } from './keys.js';

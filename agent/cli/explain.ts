@@ -1,13 +1,16 @@
 // `agent explain`: what this node's filter would do with an inbound packet, and why.
 import { parseCommand, requireFlag, UsageError } from '../../cli/args.js';
-import { parseProto } from '../../localapi/server.js';
 import { parseIP } from '../../types/ip.js';
+import { parseIpProto } from '../../types/ipproto.js';
 import { printJSON, withClient } from './common.js';
 
 export const usage = `usage: agent [--socket PATH] explain --src IP --dst IP --proto P [--dport N] [--sport N] [--json]
 
 Asks the filter for its verdict on an inbound packet from --src to --dst (P is tcp, udp, icmp, icmpv6,
-a name or a number) and prints the verdict, the reason and the matching (or nearest) rules.`;
+sctp, dccp, gre, another protocol name or a number) and prints the verdict, the reason and the matching
+(or nearest) rules. The packet is the same probe \`control policy eval\` builds: a TCP
+SYN, UDP datagram, SCTP INIT, DCCP-Request, ICMP/ICMPv6 echo request (either name means the addresses'
+family), or a bare packet of the protocol.`;
 
 function port(text: string | undefined, flag: string): number | undefined {
   if (text === undefined) return undefined;
@@ -28,8 +31,8 @@ export async function run(argv: string[]): Promise<number> {
   const dst = requireFlag(values.dst, 'dst');
   if (!parseIP(src)) throw new UsageError(`--src ${JSON.stringify(src)} is not an IP address`);
   if (!parseIP(dst)) throw new UsageError(`--dst ${JSON.stringify(dst)} is not an IP address`);
-  const proto = parseProto(requireFlag(values.proto, 'proto'));
-  if (proto === null) throw new UsageError(`--proto ${JSON.stringify(values.proto)}: use tcp, udp, icmp, icmpv6 or a number`);
+  const proto = parseIpProto(requireFlag(values.proto, 'proto'));
+  if (proto === null) throw new UsageError(`--proto ${JSON.stringify(values.proto)}: use tcp, udp, icmp, icmpv6, sctp, dccp, gre, another protocol name or a number 0-255`);
   const dport = port(values.dport, 'dport');
   const sport = port(values.sport, 'sport');
   return withClient('explain', async (c) => {

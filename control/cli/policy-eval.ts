@@ -4,17 +4,19 @@
 //   {"from":"A","to":"B","proto":"tcp"|"udp"|"sctp"|"icmp"|<number>,"dport"?:N,"family"?:4|6,"dstIP"?:"…"}
 //     → {"verdict":"accept"|"drop","reason":"…"}
 //   {"whois":{"at":"B","peer":"A"}} → {"capMap":{…}}   ({} when A has no capabilities at B)
-// The packet (TCP SYN, UDP datagram, SCTP INIT, ICMP/ICMPv6 echo request, or a bare IP packet) goes from
-// A's address of that family to B's (or dstIP) through a FilterEngine built from B's compiled filter,
-// exactly as on B. A policy or tailnet that does not load → one line {"error":"…"} and exit 1. A bad
+// The packet (packet/probe.ts, the same one `agent explain` builds: TCP SYN, UDP datagram, SCTP INIT,
+// DCCP-Request, ICMP/ICMPv6 echo request, or a bare IP packet) goes from A's address of that family to
+// B's (or dstIP) through a FilterEngine built from B's compiled filter, exactly as on B. A policy or tailnet that does not load → one line {"error":"…"} and exit 1. A bad
 // query line → {"error":"…"} for that line, and the rest are still answered (exit 0).
 // This is the only place that joins policy/ and filter/.
 import { createInterface } from 'node:readline';
 import { parseCommand, requireFlag } from '../../cli/args.js';
-import { buildProbePacket, compileFilter, FilterEngine, isAccept, protoNumber, verdictReason } from '../../filter/index.js';
+import { compileFilter, FilterEngine, isAccept, verdictReason } from '../../filter/index.js';
+import { buildProbe } from '../../packet/probe.js';
 import { checkPolicy, PolicyCompiler } from '../../policy/index.js';
 import { formatDiagnostic, type Diagnostic } from '../../types/errors.js';
 import { parseIP } from '../../types/ip.js';
+import { parseIpProto } from '../../types/ipproto.js';
 import type { Tailnet, TailnetNode } from '../../types/tailnet.js';
 import { loadTailnet, readInput } from './policy-check.js';
 
@@ -24,9 +26,11 @@ Reads one JSON query per line on stdin and prints one JSON answer per line, in o
   {"from":"A","to":"B","proto":"tcp"|"udp"|"sctp"|"icmp"|N,"dport"?:N,"family"?:4|6,"dstIP"?:"IP"}
       → {"verdict":"accept"|"drop","reason":"rule|flow|no_rule|not_local|…"}
   {"whois":{"at":"B","peer":"A"}}  → {"capMap":{…}}
-A and B are node names from the tailnet (A may also be an IP address). The probe is a real packet (TCP
-SYN, UDP datagram, SCTP INIT, ICMP/ICMPv6 echo request, or a bare IP packet of that protocol number) run
-through B's compiled packet filter; family defaults to 4 (or dstIP's family); dport defaults to 0.
+A and B are node names from the tailnet (A may also be an IP address); proto is a protocol name (tcp,
+udp, sctp, dccp, gre, icmp, icmpv6, …) or number. The probe is a real packet, the same one \`agent
+explain\` builds (TCP SYN, UDP datagram, SCTP INIT, DCCP-Request, ICMP/ICMPv6 echo request of the
+family for either name, or a bare IP packet of that protocol) run through B's compiled packet filter;
+family defaults to 4 (or dstIP's family); dport defaults to 0.
 
   --policy FILE   the policy (HuJSON)
   --tailnet FILE  the tailnet file (users, nodes)
@@ -115,18 +119,16 @@ export class PolicyEvaluator {
     }
     dst ??= addrOf(to.node, family);
     if (!dst) throw new QueryError(`node ${to.node.name} has no IPv${family} address`);
-    const proto = o.proto;
-    if ((typeof proto !== 'string' && typeof proto !== 'number') || protoNumber(proto) === null) {
-      throw new QueryError(`"proto" must be tcp, udp, sctp, icmp or a protocol number 0-255, got ${JSON.stringify(proto)}`);
+    const proto = typeof o.proto === 'string' || typeof o.proto === 'number' ? parseIpProto(o.proto) : null;
+    if (proto === null) {
+      throw new QueryError(`"proto" must be a protocol name (tcp, udp, sctp, dccp, icmp, …) or number 0-255, got ${JSON.stringify(o.proto)}`);
     }
     const dport = o.dport;
     if (dport !== undefined && (typeof dport !== 'number' || !Number.isInteger(dport) || dport < 0 || dport > 65535)) {
       throw new QueryError(`"dport" must be a port number 0-65535, got ${JSON.stringify(dport)}`);
     }
-    // 'icmp' stays a name so that an IPv6 probe is an ICMPv6 echo request; other names become numbers.
-    const lower = typeof proto === 'string' ? proto.toLowerCase() : proto;
-    const probeProto = lower === 'tcp' || lower === 'udp' || lower === 'sctp' || lower === 'icmp' ? lower : (protoNumber(proto) as number);
-    const pkt = buildProbePacket({ src, dst, proto: probeProto, dport: dport as number | undefined });
+    // The same probe `agent explain` builds (icmp and icmpv6 both mean the echo request of the family).
+    const pkt = buildProbe({ src, dst, proto, dport: dport as number | undefined });
     const v = this.engine(to).inbound(pkt, 0, pkt.length);
     return { verdict: isAccept(v) ? 'accept' : 'drop', reason: verdictReason(v) };
   }

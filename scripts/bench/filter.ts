@@ -9,8 +9,9 @@ import { writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { FilterRule } from '../../types/filter-rule.js';
-import { buildPacket, compileFilter, FilterEngine, isAccept, ParsedPacket, ReferenceMatcher, verdictReason, type CompiledFilter } from '../../filter/index.js';
-import { TCP_ACK, TCP_SYN } from '../../filter/packet.js';
+import { compileFilter, FilterEngine, isAccept, ParsedPacket, ReferenceMatcher, verdictReason, type CompiledFilter } from '../../filter/index.js';
+import { buildPacket } from '../../packet/build.js';
+import { TCP_ACK, TCP_SYN } from '../../packet/headers.js';
 
 const { values: args } = parseArgs({ options: { json: { type: 'string' }, quick: { type: 'boolean' }, sizes: { type: 'string' } } });
 const SIZES = args.sizes ? args.sizes.split(',').map(Number) : args.quick ? [10, 1000, 10_000] : [10, 1000, 10_000, 100_000];

@@ -5,7 +5,8 @@ import dgram from 'node:dgram';
 import { execFileSync } from 'node:child_process';
 import { TunDevice } from '../../wireguard/tun-device.js';
 import type { PacketBatch } from '../../wireguard/io.js';
-import { ipv4Udp, ipv6Udp, parseUdp, type UdpSummary } from './packets.js';
+import { buildPacket } from '../../packet/build.js';
+import { parseUdp, type UdpSummary } from './parse-udp.js';
 
 const result: Record<string, unknown> = {};
 const seen: UdpSummary[] = [];
@@ -42,8 +43,8 @@ try {
   while (Date.now() < deadline && seen.length < 21) await new Promise((r) => setTimeout(r, 20));
   result.read = seen;
   result.batches = batches;
-  result.wrote4 = tun.write(ipv4Udp('203.0.113.5', '198.51.100.1', 7777, 40004, new TextEncoder().encode('in4')), 0, 31);
-  const p6 = ipv6Udp('2001:db8:2::5', '2001:db8:1::1', 7777, 40006, new TextEncoder().encode('in6'));
+  result.wrote4 = tun.write(buildPacket({ src: '203.0.113.5', dst: '198.51.100.1', proto: 'udp', sport: 7777, dport: 40004, payload: new TextEncoder().encode('in4') }), 0, 31);
+  const p6 = buildPacket({ src: '2001:db8:2::5', dst: '2001:db8:1::1', proto: 'udp', sport: 7777, dport: 40006, payload: new TextEncoder().encode('in6') });
   const framed = new Uint8Array(p6.length + 10);
   framed.set(p6, 5); // exercise the offset argument
   result.wrote6 = tun.write(framed, 5, p6.length);
