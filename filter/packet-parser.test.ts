@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { FRAG_FIRST, FRAG_LATER, FRAG_NONE, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_ERROR, ICMP_OTHER, ParsedPacket, PKT_FRAGMENT_SHORT, PKT_MALFORMED, PKT_OK } from './packet.js';
-import { TCP_SYN } from '../packet/headers.js';
-import { parsePacket } from './packet-parser.js';
 import { buildPacket } from '../packet/build.js';
+import { TCP_SYN } from '../packet/headers.js';
+import { buildProbe } from '../packet/probe.js';
+import { FRAG_FIRST, FRAG_LATER, FRAG_NONE, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_ERROR, ICMP_OTHER, ParsedPacket, PKT_FRAGMENT_SHORT, PKT_MALFORMED, PKT_OK } from './packet.js';
+import { parsePacket } from './packet-parser.js';
 import { pkt, rng } from './test-helpers.js';
 
 function parse(b: Uint8Array): ParsedPacket {
@@ -168,4 +169,32 @@ describe('parsePacket fuzz', () => {
     }
     expect(bad).toBe(0);
   }, LONG_TIMEOUT);
+});
+
+// The probes `agent explain` and `control policy eval` ask about (packet/probe.ts) must parse as the
+// protocol they claim, with their ports: a probe shorter than the header the parser needs would be judged
+// "malformed" instead of by the rules (an 8-byte SCTP or DCCP probe once was).
+describe('probes parse as what they claim', () => {
+  const cases: { proto: string | number; family: 4 | 6; wantProto: number; ports: boolean; echo?: boolean }[] = [];
+  for (const family of [4, 6] as const) {
+    cases.push(
+      { proto: 'tcp', family, wantProto: 6, ports: true },
+      { proto: 'udp', family, wantProto: 17, ports: true },
+      { proto: 'sctp', family, wantProto: 132, ports: true },
+      { proto: 'dccp', family, wantProto: 33, ports: true },
+      { proto: 136, family, wantProto: 136, ports: true },
+      { proto: 'icmp', family, wantProto: family === 4 ? 1 : 58, ports: false, echo: true },
+      { proto: 'icmpv6', family, wantProto: family === 4 ? 1 : 58, ports: false, echo: true },
+      { proto: 'gre', family, wantProto: 47, ports: false },
+      { proto: 'esp', family, wantProto: 50, ports: false },
+      { proto: 99, family, wantProto: 99, ports: false },
+    );
+  }
+  it.each(cases)('v$family $proto', ({ proto, family, wantProto, ports, echo }) => {
+    const [src, dst] = family === 4 ? ['100.64.0.2', '100.64.0.1'] : ['fd7a:115c:a1e0::2', 'fd7a:115c:a1e0::1'];
+    const p = parse(buildProbe({ src, dst, proto, dport: 5000 }));
+    expect([p.status, p.family, p.proto, p.hasPorts]).toEqual([PKT_OK, family, wantProto, ports]);
+    if (ports) expect([p.sport, p.dport]).toEqual([40000, 5000]);
+    if (echo) expect(p.icmpKind).toBe(ICMP_ECHO_REQUEST);
+  });
 });

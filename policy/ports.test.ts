@@ -69,6 +69,29 @@ describe('helpers', () => {
     expect(parsePorts('22,80-81')).toEqual({ ok: true, value: [r(22), r(80, 81)] });
     expect(parseProtocol('ESP')).toEqual({ ok: true, value: [50] });
   });
+  // The names come from types/ipproto.ts; the rule that the name `icmp` covers both families is policy's.
+  it.each([
+    { text: 'icmp', want: [1, 58] },
+    { text: 'ICMP', want: [1, 58] },
+    { text: '1', want: [1] },
+    { text: 'icmpv6', want: [58] },
+    { text: 'ipv6-icmp', want: [58] },
+    { text: '58', want: [58] },
+    { text: 'dccp', want: [33] },
+    { text: 'ip-in-ip', want: [4] },
+    { text: '255', want: [255] },
+  ])('parseProtocol($text) = $want', ({ text, want }) => {
+    expect(parseProtocol(text)).toEqual({ ok: true, value: want });
+  });
+  it.each([
+    { text: '0', msg: /bad protocol number 0: expected 1-255/ },
+    { text: '256', msg: /bad protocol number 256/ },
+    { text: 'udplite', msg: /unknown protocol "udplite": expected one of tcp, udp, icmp, icmpv6, ipv6-icmp, sctp, gre, esp, ah, igmp, dccp, egp, igp, ipv4, ip-in-ip or a number 1-255/ },
+  ])('parseProtocol($text) fails', ({ text, msg }) => {
+    const r = parseProtocol(text);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.message).toMatch(msg);
+  });
   it.each([
     { in: [r(80, 90), r(22), r(91, 100), r(85, 95)], want: [r(22), r(80, 100)] },
     { in: [r(1), r(3)], want: [r(1), r(3)] },
