@@ -4,8 +4,8 @@
 // is skipped entirely when nobody waits, so the hot path stays one filter call.
 import type { FilterEngine } from '../filter/engine.js';
 import { isAccept } from '../filter/verdict.js';
-import type { PacketHook } from '../wireguard/io.js';
 import { echoReplyKey } from '../packet/icmp-echo.js';
+import type { PacketHook } from '../wireguard/io.js';
 
 export class FilterHook implements PacketHook {
   private readonly echoWaiters = new Map<number, () => void>();

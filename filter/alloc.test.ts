@@ -2,9 +2,9 @@
 // flow hits, outbound packets, fragments) must not grow the heap and must not trigger a GC.
 import { PerformanceObserver } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
+import { TCP_ACK, TCP_SYN } from '../packet/headers.js';
 import { compileFilter } from './compile.js';
 import { FilterEngine } from './engine.js';
-import { TCP_ACK, TCP_SYN } from '../packet/headers.js';
 import { L4, L6, LOCAL, pkt, rule } from './test-helpers.js';
 
 describe('allocation guard', () => {

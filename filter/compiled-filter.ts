@@ -4,10 +4,10 @@
 //   cells[row, dst class, protocol slot] → port set → one range scan or bit test
 // so the cost does not depend on the number of rules. Built by compileFilter (compile.ts); a new policy
 // builds a new one and the engine swaps the reference (flow state is handed over by FilterEngine).
-import { FRAG_LATER, ICMP_ECHO_REQUEST, ICMP_OTHER, type ParsedPacket, PKT_FRAGMENT_SHORT, PKT_MALFORMED } from './packet.js';
 import type { FilterRule, RuleOrigin } from '../types/filter-rule.js';
 import { IPPROTO_ICMP, IPPROTO_ICMPV6 } from '../types/ipproto.js';
 import { parsePacket } from './packet-parser.js';
+import { FRAG_LATER, ICMP_ECHO_REQUEST, ICMP_OTHER, type ParsedPacket, PKT_FRAGMENT_SHORT, PKT_MALFORMED } from './packet.js';
 import { portSetHas, type PortSets } from './port-set.js';
 import { trieLookup, trieLookup4, trieLookup4w } from './prefix-trie.js';
 import type { NormRule } from './rules.js';

@@ -3,12 +3,12 @@
 // near-misses and every drop reason all occur. ≥ 1,000,000 packets under GRANTWIRE_LONG; a shorter run
 // by default.
 import { describe, expect, it } from 'vitest';
-import { ParsedPacket } from './packet.js';
+import { buildPacket } from '../packet/build.js';
 import type { FilterRule } from '../types/filter-rule.js';
 import { compareIP, parseIP } from '../types/ip.js';
 import { compileFilter } from './compile.js';
 import { FilterEngine } from './engine.js';
-import { buildPacket } from '../packet/build.js';
+import { ParsedPacket } from './packet.js';
 import { ReferenceMatcher } from './reference.js';
 import { rng } from './test-helpers.js';
 import { isAccept, verdictReason } from './verdict.js';

@@ -1,13 +1,13 @@
 // Table-driven tests for every semantic in filter.md, IPv4 and IPv6 alike.
 import { describe, expect, it } from 'vitest';
-import { GrantwireError } from '../types/errors.js';
-import { ParsedPacket } from './packet.js';
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../packet/headers.js';
+import { buildResetToLocal } from '../packet/tcp-reset.js';
+import { GrantwireError } from '../types/errors.js';
 import type { FilterRule } from '../types/filter-rule.js';
 import { compileFilter } from './compile.js';
 import { FilterEngine } from './engine.js';
-import { buildResetToLocal } from '../packet/tcp-reset.js';
 import { parsePacket } from './packet-parser.js';
+import { ParsedPacket } from './packet.js';
 import { L4, L6, LOCAL, pkt, rule } from './test-helpers.js';
 import { isAccept, verdictReason } from './verdict.js';
 

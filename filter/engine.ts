@@ -8,13 +8,11 @@
 // TCP packet is one optimized function plus one call; with the local-destination cache this took IPv4 SYN
 // at 10k rules from ~8 to 9.3-10 Mpps in full bench:filter runs (10-11 in --quick runs), IPv6 from ~5.4
 // to ~7 and flow hits from ~10.5 to ~13.8 (same box, load 1.4-2.6).
-import { FRAG_FIRST, FRAG_LATER, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_ERROR, ParsedPacket, PKT_FRAGMENT_SHORT, PKT_MALFORMED, PKT_OK } from './packet.js';
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../packet/headers.js';
-import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, ipProtoHasPorts } from '../types/ipproto.js';
 import { parseIP } from '../types/ip.js';
+import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, ipProtoHasPorts } from '../types/ipproto.js';
 import type { CompiledFilter } from './compiled-filter.js';
 import { explainPacket, type Explanation } from './explain.js';
-import { FragmentTable } from './fragment-table.js';
 import {
   DEFAULT_MAX_FLOWS,
   FF_LOCAL_INIT,
@@ -26,7 +24,9 @@ import {
   FS_TCP_OPENING,
   FS_UNREPLIED,
 } from './flow-table.js';
+import { FragmentTable } from './fragment-table.js';
 import { parsePacket } from './packet-parser.js';
+import { FRAG_FIRST, FRAG_LATER, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_ERROR, ParsedPacket, PKT_FRAGMENT_SHORT, PKT_MALFORMED, PKT_OK } from './packet.js';
 import { revokeFlows, type RevokedFlow } from './revoke.js';
 
 export type { RevokedFlow };

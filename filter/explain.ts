@@ -2,14 +2,14 @@
 // the grant it came from) or, for a drop, the nearest rules and what each failed. Not on the packet path:
 // it allocates freely and scans the rules linearly; the verdict itself comes from the same compiled
 // structures the hot path uses, so the two cannot disagree.
-import { FRAG_FIRST, FRAG_LATER, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_ERROR, ParsedPacket, PKT_FRAGMENT_SHORT, PKT_MALFORMED } from './packet.js';
 import { TCP_ACK, TCP_RST, TCP_SYN } from '../packet/headers.js';
 import type { FilterRule, RuleOrigin } from '../types/filter-rule.js';
-import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, ipProtoName } from '../types/ipproto.js';
 import { formatIP } from '../types/ip.js';
+import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, ipProtoName } from '../types/ipproto.js';
 import { bytesToBigInt, type AddrSpan } from './addr-range.js';
 import type { CompiledFilter } from './compiled-filter.js';
 import { parsePacket } from './packet-parser.js';
+import { FRAG_FIRST, FRAG_LATER, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_ERROR, ParsedPacket, PKT_FRAGMENT_SHORT, PKT_MALFORMED } from './packet.js';
 import type { NormRule } from './rules.js';
 import { verdictReason, VERDICT_ACCEPT_RULE } from './verdict.js';
 

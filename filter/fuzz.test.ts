@@ -1,11 +1,11 @@
 // Engine-level fuzz: random, truncated and bit-flipped packets never throw, never accept a packet the
 // parser calls malformed, and never accept a later fragment or short first fragment without state.
 import { describe, expect, it } from 'vitest';
+import { TCP_SYN } from '../packet/headers.js';
 import { compileFilter } from './compile.js';
 import { FilterEngine } from './engine.js';
-import { ParsedPacket, PKT_FRAGMENT_SHORT, PKT_MALFORMED } from './packet.js';
-import { TCP_SYN } from '../packet/headers.js';
 import { parsePacket } from './packet-parser.js';
+import { ParsedPacket, PKT_FRAGMENT_SHORT, PKT_MALFORMED } from './packet.js';
 import { L4, L6, LOCAL, pkt, rng, rule } from './test-helpers.js';
 import { isAccept, verdictReason } from './verdict.js';
 

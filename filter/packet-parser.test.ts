@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { buildPacket } from '../packet/build.js';
 import { TCP_SYN } from '../packet/headers.js';
 import { buildProbe } from '../packet/probe.js';
-import { FRAG_FIRST, FRAG_LATER, FRAG_NONE, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_ERROR, ICMP_OTHER, ParsedPacket, PKT_FRAGMENT_SHORT, PKT_MALFORMED, PKT_OK } from './packet.js';
 import { parsePacket } from './packet-parser.js';
+import { FRAG_FIRST, FRAG_LATER, FRAG_NONE, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_ERROR, ICMP_OTHER, ParsedPacket, PKT_FRAGMENT_SHORT, PKT_MALFORMED, PKT_OK } from './packet.js';
 import { pkt, rng } from './test-helpers.js';
 
 function parse(b: Uint8Array): ParsedPacket {

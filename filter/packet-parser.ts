@@ -1,9 +1,9 @@
 // Allocation-free IPv4/IPv6 packet decoder for the filter. Network input never throws: every packet is
 // classified PKT_OK, PKT_MALFORMED or PKT_FRAGMENT_SHORT and the engine counts the drop. Checksums are
 // not verified (the packet was authenticated by WireGuard and the receiving stack verifies them).
-import { FRAG_FIRST, FRAG_LATER, FRAG_NONE, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_ERROR, ICMP_OTHER, MAX_IPV6_EXT_HEADERS, type ParsedPacket, PKT_FRAGMENT_SHORT, PKT_MALFORMED, PKT_OK } from './packet.js';
 import { DCCP_HEADER_MIN, ICMP4_ECHO_REPLY, ICMP4_ECHO_REQUEST, ICMP6_ECHO_REPLY, ICMP6_ECHO_REQUEST, ICMP_HEADER_SIZE, IPV4_HEADER_MIN, IPV6_HEADER_SIZE, SCTP_COMMON_HEADER_SIZE, TCP_HEADER_MIN, UDP_HEADER_SIZE } from '../packet/headers.js';
 import { IPPROTO_DCCP, IPPROTO_DSTOPTS, IPPROTO_FRAGMENT, IPPROTO_HOPOPTS, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_ROUTING, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE } from '../types/ipproto.js';
+import { FRAG_FIRST, FRAG_LATER, FRAG_NONE, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_ERROR, ICMP_OTHER, MAX_IPV6_EXT_HEADERS, type ParsedPacket, PKT_FRAGMENT_SHORT, PKT_MALFORMED, PKT_OK } from './packet.js';
 
 function readU16BE(b: Uint8Array, o: number): number {
   return (b[o] << 8) | b[o + 1];

@@ -3,11 +3,11 @@
 // sharing nothing with the compiler (no partitions, tries or port sets). Stateless: it decides what the
 // rules alone say (no flows, so non-first fragments, echo replies and ICMP errors are dropped). Only the
 // packet decoder is shared; it has its own table-driven tests and fuzzing.
-import { FRAG_LATER, ICMP_ECHO_REQUEST, ICMP_OTHER, ParsedPacket, PKT_FRAGMENT_SHORT, PKT_MALFORMED } from './packet.js';
 import { DEFAULT_IPPROTOS, type FilterRule } from '../types/filter-rule.js';
-import { IPPROTO_ICMP, IPPROTO_ICMPV6 } from '../types/ipproto.js';
 import { compareIP, maskPrefix, parseIP, parsePrefix, prefixContains, type IPPrefix } from '../types/ip.js';
+import { IPPROTO_ICMP, IPPROTO_ICMPV6 } from '../types/ipproto.js';
 import { parsePacket } from './packet-parser.js';
+import { FRAG_LATER, ICMP_ECHO_REQUEST, ICMP_OTHER, ParsedPacket, PKT_FRAGMENT_SHORT, PKT_MALFORMED } from './packet.js';
 import {
   VERDICT_ACCEPT_RULE,
   VERDICT_DROP_FRAGMENT,

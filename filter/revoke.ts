@@ -2,8 +2,8 @@
 // peer opened is re-judged by the new rules and local addresses; those no longer allowed are removed and
 // described, so the data plane can send TCP RSTs both ways. Flows this node opened stay (outbound is
 // always allowed). Runs once per policy change, not per packet, so it may allocate.
-import { IPPROTO_TCP, ipProtoHasPorts } from '../types/ipproto.js';
 import { formatIP } from '../types/ip.js';
+import { IPPROTO_TCP, ipProtoHasPorts } from '../types/ipproto.js';
 import type { CompiledFilter } from './compiled-filter.js';
 import { FF_LOCAL_INIT, FS_TCP_RESET, type FlowTable } from './flow-table.js';
 

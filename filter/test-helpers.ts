@@ -1,7 +1,7 @@
 // Test helpers shared by the filter test files (not part of the public API): tiny packet and rule
 // builders so tables read like the spec, and a seeded PRNG.
-import type { FilterRule } from '../types/filter-rule.js';
 import { buildPacket, type PacketSpec } from '../packet/build.js';
+import type { FilterRule } from '../types/filter-rule.js';
 
 export const L4 = '100.64.0.1';
 export const L6 = 'fd7a:115c:a1e0::1';
