@@ -6,10 +6,11 @@
 import { describe, expect, it } from 'vitest';
 import type { FilterRule } from '../types/filter-rule.js';
 import { compareIP, formatIP, parseIP } from '../types/ip.js';
-import { RuleMatcher } from '../types/rule-match.js';
+import { carriesPorts, RuleMatcher } from '../types/rule-match.js';
 import { compileFilter } from './compile.js';
 import { FilterEngine } from './engine.js';
 import { ParsedPacket } from './packet.js';
+import { parsePacket } from './packet-parser.js';
 import { buildPacket } from './probe-packet.js';
 import { ReferenceMatcher } from './reference.js';
 import { rng } from './test-helpers.js';
@@ -149,6 +150,19 @@ describe('compiled filter vs reference matcher', () => {
 });
 
 describe('compiled filter vs rule matcher on packet-free queries', () => {
+  it('the packet parser reads ports for exactly the protocols carriesPorts names', () => {
+    const p = new ParsedPacket();
+    const withPorts: number[] = [];
+    for (let proto = 0; proto < 256; proto++) {
+      if (proto === 1) continue; // ICMP is neither: echo requests are judged by reach
+      // 20 bytes after the IP header: enough for any transport header the parser knows
+      const b = buildPacket({ src: '100.64.0.2', dst: '100.64.0.1', proto, sport: 1, dport: 2, payload: new Uint8Array(20) });
+      parsePacket(b, 0, b.length, p);
+      if (p.hasPorts) withPorts.push(proto);
+    }
+    expect(withPorts).toEqual(Array.from({ length: 256 }, (_, i) => i).filter((i) => i !== 1 && carriesPorts(i)));
+  });
+
   it('allowsTuple and capsFor agree with RuleMatcher.match and .caps', () => {
     const r = rng(0xcafe);
     const kinds = new Map<string, number>();

@@ -12,7 +12,7 @@
 // Rule text is trusted to be what control sends; text that is not an address throws a GrantwireError
 // (ERR_FILTER_BAD_RULE), like the compiler. Not for the packet path: it allocates and scans every rule.
 import { GrantwireError } from './errors.js';
-import { DEFAULT_IPPROTOS, type FilterRule } from './filter-rule.js';
+import { DEFAULT_IPPROTOS, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, type FilterRule } from './filter-rule.js';
 import { compareIP, maskPrefix, parseIP, parsePrefix, prefixContains, type IPPrefix } from './ip.js';
 
 /** One question to the rules. Addresses are 4- or 16-byte arrays, network order. */
@@ -26,6 +26,15 @@ export interface RuleQuery {
    * header…): such a packet needs a DstPorts entry covering every port (0-65535).
    */
   dport: number | null;
+}
+
+/**
+ * Protocols whose packets carry a destination port the filter reads (TCP, UDP, DCCP 33, SCTP, UDP-Lite
+ * 136: filter/packet-parser.ts; filter/differential.test.ts checks the two agree). Every other protocol
+ * is port-less to the filter.
+ */
+export function carriesPorts(proto: number): boolean {
+  return proto === IPPROTO_TCP || proto === IPPROTO_UDP || proto === 33 || proto === IPPROTO_SCTP || proto === 136;
 }
 
 /** Capability name → the values of every CapGrant that matched, concatenated in rule order. */
@@ -104,6 +113,17 @@ export class RuleMatcher {
       if (r.srcs.some((m) => contains(m, src)) && r.dsts.some((d) => contains(d.ip, dst))) return i;
     }
     return -1;
+  }
+
+  /**
+   * Index of the rule that lets the first packet of a `proto` exchange to `port` through, or -1: what the
+   * filter decides for a TCP SYN, a UDP datagram, an ICMP echo request (reach), or a port-less packet
+   * (needs every port). The `tests` section asks this, so a test says what the filter does.
+   */
+  allowsNew(src: Uint8Array, dst: Uint8Array, proto: number, port: number): number {
+    const icmp = (proto === IPPROTO_ICMP && src.length === 4) || (proto === IPPROTO_ICMPV6 && src.length === 16);
+    if (icmp) return this.reach(src, dst);
+    return this.match({ src, dst, proto, dport: carriesPorts(proto) ? port : null });
   }
 
   /**
