@@ -10,13 +10,12 @@ import { TAILNET_V4_RANGE, TAILNET_V6_RANGE, type FilterRule } from '../types/fi
 import { formatIP, parseIP } from '../types/ip.js';
 import { RuleMatcher } from '../types/rule-match.js';
 import type { Tailnet, TailnetNode } from '../types/tailnet.js';
-import type { PolicyCompiler } from './compiler.js';
 import { ERR } from './diagnostics.js';
 import { bigToBytes, bytesToBig, rangeSetOfStrings, type RangeSet } from './ip-range.js';
 import type { Policy, Selector, TestCase, TestTarget } from './model.js';
 import { addrInRanges, type NodeAddr } from './node-index.js';
 
-/** What tests need from a compiler (kept narrow so the compiler can hand itself or a clone). */
+/** What tests need from a compiler (kept narrow: PolicyCompiler passes itself, see runTests). */
 export interface TestHost {
   readonly policy: Policy;
   nodesMatching(sel: Selector): string[];
@@ -24,15 +23,8 @@ export interface TestHost {
   nodesForAddress(addr: string): string[];
   compileNode(name: string): { rules: FilterRule[] };
   tailnet(): Tailnet;
-  currentNow(): number;
-}
-
-type CompilerCtor = new (policy: Policy, tailnet: Tailnet, options?: { now?: number }) => PolicyCompiler;
-let compilerCtor: CompilerCtor | null = null;
-
-/** Wired by index.ts; avoids an import cycle between the compiler and its tests runner. */
-export function registerCompiler(ctor: CompilerCtor): void {
-  compilerCtor = ctor;
+  /** The same policy and clock over another tailnet (this one plus synthetic devices). */
+  withTailnet(tailnet: Tailnet): TestHost;
 }
 
 /** Hands out addresses no node uses, from the top of the tailnet ranges downward. */
@@ -232,7 +224,7 @@ export function runPolicyTests(policy: Policy, host: TestHost): Diagnostic[] {
     for (const x of [...t.accept, ...t.deny]) need(x.target, true);
   }
   let evalHost: TestHost = host;
-  if (extra.length > 0 && compilerCtor) evalHost = new compilerCtor(policy, { users, nodes: [...base.nodes, ...extra] }, { now: host.currentNow() });
+  if (extra.length > 0) evalHost = host.withTailnet({ users, nodes: [...base.nodes, ...extra] });
   const out: Diagnostic[] = [];
   for (const t of policy.tests) {
     for (const [list, expect] of [
