@@ -1,8 +1,8 @@
 // The `tests` section and checkPolicy: tests run against the given tailnet, with synthetic devices for
-// identities it lacks, or against a tailnet synthesized from the policy; plus tagOwners checks.
+// identities it lacks, or against a tailnet synthesized from the policy.
 import { describe, expect, it } from 'vitest';
 import type { Tailnet } from '../types/tailnet.js';
-import { checkPolicy, parsePolicy, PolicyCompiler, synthesizeTailnet, tagOwnersAllow } from './index.js';
+import { checkPolicy, parsePolicy, PolicyCompiler, synthesizeTailnet } from './index.js';
 
 const POLICY = `{
   "groups": {"group:eng": ["alice@example.com", "bob@example.com"]},
@@ -92,18 +92,4 @@ describe('tests section', () => {
     const c = new PolicyCompiler(policy!, synthesizeTailnet(policy!));
     expect(c.runTests()).toEqual([expect.objectContaining({ line: 12, col: 68, code: 'ERR_POLICY_TEST_FAILED' })]);
   });
-});
-
-describe('tagOwnersAllow', () => {
-  const policy = parsePolicy(POLICY, 'p').policy!;
-  it.each([
-    { tag: 'tag:db', who: { login: 'bob@example.com' }, want: true },
-    { tag: 'tag:db', who: { login: 'carol@example.com' }, want: false },
-    { tag: 'tag:ci', who: { login: 'alice@example.com' }, want: true },
-    { tag: 'tag:ci', who: { login: 'bob@example.com' }, want: false },
-    { tag: 'tag:bot', who: { tags: ['tag:ci'] }, want: true },
-    { tag: 'tag:locked', who: { login: 'alice@example.com' }, want: false },
-    { tag: 'tag:locked', who: { login: 'carol@example.com', role: 'admin' as const }, want: true },
-    { tag: 'tag:nope', who: { login: 'carol@example.com', role: 'admin' as const }, want: false },
-  ])('$tag by $who → $want', ({ tag, who, want }) => expect(tagOwnersAllow(policy, tag, who)).toBe(want));
 });
