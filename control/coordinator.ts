@@ -14,12 +14,11 @@
 import type { Diagnostic } from '../types/errors.js';
 import type { Hostinfo } from '../types/netmap.js';
 import type { Logger } from './logger.js';
-import type { NodeCompiler, PolicyEngine } from './policy-engine.js';
+import type { NodeCompiler, PolicyEngine, TagPolicy } from './policy-engine.js';
 import { NetmapCache } from './netmap-cache.js';
 import { deltaMessage, diffPeers, fullMessage, type NetmapParts } from './netmap-diff.js';
 import { registerNode, type RegisterInput, type RegisterOutcome } from './registration.js';
 import type { AttrRow, NodeRow, PolicyRow, Store, UserRow } from './store.js';
-import { tagRulesFromPolicyText, type TagRules } from './tag-owners.js';
 import { isNodeActive, tailnetNodeOf, tailnetOf } from './views.js';
 
 /** Policy used when none was ever stored: deny everything, and say so (see serve --help). */
@@ -72,7 +71,8 @@ export class Coordinator {
   private nameToId = new Map<string, number>();
   private byNodeKey = new Map<string, number>();
   private policy: PolicyRow = { id: 0, file: 'default', text: DENY_ALL_POLICY, created: 0 };
-  private tagRules: TagRules = tagRulesFromPolicyText(DENY_ALL_POLICY);
+  /** The active policy's tag ownership and allow-all flag, from the engine (control never parses policy text). */
+  private tagRules: TagPolicy;
   private compiler: NodeCompiler | null = null;
   /** Nodes the compiler currently knows (active ones), by id → name. */
   private compiled = new Map<number, string>();
@@ -94,6 +94,7 @@ export class Coordinator {
   constructor(opts: CoordinatorOptions) {
     this.store = opts.store;
     this.engine = opts.engine;
+    this.tagRules = this.engine.tags(DENY_ALL_POLICY, 'default');
     this.log = opts.logger;
     this.now = opts.now ?? Date.now;
     this.ephemeralTimeoutMs = opts.ephemeralTimeoutMs ?? DEFAULT_EPHEMERAL_TIMEOUT_MS;
@@ -177,14 +178,15 @@ export class Coordinator {
    */
   rebuildCompiler(): void {
     const now = this.now();
-    this.tagRules = tagRulesFromPolicyText(this.policy.text);
     const tailnet = tailnetOf(this.users.values(), this.nodes.values(), this.attrsOf, now);
     try {
       this.compiler = this.engine.compiler(this.policy.text, this.policy.file, tailnet, now);
+      this.tagRules = this.engine.tags(this.policy.text, this.policy.file);
     } catch (err) {
       // Only reachable if a stored policy stopped compiling (e.g. after an engine upgrade). Fail closed.
       this.log.log('error', 'active policy does not compile; serving deny-all', { version: this.policy.id, error: (err as Error).message });
       this.compiler = this.engine.compiler(DENY_ALL_POLICY, 'deny-all', tailnet, now);
+      this.tagRules = this.engine.tags(DENY_ALL_POLICY, 'deny-all');
     }
     this.compiled = new Map();
     for (const n of this.nodes.values()) if (isNodeActive(n, now)) this.compiled.set(n.id, n.hostname);

@@ -5,7 +5,6 @@ import type { Diagnostic } from '../types/errors.js';
 import type { Tailnet } from '../types/tailnet.js';
 import type { PolicyEngine } from './policy-engine.js';
 import type { AttrRow, Store } from './store.js';
-import { tagRulesFromPolicyText } from './tag-owners.js';
 import { tailnetOf } from './views.js';
 
 export function tailnetFromStore(store: Store, now = Date.now()): Tailnet {
@@ -30,12 +29,11 @@ export interface StorePolicyResult {
 
 export function storePolicy(store: Store, engine: PolicyEngine, text: string, file: string): StorePolicyResult {
   const active = store.activePolicy();
-  const allowAll = tagRulesFromPolicyText(text).allowAll;
-  if (active && active.text === text) return { ok: true, diagnostics: [], version: active.id, unchanged: true, allowAll };
+  if (active && active.text === text) return { ok: true, diagnostics: [], version: active.id, unchanged: true, allowAll: engine.tags(active.text, active.file).allowAll };
   const check = engine.check(text, file, tailnetFromStore(store));
-  if (!check.ok) return { ok: false, diagnostics: check.diagnostics, version: active?.id ?? null, unchanged: true, allowAll };
+  if (!check.ok) return { ok: false, diagnostics: check.diagnostics, version: active?.id ?? null, unchanged: true, allowAll: false };
   const row = store.addPolicy(file, text);
-  return { ok: true, diagnostics: check.diagnostics, version: row.id, unchanged: false, allowAll };
+  return { ok: true, diagnostics: check.diagnostics, version: row.id, unchanged: false, allowAll: check.allowAll };
 }
 
 export const ALLOW_ALL_WARNING =

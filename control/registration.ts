@@ -12,10 +12,15 @@ import type { Hostinfo } from '../types/netmap.js';
 import type { ControlErrorCode } from './protocol.js';
 import { isTag, sanitizeHostname } from './protocol.js';
 import { parseSecret, secretMatches } from './secrets.js';
+import type { TagPolicy } from './policy-engine.js';
 import type { NodeRow, Store } from './store.js';
-import { deniedTags, tagsRefusal, type TagRules } from './tag-owners.js';
 
 export const DEFAULT_NODE_KEY_EXPIRY_MS = 180 * 86_400_000;
+
+/** The refusal text the agent shows (a contract: localapi.md, control.md). */
+export function tagsRefusal(denied: readonly string[]): string {
+  return `requested tags [${denied.join(' ')}] are invalid or not permitted`;
+}
 
 export interface RegisterInput {
   machineKey: string;
@@ -32,7 +37,8 @@ export type RegisterOutcome =
 
 export interface RegisterContext {
   store: Store;
-  tagRules: TagRules;
+  /** The active policy's tag ownership (policy/tag-owners.ts, through the policy engine). */
+  tagRules: TagPolicy;
   now: number;
   nodeKeyExpiryMs?: number;
 }
@@ -66,12 +72,7 @@ export function registerNode(ctx: RegisterContext, req: RegisterInput): Register
 
     const requested = req.requestTags.length > 0 ? req.requestTags : key.tags;
     const malformed = requested.filter((t) => !isTag(t));
-    const denied = [...malformed, ...deniedTags(ctx.tagRules, {
-      login: user.login,
-      isAdmin: user.role === 'admin',
-      keyTags: key.tags,
-      requested: requested.filter(isTag),
-    })];
+    const denied = [...malformed, ...ctx.tagRules.deniedTags({ login: user.login, role: user.role, tags: key.tags }, requested.filter(isTag))];
     if (denied.length > 0) return refuse('tags_not_permitted', tagsRefusal(denied));
     if (!store.consumeAuthKey(key.id, now)) return refuse('auth_key_used', 'auth key already used');
 
@@ -115,12 +116,8 @@ function reRegister(ctx: RegisterContext, node: NodeRow, req: RegisterInput): Re
   if (req.requestTags.length > 0 && wanted.join(',') !== node.tags.join(',')) {
     const user = store.userById(node.userId);
     const malformed = wanted.filter((t) => !isTag(t));
-    const denied = [...malformed, ...deniedTags(ctx.tagRules, {
-      login: user?.login ?? '',
-      isAdmin: user?.role === 'admin',
-      keyTags: node.tags,
-      requested: wanted.filter(isTag),
-    })];
+    // The node's own tags are permitted as they are; its owner's ownership decides the rest.
+    const denied = [...malformed, ...ctx.tagRules.deniedTags({ login: user?.login, role: user?.role, tags: node.tags }, wanted.filter(isTag))];
     if (denied.length > 0) return refuse('tags_not_permitted', tagsRefusal(denied));
     fields.tags = wanted;
   }

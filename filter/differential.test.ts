@@ -1,14 +1,17 @@
-// Differential test: the compiled filter's stateless decision vs the linear reference matcher, on random
+// Differential test: the compiled filter vs the one linear rule matcher (types/rule-match.ts), on random
 // policies (seeded) and random packets drawn from the same small address/port pools so that hits,
-// near-misses and every drop reason all occur. ≥ 1,000,000 packets under GRANTWIRE_LONG; a shorter run
-// by default.
+// near-misses and every drop reason all occur; the same for packet-free queries (allowsTuple, capsFor);
+// and large tables whose IPv4 source trie takes the 16-bit first level. ≥ 1,000,000 packets under
+// GRANTWIRE_LONG; a shorter run by default.
 import { describe, expect, it } from 'vitest';
 import { buildPacket } from '../packet/build.js';
 import type { FilterRule } from '../types/filter-rule.js';
-import { compareIP, parseIP } from '../types/ip.js';
+import { compareIP, formatIP, parseIP } from '../types/ip.js';
+import { carriesPorts, RuleMatcher } from '../types/rule-match.js';
 import { compileFilter } from './compile.js';
 import { FilterEngine } from './engine.js';
 import { ParsedPacket } from './packet.js';
+import { parsePacket } from './packet-parser.js';
 import { ReferenceMatcher } from './reference.js';
 import { rng } from './test-helpers.js';
 import { isAccept, verdictReason } from './verdict.js';
@@ -144,4 +147,115 @@ describe('compiled filter vs reference matcher', () => {
     }
     expect(checked).toBe(10_000);
   });
+});
+
+describe('compiled filter vs rule matcher on packet-free queries', () => {
+  it('the packet parser reads ports for exactly the protocols carriesPorts names', () => {
+    const p = new ParsedPacket();
+    const withPorts: number[] = [];
+    for (let proto = 0; proto < 256; proto++) {
+      if (proto === 1) continue; // ICMP is neither: echo requests are judged by reach
+      // 20 bytes after the IP header: enough for any transport header the parser knows
+      const b = buildPacket({ src: '100.64.0.2', dst: '100.64.0.1', proto, sport: 1, dport: 2, payload: new Uint8Array(20) });
+      parsePacket(b, 0, b.length, p);
+      if (p.hasPorts) withPorts.push(proto);
+    }
+    expect(withPorts).toEqual(Array.from({ length: 256 }, (_, i) => i).filter((i) => i !== 1 && carriesPorts(i)));
+  });
+
+  it('allowsTuple and capsFor agree with RuleMatcher.match and .caps', () => {
+    const r = rng(0xcafe);
+    const kinds = new Map<string, number>();
+    for (let k = 0; k < POLICIES; k++) {
+      const { rules, local } = randomRules(r);
+      const filter = compileFilter(rules, { localPrefixes: local });
+      const m = new RuleMatcher(rules);
+      const isLocal = new RuleMatcher([{ SrcIPs: ['*'], DstPorts: local.map((ip) => ({ IP: ip, Ports: { First: 0, Last: 65535 } })) }]);
+      for (let i = 0; i < PACKETS_PER_POLICY; i++) {
+        const v6 = r() < 0.5;
+        const src = parseIP(pick(r, v6 ? V6 : V4))!.bytes;
+        const dst = parseIP(pick(r, v6 ? V6 : V4))!.bytes;
+        const proto = pick(r, PROTOS);
+        const dport = r() < 0.2 ? null : pick(r, PORTS);
+        const want = isLocal.reach(src, dst) >= 0 && m.match({ src, dst, proto, dport }) >= 0;
+        const got = filter.allowsTuple(v6 ? 6 : 4, proto, src, dst, dport ?? 0, dport === null);
+        const caps = m.caps(src, dst);
+        const gotCaps = filter.capsFor(src, dst);
+        if (got !== want || JSON.stringify(gotCaps) !== JSON.stringify(caps)) {
+          const what = `${formatIP(src)} → ${formatIP(dst)} proto ${proto} port ${dport}`;
+          throw new Error(`${what}: allowsTuple ${got} caps ${JSON.stringify(gotCaps)}, matcher ${want} caps ${JSON.stringify(caps)}\n${JSON.stringify({ rules, local })}`);
+        }
+        kinds.set(`${want}`, (kinds.get(`${want}`) ?? 0) + 1);
+        if (caps) kinds.set('caps', (kinds.get('caps') ?? 0) + 1);
+      }
+    }
+    for (const k of ['true', 'false', 'caps']) expect(kinds.get(k) ?? 0, k).toBeGreaterThan(0);
+  });
+});
+
+// ---- large tables: enough IPv4 source pieces for the 16-bit first level (compile.ts WIDE4_MIN_PIECES) ----
+
+/** Sources cluster in 100.64.0.0-100.71.255.255 (8 /16s) so the first level spans several keys. */
+const WIDE_BASE = (100 << 24) | (64 << 16);
+const WIDE_SPAN = 8 << 16;
+const v4Text = (n: number) => formatIP(new Uint8Array([n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255]));
+const WIDE_LOCAL = ['100.64.0.1', 'fd7a:115c:a1e0::1', '10.9.0.0/16'];
+
+function largeRules(r: () => number): { rules: FilterRule[]; hosts: number[] } {
+  const hosts: number[] = [];
+  const rules: FilterRule[] = [];
+  const n = 1200 + Math.floor(r() * 600);
+  for (let i = 0; i < n; i++) {
+    const srcs = Array.from({ length: 1 + Math.floor(r() * 2) }, () => {
+      const h = (WIDE_BASE + Math.floor(r() * WIDE_SPAN)) >>> 0;
+      hosts.push(h);
+      const x = r();
+      if (x < 0.8) return v4Text(h);
+      if (x < 0.9) return `${v4Text(h)}/${20 + Math.floor(r() * 12)}`;
+      return `${v4Text(h)}-${v4Text(h + Math.floor(r() * 300))}`;
+    });
+    // A few wide sources, on one port only: a wide source with every port would make most rows equal.
+    const wide = r() < 0.01;
+    if (wide) srcs.push(pick(r, ['*', '100.64.0.0/10', 'fd7a:115c:a1e0::/48']));
+    // Few destination classes keep compile fast; distinct ports keep the sources' permission rows
+    // distinct, so the source partition's pieces do not merge.
+    const dst = pick(r, ['100.64.0.1', '*', '10.9.0.0/24', '10.9.1.7']);
+    const first = r() < 0.3 ? pick(r, PORTS) : Math.floor(r() * 65536);
+    const ports = wide ? { First: 7, Last: 7 } : r() < 0.2 ? { First: 0, Last: 65535 } : { First: first, Last: Math.min(65535, first + Math.floor(r() * 100)) };
+    const rule: FilterRule = { SrcIPs: srcs, DstPorts: [{ IP: dst, Ports: ports }] };
+    if (r() < 0.5) rule.IPProto = [pick(r, [6, 17, 47, 132])];
+    rules.push(rule);
+  }
+  return { rules, hosts };
+}
+
+function largePacket(r: () => number, hosts: number[]): Uint8Array {
+  const x = r();
+  let src: number;
+  if (x < 0.6) src = (pick(r, hosts) + (r() < 0.7 ? 0 : Math.floor(r() * 5) - 2)) >>> 0; // hits and neighbours
+  else if (x < 0.85) src = (WIDE_BASE + Math.floor(r() * WIDE_SPAN)) >>> 0; // inside the first level's span
+  else src = Math.floor(r() * 2 ** 32) >>> 0; // anywhere, mostly outside it
+  const dst = pick(r, ['100.64.0.1', '10.9.0.7', '10.9.1.7', '10.9.2.7', '100.64.0.2']);
+  const proto = pick(r, [6, 6, 17, 1, 47, 132]);
+  return buildPacket({ src: v4Text(src), dst, proto, sport: 40000, dport: r() < 0.5 ? pick(r, PORTS) : Math.floor(r() * 65536), icmpType: 8, tcpFlags: 2 });
+}
+
+describe('compiled filter vs reference on large tables (16-bit first level)', () => {
+  it.each([1, 2, 3])('seed %i', (seed) => {
+    const r = rng(0x1000 + seed);
+    const { rules, hosts } = largeRules(r);
+    const filter = compileFilter(rules, { localPrefixes: WIDE_LOCAL });
+    expect(filter.src4Wide, 'the table must be large enough for the 16-bit first level').toBeGreaterThanOrEqual(0);
+    const ref = new ReferenceMatcher(rules, { localPrefixes: WIDE_LOCAL });
+    const p = new ParsedPacket();
+    const seen = new Map<string, number>();
+    for (let i = 0; i < (LONG ? 20_000 : 2_000); i++) {
+      const b = largePacket(r, hosts);
+      const want = ref.decide(b, 0, b.length);
+      const got = filter.decide(b, 0, b.length, p);
+      if (got !== want) throw new Error(`seed ${seed}: ${verdictReason(got)} vs reference ${verdictReason(want)} for packet ${Array.from(b)}`);
+      seen.set(verdictReason(want), (seen.get(verdictReason(want)) ?? 0) + 1);
+    }
+    for (const reason of ['rule', 'no_rule', 'not_local']) expect(seen.get(reason) ?? 0, reason).toBeGreaterThan(0);
+  }, LONG_TIMEOUT);
 });

@@ -1,8 +1,8 @@
 // PolicyCompiler: one validated policy against one tailnet, compiled per destination node into
 // Tailscale's FilterRule shapes (policy.md, "What a policy compiles to"): a node receives only rules whose
 // destination includes it, naming only its own addresses or routes it serves; SrcIPs are shared, merged,
-// sorted arrays; output is deterministic. The resolved state and incremental updates live in
-// resolved-tailnet.ts. Not concurrency-safe; one per active policy.
+// sorted arrays; output is deterministic. The resolved state and incremental updates live in the
+// ResolvedTailnet it owns (resolved-tailnet.ts). Not concurrency-safe; one per active policy.
 import { GrantwireError } from '../types/errors.js';
 import type { CapGrant, FilterRule, NetPortRange, PortRange, RuleOrigin } from '../types/filter-rule.js';
 import type { Diagnostic } from '../types/errors.js';
@@ -10,11 +10,11 @@ import { parsePrefix, type IPPrefix } from '../types/ip.js';
 import type { Tailnet, TailnetNode } from '../types/tailnet.js';
 import { ERR } from './diagnostics.js';
 import { prefixRange, rangeSetOfStrings, rangeToCidrs } from './ip-range.js';
-import type { Selector } from './model.js';
+import type { Policy, Selector } from './model.js';
 import { addrInRanges, compareEntries, nodeMatches, overlapWithRoute, type DstEntry, type NodeRec } from './node-index.js';
 import { mergePorts } from './ports.js';
-import { registerCompiler, runPolicyTests } from './policy-tests.js';
-import { ResolvedTailnet, type CompiledGrant } from './resolved-tailnet.js';
+import { runPolicyTests, type TestHost } from './policy-tests.js';
+import { ResolvedTailnet, type CompileOptions, type CompiledGrant } from './resolved-tailnet.js';
 import type { SelectorSet } from './selector-set.js';
 
 export type { CompileOptions } from './resolved-tailnet.js';
@@ -34,7 +34,33 @@ interface Emitted {
   rules: FilterRule[];
 }
 
-export class PolicyCompiler extends ResolvedTailnet {
+export class PolicyCompiler implements TestHost {
+  readonly policy: Policy;
+  /** The policy resolved against the tailnet; upsertNode/removeNode/setNow/setUsers keep it current. */
+  private readonly resolved: ResolvedTailnet;
+  // The resolved tailnet's indexes, read on every compileNode. Aliases of its readonly containers (never
+  // reassigned, updated in place by its update methods), so the hot loops read them as before.
+  private readonly recs: ResolvedTailnet['recs'];
+  private readonly grants: ResolvedTailnet['grants'];
+  private readonly grantsByDstSet: ResolvedTailnet['grantsByDstSet'];
+  private readonly everyoneDstSets: ResolvedTailnet['everyoneDstSets'];
+  private readonly selfDstSets: ResolvedTailnet['selfDstSets'];
+  private readonly nodeDstSets: ResolvedTailnet['nodeDstSets'];
+  private readonly groupSets: ResolvedTailnet['groupSets'];
+
+  constructor(policy: Policy, tailnet: Tailnet, options: CompileOptions = {}) {
+    const rt = new ResolvedTailnet(policy, tailnet, options);
+    this.policy = policy;
+    this.resolved = rt;
+    this.recs = rt.recs;
+    this.grants = rt.grants;
+    this.grantsByDstSet = rt.grantsByDstSet;
+    this.everyoneDstSets = rt.everyoneDstSets;
+    this.selfDstSets = rt.selfDstSets;
+    this.nodeDstSets = rt.nodeDstSets;
+    this.groupSets = rt.groupSets;
+  }
+
   /**
    * Per node, per grant index: the last emitted rules of one-leg grants. After a node joins, most of an
    * affected node's rules have the same inputs (same dst array, same frozen SrcIPs array), so they are
@@ -141,14 +167,14 @@ export class PolicyCompiler extends ResolvedTailnet {
         const leg = cg.legs[0];
         const dsts = this.simpleDsts(leg.set, rec, viaAllows(cg, rec));
         if (dsts.length === 0) continue;
-        const srcIPs = this.srcIPs(cg);
+        const srcIPs = this.resolved.srcIPs(cg);
         if (srcIPs.length === 0) continue;
         this.emitCached(cg, rec, dsts, srcIPs, prev, next, rules, origins);
         continue;
       }
       if (cg.selfOnly) {
         if (rec.user === null || !cg.src.members.has(name) || rec.dstAddrs.length === 0) continue;
-        const srcIPs = this.selfSrcIPs(cg, rec.user);
+        const srcIPs = this.resolved.selfSrcIPs(cg, rec.user);
         if (srcIPs.length > 0) this.emitCached(cg, rec, rec.dstAddrs, srcIPs, prev, next, rules, origins);
         continue;
       }
@@ -190,9 +216,34 @@ export class PolicyCompiler extends ResolvedTailnet {
     next.set(cg.index, { dsts, srcIPs, rules: rules.slice(start) });
   }
 
-  override removeNode(name: string): string[] {
+  /** Adds or changes a node; returns the nodes whose filter may have changed (compile them again). */
+  upsertNode(node: TailnetNode): string[] {
+    return this.resolved.upsertNode(node);
+  }
+
+  /** Removes a node; returns the other nodes whose filter may have changed. */
+  removeNode(name: string): string[] {
     this.emitted.delete(name);
-    return super.removeNode(name);
+    return this.resolved.removeNode(name);
+  }
+
+  /** Replaces the user list (roles decide autogroup:admin); returns the nodes whose filter may have changed. */
+  setUsers(users: Tailnet['users']): string[] {
+    return this.resolved.setUsers(users);
+  }
+
+  /** Moves the clock (posture expiry); returns the nodes whose filter changed. */
+  setNow(now: number): string[] {
+    return this.resolved.setNow(now);
+  }
+
+  /** The next posture expiry after now, for scheduling setNow, or null. */
+  nextExpiry(): number | null {
+    return this.resolved.nextExpiry();
+  }
+
+  currentNow(): number {
+    return this.resolved.currentNow();
   }
 
   /** Grants with several legs (acls with per-destination ports) or autogroup:self. */
@@ -233,7 +284,7 @@ export class PolicyCompiler extends ResolvedTailnet {
     ];
     for (const [groups, cap, isSelf] of variants) {
       if (cap.size === 0) continue;
-      const srcIPs = isSelf ? this.selfSrcIPs(cg, rec.user as string) : this.srcIPs(cg);
+      const srcIPs = isSelf ? this.resolved.selfSrcIPs(cg, rec.user as string) : this.resolved.srcIPs(cg);
       if (srcIPs.length === 0) continue;
       this.emitGeneral(cg, [...groups.values()], [...cap.values()].sort(compareEntries), srcIPs, rules, origins);
     }
@@ -267,7 +318,7 @@ export class PolicyCompiler extends ResolvedTailnet {
 
   /** The tailnet as the compiler currently sees it. */
   tailnet(): Tailnet {
-    return { users: this.users.map((u) => ({ ...u })), nodes: [...this.recs.values()].map((r) => r.node) };
+    return this.resolved.tailnet();
   }
 
   getNode(name: string): TailnetNode | undefined {
@@ -313,6 +364,10 @@ export class PolicyCompiler extends ResolvedTailnet {
     return runPolicyTests(this.policy, this);
   }
 
+  /** The tests runner's way to evaluate over a tailnet with synthetic devices added (same policy and clock). */
+  withTailnet(tailnet: Tailnet): PolicyCompiler {
+    return new PolicyCompiler(this.policy, tailnet, { now: this.currentNow() });
+  }
 }
 
 /** Removes destinations inside another one of the same leg (`10.0.1.0/24` next to a served `10.0.0.0/16`). */
@@ -343,6 +398,3 @@ function compareDst(a: { e: DstEntry }, b: { e: DstEntry }): number {
 function cidrOf(e: DstEntry): string {
   return e.cidr;
 }
-
-// policy-tests.ts builds a compiler over an augmented tailnet; registering here avoids an import cycle.
-registerCompiler(PolicyCompiler);

@@ -15,4 +15,4 @@ export { checkPolicy } from './check.js';
 export { parseTailnet } from './tailnet-file.js';
 export { synthesizeTailnet } from './policy-tests.js';
 export { ERR as POLICY_ERRORS } from './diagnostics.js';
-export { tagOwnersAllow } from './tag-owners.js';
+export { deniedTags, tagOwnersAllow, type TagApplier } from './tag-owners.js';

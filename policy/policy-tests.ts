@@ -1,20 +1,21 @@
 // The `tests` section (policy.md, "tests section"): each test is evaluated against compiled rules, the
-// same rules nodes enforce, so a passing test is evidence about the real filter. Identities a test names
+// same rules nodes enforce, by the rule matcher the compiled filter is differential-tested against
+// (types/rule-match.ts), so a passing test is evidence about the real filter. Identities a test names
 // but the tailnet lacks get synthetic devices (no posture, fresh addresses; unrouted addresses get a
 // synthetic owner or subnet router), so tests also run without a tailnet file; `srcPostureAttrs` gives a
 // test its own source device with exactly those attributes. A failing test yields a diagnostic at the
 // failing target naming the test, the destination and what happened.
 import type { Diagnostic } from '../types/errors.js';
-import { DEFAULT_IPPROTOS, TAILNET_V4_RANGE, TAILNET_V6_RANGE, type FilterRule } from '../types/filter-rule.js';
+import { TAILNET_V4_RANGE, TAILNET_V6_RANGE, type FilterRule } from '../types/filter-rule.js';
 import { formatIP, parseIP } from '../types/ip.js';
+import { RuleMatcher } from '../types/rule-match.js';
 import type { Tailnet, TailnetNode } from '../types/tailnet.js';
-import type { PolicyCompiler } from './compiler.js';
 import { ERR } from './diagnostics.js';
 import { bigToBytes, bytesToBig, rangeSetOfStrings, type RangeSet } from './ip-range.js';
 import type { Policy, Selector, TestCase, TestTarget } from './model.js';
 import { addrInRanges, type NodeAddr } from './node-index.js';
 
-/** What tests need from a compiler (kept narrow so the compiler can hand itself or a clone). */
+/** What tests need from a compiler (kept narrow: PolicyCompiler passes itself, see runTests). */
 export interface TestHost {
   readonly policy: Policy;
   nodesMatching(sel: Selector): string[];
@@ -22,15 +23,8 @@ export interface TestHost {
   nodesForAddress(addr: string): string[];
   compileNode(name: string): { rules: FilterRule[] };
   tailnet(): Tailnet;
-  currentNow(): number;
-}
-
-type CompilerCtor = new (policy: Policy, tailnet: Tailnet, options?: { now?: number }) => PolicyCompiler;
-let compilerCtor: CompilerCtor | null = null;
-
-/** Wired by index.ts; avoids an import cycle between the compiler and its tests runner. */
-export function registerCompiler(ctor: CompilerCtor): void {
-  compilerCtor = ctor;
+  /** The same policy and clock over another tailnet (this one plus synthetic devices). */
+  withTailnet(tailnet: Tailnet): TestHost;
 }
 
 /** Hands out addresses no node uses, from the top of the tailnet ranges downward. */
@@ -126,37 +120,22 @@ function endpoints(host: TestHost, sel: Selector, asDst: boolean): Endpoint[] {
 
 const TAILNET_RANGES = rangeSetOfStrings([TAILNET_V4_RANGE, TAILNET_V6_RANGE]);
 
-const srcCache = new WeakMap<string[], RangeSet>();
-function srcSet(srcIPs: string[]): RangeSet {
-  let s = srcCache.get(srcIPs);
-  if (!s) {
-    s = rangeSetOfStrings(srcIPs.map((x) => (x === '*' ? '0.0.0.0/0' : x)).concat(srcIPs.includes('*') ? ['::/0'] : []));
-    srcCache.set(srcIPs, s);
-  }
-  return s;
-}
-
 function addrOf(text: string): NodeAddr | null {
   const p = parseIP(text);
   return p ? { family: p.family, big: bytesToBig(p.bytes), text, cidr: text } : null;
 }
 
-/** Does any rule allow proto/port from `src` to `dst`? Linear scan: tests are few, clarity wins. */
-function allows(rules: FilterRule[], src: string, dst: string, protos: number[], port: number): boolean {
-  const s = addrOf(src);
-  const d = addrOf(dst);
+/**
+ * Does the filter let the first packet of one of `protos` to `port` from `src` to `dst` through? Asked of
+ * types/rule-match.ts, the reference the compiled filter is tested against, so a test result is what
+ * nodes enforce (ICMP: echo requests, which any open port lets through; GRE and other port-less
+ * protocols: only rules covering every port).
+ */
+function allows(rules: RuleMatcher, src: string, dst: string, protos: number[], port: number): boolean {
+  const s = parseIP(src);
+  const d = parseIP(dst);
   if (!s || !d || s.family !== d.family) return false;
-  for (const r of rules) {
-    if (!r.DstPorts) continue;
-    const ps = r.IPProto ?? DEFAULT_IPPROTOS;
-    if (!protos.some((p) => ps.includes(p))) continue;
-    if (!addrInRanges(s, srcSet(r.SrcIPs))) continue;
-    for (const dp of r.DstPorts) {
-      if (dp.Ports.First > port || dp.Ports.Last < port) continue;
-      if (dp.IP === '*' || addrInRanges(d, rangeSetOfStrings([dp.IP]))) return true;
-    }
-  }
-  return false;
+  return protos.some((p) => rules.allowsNew(s.bytes, d.bytes, p, port) >= 0);
 }
 
 /** Synthetic devices lack posture and admin roles: only then can a result hinge on them. */
@@ -172,13 +151,13 @@ function evaluate(host: TestHost, t: TestCase, target: TestTarget, expect: 'acce
   if (srcs.length === 0 || dsts.length === 0) {
     return expect === 'accept' ? `expected accept, got deny: no device for ${srcs.length === 0 ? t.srcText : target.text}` : null;
   }
-  const compiled = new Map<string, FilterRule[]>();
+  const compiled = new Map<string, RuleMatcher>();
   const denied: string[] = [];
   const allowed: string[] = [];
   for (const d of dsts) {
     if (!d.node) continue;
     let rules = compiled.get(d.node);
-    if (!rules) compiled.set(d.node, (rules = host.compileNode(d.node).rules));
+    if (!rules) compiled.set(d.node, (rules = new RuleMatcher(host.compileNode(d.node).rules)));
     for (const s of srcs) {
       let pairTested = false;
       let ok = false;
@@ -245,7 +224,7 @@ export function runPolicyTests(policy: Policy, host: TestHost): Diagnostic[] {
     for (const x of [...t.accept, ...t.deny]) need(x.target, true);
   }
   let evalHost: TestHost = host;
-  if (extra.length > 0 && compilerCtor) evalHost = new compilerCtor(policy, { users, nodes: [...base.nodes, ...extra] }, { now: host.currentNow() });
+  if (extra.length > 0) evalHost = host.withTailnet({ users, nodes: [...base.nodes, ...extra] });
   const out: Diagnostic[] = [];
   for (const t of policy.tests) {
     for (const [list, expect] of [

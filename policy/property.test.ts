@@ -9,7 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_IPPROTOS, type FilterRule } from '../types/filter-rule.js';
 import type { Tailnet, TailnetNode } from '../types/tailnet.js';
 import { parseIP } from '../types/ip.js';
-import { bytesToBig, rangeSetOfStrings, type RangeSet } from './ip-range.js';
+import { RuleMatcher } from '../types/rule-match.js';
+import { bytesToBig, rangeSetOfStrings } from './ip-range.js';
 import { parsePolicy, PolicyCompiler, type Policy, type Selector } from './index.js';
 import { addrInRanges, postureValue } from './node-index.js';
 import { evalCondition } from './posture.js';
@@ -122,25 +123,13 @@ function referenceAllows(policy: Policy, tailnet: Tailnet, now: number, s: Tailn
   return false;
 }
 
-// ---- the compiled side: a linear scan of a node's rules ----
+// ---- the compiled side: the rules as the filter's reference matcher reads them ----
 
-const setCache = new WeakMap<readonly string[], RangeSet>();
-function rangesOf(list: readonly string[]): RangeSet {
-  let s = setCache.get(list);
-  if (!s) setCache.set(list, (s = rangeSetOfStrings(list as string[])));
-  return s;
-}
-
+const matchers = new WeakMap<FilterRule[], RuleMatcher>();
 function compiledAllows(rules: FilterRule[], sa: string, da: string, proto: number, port: number): boolean {
-  const s = addrOf(sa);
-  const d = addrOf(da);
-  return rules.some(
-    (r) =>
-      r.DstPorts !== undefined &&
-      (r.IPProto ?? DEFAULT_IPPROTOS).includes(proto) &&
-      addrInRanges(s, rangesOf(r.SrcIPs)) &&
-      r.DstPorts.some((dp) => dp.Ports.First <= port && port <= dp.Ports.Last && addrInRanges(d, rangesOf([dp.IP]))),
-  );
+  let m = matchers.get(rules);
+  if (!m) matchers.set(rules, (m = new RuleMatcher(rules)));
+  return m.match({ src: parseIP(sa)!.bytes, dst: parseIP(da)!.bytes, proto, dport: port }) >= 0;
 }
 
 const PROBES: Array<[number, number]> = [

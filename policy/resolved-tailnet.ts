@@ -1,8 +1,9 @@
 // The policy resolved against a tailnet: node records, one SelectorSet per distinct selector list with
 // its members kept current, per-destination indexes, and cached SrcIPs. upsertNode/removeNode/setNow
 // update all of it incrementally (one pass over the distinct selector sets, not a recompile) and say
-// which nodes' filters may have changed. PolicyCompiler (compiler.ts) turns this state into rules.
-// Not concurrency-safe; one per active policy.
+// which nodes' filters may have changed. PolicyCompiler (compiler.ts) owns one and turns this state into
+// rules: it reads the public readonly indexes below (mutated only by this class's update methods) and
+// asks for SrcIPs through srcIPs/selfSrcIPs. Not concurrency-safe; one per active policy.
 import { TAILNET_V4_RANGE, TAILNET_V6_RANGE, type PortRange, type RuleOrigin } from '../types/filter-rule.js';
 import type { Tailnet, TailnetNode } from '../types/tailnet.js';
 import { AddressTable } from './address-table.js';
@@ -59,26 +60,26 @@ function allowAllGrant(policy: Policy): Grant {
 }
 
 export class ResolvedTailnet {
-  protected now: number;
-  protected readonly recs = new Map<string, NodeRec>();
-  protected admins: Set<string>;
-  protected users: Tailnet['users'];
-  protected readonly groupSets = new Map<string, Set<string>>();
-  protected readonly sets = new Map<string, SelectorSet>();
-  protected readonly grants: CompiledGrant[] = [];
+  private now: number;
+  readonly recs = new Map<string, NodeRec>();
+  private admins: Set<string>;
+  private users: Tailnet['users'];
+  readonly groupSets = new Map<string, Set<string>>();
+  private readonly sets = new Map<string, SelectorSet>();
+  readonly grants: CompiledGrant[] = [];
   /** dst set → grants (indices) using it in a leg. */
-  protected readonly grantsByDstSet = new Map<SelectorSet, number[]>();
+  readonly grantsByDstSet = new Map<SelectorSet, number[]>();
   /** Sets that contain every node as a destination (`*`), or resolve per destination (self). */
-  protected readonly everyoneDstSets: SelectorSet[] = [];
-  protected readonly selfDstSets: SelectorSet[] = [];
+  readonly everyoneDstSets: SelectorSet[] = [];
+  readonly selfDstSets: SelectorSet[] = [];
   /** node → dst sets that contain it via identity, statics or internet. */
-  protected readonly nodeDstSets = new Map<string, Set<SelectorSet>>();
+  readonly nodeDstSets = new Map<string, Set<SelectorSet>>();
   /** user login → that user's untagged nodes. */
-  protected readonly userNodes = new Map<string, Set<string>>();
+  private readonly userNodes = new Map<string, Set<string>>();
   /** autogroup:self sources: owner login → posture key → SrcIPs. */
-  protected readonly selfCache = new Map<string, Map<string, string[]>>();
-  protected table: AddressTable | null = null;
-  protected allRoutes: RangeSet | null = null;
+  private readonly selfCache = new Map<string, Map<string, string[]>>();
+  private table: AddressTable | null = null;
+  private allRoutes: RangeSet | null = null;
 
   constructor(
     readonly policy: Policy,
@@ -138,14 +139,14 @@ export class ResolvedTailnet {
     this.buildMemberships();
   }
 
-  protected setFor(selectors: Selector[]): SelectorSet {
+  private setFor(selectors: Selector[]): SelectorSet {
     const key = selectorKey(selectors);
     let s = this.sets.get(key);
     if (!s) this.sets.set(key, (s = new SelectorSet(key, selectors)));
     return s;
   }
 
-  protected indexUser(rec: NodeRec, add: boolean): void {
+  private indexUser(rec: NodeRec, add: boolean): void {
     if (rec.user === null) return;
     let s = this.userNodes.get(rec.user);
     if (!s) this.userNodes.set(rec.user, (s = new Set()));
@@ -154,7 +155,7 @@ export class ResolvedTailnet {
   }
 
   /** Initial memberships, by index lookups rather than testing every node against every set. */
-  protected buildMemberships(): void {
+  private buildMemberships(): void {
     const byTag = new Map<string, string[]>();
     const members: string[] = [];
     const tagged: string[] = [];
@@ -191,7 +192,7 @@ export class ResolvedTailnet {
     }
   }
 
-  protected indexDst(name: string, set: SelectorSet, add: boolean): void {
+  private indexDst(name: string, set: SelectorSet, add: boolean): void {
     let s = this.nodeDstSets.get(name);
     if (!s) {
       if (!add) return;
@@ -201,17 +202,17 @@ export class ResolvedTailnet {
     else if (!set.containsAsDst(name)) s.delete(set);
   }
 
-  protected identityMatch(set: SelectorSet, rec: NodeRec): boolean {
+  private identityMatch(set: SelectorSet, rec: NodeRec): boolean {
     for (const sel of set.identity) if (nodeMatches(sel, rec, this.groupSets)) return true;
     return false;
   }
 
-  protected addressTable(): AddressTable {
+  private addressTable(): AddressTable {
     if (!this.table) this.table = new AddressTable(this.recs.values());
     return this.table;
   }
 
-  protected routesUnion(): RangeSet {
+  private routesUnion(): RangeSet {
     if (!this.allRoutes) {
       const v4: Range[] = [];
       const v6: Range[] = [];
@@ -222,7 +223,7 @@ export class ResolvedTailnet {
   }
 
   /** SrcIPs of a grant's full source set (cached per set and posture list). */
-  protected srcIPs(cg: CompiledGrant): string[] {
+  srcIPs(cg: CompiledGrant): string[] {
     const set = cg.src;
     const cached = set.srcCache.get(cg.postureKey);
     if (cached) return cached;
@@ -252,7 +253,7 @@ export class ResolvedTailnet {
   }
 
   /** SrcIPs for autogroup:self toward a node of `user`: that user's own untagged devices, if src names them. */
-  protected selfSrcIPs(cg: CompiledGrant, user: string): string[] {
+  selfSrcIPs(cg: CompiledGrant, user: string): string[] {
     // The owner's untagged devices that pass the posture. Which src set named the owner does not
     // matter: autogroup:self is only valid with users, groups and autogroup:member, which match all of
     // a user's untagged devices alike, and the caller has checked the owner is a source.
@@ -274,8 +275,13 @@ export class ResolvedTailnet {
     return this.now;
   }
 
+  /** The tailnet as it currently stands (after every update). */
+  tailnet(): Tailnet {
+    return { users: this.users.map((u) => ({ ...u })), nodes: [...this.recs.values()].map((r) => r.node) };
+  }
+
   /** Every node that receives rules of grant `cg` (its destinations). */
-  protected dstNodesOf(cg: CompiledGrant, out: Set<string>, selfUsers: Iterable<string>): void {
+  private dstNodesOf(cg: CompiledGrant, out: Set<string>, selfUsers: Iterable<string>): void {
     for (const leg of cg.legs) {
       const s = leg.set;
       if (s.everyone) {
@@ -293,7 +299,7 @@ export class ResolvedTailnet {
    * Applies a node change (old → new, either may be null) to every set; returns the nodes whose filter may
    * have changed. `postureOnly` limits the blast radius to grants with a srcPosture (clock-driven changes).
    */
-  protected applyChange(name: string, old: NodeRec | null, rec: NodeRec | null, postureOnly: boolean): string[] {
+  private applyChange(name: string, old: NodeRec | null, rec: NodeRec | null, postureOnly: boolean): string[] {
     const affected = new Set<string>([name]);
     if (old) this.indexUser(old, false);
     if (rec) this.indexUser(rec, true);

@@ -1,8 +1,8 @@
 // The `tests` section and checkPolicy: tests run against the given tailnet, with synthetic devices for
-// identities it lacks, or against a tailnet synthesized from the policy; plus tagOwners checks.
+// identities it lacks, or against a tailnet synthesized from the policy.
 import { describe, expect, it } from 'vitest';
 import type { Tailnet } from '../types/tailnet.js';
-import { checkPolicy, parsePolicy, PolicyCompiler, synthesizeTailnet, tagOwnersAllow } from './index.js';
+import { checkPolicy, parsePolicy, PolicyCompiler, synthesizeTailnet } from './index.js';
 
 const POLICY = `{
   "groups": {"group:eng": ["alice@example.com", "bob@example.com"]},
@@ -72,24 +72,24 @@ describe('tests section', () => {
     const text = POLICY.replace('"tests": [', '"tests": [{"src": "tag:ci", "accept": ["tag:db:22"]},');
     expect(checkPolicy(text, 'p.hujson').diagnostics[0].message).toMatch(/\[on a synthetic device: no posture, member role; use a tailnet file or srcPostureAttrs\]$/);
   });
+  // Tests ask what the filter does with the first packet (types/rule-match.ts): ICMP is an echo request,
+  // which any open port lets through; port-less protocols such as GRE need a rule covering every port.
+  it.each([
+    { name: 'ping passes where any port is open', test: '{"src": "bob@example.com", "proto": "icmp", "accept": ["tag:db:1"]}', grant: '', fails: false },
+    { name: 'ping is denied where nothing is open', test: '{"src": "tag:ci", "proto": "icmp", "deny": ["db-vip:1"]}', grant: '', fails: false },
+    { name: 'a deny test for ping fails when a port is open', test: '{"src": "bob@example.com", "proto": "icmp", "deny": ["tag:db:1"]}', grant: '', fails: true },
+    { name: 'GRE passes with gre:*', test: '{"src": "bob@example.com", "proto": "gre", "accept": ["tag:db:1"]}', grant: '{"src": ["group:eng"], "dst": ["tag:db"], "ip": ["gre:*"]},', fails: false },
+    { name: 'GRE is not in the default protocols', test: '{"src": "bob@example.com", "proto": "gre", "deny": ["tag:locked:1"]}', grant: '{"src": ["group:eng"], "dst": ["tag:locked"], "ip": ["*"]},', fails: false },
+    { name: 'a GRE test fails without gre:*', test: '{"src": "bob@example.com", "proto": "gre", "accept": ["tag:locked:1"]}', grant: '{"src": ["group:eng"], "dst": ["tag:locked"], "ip": ["*"]},', fails: true },
+    { name: 'udp checks the port', test: '{"src": "alice@example.com", "proto": "udp", "accept": ["db-vip:53"], "deny": ["db-vip:54"]}', grant: '', fails: false },
+  ])('$name', ({ test, grant, fails }) => {
+    const text = POLICY.replace('"tests": [', `"tests": [${test},`).replace('"grants": [', `"grants": [${grant}`);
+    expect(checkPolicy(text, 'p.hujson').diagnostics.length > 0).toBe(fails);
+  });
   it('runTests on a compiler reports at the failing target', () => {
     const text = POLICY.replace('"deny": ["tag:db:22"]', '"deny": ["tag:db:5432"]');
     const { policy } = parsePolicy(text, 'p.hujson');
     const c = new PolicyCompiler(policy!, synthesizeTailnet(policy!));
     expect(c.runTests()).toEqual([expect.objectContaining({ line: 12, col: 68, code: 'ERR_POLICY_TEST_FAILED' })]);
   });
-});
-
-describe('tagOwnersAllow', () => {
-  const policy = parsePolicy(POLICY, 'p').policy!;
-  it.each([
-    { tag: 'tag:db', who: { login: 'bob@example.com' }, want: true },
-    { tag: 'tag:db', who: { login: 'carol@example.com' }, want: false },
-    { tag: 'tag:ci', who: { login: 'alice@example.com' }, want: true },
-    { tag: 'tag:ci', who: { login: 'bob@example.com' }, want: false },
-    { tag: 'tag:bot', who: { tags: ['tag:ci'] }, want: true },
-    { tag: 'tag:locked', who: { login: 'alice@example.com' }, want: false },
-    { tag: 'tag:locked', who: { login: 'carol@example.com', role: 'admin' as const }, want: true },
-    { tag: 'tag:nope', who: { login: 'carol@example.com', role: 'admin' as const }, want: false },
-  ])('$tag by $who → $want', ({ tag, who, want }) => expect(tagOwnersAllow(policy, tag, who)).toBe(want));
 });
