@@ -2,7 +2,9 @@
 // fake in tests) and a UDP bind, with the FilterEngine judging every packet through FilterHook. Netmaps
 // arrive through NetmapApplier (peers, addresses, the new filter); when a new filter revokes TCP flows,
 // RSTs go both ways (into the TUN toward the local socket, through the tunnel toward the peer) so both
-// ends learn at once that the connection is gone, not at their next timeout.
+// ends learn at once that the connection is gone, not at their next timeout; a local socket that keeps
+// talking on a revoked tuple is answered with an RST at its own ACK number (revoked-reset.ts). ShieldsUp
+// is the engine's switch; raising it cuts the connections peers opened the same way.
 import { networkInterfaces } from 'node:os';
 import { debuglog } from 'node:util';
 import { compileFilter } from '../filter/compile.js';
@@ -23,6 +25,8 @@ import { FilterHook } from './filter-hook.js';
 import { InjectableTun } from './injectable-tun.js';
 import { NetmapApplier, PERSISTENT_KEEPALIVE_SEC, TAILNET_ROUTES } from './netmap-apply.js';
 import { buildEchoRequest, buildProbe, buildTcp, TCP_FLAG_ACK, TCP_FLAG_RST } from './packets.js';
+import { PeerRoutes } from './peer-routes.js';
+import { resetForLocalSegment } from './revoked-reset.js';
 
 const log = debuglog('grantwire:dataplane');
 
@@ -73,16 +77,19 @@ export class AgentDataplane implements Dataplane {
   private spoofedSynced = 0;
   private rstsSent = 0;
   private peerNames = new Map<string, string>();
+  private readonly routes = new PeerRoutes();
 
   constructor(private readonly opts: DataplaneOptions) {
-    this.engine = new FilterEngine(compileFilter([], { localPrefixes: [] }));
+    this.engine = new FilterEngine(compileFilter([], { localPrefixes: [] }), { icmpErrorRelay: this.routes.relays });
     this.hook = new FilterHook(this.engine);
+    this.hook.onRevokedTuple = (buf, off, len) => this.resetLocalSegment(buf, off, len);
     this.tun = new InjectableTun(opts.tun);
     this.device = new Device({ privateKey: opts.privateKey, tun: this.tun, bind: opts.bind, hook: this.hook, logger: opts.logger ?? null });
     this.hostAddrs = opts.hostAddresses ?? hostAddresses;
     this.applier = new NetmapApplier(
       {
-        upsertPeer: (p) =>
+        upsertPeer: (p) => {
+          this.routes.set(p.nodeKey, p.allowedIPs);
           this.device.upsertPeer({
             publicKey: p.publicKey,
             // Keep a roamed endpoint when control knows none; otherwise control's choice.
@@ -90,8 +97,12 @@ export class AgentDataplane implements Dataplane {
             allowedIPs: p.allowedIPs,
             replaceAllowedIPs: true,
             persistentKeepaliveSec: PERSISTENT_KEEPALIVE_SEC,
-          }),
-        removePeer: (k) => this.device.removePeer(k),
+          });
+        },
+        removePeer: (k) => {
+          this.routes.delete(`nodekey:${keyToHex(k)}`);
+          this.device.removePeer(k);
+        },
         addAddress: (a) => this.addAddress(a),
         removeAddress: (a) => {
           this.addresses = this.addresses.filter((x) => x !== a);
@@ -157,6 +168,25 @@ export class AgentDataplane implements Dataplane {
     } catch (err) {
       log('RST for revoked flow failed: %s', (err as Error).message);
     }
+  }
+
+  /** An outbound segment on a revoked tuple: the local socket is still alive; reset it at its ACK number. */
+  private resetLocalSegment(buf: Uint8Array, off: number, len: number): void {
+    const rst = resetForLocalSegment(buf, off, len);
+    if (!rst) return;
+    try {
+      this.tun.write(rst, 0, rst.length);
+      this.rstsSent++;
+    } catch (err) {
+      log('RST for a revoked tuple failed: %s', (err as Error).message);
+    }
+  }
+
+  /** ShieldsUp on or off; raising it cuts (with RSTs) the connections peers opened. */
+  setShieldsUp(on: boolean): void {
+    const revoked = this.engine.setShieldsUp(on);
+    for (const f of revoked) this.resetFlow(f);
+    if (revoked.length > 0) log('shields up revoked %d flows', revoked.length);
   }
 
   private localNets(): IPPrefix[] {
