@@ -45,6 +45,10 @@ class FakeControl {
 class FakeDataplane implements Dataplane {
   applied = 0;
   cleared = 0;
+  shields: boolean[] = [];
+  setShieldsUp(on: boolean) {
+    this.shields.push(on);
+  }
   capsFor = () => null;
   apply() {
     this.applied++;
@@ -218,6 +222,25 @@ describe('AgentBackend', () => {
     expect(sent).toEqual(['two', 'three']);
     expect(b.getPrefs().Hostname).toBe('three');
     await b.stop();
+  });
+
+  it('ShieldsUp: applied to the data plane at start and on PATCH, and shown in status', async () => {
+    const c = new FakeControl();
+    const { b, dp } = make('s', c);
+    await b.start();
+    expect(dp.shields).toEqual([false]);
+    await b.up({ ControlURL: 'http://c', AuthKey: 'k' });
+    expect(b.status({ peers: false }).ShieldsUp).toBe(false);
+    await b.patchPrefs({ ShieldsUp: true });
+    expect(dp.shields).toEqual([false, true]);
+    expect(b.status({ peers: false }).ShieldsUp).toBe(true);
+    await b.patchPrefs({ Hostname: 'other' });
+    expect(dp.shields).toEqual([false, true]);
+    await b.stop();
+    const r = make('s', new FakeControl());
+    await r.b.start();
+    expect(r.dp.shields).toEqual([true]);
+    await r.b.stop();
   });
 
   it('metrics include backend gauges', async () => {

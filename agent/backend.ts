@@ -75,6 +75,7 @@ export class AgentBackend implements LocalBackend {
   /** Loads persisted state; resumes the map stream when the node was logged in and running. */
   async start(): Promise<void> {
     this.persisted = await this.opts.store.loadState();
+    this.opts.dataplane.setShieldsUp(this.persisted.prefs.ShieldsUp);
     if (this.persisted.registered && this.persisted.prefs.WantRunning && this.persisted.prefs.ControlURL) {
       this.session = this.opts.control(this.persisted.prefs.ControlURL, this.persisted.controlKey);
       this.connect();
@@ -246,6 +247,7 @@ export class AgentBackend implements LocalBackend {
       includePeers: opts.peers,
       version: AGENT_VERSION,
       health: this.lastError ? [this.lastError] : [],
+      shieldsUp: this.persisted.prefs.ShieldsUp,
     });
   }
 
@@ -259,6 +261,7 @@ export class AgentBackend implements LocalBackend {
       const renamed = patch.Hostname !== undefined && patch.Hostname !== this.persisted.prefs.Hostname;
       this.persisted.prefs = { ...this.persisted.prefs, ...patch };
       await this.save();
+      if (patch.ShieldsUp !== undefined) this.opts.dataplane.setShieldsUp(patch.ShieldsUp);
       if (renamed) this.session?.updateHostinfo?.(this.hostinfo());
       if (patch.WantRunning === false && wasRunning) {
         this.disconnect();
