@@ -167,9 +167,12 @@ describe('AgentDataplane over in-memory fakes', () => {
   it("after a revocation, the local socket's next segment on the tuple is answered with an RST at its own ACK number and opens nothing", async () => {
     const before = b.tun.received.length;
     const flows = b.dp.engine.flowCount;
+    const rsts = b.dp.metricFamilies().find((f) => f.name === 'grantwire_revoked_flow_rsts_total')?.samples[0].value ?? 0;
+    expect(b.dp.metricFamilies().find((f) => f.name === 'grantwire_filter_tombstones')?.samples[0].value).toBe(1);
     // B's kernel did not take the first RST (say a stale segment had moved its window): it sends an ACK.
     b.tun.inject(buildTcp({ src: '100.64.0.2', dst: '100.64.0.1', sport: 22, dport: 40000, seq: 5001, ack: 1234, flags: TCP_FLAG_ACK }));
     const rst = b.tun.received.slice(before).find((p) => isTcp(p, 40000, 22));
+    expect(b.dp.metricFamilies().find((f) => f.name === 'grantwire_revoked_flow_rsts_total')?.samples[0].value).toBe(rsts + 1);
     expect(rst && tcpFlags(rst) & TCP_FLAG_RST).toBeTruthy();
     expect(rst && ((rst[24] << 24) | (rst[25] << 16) | (rst[26] << 8) | rst[27]) >>> 0).toBe(1234);
     // the revoked peer is still out

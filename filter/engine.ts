@@ -345,8 +345,9 @@ export class FilterEngine {
     if (proto === IPPROTO_TCP) {
       const f = p.tcpFlags;
       fl.trackTcp(i, FF_SEEN_OUT, f, p.seq, (p.seq + p.payloadLen + (f & TCP_SYN ? 1 : 0) + (f & TCP_FIN)) | 0);
-      // What the local socket acknowledges is what it expects next from the peer (its RCV.NXT).
-      if ((f & TCP_ACK) !== 0) fl.setRemoteNextSeq(i, readTcpAck(buf, off, p));
+      // What the local socket acknowledges is what it expects next from the peer (its RCV.NXT); only
+      // flows the peer opened can be revoked, so only theirs need it.
+      if ((f & TCP_ACK) !== 0 && (fl.flags(i) & FF_LOCAL_INIT) === 0) fl.setRemoteNextSeq(i, readTcpAck(buf, off, p));
     } else if (p.hasPorts) fl.trackOther(i, FF_SEEN_OUT);
     return VERDICT_ACCEPT_OUTBOUND;
   }
