@@ -266,9 +266,10 @@ export class FilterEngine {
         return fl.lookup(now) < 0 ? VERDICT_DROP_NO_RULE : VERDICT_ACCEPT_FLOW;
       }
       if (p.icmpKind === ICMP_ERROR) {
-        // An error about a packet this node sent (the quoted packet's source is us), from its peer.
-        if (!p.innerValid || !this.innerKey(p) || !this.fromQuotedPeer(p)) return VERDICT_DROP_NO_RULE;
-        return fl.find(now) >= 0 ? VERDICT_ACCEPT_FLOW : VERDICT_DROP_NO_RULE;
+        // An error about a packet this node sent (the quoted packet's source is us), from its peer. The
+        // flow is looked up first, so the relay hook (slower) only runs for errors about a real flow.
+        if (!p.innerValid || !this.innerKey(p) || fl.find(now) < 0) return VERDICT_DROP_NO_RULE;
+        return this.fromQuotedPeer(p) ? VERDICT_ACCEPT_FLOW : VERDICT_DROP_NO_RULE;
       }
     }
     if (this.shields) return VERDICT_DROP_SHIELDS_UP;
@@ -411,8 +412,8 @@ export class FilterEngine {
       q[0] = meta(p.family, p.proto, 1);
       q[1] = p.icmpId << 16;
     } else if (p.icmpKind === ICMP_ERROR) {
-      if (!p.innerValid || !this.innerKey(p) || !this.fromQuotedPeer(p)) return false;
-      return this.flows.peek(now) >= 0;
+      if (!p.innerValid || !this.innerKey(p)) return false;
+      return this.flows.peek(now) >= 0 && this.fromQuotedPeer(p);
     } else return false;
     q[2] = p.dst0;
     q[3] = p.dst1;
