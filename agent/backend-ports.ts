@@ -42,4 +42,6 @@ export interface Dataplane {
   metricFamilies(): MetricFamily[];
   /** Local UDP endpoints (`ip:port`) to report to control. */
   endpoints(): string[];
+  /** ShieldsUp (prefs): no new inbound connections; raising it cuts the ones peers opened. */
+  setShieldsUp(on: boolean): void;
 }

@@ -45,9 +45,15 @@ class FakeControl {
 class FakeDataplane implements Dataplane {
   applied = 0;
   cleared = 0;
+  shields: boolean[] = [];
+  setShieldsUp(on: boolean) {
+    this.shields.push(on);
+  }
   capsFor = () => null;
-  apply() {
+  last: Netmap | null = null;
+  apply(nm: Netmap) {
     this.applied++;
+    this.last = nm;
   }
   clear() {
     this.cleared++;
@@ -217,6 +223,52 @@ describe('AgentBackend', () => {
     await b.patchPrefs({ Hostname: 'three' });
     expect(sent).toEqual(['two', 'three']);
     expect(b.getPrefs().Hostname).toBe('three');
+    await b.stop();
+  });
+
+  it('ShieldsUp: applied to the data plane at start and on PATCH, and shown in status', async () => {
+    const c = new FakeControl();
+    const { b, dp } = make('s', c);
+    await b.start();
+    expect(dp.shields).toEqual([false]);
+    await b.up({ ControlURL: 'http://c', AuthKey: 'k' });
+    expect(b.status({ peers: false }).ShieldsUp).toBe(false);
+    await b.patchPrefs({ ShieldsUp: true });
+    expect(dp.shields).toEqual([false, true]);
+    expect(b.status({ peers: false }).ShieldsUp).toBe(true);
+    await b.patchPrefs({ Hostname: 'other' });
+    expect(dp.shields).toEqual([false, true]);
+    await b.stop();
+    const r = make('s', new FakeControl());
+    await r.b.start();
+    expect(r.dp.shields).toEqual([true]);
+    await r.b.stop();
+  });
+
+  it('a hostile netmap: rejected entries reach neither the data plane nor whois/status; counted in metrics and health', async () => {
+    const c = new FakeControl();
+    const nm = syntheticNetmap(2);
+    nm.peers[0].allowedIPs.push('0.0.0.0/0');
+    nm.peers[1].allowedIPs.push('100.64.0.2/32');
+    nm.peers[1].endpoints = ['127.0.0.1:22'];
+    c.netmap = nm;
+    const { b, dp } = make('n', c);
+    await b.start();
+    await b.up({ ControlURL: 'http://c', AuthKey: 'k' });
+    expect(dp.last?.peers.map((p) => p.allowedIPs)).toEqual([['fd7a:115c:a1e0::2/128'], ['100.64.0.3/32', 'fd7a:115c:a1e0::3/128']]);
+    expect(dp.last?.peers[1].endpoints).toEqual([]);
+    expect(b.whois({ kind: 'ip', ip: '100.64.0.2', port: null })).toBeNull();
+    expect(b.whois({ kind: 'ip', ip: '100.64.0.3', port: null })?.Node.ID).toBe(3);
+    const st = b.status({ peers: true });
+    expect(Object.values(st.Peer ?? {}).map((p) => p.AllowedIPs.length)).toEqual([1, 2]);
+    expect(st.Health.join('\n')).toMatch(/rejected 4 entries/);
+    const m = b.metrics();
+    expect(m).toContain('grantwire_netmap_rejected_total{reason="peer_allowed_ip"} 1');
+    expect(m).toContain('grantwire_netmap_rejected_total{reason="duplicate_address"} 2');
+    expect(m).toContain('grantwire_netmap_rejected_total{reason="endpoint"} 1');
+    // a clean netmap clears the health message (the counters stay)
+    c.push!(syntheticNetmap(2));
+    expect(b.status({ peers: false }).Health).toEqual([]);
     await b.stop();
   });
 

@@ -28,6 +28,7 @@ import {
 import { WhoisIndex } from '../localapi/whois.js';
 import type { Hostinfo, Netmap } from '../types/netmap.js';
 import type { ControlFactory, ControlRefusal, ControlSession, Dataplane } from './backend-ports.js';
+import { sanitizeNetmap, type RejectReason } from './netmap-sanitize.js';
 import type { PersistedState, StateStore } from './state-store.js';
 
 export type { ControlFactory, ControlRefusal, ControlSession, Dataplane } from './backend-ports.js';
@@ -63,6 +64,10 @@ export class AgentBackend implements LocalBackend {
   private reportedEndpoints = '';
   private lastError: string | null = null;
   private netmapsReceived = 0;
+  /** Netmap entries rejected as hostile (netmap-sanitize.ts), by reason, since start. */
+  private readonly netmapRejected = new Map<RejectReason, number>();
+  /** A health line while the current netmap had rejected entries. */
+  private netmapWarning: string | null = null;
   private waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
   private readonly listeners = new Set<(ev: WatchEvent) => void>();
   /** Serializes lifecycle calls (up/down/logout/prefs) so they never interleave. */
@@ -75,6 +80,7 @@ export class AgentBackend implements LocalBackend {
   /** Loads persisted state; resumes the map stream when the node was logged in and running. */
   async start(): Promise<void> {
     this.persisted = await this.opts.store.loadState();
+    this.opts.dataplane.setShieldsUp(this.persisted.prefs.ShieldsUp);
     if (this.persisted.registered && this.persisted.prefs.WantRunning && this.persisted.prefs.ControlURL) {
       this.session = this.opts.control(this.persisted.prefs.ControlURL, this.persisted.controlKey);
       this.connect();
@@ -175,8 +181,9 @@ export class AgentBackend implements LocalBackend {
     this.index = new WhoisIndex(null, this.opts.dataplane.capsFor);
   }
 
-  private onNetmap(nm: Netmap, signal: AbortSignal): void {
+  private onNetmap(raw: Netmap, signal: AbortSignal): void {
     if (signal.aborted) return;
+    const nm = this.sanitize(raw);
     const prev = this.netmap;
     try {
       this.opts.dataplane.apply(nm);
@@ -202,6 +209,18 @@ export class AgentBackend implements LocalBackend {
     const w = this.waiters;
     this.waiters = [];
     for (const x of w) x.resolve();
+  }
+
+  /** The netmap without hostile entries; each rejection is logged and counted. */
+  private sanitize(raw: Netmap): Netmap {
+    const { netmap, rejections } = sanitizeNetmap(raw);
+    for (const r of rejections) {
+      log('netmap: rejected %s %s of %s', r.reason, r.value, r.node);
+      this.netmapRejected.set(r.reason, (this.netmapRejected.get(r.reason) ?? 0) + 1);
+    }
+    this.netmapWarning =
+      rejections.length === 0 ? null : `netmap: rejected ${rejections.length} entries from control (${[...new Set(rejections.map((r) => r.reason))].join(', ')}); see grantwire_netmap_rejected_total`;
+    return netmap;
   }
 
   private failWaiters(err: Error): void {
@@ -245,7 +264,8 @@ export class AgentBackend implements LocalBackend {
       nowMs: Date.now(),
       includePeers: opts.peers,
       version: AGENT_VERSION,
-      health: this.lastError ? [this.lastError] : [],
+      health: [this.lastError, this.netmapWarning].filter((x): x is string => x !== null),
+      shieldsUp: this.persisted.prefs.ShieldsUp,
     });
   }
 
@@ -259,6 +279,7 @@ export class AgentBackend implements LocalBackend {
       const renamed = patch.Hostname !== undefined && patch.Hostname !== this.persisted.prefs.Hostname;
       this.persisted.prefs = { ...this.persisted.prefs, ...patch };
       await this.save();
+      if (patch.ShieldsUp !== undefined) this.opts.dataplane.setShieldsUp(patch.ShieldsUp);
       if (renamed) this.session?.updateHostinfo?.(this.hostinfo());
       if (patch.WantRunning === false && wasRunning) {
         this.disconnect();
@@ -373,6 +394,12 @@ export class AgentBackend implements LocalBackend {
     return formatMetrics([
       { name: 'grantwire_backend_state', help: 'Backend state (1 for the current one).', type: 'gauge', samples: states.map((s) => ({ labels: { state: s }, value: s === this.state ? 1 : 0 })) },
       { name: 'grantwire_netmaps_received_total', help: 'Network maps received from control.', type: 'counter', samples: [{ value: this.netmapsReceived }] },
+      {
+        name: 'grantwire_netmap_rejected_total',
+        help: 'Netmap entries rejected as hostile (self or peer addresses outside the tailnet, unapproved routes, addresses claimed twice, unusable endpoints), by reason.',
+        type: 'counter',
+        samples: [...this.netmapRejected].map(([reason, value]) => ({ labels: { reason }, value })),
+      },
       { name: 'grantwire_peers', help: 'Peers in the current network map.', type: 'gauge', samples: [{ value: this.netmap?.peers.length ?? 0 }] },
       { name: 'grantwire_policy_version', help: 'Policy version of the current network map.', type: 'gauge', samples: [{ value: this.netmap?.policyVersion ?? 0 }] },
       ...this.opts.dataplane.metricFamilies(),

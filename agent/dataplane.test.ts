@@ -9,6 +9,7 @@ import { FakePacketDevice } from '../net/fake-packet-device.js';
 import { buildPacket } from '../packet/build.js';
 import { TCP_ACK, TCP_RST, TCP_SYN } from '../packet/headers.js';
 import { buildEchoRequest } from '../packet/icmp-echo.js';
+import { IPPROTO_TCP, IPPROTO_UDP } from '../types/ipproto.js';
 import { FakeNetwork } from '../wireguard/fake-udp-bind.js';
 import { generatePrivateKey, keyToHex, publicKeyFromPrivate } from '../wireguard/keys.js';
 import { AgentDataplane } from './dataplane.js';
@@ -164,5 +165,76 @@ describe('AgentDataplane over in-memory fakes', () => {
     const m = b.dp.metricFamilies();
     expect(m.find((f) => f.name === 'grantwire_filter_flows_revoked_total')?.samples[0].value).toBe(1);
     expect(m.find((f) => f.name === 'grantwire_revoked_flow_rsts_total')?.samples[0].value).toBe(2);
+  });
+
+  it("after a revocation, the local socket's next segment on the tuple is answered with an RST at its own ACK number and opens nothing", async () => {
+    const before = b.tun.received.length;
+    const flows = b.dp.engine.flowCount;
+    const rsts = b.dp.metricFamilies().find((f) => f.name === 'grantwire_revoked_flow_rsts_total')?.samples[0].value ?? 0;
+    expect(b.dp.metricFamilies().find((f) => f.name === 'grantwire_filter_tombstones')?.samples[0].value).toBe(1);
+    // B's kernel did not take the first RST (say a stale segment had moved its window): it sends an ACK.
+    b.tun.inject(buildPacket({ proto: IPPROTO_TCP,  src: '100.64.0.2', dst: '100.64.0.1', sport: 22, dport: 40000, seq: 5001, ack: 1234, tcpFlags: TCP_ACK }));
+    const rst = b.tun.received.slice(before).find((p) => isTcp(p, 40000, 22));
+    expect(b.dp.metricFamilies().find((f) => f.name === 'grantwire_revoked_flow_rsts_total')?.samples[0].value).toBe(rsts + 1);
+    expect(rst && tcpFlags(rst) & TCP_RST).toBeTruthy();
+    expect(rst && ((rst[24] << 24) | (rst[25] << 16) | (rst[26] << 8) | rst[27]) >>> 0).toBe(1234);
+    // the revoked peer is still out
+    const drops = b.dp.engine.counters().drop_no_rule;
+    a.tun.inject(buildPacket({ proto: IPPROTO_TCP,  src: '100.64.0.1', dst: '100.64.0.2', sport: 40000, dport: 22, seq: 1234, ack: 5001, tcpFlags: TCP_ACK }));
+    await until(() => b.dp.engine.counters().drop_no_rule === drops + 1);
+    // an RST from the local side is not answered
+    const n = b.tun.received.length;
+    b.tun.inject(buildPacket({ proto: IPPROTO_TCP,  src: '100.64.0.2', dst: '100.64.0.1', sport: 22, dport: 40000, seq: 5001, ack: 0, tcpFlags: TCP_RST }));
+    expect(b.tun.received.length).toBe(n);
+    expect(b.dp.engine.flowCount).toBe(flows);
+  });
+
+  it('ShieldsUp drops new inbound connections (counted, explained), cuts the ones peers opened, keeps ours', async () => {
+    b.dp.apply({ ...netmap(b, a, [...SSH_FROM_1, ...CAPS_FROM_1]), policyVersion: 3 });
+    a.tun.inject(buildPacket({ proto: IPPROTO_TCP,  src: '100.64.0.1', dst: '100.64.0.2', sport: 40020, dport: 22, seq: 1, ack: 0, tcpFlags: TCP_SYN }));
+    await until(() => b.tun.received.some((p) => isTcp(p, 40020, 22)));
+    const before = b.tun.received.length;
+    b.dp.setShieldsUp(true);
+    const cut = b.tun.received.slice(before).find((p) => isTcp(p, 40020, 22));
+    expect(cut && tcpFlags(cut) & TCP_RST).toBeTruthy();
+    a.tun.inject(buildPacket({ proto: IPPROTO_TCP,  src: '100.64.0.1', dst: '100.64.0.2', sport: 40021, dport: 22, seq: 1, ack: 0, tcpFlags: TCP_SYN }));
+    await until(() => b.dp.engine.counters().drop_shields_up === 1);
+    expect(b.tun.received.some((p) => isTcp(p, 40021, 22))).toBe(false);
+    const drops = b.dp.metricFamilies().find((f) => f.name === 'grantwire_filter_drops_total');
+    expect(drops?.samples.find((x) => x.labels?.reason === 'shields_up')?.value).toBe(1);
+    expect(b.dp.explain({ src: '100.64.0.1', dst: '100.64.0.2', proto: 6, dport: 22 })).toMatchObject({ Verdict: 'drop', Reason: 'shields_up' });
+    b.dp.setShieldsUp(false);
+    a.tun.inject(buildPacket({ proto: IPPROTO_TCP,  src: '100.64.0.1', dst: '100.64.0.2', sport: 40022, dport: 22, seq: 1, ack: 0, tcpFlags: TCP_SYN }));
+    await until(() => b.tun.received.some((p) => isTcp(p, 40022, 22)));
+  });
+
+  it("ICMP errors: accepted from a peer about a route it serves, dropped once it no longer serves it", async () => {
+    const withRoute: NetmapNode = { ...a.node, allowedIPs: [...a.node.allowedIPs, '10.1.0.0/24'], routes: ['10.1.0.0/24'] };
+    b.dp.apply({ ...netmap(b, a, []), peers: [withRoute], policyVersion: 4 });
+    const flows = b.dp.engine.flowCount;
+    b.tun.inject(buildPacket({ src: '100.64.0.2', dst: '10.1.0.9', proto: IPPROTO_UDP, sport: 5353, dport: 53 })); // through A, which serves the route
+    expect(b.dp.engine.flowCount).toBe(flows + 1);
+    const quoted = buildPacket({ src: '100.64.0.2', dst: '10.1.0.9', proto: IPPROTO_UDP, sport: 5353, dport: 53 }).slice(0, 28);
+    const icmpErr = () => {
+      const e = buildEchoRequest('100.64.0.1', '100.64.0.2', 0, 0, quoted);
+      e[20] = 3; // destination unreachable
+      e[21] = 1; // host unreachable
+      e[22] = e[23] = 0;
+      let sum = 0;
+      for (let i = 20; i < e.length; i += 2) sum += (e[i] << 8) | (e[i + 1] ?? 0);
+      while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+      e[22] = (~sum >> 8) & 0xff;
+      e[23] = ~sum & 0xff;
+      return e;
+    };
+    const n = b.tun.received.length;
+    a.tun.inject(icmpErr());
+    await until(() => b.tun.received.length === n + 1);
+    expect(b.tun.received[n][9]).toBe(1);
+    b.dp.apply({ ...netmap(b, a, []), policyVersion: 5 });
+    const drops = b.dp.engine.counters().drop_no_rule;
+    a.tun.inject(icmpErr());
+    await until(() => b.dp.engine.counters().drop_no_rule === drops + 1);
+    expect(b.tun.received.length).toBe(n + 1);
   });
 });

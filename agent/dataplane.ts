@@ -2,7 +2,9 @@
 // fake in tests) and a UDP bind, with the FilterEngine judging every packet through FilterHook. Netmaps
 // arrive through NetmapApplier (peers, addresses, the new filter); when a new filter revokes TCP flows,
 // RSTs go both ways (into the TUN toward the local socket, through the tunnel toward the peer) so both
-// ends learn at once that the connection is gone, not at their next timeout.
+// ends learn at once that the connection is gone, not at their next timeout; a local socket that keeps
+// talking on a revoked tuple is answered with an RST at its own ACK number (revoked-reset.ts). ShieldsUp
+// is the engine's switch; raising it cuts the connections peers opened the same way.
 import { networkInterfaces } from 'node:os';
 import { debuglog } from 'node:util';
 import { compileFilter } from '../filter/compile.js';
@@ -25,6 +27,8 @@ import type { Dataplane } from './backend.js';
 import { FilterHook } from './filter-hook.js';
 import { InjectableTun } from './injectable-tun.js';
 import { NetmapApplier, PERSISTENT_KEEPALIVE_SEC, TAILNET_ROUTES } from './netmap-apply.js';
+import { PeerRoutes } from './peer-routes.js';
+import { resetForLocalSegment } from './revoked-reset.js';
 
 const log = debuglog('grantwire:dataplane');
 
@@ -75,16 +79,19 @@ export class AgentDataplane implements Dataplane {
   private spoofedSynced = 0;
   private rstsSent = 0;
   private peerNames = new Map<string, string>();
+  private readonly routes = new PeerRoutes();
 
   constructor(private readonly opts: DataplaneOptions) {
-    this.engine = new FilterEngine(compileFilter([], { localPrefixes: [] }));
+    this.engine = new FilterEngine(compileFilter([], { localPrefixes: [] }), { icmpErrorRelay: this.routes.relays });
     this.hook = new FilterHook(this.engine);
+    this.hook.onRevokedTuple = (buf, off, len) => this.resetLocalSegment(buf, off, len);
     this.tun = new InjectableTun(opts.tun);
     this.device = new Device({ privateKey: opts.privateKey, tun: this.tun, bind: opts.bind, hook: this.hook, logger: opts.logger ?? null });
     this.hostAddrs = opts.hostAddresses ?? hostAddresses;
     this.applier = new NetmapApplier(
       {
-        upsertPeer: (p) =>
+        upsertPeer: (p) => {
+          this.routes.set(p.nodeKey, p.allowedIPs);
           this.device.upsertPeer({
             publicKey: p.publicKey,
             // Keep a roamed endpoint when control knows none; otherwise control's choice.
@@ -92,8 +99,12 @@ export class AgentDataplane implements Dataplane {
             allowedIPs: p.allowedIPs,
             replaceAllowedIPs: true,
             persistentKeepaliveSec: PERSISTENT_KEEPALIVE_SEC,
-          }),
-        removePeer: (k) => this.device.removePeer(k),
+          });
+        },
+        removePeer: (k) => {
+          this.routes.delete(`nodekey:${keyToHex(k)}`);
+          this.device.removePeer(k);
+        },
         addAddress: (a) => this.addAddress(a),
         removeAddress: (a) => {
           this.addresses = this.addresses.filter((x) => x !== a);
@@ -159,6 +170,25 @@ export class AgentDataplane implements Dataplane {
     } catch (err) {
       log('RST for revoked flow failed: %s', (err as Error).message);
     }
+  }
+
+  /** An outbound segment on a revoked tuple: the local socket is still alive; reset it at its ACK number. */
+  private resetLocalSegment(buf: Uint8Array, off: number, len: number): void {
+    const rst = resetForLocalSegment(buf, off, len);
+    if (!rst) return;
+    try {
+      this.tun.write(rst, 0, rst.length);
+      this.rstsSent++;
+    } catch (err) {
+      log('RST for a revoked tuple failed: %s', (err as Error).message);
+    }
+  }
+
+  /** ShieldsUp on or off; raising it cuts (with RSTs) the connections peers opened. */
+  setShieldsUp(on: boolean): void {
+    const revoked = this.engine.setShieldsUp(on);
+    for (const f of revoked) this.resetFlow(f);
+    if (revoked.length > 0) log('shields up revoked %d flows', revoked.length);
   }
 
   private localNets(): IPPrefix[] {
@@ -265,7 +295,9 @@ export class AgentDataplane implements Dataplane {
       drops,
       { name: 'grantwire_filter_flows', help: 'Tracked flows.', type: 'gauge', samples: [{ value: fc.flows_active ?? 0 }] },
       { name: 'grantwire_filter_flows_revoked_total', help: 'Flows removed because a new policy no longer allowed them.', type: 'counter', samples: [{ value: fc.flows_revoked ?? 0 }] },
-      { name: 'grantwire_revoked_flow_rsts_total', help: 'TCP RSTs sent for revoked flows (both directions).', type: 'counter', samples: [{ value: this.rstsSent }] },
+      { name: 'grantwire_revoked_flow_rsts_total', help: 'TCP RSTs sent for revoked flows (both directions, and toward local sockets still talking on a revoked tuple).', type: 'counter', samples: [{ value: this.rstsSent }] },
+      { name: 'grantwire_filter_tombstones', help: 'Revoked tuples remembered so outbound packets cannot reopen them.', type: 'gauge', samples: [{ value: fc.flows_tombstones ?? 0 }] },
+      { name: 'grantwire_filter_flows_quota_evicted_total', help: "Flows removed because the peer that created them reached its per-peer quota.", type: 'counter', samples: [{ value: fc.flows_quota_evicted ?? 0 }] },
       wgDrops,
       ...wg,
       rx,

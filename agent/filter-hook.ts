@@ -3,7 +3,7 @@
 // ping` waits for echo replies, accepted inbound packets are also checked for a matching reply; the check
 // is skipped entirely when nobody waits, so the hot path stays one filter call.
 import type { FilterEngine } from '../filter/engine.js';
-import { isAccept } from '../filter/verdict.js';
+import { isAccept, VERDICT_ACCEPT_REVOKED_TUPLE } from '../filter/verdict.js';
 import { echoReplyKey } from '../packet/icmp-echo.js';
 import type { PacketHook } from '../wireguard/io.js';
 
@@ -11,6 +11,11 @@ export class FilterHook implements PacketHook {
   private readonly echoWaiters = new Map<number, () => void>();
   /** Set while the agent sends a packet that must not create flow state (an RST for a revoked flow). */
   private untracked = false;
+  /**
+   * Called (synchronously, with the packet still in `buf`) for an outbound packet on a revoked tuple, so
+   * the data plane can answer a live local socket with an RST; null: nothing to do.
+   */
+  onRevokedTuple: ((buf: Uint8Array, off: number, len: number) => void) | null = null;
 
   constructor(private readonly engine: FilterEngine) {}
 
@@ -31,7 +36,7 @@ export class FilterHook implements PacketHook {
 
   outbound(buf: Uint8Array, off: number, len: number): boolean {
     // Outbound is always allowed (filter.md); the call records the flow so replies get in.
-    if (!this.untracked) this.engine.outbound(buf, off, len);
+    if (!this.untracked && this.engine.outbound(buf, off, len) === VERDICT_ACCEPT_REVOKED_TUPLE && this.onRevokedTuple) this.onRevokedTuple(buf, off, len);
     return true;
   }
 

@@ -21,6 +21,13 @@ describe('formatStatus', () => {
       ].join('\n'),
     );
   });
+  it('shields up adds a line after the table', () => {
+    const b = new FakeBackend(syntheticNetmap(1));
+    const st = { ...b.status({ peers: true }), ShieldsUp: true };
+    expect(formatStatus(st)).toBe(
+      ['100.64.0.1  node-1  alice@  linux  -', '100.64.0.2  node-2  alice@  linux  idle', '# Shields up: this node accepts no new incoming connections.', ''].join('\n'),
+    );
+  });
   it('says what to do when not running', () => {
     const b = new FakeBackend(null);
     b.state = 'NeedsLogin';

@@ -32,7 +32,10 @@ const STATE_MESSAGES: Record<string, string> = {
   Starting: 'Starting: waiting for the first network map from control.',
 };
 
-/** One row per node: IP, hostname, owner, OS, state; self first, then peers by IP. */
+/**
+ * One row per node: IP, hostname, owner, OS, state; self first, then peers by IP. With ShieldsUp, a
+ * `# Shields up: …` line follows the table (as Tailscale marks it).
+ */
 export function formatStatus(st: StatusResponse): string {
   if (st.BackendState !== 'Running' || !st.Self) return `${STATE_MESSAGES[st.BackendState] ?? st.BackendState}\n`;
   const rows: string[][] = [];
@@ -40,7 +43,8 @@ export function formatStatus(st: StatusResponse): string {
   rows.push(row(st.Self, true));
   const peers = Object.values(st.Peer ?? {}).sort((a, b) => ipSortKey(a.TailscaleIPs[0]) - ipSortKey(b.TailscaleIPs[0]));
   for (const p of peers) rows.push(row(p, false));
-  return alignRows(rows);
+  const shields = st.ShieldsUp ? '# Shields up: this node accepts no new incoming connections.\n' : '';
+  return alignRows(rows) + shields;
 }
 
 function ipSortKey(ip: string | undefined): number {

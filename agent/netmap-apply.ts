@@ -4,7 +4,9 @@
 // drive it with fakes and the daemon with the real Device, TUN and FilterEngine.
 //
 // Only peers whose configuration changed are touched, so a peer's roamed endpoint and its session survive
-// netmap updates that do not concern it.
+// netmap updates that do not concern it. The backend hands netmaps over already checked by
+// netmap-sanitize.ts (hostile addresses, routes, duplicate claims and endpoints removed); the checks here
+// only keep malformed input from throwing.
 import { parseAddrPort, parsePrefix, prefixContains, type IPPrefix } from '../types/ip.js';
 import type { Netmap, NetmapNode } from '../types/netmap.js';
 import { TAILNET_V4_RANGE, TAILNET_V6_RANGE, type FilterRule, type RuleOrigin } from '../types/filter-rule.js';

@@ -14,7 +14,12 @@ describe('allocation guard', () => {
       { localPrefixes: LOCAL },
     );
     let t = 0;
-    const e = new FilterEngine(f, { now: () => t, maxFlows: 4096 });
+    // Start with one more grant, use it, then revoke it: a tombstone that outbound packets keep hitting.
+    const withExtra = compileFilter([rule(['100.64.0.2'], [`${L4}:9999`], [17])], { localPrefixes: LOCAL });
+    const e = new FilterEngine(withExtra, { now: () => t, maxFlows: 4096 });
+    const extra = pkt('udp', '100.64.0.2', L4, 7, 9999);
+    expect(e.inbound(extra, 0, extra.length)).toBeLessThan(16);
+    expect(e.replace(f)).toHaveLength(1);
     const inbound = [
       pkt('tcp', '100.64.0.2', L4, 40000, 22, { tcpFlags: TCP_SYN }),
       pkt('tcp', 'fd7a:115c:a1e0::2', L6, 40000, 443, { tcpFlags: TCP_SYN }),
@@ -30,7 +35,13 @@ describe('allocation guard', () => {
       pkt(17, '100.64.0.2', L4, undefined, undefined, { fragOffset: 24, ipId: 5, payload: new Uint8Array(8) }),
       Uint8Array.of(0x45, 1, 2),
     ];
-    const outbound = [pkt('udp', L4, '100.64.0.9', 5353, 53), pkt('tcp', L4, '100.64.0.9', 50000, 443, { tcpFlags: TCP_SYN }), pkt('icmp', L4, '100.64.0.9', undefined, undefined, { icmpId: 9 })];
+    const outbound = [
+      pkt('udp', L4, '100.64.0.9', 5353, 53),
+      pkt('tcp', L4, '100.64.0.9', 50000, 443, { tcpFlags: TCP_SYN }),
+      pkt('icmp', L4, '100.64.0.9', undefined, undefined, { icmpId: 9 }),
+      pkt('tcp', L4, '100.64.0.2', 22, 40000, { tcpFlags: TCP_ACK, ack: 5 }), // reads the ACK number
+      pkt('udp', L4, '100.64.0.2', 9999, 7), // a revoked tuple (tombstone hit)
+    ];
     const all = new Uint8Array(inbound.reduce((s, b) => s + b.length, 0));
     const offs: number[] = [];
     let o = 0;
@@ -47,7 +58,7 @@ describe('allocation guard', () => {
         const k = i % offsets.length;
         if (k === 0) {
           t += 1;
-          const ob = outbound[i % 3];
+          const ob = outbound[i % outbound.length];
           e.outbound(ob, 0, ob.length);
         }
         if (e.inbound(all, offsets[k], lens[k]) < 16) accepted++;

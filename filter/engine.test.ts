@@ -144,7 +144,9 @@ describe('flows', () => {
     expect(inb(e, pkt('icmp', peer, me, undefined, undefined, { icmpType: reply, icmpId: 5 }))).toBe('flow');
     expect(inb(e, pkt('icmp', peer, me, undefined, undefined, { icmpType: reply, icmpId: 6 }))).toBe('no_rule');
     const quoted = pkt('udp', me, peer, 5353, 53).slice(0, len);
-    expect(inb(e, pkt('icmp', me === L4 ? '100.64.0.99' : 'fd7a:115c:a1e0::99', me, undefined, undefined, { icmpType: err, payload: quoted }))).toBe('flow');
+    expect(inb(e, pkt('icmp', peer, me, undefined, undefined, { icmpType: err, payload: quoted }))).toBe('flow');
+    // only from the host the quoted packet went to (engine-hardening.test.ts has the cases)
+    expect(inb(e, pkt('icmp', me === L4 ? '100.64.0.99' : 'fd7a:115c:a1e0::99', me, undefined, undefined, { icmpType: err, payload: quoted }))).toBe('no_rule');
     const unknown = pkt('udp', me, peer, 5354, 53).slice(0, len);
     expect(inb(e, pkt('icmp', peer, me, undefined, undefined, { icmpType: err, payload: unknown }))).toBe('no_rule');
   });
@@ -272,7 +274,8 @@ describe('replace: hand-over and revocation', () => {
     out(e, pkt('tcp', me, peer, 22, 40000, { tcpFlags: TCP_SYN | TCP_ACK, seq: 900, ack: 101 }));
     expect(e.replace(compileFilter(RULES.filter((_, i) => i !== 0), { localPrefixes: LOCALS }))).toHaveLength(1);
     expect(e.flowCount).toBe(0);
-    out(e, pkt('tcp', me, peer, 22, 40000, { tcpFlags: flags, seq: 901, ack: 101 }));
+    const rst = pkt('tcp', me, peer, 22, 40000, { tcpFlags: flags, seq: 901, ack: 101 });
+    expect(verdictReason(e.outbound(rst, 0, rst.length))).toBe('revoked_tuple');
     expect(e.flowCount).toBe(0);
     expect(inb(e, pkt('tcp', peer, me, 40000, 22, { tcpFlags: TCP_ACK, seq: 101, ack: 902 }))).toBe('no_rule');
     expect(inb(e, pkt('tcp', peer, me, 40000, 22, { tcpFlags: TCP_FIN | TCP_ACK, seq: 101, ack: 902 }))).toBe('no_rule');

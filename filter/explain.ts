@@ -36,6 +36,8 @@ export interface Explanation {
 export interface ExplainHooks {
   fragmentSeen(p: ParsedPacket): boolean;
   flowFor(p: ParsedPacket): boolean;
+  /** ShieldsUp: new inbound connections are dropped whatever the rules say. */
+  shieldsUp?: boolean;
 }
 
 function within(spans: readonly AddrSpan[], family: number, a: bigint): boolean {
@@ -102,9 +104,18 @@ export function explainPacket(f: CompiledFilter, buf: Uint8Array, off: number, l
   const pureSyn = p.proto === IPPROTO_TCP && (p.tcpFlags & (TCP_SYN | TCP_ACK | TCP_RST)) === TCP_SYN;
   if (isIcmp && (p.icmpKind === ICMP_ECHO_REPLY || p.icmpKind === ICMP_ERROR)) {
     if (hooks.flowFor(p)) return flowAccept();
-    return drop('no_rule', `ICMP ${p.icmpKind === ICMP_ERROR ? 'errors' : 'echo replies'} are accepted only for a tracked flow, and there is none`);
+    return drop(
+      'no_rule',
+      p.icmpKind === ICMP_ERROR
+        ? 'ICMP errors are accepted only for a tracked flow, from the host the quoted packet was sent to, and this is not one'
+        : 'ICMP echo replies are accepted only for a tracked flow, and there is none',
+    );
   }
   if (p.hasPorts && !pureSyn && hooks.flowFor(p)) return flowAccept();
+  if (hooks.shieldsUp) {
+    if (pureSyn && hooks.flowFor(p)) return flowAccept();
+    return drop('shields_up', 'shields up: this node accepts no new inbound connections (replies to its own connections still pass)');
+  }
   const mode: Mode = p.hasPorts ? 'ports' : isIcmp && p.icmpKind === ICMP_ECHO_REQUEST ? 'echo' : 'portless';
   const src = bytesToBigInt(srcBytes);
   const dst = bytesToBigInt(dstBytes);

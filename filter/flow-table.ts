@@ -2,9 +2,12 @@
 // evicts the least recently used flow. Flows are keyed from the node's side — (family, protocol,
 // local address, local port, remote address, remote port) — so both directions of a connection find the
 // same entry. ICMP echo flows use the identifier as the local port. Entries expire by per-state idle
-// timeouts (checked lazily when touched). Not concurrency-safe: one table per engine.
+// timeouts (checked lazily when touched). Flows a peer creates count against that peer's quota
+// (peer-quota.ts). The same structure, without quotas, holds the engine's tombstones of revoked tuples
+// (state FS_REVOKED). Not concurrency-safe: one table per engine.
 
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../packet/headers.js';
+import { PeerQuota } from './peer-quota.js';
 
 export const KEY_WORDS = 10; // meta, ports, local[4], remote[4]
 
@@ -17,6 +20,8 @@ export const FS_TCP_RESET = 4;
 export const FS_UNREPLIED = 5;
 export const FS_REPLIED = 6;
 export const FS_ICMP_ECHO = 7;
+/** A tombstone: the tuple's flow was revoked; outbound packets on it must not open a new one. */
+export const FS_REVOKED = 8;
 
 const SECOND = 1000;
 /** Idle timeouts per state (filter.md step 7; TCP opening and reset as Linux conntrack's SYN_SENT / CLOSE). */
@@ -29,6 +34,7 @@ export const FLOW_TIMEOUT_MS: readonly number[] = [
   30 * SECOND, // UDP/SCTP/DCCP unreplied
   180 * SECOND, // replied
   30 * SECOND, // ICMP echo
+  600 * SECOND, // tombstone of a revoked tuple (idle time: each outbound packet on the tuple refreshes it)
 ];
 
 /** FLOW_TIMEOUT_MS as a typed array: one unboxed load on the packet path. */
@@ -83,11 +89,19 @@ export class FlowTable {
   evictions = 0;
   expirations = 0;
   /** The probe key: callers fill it, then call find/insert. */
-  readonly q = new Int32Array(KEY_WORDS);
+  readonly q: Int32Array;
+  /** Per-peer counts of the flows peers created (insertPeerOpened); null: no quotas. */
+  private readonly quota: PeerQuota | null;
 
-  constructor(capacity = DEFAULT_MAX_FLOWS) {
+  /**
+   * `q`: share another table's probe key (the engine's tombstones are probed with the flow key just
+   * built). `maxPerPeer`: flows one remote address may create (0: no quota).
+   */
+  constructor(capacity = DEFAULT_MAX_FLOWS, opts: { q?: Int32Array; maxPerPeer?: number } = {}) {
     if (!Number.isInteger(capacity) || capacity < 1 || capacity > 1 << 24) throw new RangeError(`maxFlows must be 1..${1 << 24}`);
     this.capacity = capacity;
+    this.q = opts.q ?? new Int32Array(KEY_WORDS);
+    this.quota = opts.maxPerPeer ? new PeerQuota(capacity, opts.maxPerPeer) : null;
     let nb = 2;
     while (nb < capacity) nb <<= 1;
     this.mask = nb - 1;
@@ -191,6 +205,28 @@ export class FlowTable {
     return this.insertAt(this.lastBucket, now, state, flags);
   }
 
+  /**
+   * insertAfterMiss() for a flow the remote peer creates: counted against its quota; a peer at its limit
+   * loses its own oldest flow first, so it cannot push out the node's flows or other peers'.
+   */
+  insertPeerOpened(now: number, state: number, flags: number): number {
+    const qt = this.quota;
+    if (qt === null) return this.insertAt(this.lastBucket, now, state, flags);
+    const old = qt.overLimit(this.q);
+    if (old >= 0) {
+      this.remove(old);
+      qt.evictions++;
+    }
+    const i = this.insertAt(this.lastBucket, now, state, flags);
+    qt.attach(i, this.q);
+    return i;
+  }
+
+  /** Flows removed because their peer was at its quota. */
+  get quotaEvictions(): number {
+    return this.quota === null ? 0 : this.quota.evictions;
+  }
+
   private insertAt(b: number, now: number, state: number, flags: number): number {
     if (this.freeTop === 0) {
       this.remove(this.tail);
@@ -279,18 +315,25 @@ export class FlowTable {
     k[o + W_META] = FS_FREE;
     this.free[this.freeTop++] = i;
     this.size--;
+    if (this.quota !== null) this.quota.detach(i);
   }
 
   /**
-   * Records a TCP segment on flow `i` seen in direction `seen` (FF_SEEN_IN or FF_SEEN_OUT): the flag, the
-   * sender's next sequence number, and the state machine (RST → reset; a bare SYN reopens a closed tuple;
-   * FIN → closing; the first bare ACK after traffic both ways → established). One record read, one write.
+   * Records a TCP segment (flags `t`, sequence number `seq`, `nextSeq` = seq + length + SYN + FIN) on flow
+   * `i` seen in direction `seen` (FF_SEEN_IN or FF_SEEN_OUT): the flag, the sequence state, and the state
+   * machine (RST → reset; a bare SYN reopens a closed tuple; FIN → closing; the first bare ACK after
+   * traffic both ways → established).
+   * Sequence state: outbound, our next sequence number (the RST toward the peer uses it). Inbound, the
+   * next sequence number the local socket expects moves only with the segment that starts exactly there
+   * (in order), like the receiver's RCV.NXT: a stale or out-of-window segment from the peer must not make
+   * the RST toward the local socket out of window (outbound ACK numbers set it too: setRemoteNextSeq).
    */
-  trackTcp(i: number, seen: number, t: number, nextSeq: number): void {
+  trackTcp(i: number, seen: number, t: number, seq: number, nextSeq: number): void {
     const k = this.rec;
     const o = i * REC;
     const m = k[o + W_META] | (seen << 8);
-    k[o + (seen === FF_SEEN_IN ? W_RSEQ : W_LSEQ)] = nextSeq;
+    if (seen === FF_SEEN_OUT) k[o + W_LSEQ] = nextSeq;
+    else if (k[o + W_RSEQ] === seq) k[o + W_RSEQ] = nextSeq;
     const s = m & 0xff;
     let n = s;
     if ((t & TCP_RST) !== 0) n = FS_TCP_RESET;
@@ -373,6 +416,6 @@ export class FlowTable {
 
   /** Bytes of the fixed arrays (memory is allocated once, here). */
   get bytes(): number {
-    return this.buckets.byteLength + this.rec.byteLength + this.prev.byteLength + this.next.byteLength + this.free.byteLength;
+    return this.buckets.byteLength + this.rec.byteLength + this.prev.byteLength + this.next.byteLength + this.free.byteLength + (this.quota?.bytes ?? 0);
   }
 }

@@ -62,7 +62,7 @@ export class FakeBackend implements LocalBackend {
   }
 
   status(opts: { peers: boolean }): StatusResponse {
-    return buildStatus({ state: this.state, netmap: this.netmap, peerStats: new Map(), nowMs: Date.now(), includePeers: opts.peers, version: 'test' });
+    return buildStatus({ state: this.state, netmap: this.netmap, peerStats: new Map(), nowMs: Date.now(), includePeers: opts.peers, version: 'test', shieldsUp: this.prefs.ShieldsUp });
   }
 
   getPrefs(): Prefs {

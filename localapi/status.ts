@@ -25,6 +25,8 @@ export interface StatusInput {
   includePeers: boolean;
   version: string;
   health?: string[];
+  /** The ShieldsUp pref (new inbound connections are dropped). */
+  shieldsUp?: boolean;
 }
 
 const ZERO_TIME = '0001-01-01T00:00:00Z';
@@ -76,6 +78,7 @@ export function buildStatus(input: StatusInput): StatusResponse {
     User: users,
     PolicyVersion: nm?.policyVersion ?? 0,
     Health: input.health ?? [],
+    ShieldsUp: input.shieldsUp ?? false,
   };
   if (input.includePeers) {
     const peers: Record<string, PeerStatus> = {};

@@ -67,6 +67,8 @@ export interface StatusResponse {
   User: Record<string, WhoIsUserProfile>;
   PolicyVersion: number;
   Health: string[];
+  /** ShieldsUp is on: the filter drops every new inbound connection (replies to our own still pass). */
+  ShieldsUp: boolean;
 }
 
 export interface Prefs {

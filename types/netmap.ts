@@ -20,6 +20,11 @@ export interface NetmapNode {
   addresses: string[];
   /** Prefixes routed to this peer (its addresses plus approved routes). */
   allowedIPs: string[];
+  /**
+   * Approved subnet routes this node serves (also in allowedIPs). The agent accepts an allowed IP
+   * outside the tailnet ranges only when it is listed here; without the field, only tailnet addresses.
+   */
+  routes?: string[];
   /** UDP `ip:port` / `[v6]:port` candidates. */
   endpoints: string[];
   tags: string[];

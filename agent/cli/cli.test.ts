@@ -98,6 +98,16 @@ describe('agent CLI over a LocalAPI socket', () => {
     expect(r.stdout).toMatch(/^DROP \(no_rule\): 100\.64\.0\.2 → 100\.64\.0\.1:22 proto 6/);
   });
 
+  it('set --shields-up: PATCHes the pref; status then shows the shields line', async () => {
+    const r = await agent(['--socket', socketPath, 'set', '--shields-up=true']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(backend.prefs.ShieldsUp).toBe(true);
+    backend.state = 'Running';
+    expect((await agent(['--socket', socketPath, 'status'])).stdout).toMatch(/\n# Shields up: this node accepts no new incoming connections\.\n$/);
+    expect((await agent(['--socket', socketPath, 'set', '--shields-up', 'false'])).code).toBe(0);
+    expect(backend.prefs.ShieldsUp).toBe(false);
+  });
+
   it('no daemon: exit 1 with a hint', async () => {
     const r = await agent(['--socket', join(dir, 'nope.sock'), 'status']);
     expect(r.code).toBe(1);
@@ -118,6 +128,7 @@ const MODULES: Record<string, () => Promise<CommandModule>> = {
   ip: () => import('./ip.js'),
   explain: () => import('./explain.js'),
   metrics: () => import('./metrics.js'),
+  set: () => import('./set.js'),
 };
 
 describe('agent CLI usage', () => {
@@ -137,6 +148,8 @@ describe('agent CLI usage', () => {
     { args: ['up', '--login-server', 'ftp://x'], msg: '--login-server must be an http(s) URL' },
     { args: ['ip', '-4', '-6'], msg: 'exclusive' },
     { args: ['ping'], msg: 'missing PEER' },
+    { args: ['set'], msg: 'nothing to set' },
+    { args: ['set', '--shields-up=maybe'], msg: '--shields-up must be true or false' },
     { args: ['ping', '-c', '0', 'x'], msg: '-c must be' },
     { args: ['daemon'], msg: 'missing required flag --state-dir' },
     { args: ['daemon', '--state-dir', '/tmp/x', '--port', '70000'], msg: '--port' },

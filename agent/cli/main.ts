@@ -15,6 +15,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   ip: () => import('./ip.js'),
   explain: () => import('./explain.js'),
   metrics: () => import('./metrics.js'),
+  set: () => import('./set.js'),
 };
 
 /** Removes `--socket PATH` / `--socket=PATH` wherever it stands and exports it as GRANTWIRE_SOCKET. */

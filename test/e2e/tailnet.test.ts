@@ -193,6 +193,22 @@ describe.skipIf(missing.length > 0)('end to end: a tailnet in namespaces', () =>
       expect(await waitFor(() => connect('eng', 'prod', 22, 1000), 5000, 100)).toBe(true);
     }, 60_000);
 
+    it('shields up: new inbound connections are dropped (counted, explained, in status); replies still pass; shields down restores', async () => {
+      const hold = lab.spawnTsPiped('eng', PROBE, ['hold', '--host', ip.prod, '--port', '22']);
+      await nextLine(hold, (o) => o.connected === true, 15_000);
+      const cut = nextLine(hold, (o) => typeof o.cut === 'string', 15_000);
+      const before = await dropCount('prod', 'shields_up');
+      await lab.mustAgent('prod', ['set', '--shields-up=true']);
+      expect((await cut).cut).not.toBe('stalled'); // the connection eng opened is cut with an RST
+      expect(await connect('eng', 'prod', 22, 1500)).toBe(false);
+      expect(await dropCount('prod', 'shields_up')).toBeGreaterThan(before);
+      expect(await lab.mustAgent('prod', ['status'])).toMatch(/^# Shields up/m);
+      const ex = await lab.mustAgent('prod', ['explain', '--src', ip.eng, '--dst', ip.prod, '--proto', 'tcp', '--dport', '22']);
+      expect(ex).toMatch(/^DROP \(shields_up\)/);
+      await lab.mustAgent('prod', ['set', '--shields-up=false']);
+      expect(await waitFor(() => connect('eng', 'prod', 22, 1000), 5000, 100)).toBe(true);
+    }, 60_000);
+
     it('just-in-time: a srcPosture grant opens with attrs set --expiry 5s and closes by itself', async () => {
       const db = lab.spawnTsPiped('prod', PROBE, ['serve', '--host', ip.prod, '--port', '5432']);
       await nextLine(db, (o) => o.ready === true, 30_000);
