@@ -13,7 +13,7 @@ import { createInterface } from 'node:readline';
 import { parseCommand, requireFlag } from '../../cli/args.js';
 import { buildProbePacket, compileFilter, FilterEngine, isAccept, protoNumber, verdictReason } from '../../filter/index.js';
 import { checkPolicy, PolicyCompiler } from '../../policy/index.js';
-import { formatDiagnostic, type Diagnostic } from '../../types/errors.js';
+import { formatDiagnostic, PolicyQueryError as QueryError, type Diagnostic } from '../../types/errors.js';
 import { parseIP } from '../../types/ip.js';
 import type { Tailnet, TailnetNode } from '../../types/tailnet.js';
 import { loadTailnet, readInput } from './policy-check.js';
@@ -39,7 +39,6 @@ interface NodeView {
   engine: FilterEngine | null;
 }
 
-class QueryError extends Error {}
 
 function addrOf(node: TailnetNode, family: 4 | 6): string | null {
   for (const ip of node.ips) if (parseIP(ip)?.family === family) return ip;
