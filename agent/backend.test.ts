@@ -85,7 +85,7 @@ describe('AgentBackend', () => {
     const { b } = make('a', new FakeControl());
     await b.start();
     expect(b.status({ peers: true }).BackendState).toBe('NeedsLogin');
-    await expect(b.up({ ControlURL: 'http://c' })).rejects.toMatchObject({ code: 'needs_login' });
+    await expect(b.up({ ControlURL: 'http://c' })).rejects.toMatchObject({ code: 'ERR_LOCALAPI_FAILURE', wireCode: 'needs_login' });
     await expect(b.up({})).rejects.toThrow(/--login-server/);
   });
 
@@ -96,7 +96,7 @@ describe('AgentBackend', () => {
     await b.start();
     const err = await b.up({ ControlURL: 'http://c', AuthKey: 'k', AdvertiseTags: ['tag:x'] }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(LocalApiFailure);
-    expect(err).toMatchObject({ status: 400, code: 'login_failed', message: 'requested tags [tag:x] are invalid or not permitted' });
+    expect(err).toMatchObject({ status: 400, code: 'ERR_LOCALAPI_FAILURE', wireCode: 'login_failed', message: 'requested tags [tag:x] are invalid or not permitted' });
     expect(b.backendState()).toBe('NeedsLogin');
   });
 
@@ -143,7 +143,7 @@ describe('AgentBackend', () => {
     await r.b.logout();
     expect(c2.logouts).toBe(1);
     expect(r.b.backendState()).toBe('NeedsLogin');
-    await expect(r.b.up({})).rejects.toMatchObject({ code: 'needs_login' });
+    await expect(r.b.up({})).rejects.toMatchObject({ code: 'ERR_LOCALAPI_FAILURE', wireCode: 'needs_login' });
     await r.b.stop();
   });
 
@@ -154,7 +154,7 @@ describe('AgentBackend', () => {
     await b.up({ ControlURL: 'http://c', AuthKey: 'k' });
     c.refuse = 'requested tags [tag:x] are invalid or not permitted';
     dp.cleared = 0;
-    await expect(b.up({ AuthKey: 'k2', AdvertiseTags: ['tag:x'] })).rejects.toMatchObject({ code: 'login_failed' });
+    await expect(b.up({ AuthKey: 'k2', AdvertiseTags: ['tag:x'] })).rejects.toMatchObject({ code: 'ERR_LOCALAPI_FAILURE', wireCode: 'login_failed' });
     expect(b.backendState()).toBe('Running');
     expect(b.whois({ kind: 'ip', ip: '100.64.0.2', port: null })).not.toBeNull();
     expect(dp.cleared).toBe(0);
@@ -170,7 +170,7 @@ describe('AgentBackend', () => {
       logout: async () => undefined,
     });
     await b.start();
-    await expect(b.up({ ControlURL: 'http://c', AuthKey: 'k', TimeoutMs: 50 })).rejects.toMatchObject({ code: 'timeout' });
+    await expect(b.up({ ControlURL: 'http://c', AuthKey: 'k', TimeoutMs: 50 })).rejects.toMatchObject({ code: 'ERR_LOCALAPI_FAILURE', wireCode: 'timeout' });
     await b.stop();
   });
 

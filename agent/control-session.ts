@@ -5,13 +5,13 @@ import type { Hostinfo, Netmap } from '../types/netmap.js';
 import { keyFromHex, keyToHex } from '../wireguard/keys.js';
 import type { ControlRefusal, ControlSession } from './backend.js';
 
-/** ControlError codes that mean "could not talk to control", not "control said no". */
+/** ControlError wire codes that mean "could not talk to control", not "control said no". */
 const TRANSPORT_CODES = new Set(['connection', 'bad_server', 'bad_url']);
 
 function classify(err: unknown): ControlRefusal {
   if (err instanceof ControlError) {
     const out: ControlRefusal = new Error(err.message);
-    out.refused = !TRANSPORT_CODES.has(err.code);
+    out.refused = !TRANSPORT_CODES.has(err.wireCode);
     return out;
   }
   const e = err as NodeJS.ErrnoException;

@@ -126,7 +126,7 @@ describe('AgentDataplane over in-memory fakes', () => {
     };
     const rtt = await a.dp.ping('100.64.0.2', 2000);
     expect(rtt).toBeGreaterThan(0);
-    await expect(a.dp.ping('100.64.0.9', 100)).rejects.toMatchObject({ code: 'timeout' });
+    await expect(a.dp.ping('100.64.0.9', 100)).rejects.toMatchObject({ code: 'ERR_LOCALAPI_FAILURE', wireCode: 'timeout' });
   });
 
   it('capsFor, explain and peer stats answer from the live state', () => {

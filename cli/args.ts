@@ -1,14 +1,11 @@
 // Shared command-line plumbing for bin/control and bin/agent: flag parsing that turns every misuse into
 // a usage message (exit 2) instead of a stack trace, and duration parsing (`30s`, `5m`, `1h`, `7d`).
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { HelpRequested, UsageError } from '../types/errors.js';
 
-/** Thrown for bad flags or arguments; the dispatcher prints the message and the usage, exits 2. */
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
-}
+// Thrown for bad flags or arguments (exit 2) and for --help (exit 0); defined with the other errors.
+export { HelpRequested, UsageError } from '../types/errors.js';
+
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -30,14 +27,6 @@ export function parseCommand<O extends Options>(argv: string[], options: O, maxP
     throw new UsageError(`unexpected argument: ${parsed.positionals[maxPositionals]}`);
   }
   return parsed as unknown as ParsedCommand<O>;
-}
-
-/** `--help` was given: print usage on stdout and exit 0. */
-export class HelpRequested extends Error {
-  constructor() {
-    super('help');
-    this.name = 'HelpRequested';
-  }
 }
 
 export function requireFlag(value: string | undefined, flag: string): string {

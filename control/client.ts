@@ -13,6 +13,7 @@
 // key expired, logged out): the agent must register again.
 import { request } from 'node:http';
 import type { Socket } from 'node:net';
+import { ControlBadServerError, ControlBadUrlError, ControlConnectionError, ControlError, ControlRefusedError } from '../types/errors.js';
 import type { Hostinfo, Netmap, NetmapNode } from '../types/netmap.js';
 import { keyFromHex, publicKeyFromPrivate } from '../wireguard/keys.js';
 import { openChannel, type NoiseChannel } from './channel.js';
@@ -21,17 +22,12 @@ import { applyDelta } from './netmap-diff.js';
 import { proveNodeKey } from './node-key-proof.js';
 import { NOISE_PATH, NOISE_UPGRADE, parseServerMessage, type ServerMessage } from './protocol.js';
 
-export class ControlError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'ControlError';
-  }
-}
+// The errors this client throws, defined with the others in types/errors.ts: ControlError (any; control's
+// or the client's `wireCode`) and its subclasses ControlRefusedError, ControlConnectionError,
+// ControlBadServerError, ControlBadUrlError.
+export { ControlBadServerError, ControlBadUrlError, ControlConnectionError, ControlError, ControlRefusedError } from '../types/errors.js';
 
-/** Error codes after which streaming cannot succeed without registering again. */
+/** Control's error codes (wireCode) after which streaming cannot succeed without registering again. */
 const FATAL_STREAM_CODES = new Set(['unknown_node', 'node_key_expired', 'bad_node_key_proof', 'bad_request']);
 
 export interface ControlClientOptions {
@@ -82,7 +78,7 @@ export class ControlClient {
 
   constructor(private readonly opts: ControlClientOptions) {
     this.base = new URL(opts.serverUrl);
-    if (this.base.protocol !== 'http:') throw new ControlError('bad_url', `control URL must be http:// (the channel is Noise-encrypted): ${opts.serverUrl}`);
+    if (this.base.protocol !== 'http:') throw new ControlBadUrlError(`control URL must be http:// (the channel is Noise-encrypted): ${opts.serverUrl}`);
     this.machinePublicKey = publicKeyFromPrivate(opts.machinePrivateKey);
     this.nodePublicKey = publicKeyFromPrivate(opts.nodePrivateKey);
     this.nodeKey = `nodekey:${hex(this.nodePublicKey)}`;
@@ -93,9 +89,9 @@ export class ControlClient {
   async serverPublicKey(): Promise<Uint8Array> {
     if (this.serverKey) return this.serverKey;
     const res = await fetch(new URL('/key', this.base), { signal: AbortSignal.timeout(this.opts.connectTimeoutMs ?? 10_000) });
-    if (!res.ok) throw new ControlError('bad_server', `GET /key: HTTP ${res.status}`);
+    if (!res.ok) throw new ControlBadServerError(`GET /key: HTTP ${res.status}`);
     const body = (await res.json()) as { publicKey?: unknown };
-    if (typeof body.publicKey !== 'string' || !/^[0-9a-f]{64}$/.test(body.publicKey)) throw new ControlError('bad_server', 'GET /key: malformed key');
+    if (typeof body.publicKey !== 'string' || !/^[0-9a-f]{64}$/.test(body.publicKey)) throw new ControlBadServerError('GET /key: malformed key');
     this.serverKey = keyFromHex(body.publicKey);
     return this.serverKey;
   }
@@ -111,7 +107,7 @@ export class ControlClient {
       hostinfo: { ...o.hostinfo, hostname: o.hostinfo.hostname ?? o.hostname },
       requestTags: o.requestTags ?? [],
     });
-    if (msg.type !== 'registered') throw new ControlError('bad_server', `unexpected reply ${msg.type}`);
+    if (msg.type !== 'registered') throw new ControlBadServerError(`unexpected reply ${msg.type}`);
     return { node: msg.node };
   }
 
@@ -119,7 +115,7 @@ export class ControlClient {
     this.live?.close('logout');
     const ch = await this.connect();
     const msg = await this.request(ch, { type: 'logout', nodeKey: this.nodeKey, nodeKeyProof: this.proof(ch) });
-    if (msg.type !== 'loggedout') throw new ControlError('bad_server', `unexpected reply ${msg.type}`);
+    if (msg.type !== 'loggedout') throw new ControlBadServerError(`unexpected reply ${msg.type}`);
   }
 
   /** New endpoints; sent at once on a live stream, and with every reconnect. */
@@ -152,7 +148,7 @@ export class ControlClient {
           onNetmap(nm);
         }, signal);
       } catch (err) {
-        if (err instanceof ControlError && FATAL_STREAM_CODES.has(err.code)) throw err;
+        if (err instanceof ControlError && FATAL_STREAM_CODES.has(err.wireCode)) throw err;
         if (signal.aborted) break;
         this.opts.logger?.log('warn', 'map stream failed; reconnecting', { error: (err as Error).message, inMs: backoff });
       }
@@ -187,12 +183,12 @@ export class ControlClient {
         signal.removeEventListener('abort', onAbort);
         if (this.live === ch) this.live = null;
         if (signal.aborted) resolve();
-        else reject(failure ?? new Error(`map stream closed: ${reason}`));
+        else reject(failure ?? new ControlConnectionError(`map stream closed: ${reason}`));
       });
       ch.onMessage((text) => {
         const msg = parseServerMessage(text);
         if (!msg) {
-          failure = new Error('malformed message from control');
+          failure = new ControlBadServerError('malformed message from control');
           ch.close('malformed');
           return;
         }
@@ -202,14 +198,14 @@ export class ControlClient {
           onNetmap(current);
         } else if (msg.type === 'delta') {
           if (!current) {
-            failure = new Error('delta before the first netmap');
+            failure = new ControlBadServerError('delta before the first netmap');
             ch.close('protocol');
             return;
           }
           current = applyDelta(current, msg.delta);
           onNetmap(current);
         } else if (msg.type === 'error') {
-          failure = new ControlError(msg.code, msg.message);
+          failure = new ControlRefusedError(msg.code, msg.message);
           ch.close(msg.code);
         }
       });
@@ -230,12 +226,12 @@ export class ControlClient {
         const msg = parseServerMessage(text);
         done = true;
         ch.close('done');
-        if (!msg) reject(new ControlError('bad_server', 'malformed reply from control'));
-        else if (msg.type === 'error') reject(new ControlError(msg.code, msg.message));
+        if (!msg) reject(new ControlBadServerError('malformed reply from control'));
+        else if (msg.type === 'error') reject(new ControlRefusedError(msg.code, msg.message));
         else resolve(msg);
       });
       ch.onClose((reason) => {
-        if (!done) reject(new ControlError('connection', `control closed the connection: ${reason}`));
+        if (!done) reject(new ControlConnectionError(`control closed the connection: ${reason}`));
       });
       ch.send(JSON.stringify(body));
     });
@@ -254,7 +250,7 @@ export class ControlClient {
       req.on('upgrade', (_res, socket, head) => resolve({ socket, head }));
       req.on('response', (res) => {
         res.resume();
-        reject(new ControlError('bad_server', `control did not upgrade the connection (HTTP ${res.statusCode})`));
+        reject(new ControlBadServerError(`control did not upgrade the connection (HTTP ${res.statusCode})`));
       });
       req.on('timeout', () => req.destroy(new Error('connect timed out')));
       req.on('error', reject);

@@ -1,6 +1,8 @@
-// The coordinator: control's in-memory view of the tailnet (users, nodes, attributes, active policy and
-// its compiler) and the live map streams. It decides which nodes' netmaps a change touches, rebuilds those
-// (and only those) after a short coalescing delay, and hands the serialized netmap to each stream.
+// The coordinator: wires control's parts together and decides what a change touches. It owns the active
+// policy and its compiler; the rows live in StateView (state-view.ts), the live streams and their coalescing
+// flush in MapStreams (map-streams.ts), the deadlines in ExpiryScheduler and EphemeralReaper, and other
+// processes' commits arrive through ChangeFeed. After a change it names the nodes whose netmaps may differ,
+// and only those are rebuilt and sent.
 //
 // Invariants
 // - The Store is the source of truth; every in-memory change is written there first. Changes made by other
@@ -13,13 +15,20 @@
 // Single-threaded; timers are unref'd so a forgotten coordinator does not keep a process alive.
 import type { Diagnostic } from '../types/errors.js';
 import type { Hostinfo } from '../types/netmap.js';
+import { ChangeFeed } from './change-feed.js';
+import { EphemeralReaper } from './ephemeral-reaper.js';
+import { ExpiryScheduler } from './expiry-scheduler.js';
 import type { Logger } from './logger.js';
+import { MapStreams, type MapSubscriber } from './map-streams.js';
 import type { NodeCompiler, PolicyEngine, TagPolicy } from './policy-engine.js';
 import { NetmapCache } from './netmap-cache.js';
-import { deltaMessage, diffPeers, fullMessage, type NetmapParts } from './netmap-diff.js';
+import { fullMessage } from './netmap-diff.js';
 import { registerNode, type RegisterInput, type RegisterOutcome } from './registration.js';
-import type { AttrRow, NodeRow, PolicyRow, Store, UserRow } from './store.js';
-import { isNodeActive, tailnetNodeOf, tailnetOf } from './views.js';
+import { StateView } from './state-view.js';
+import type { NodeRow, PolicyRow, Store } from './store.js';
+import { isNodeActive } from './views.js';
+
+export type { MapSubscriber } from './map-streams.js';
 
 /** Policy used when none was ever stored: deny everything, and say so (see serve --help). */
 export const DENY_ALL_POLICY = '{"grants": []}\n';
@@ -36,15 +45,6 @@ export interface CoordinatorOptions {
   now?: () => number;
 }
 
-/** One live map stream. `send` receives a serialized netmap or delta message (netmap-diff.ts). */
-export interface MapSubscriber {
-  send(json: string): void;
-  /** What this stream was last sent; maintained by the coordinator. */
-  sent?: NetmapParts;
-  /** The node can no longer stream (deleted, expired, logged out): send the reason and close. */
-  kick(code: string, message: string): void;
-}
-
 export interface SetPolicyResult {
   ok: boolean;
   diagnostics: Diagnostic[];
@@ -52,7 +52,6 @@ export interface SetPolicyResult {
 }
 
 const DEFAULT_EPHEMERAL_TIMEOUT_MS = 5 * 60_000;
-const MAX_TIMER_MS = 60 * 60_000;
 
 export class Coordinator {
   readonly store: Store;
@@ -62,14 +61,13 @@ export class Coordinator {
   readonly ephemeralTimeoutMs: number;
   private readonly nodeKeyExpiryMs: number | undefined;
   private readonly pollIntervalMs: number;
-  private readonly flushDelayMs: number;
 
-  private users = new Map<number, UserRow>();
-  private nodes = new Map<number, NodeRow>();
+  private readonly state: StateView;
   private readonly cache: NetmapCache;
-  private attrs = new Map<number, AttrRow[]>();
-  private nameToId = new Map<string, number>();
-  private byNodeKey = new Map<string, number>();
+  private readonly streams: MapStreams;
+  private readonly expiry: ExpiryScheduler;
+  private readonly reaper: EphemeralReaper;
+  private readonly feed: ChangeFeed;
   private policy: PolicyRow = { id: 0, file: 'default', text: DENY_ALL_POLICY, created: 0 };
   /** The active policy's tag ownership and allow-all flag, from the engine (control never parses policy text). */
   private tagRules: TagPolicy;
@@ -77,16 +75,7 @@ export class Coordinator {
   /** Nodes the compiler currently knows (active ones), by id → name. */
   private compiled = new Map<number, string>();
 
-  private sessions = new Map<number, Set<MapSubscriber>>();
-  private dirty = new Set<number>();
-  private flushTimer: NodeJS.Timeout | null = null;
-  private expiryTimer: NodeJS.Timeout | null = null;
   private pollTimer: NodeJS.Timeout | null = null;
-  private ephemeralTimers = new Map<number, NodeJS.Timeout>();
-  private lastSeq = 0;
-  private lastFlushMs = 0;
-  private allDirty = false;
-  private lastDataVersion = -1;
   private stopped = false;
   /** Counters for tests and the admin API. */
   readonly stats = { netmapsBuilt: 0, netmapsSent: 0, filterCompiles: 0, fullRebuilds: 0, externalChanges: 0 };
@@ -100,45 +89,51 @@ export class Coordinator {
     this.ephemeralTimeoutMs = opts.ephemeralTimeoutMs ?? DEFAULT_EPHEMERAL_TIMEOUT_MS;
     this.nodeKeyExpiryMs = opts.nodeKeyExpiryMs;
     this.pollIntervalMs = opts.pollIntervalMs ?? 200;
-    this.flushDelayMs = opts.flushDelayMs ?? 20;
-    // Getters, because loadAll replaces the maps.
-    const coord = this;
+    const state = (this.state = new StateView(this.store));
     this.cache = new NetmapCache(
       {
+        // Getters, because StateView.load replaces the maps.
         get nodes() {
-          return coord.nodes;
+          return state.nodes;
         },
         get users() {
-          return coord.users;
+          return state.users;
         },
         compiler: () => this.compiler,
-        isOnline: (id) => this.isOnline(id),
+        isOnline: (id) => this.streams.isOnline(id),
         policyVersion: () => this.policy.id,
       },
       this.stats,
     );
+    this.streams = new MapStreams({ cache: this.cache, now: this.now, flushDelayMs: opts.flushDelayMs ?? 20, stats: this.stats });
+    this.expiry = new ExpiryScheduler({
+      next: (now) => Math.min(this.compiler?.nextExpiry() ?? Infinity, this.state.nextExpiry(now)),
+      onDue: () => this.onExpiry(),
+      now: this.now,
+    });
+    this.reaper = new EphemeralReaper((id) => this.onEphemeralDue(id));
+    this.feed = new ChangeFeed(this.store, this.stats);
   }
 
   // ---------------------------------------------------------------- lifecycle
 
   /** Loads all state, builds the compiler, starts the change feed and timers. */
   start(): void {
-    this.lastSeq = this.store.lastChangeSeq();
-    this.lastDataVersion = this.store.dataVersion();
+    this.feed.start();
     this.loadAll();
     const now = this.now();
-    for (const n of this.nodes.values()) if (n.ephemeral) this.scheduleEphemeralDelete(n.id, Math.max(0, (n.lastSeen ?? now) + this.ephemeralTimeoutMs - now));
+    for (const n of this.state.nodes.values()) if (n.ephemeral) this.reaper.schedule(n.id, Math.max(0, (n.lastSeen ?? now) + this.ephemeralTimeoutMs - now));
     this.pollTimer = setInterval(() => this.poll(), this.pollIntervalMs);
     this.pollTimer.unref();
-    this.scheduleExpiry();
+    this.expiry.schedule();
   }
 
   stop(): void {
     this.stopped = true;
-    for (const t of [this.flushTimer, this.expiryTimer]) if (t) clearTimeout(t);
+    this.streams.stop();
+    this.expiry.stop();
     if (this.pollTimer) clearInterval(this.pollTimer);
-    for (const t of this.ephemeralTimers.values()) clearTimeout(t);
-    this.ephemeralTimers.clear();
+    this.reaper.stop();
   }
 
   get policyVersion(): number {
@@ -155,22 +150,11 @@ export class Coordinator {
   }
 
   private loadAll(): void {
-    this.users = new Map(this.store.listUsers().map((u) => [u.id, u]));
-    this.nodes = new Map(this.store.listNodes().map((n) => [n.id, n]));
-    this.attrs = new Map();
-    for (const a of this.store.allAttrs()) {
-      const list = this.attrs.get(a.nodeId) ?? [];
-      list.push(a);
-      this.attrs.set(a.nodeId, list);
-    }
-    this.nameToId = new Map([...this.nodes.values()].map((n) => [n.hostname, n.id]));
-    this.byNodeKey = new Map([...this.nodes.values()].map((n) => [n.nodeKey, n.id]));
+    this.state.load();
     const p = this.store.activePolicy();
     if (p) this.policy = p;
     this.rebuildCompiler();
   }
-
-  private attrsOf = (nodeId: number): readonly AttrRow[] => this.attrs.get(nodeId) ?? [];
 
   /**
    * A fresh compiler over the active policy and every active node; marks every node dirty. Public for the
@@ -178,7 +162,7 @@ export class Coordinator {
    */
   rebuildCompiler(): void {
     const now = this.now();
-    const tailnet = tailnetOf(this.users.values(), this.nodes.values(), this.attrsOf, now);
+    const tailnet = this.state.tailnet(now);
     try {
       this.compiler = this.engine.compiler(this.policy.text, this.policy.file, tailnet, now);
       this.tagRules = this.engine.tags(this.policy.text, this.policy.file);
@@ -189,23 +173,23 @@ export class Coordinator {
       this.tagRules = this.engine.tags(DENY_ALL_POLICY, 'deny-all');
     }
     this.compiled = new Map();
-    for (const n of this.nodes.values()) if (isNodeActive(n, now)) this.compiled.set(n.id, n.hostname);
+    for (const n of this.state.nodes.values()) if (isNodeActive(n, now)) this.compiled.set(n.id, n.hostname);
     this.stats.fullRebuilds++;
     this.cache.allChanged();
-    this.markAllDirty();
+    this.streams.markAllDirty();
   }
 
   // ---------------------------------------------------------------- policy
 
   /** Validates (including `tests`) against the current tailnet; on success stores and activates it. */
   setPolicy(text: string, file: string): SetPolicyResult {
-    const tailnet = tailnetOf(this.users.values(), this.nodes.values(), this.attrsOf, this.now());
+    const tailnet = this.state.tailnet(this.now());
     const check = this.engine.check(text, file, tailnet);
     if (!check.ok) return { ok: false, diagnostics: check.diagnostics };
     const row = this.store.addPolicy(file, text, this.now());
     this.policy = row;
     this.rebuildCompiler();
-    this.scheduleExpiry();
+    this.expiry.schedule();
     this.log.log('info', 'policy activated', { version: row.id, file });
     if (this.tagRules.allowAll) this.log.log('warn', 'the active policy has neither grants nor acls: it ALLOWS ALL traffic (Tailscale compatibility)', { version: row.id });
     return { ok: true, diagnostics: check.diagnostics, version: row.id };
@@ -221,12 +205,11 @@ export class Coordinator {
 
   /** In-memory lookup for the stream path (indexed: a reconnect storm must not scan every node per stream). */
   nodeByNodeKey(nodeKey: string): NodeRow | null {
-    const id = this.byNodeKey.get(nodeKey);
-    return id === undefined ? null : (this.nodes.get(id) ?? null);
+    return this.state.nodeByNodeKey(nodeKey);
   }
 
   node(id: number): NodeRow | null {
-    return this.nodes.get(id) ?? null;
+    return this.state.node(id);
   }
 
   isActive(n: NodeRow): boolean {
@@ -235,7 +218,7 @@ export class Coordinator {
 
   /** Endpoints or hostinfo reported on a map stream. */
   updateFromAgent(nodeId: number, upd: { endpoints?: string[]; hostinfo?: Hostinfo }): void {
-    const n = this.nodes.get(nodeId);
+    const n = this.state.node(nodeId);
     if (!n) return;
     const fields: { endpoints?: string[]; hostinfo?: Hostinfo } = {};
     if (upd.endpoints && upd.endpoints.join(',') !== n.endpoints.join(',')) fields.endpoints = upd.endpoints;
@@ -247,7 +230,7 @@ export class Coordinator {
 
   /** Logout: an ephemeral node is deleted at once; any other node's key is expired (it must register again). */
   logout(nodeId: number): void {
-    const n = this.nodes.get(nodeId);
+    const n = this.state.node(nodeId);
     if (!n) return;
     if (n.ephemeral) {
       this.store.deleteNode(nodeId);
@@ -260,36 +243,18 @@ export class Coordinator {
 
   /** Re-reads one node (and its attributes) from the store and applies whatever changed. */
   refreshNode(id: number, goneReason = 'node deleted'): void {
-    const before = this.nodes.get(id) ?? null;
-    const beforeAttrs = JSON.stringify(this.attrs.get(id) ?? []);
-    const after = this.store.node(id);
+    const { before, after, same } = this.state.refreshNode(id);
     const now = this.now();
-    if (after) {
-      if (!this.users.has(after.userId)) {
-        const u = this.store.userById(after.userId);
-        if (u) this.users.set(u.id, u);
-      }
-      this.nodes.set(id, after);
-      this.attrs.set(id, this.store.attrsOf(id));
-    } else {
-      this.nodes.delete(id);
-      this.attrs.delete(id);
-      this.clearEphemeralTimer(id);
-    }
-    if (before && (!after || before.hostname !== after.hostname)) this.nameToId.delete(before.hostname);
-    if (after) this.nameToId.set(after.hostname, id);
-    if (before && (!after || before.nodeKey !== after.nodeKey)) this.byNodeKey.delete(before.nodeKey);
-    if (after) this.byNodeKey.set(after.nodeKey, id);
-    const same = before && after && JSON.stringify({ ...before, lastSeen: 0 }) === JSON.stringify({ ...after, lastSeen: 0 }) && beforeAttrs === JSON.stringify(this.attrs.get(id) ?? []);
-    if (same && this.compiled.has(id) === isNodeActive(after, now)) {
-      this.markDirty([id]);
+    if (!after) this.reaper.cancel(id);
+    if (same && this.compiled.has(id) === isNodeActive(after!, now)) {
+      this.streams.markDirty([id]);
       return;
     }
     this.applyToCompiler(before, after, now);
     this.cache.nodeChanged(id, after === null);
-    this.markAllDirty();
-    if (!after || !isNodeActive(after, now)) this.kickSessions(id, after ? 'node_key_expired' : 'unknown_node', after ? `node key expired (${goneReason})` : goneReason);
-    this.scheduleExpiry();
+    this.streams.markAllDirty();
+    if (!after || !isNodeActive(after, now)) this.streams.kick(id, after ? 'node_key_expired' : 'unknown_node', after ? `node key expired (${goneReason})` : goneReason);
+    this.expiry.schedule();
   }
 
   private applyToCompiler(before: NodeRow | null, after: NodeRow | null, now: number): void {
@@ -302,8 +267,7 @@ export class Coordinator {
       this.compiled.delete((before ?? after)!.id);
     }
     if (active && after) {
-      const t = tailnetNodeOf(after, this.users.get(after.userId), this.attrsOf(after.id), now);
-      for (const n of this.compiler.upsertNode(t)) touched.add(n);
+      for (const n of this.compiler.upsertNode(this.state.tailnetNode(after, now))) touched.add(n);
       this.compiled.set(after.id, after.hostname);
       touched.add(after.hostname);
     }
@@ -311,14 +275,15 @@ export class Coordinator {
   }
 
   private invalidateFilters(names: Iterable<string>): void {
+    const ids: number[] = [];
     for (const name of names) {
-      const id = this.nameToId.get(name);
+      const id = this.state.idByName(name);
       if (id !== undefined) {
         this.cache.filterChanged(id);
-        this.dirty.add(id);
+        ids.push(id);
       }
     }
-    this.scheduleFlush();
+    this.streams.markDirty(ids);
   }
 
   // ---------------------------------------------------------------- change feed (admin commands)
@@ -326,23 +291,10 @@ export class Coordinator {
   /** Picks up changes other processes committed. Cheap when nothing changed (one PRAGMA). */
   poll(): void {
     if (this.stopped) return;
-    const dv = this.store.dataVersion();
-    if (dv === this.lastDataVersion) return;
-    this.lastDataVersion = dv;
-    const changes = this.store.changesSince(this.lastSeq);
-    if (changes.length === 0) return;
-    this.lastSeq = changes[changes.length - 1].seq;
-    let rebuild = false;
-    const nodeIds = new Set<number>();
-    const userIds = new Set<number>();
-    for (const c of changes) {
-      if (c.origin === this.store.origin) continue;
-      this.stats.externalChanges++;
-      if (c.kind === 'user') userIds.add(c.ref);
-      else if (c.kind === 'policy') rebuild = true;
-      else if (c.kind === 'node' || c.kind === 'attr') nodeIds.add(c.ref);
-    }
-    if (this.reloadUsers(userIds)) rebuild = true;
+    const changes = this.feed.read();
+    if (!changes) return;
+    let rebuild = changes.policy;
+    if (this.state.reloadUsers(changes.users)) rebuild = true;
     if (rebuild) {
       const p = this.store.activePolicy();
       const changedPolicy = p !== null && p.id !== this.policy.id;
@@ -351,209 +303,93 @@ export class Coordinator {
       if (changedPolicy && this.tagRules.allowAll) {
         this.log.log('warn', 'the active policy has neither grants nor acls: it ALLOWS ALL traffic (Tailscale compatibility)', { version: p.id });
       }
-      for (const id of [...this.sessions.keys()]) {
-        const n = this.nodes.get(id);
-        if (!n) this.kickSessions(id, 'unknown_node', 'node deleted');
+      for (const id of [...this.streams.nodeIds()]) {
+        if (!this.state.node(id)) this.streams.kick(id, 'unknown_node', 'node deleted');
       }
     } else {
-      for (const id of nodeIds) this.refreshNode(id);
+      for (const id of changes.nodes) this.refreshNode(id);
     }
-    this.scheduleExpiry();
-    if (this.lastSeq > 10_000) this.store.pruneChanges(this.lastSeq - 1000);
-  }
-
-  /**
-   * Re-reads users; true when the compiler must be rebuilt. A new member without devices changes no netmap;
-   * only an admin (autogroup:admin) or a user who owns nodes needs a fresh compiler, so adding users to a
-   * 10,000-node tailnet costs nothing.
-   */
-  private reloadUsers(ids: Iterable<number>): boolean {
-    let rebuild = false;
-    for (const uid of ids) {
-      const before = this.users.get(uid);
-      const after = this.store.userById(uid);
-      if (after) this.users.set(uid, after);
-      else this.users.delete(uid);
-      let owns = false;
-      for (const n of this.nodes.values()) if (n.userId === uid) owns = true;
-      if (owns || before?.role === 'admin' || after?.role === 'admin') rebuild = true;
-    }
-    return rebuild;
+    this.expiry.schedule();
+    this.feed.prune();
   }
 
   /** Users changed through this process's own store (admin API). */
   refreshUsers(ids: Iterable<number>): void {
-    if (this.reloadUsers(ids)) {
+    if (this.state.reloadUsers(ids)) {
       this.loadAll();
-      this.scheduleExpiry();
+      this.expiry.schedule();
     }
   }
 
   // ---------------------------------------------------------------- expiry
 
-  private scheduleExpiry(): void {
-    if (this.stopped) return;
-    if (this.expiryTimer) clearTimeout(this.expiryTimer);
-    this.expiryTimer = null;
-    const now = this.now();
-    let next = this.compiler?.nextExpiry() ?? Infinity;
-    for (const list of this.attrs.values()) for (const a of list) if (a.expires !== null && a.expires < next) next = a.expires;
-    for (const n of this.nodes.values()) if (n.keyExpiry !== null && n.keyExpiry > now && n.keyExpiry < next) next = n.keyExpiry;
-    if (next === Infinity) return;
-    const delay = Math.min(MAX_TIMER_MS, Math.max(0, next - now));
-    this.expiryTimer = setTimeout(() => this.onExpiry(), delay);
-    this.expiryTimer.unref();
-  }
-
   private onExpiry(): void {
-    this.expiryTimer = null;
     const now = this.now();
     for (const id of this.store.deleteExpiredAttrs(now)) this.refreshNode(id);
     if (this.compiler) this.invalidateFilters(this.compiler.setNow(now));
     for (const [id, name] of [...this.compiled]) {
-      const n = this.nodes.get(id);
+      const n = this.state.node(id);
       if (n && !isNodeActive(n, now)) {
         this.log.log('info', 'node key expired', { node: name, id });
         this.refreshNode(id, 'expired');
       }
     }
-    this.scheduleExpiry();
+    this.expiry.schedule();
+  }
+
+  private onEphemeralDue(nodeId: number): void {
+    if (this.streams.isOnline(nodeId) || !this.state.node(nodeId)) return;
+    this.log.log('info', 'ephemeral node removed after its stream ended', { id: nodeId, node: this.state.node(nodeId)?.hostname });
+    this.store.deleteNode(nodeId);
+    this.refreshNode(nodeId);
   }
 
   // ---------------------------------------------------------------- streams
 
   /** Registers a live stream; the first netmap follows shortly. Returns the function that ends it. */
   openStream(nodeId: number, sub: MapSubscriber): () => void {
-    let set = this.sessions.get(nodeId);
-    const wasOnline = set !== undefined && set.size > 0;
-    if (!set) {
-      set = new Set();
-      this.sessions.set(nodeId, set);
-    }
-    set.add(sub);
-    this.clearEphemeralTimer(nodeId);
+    const cameOnline = this.streams.add(nodeId, sub);
+    this.reaper.cancel(nodeId);
     this.store.updateNode(nodeId, { lastSeen: this.now() }, false);
-    if (!wasOnline) this.onlineChanged(nodeId);
-    this.dirty.add(nodeId);
-    this.scheduleFlush();
+    if (cameOnline) this.onlineChanged(nodeId);
+    this.streams.markDirty([nodeId]);
     let open = true;
     return () => {
       if (!open || this.stopped) return;
       open = false;
-      const s = this.sessions.get(nodeId);
-      if (!s) return;
-      s.delete(sub);
-      if (s.size > 0) return;
-      this.sessions.delete(nodeId);
-      const n = this.nodes.get(nodeId);
+      if (!this.streams.remove(nodeId, sub)) return;
+      const n = this.state.node(nodeId);
       if (!n) return;
       this.store.updateNode(nodeId, { lastSeen: this.now() }, false);
       this.onlineChanged(nodeId);
-      if (n.ephemeral) this.scheduleEphemeralDelete(nodeId, this.ephemeralTimeoutMs);
+      if (n.ephemeral) this.reaper.schedule(nodeId, this.ephemeralTimeoutMs);
     };
   }
 
   /** Nodes with at least one live map stream. */
   get streamCount(): number {
-    return this.sessions.size;
+    return this.streams.count;
   }
 
   isOnline(nodeId: number): boolean {
-    return (this.sessions.get(nodeId)?.size ?? 0) > 0;
+    return this.streams.isOnline(nodeId);
   }
 
   private onlineChanged(nodeId: number): void {
     this.cache.onlineChanged(nodeId);
-    this.markAllDirty();
-  }
-
-  private kickSessions(nodeId: number, code: string, message: string): void {
-    const s = this.sessions.get(nodeId);
-    if (!s) return;
-    this.sessions.delete(nodeId);
-    for (const sub of s) sub.kick(code, message);
-  }
-
-  private scheduleEphemeralDelete(nodeId: number, delayMs: number): void {
-    this.clearEphemeralTimer(nodeId);
-    const t = setTimeout(() => {
-      this.ephemeralTimers.delete(nodeId);
-      if (this.isOnline(nodeId) || !this.nodes.has(nodeId)) return;
-      this.log.log('info', 'ephemeral node removed after its stream ended', { id: nodeId, node: this.nodes.get(nodeId)?.hostname });
-      this.store.deleteNode(nodeId);
-      this.refreshNode(nodeId);
-    }, delayMs);
-    t.unref();
-    this.ephemeralTimers.set(nodeId, t);
-  }
-
-  private clearEphemeralTimer(nodeId: number): void {
-    const t = this.ephemeralTimers.get(nodeId);
-    if (t) clearTimeout(t);
-    this.ephemeralTimers.delete(nodeId);
+    this.streams.markAllDirty();
   }
 
   // ---------------------------------------------------------------- netmaps
 
-  private markDirty(ids: Iterable<number>): void {
-    for (const id of ids) this.dirty.add(id);
-    this.scheduleFlush();
-  }
-
-  /** O(1): 10,000 streams reconnecting must not cost 10,000² set insertions. */
-  private markAllDirty(): void {
-    this.allDirty = true;
-    this.scheduleFlush();
-  }
-
-  private scheduleFlush(): void {
-    if (this.flushTimer || this.stopped || (this.dirty.size === 0 && !this.allDirty)) return;
-    // Never spend more than about half the time flushing: wait at least as long as the last flush took.
-    this.flushTimer = setTimeout(() => this.flush(), Math.max(this.flushDelayMs, this.lastFlushMs));
-    this.flushTimer.unref();
-  }
-
-  /**
-   * Rebuilds the netmap parts of every dirty node that has a live stream and sends each stream either its
-   * first full netmap or a delta against what it was last sent.
-   */
+  /** Sends every dirty stream its netmap now instead of after the coalescing delay. */
   flush(): void {
-    if (this.flushTimer) clearTimeout(this.flushTimer);
-    this.flushTimer = null;
-    const started = performance.now();
-    const ids = this.allDirty ? [...this.sessions.keys()] : [...this.dirty];
-    this.dirty.clear();
-    this.allDirty = false;
-    const now = this.now();
-    const peers = this.cache.nextPeers(now);
-    // Streams that were current after the previous flush all hold peers.prev: diff it once for all of them.
-    const shared = peers.prev ? diffPeers(peers.prev, peers.cur) : undefined;
-    for (const id of ids) {
-      const subs = this.sessions.get(id);
-      if (!subs || subs.size === 0) continue;
-      const parts = this.cache.parts(id, peers.cur, now);
-      if (parts === null) continue;
-      for (const sub of subs) {
-        const msg = sub.sent ? deltaMessage(sub.sent, parts, shared) : fullMessage(parts);
-        sub.sent = parts;
-        if (msg === null) continue;
-        sub.send(msg);
-        this.stats.netmapsSent++;
-      }
-    }
-    this.lastFlushMs = performance.now() - started;
+    this.streams.flush();
   }
 
   /** Bench/test helper: treat every live stream as having been sent its current netmap (nothing pending). */
   markStreamsCurrent(): void {
-    const now = this.now();
-    const peers = this.cache.nextPeers(now).cur;
-    for (const [id, subs] of this.sessions) {
-      const parts = this.cache.parts(id, peers, now);
-      for (const sub of subs) sub.sent = parts ?? undefined;
-    }
-    this.dirty.clear();
-    this.allDirty = false;
+    this.streams.markCurrent();
   }
 
   /** Computes (and caches) every active node's netmap parts: the "full netmap computation". Returns how many. */
@@ -561,7 +397,7 @@ export class Coordinator {
     const now = this.now();
     const peers = this.cache.peerParts(now);
     let n = 0;
-    for (const id of this.nodes.keys()) if (this.cache.parts(id, peers, now)) n++;
+    for (const id of this.state.nodes.keys()) if (this.cache.parts(id, peers, now)) n++;
     return n;
   }
 

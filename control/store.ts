@@ -1,7 +1,7 @@
 // Control's persistent state in one SQLite file (better-sqlite3, WAL). Synchronous by design: every call
 // is a short indexed statement, and one process (serve) plus short-lived admin commands share the file.
 // Every mutation appends to `changes` in the same transaction, tagged with this Store's origin id, so a
-// running server can pick up what admin commands did (see ChangeFeed in control/change-feed.ts).
+// running server can pick up what admin commands did (ChangeFeed in control/change-feed.ts reads them).
 //
 // Not safe for use from several threads; one Store per process.
 import { randomBytes } from 'node:crypto';

@@ -6,7 +6,7 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalApiError, LocalClient, PeerNotFoundError } from './client.js';
+import { LocalApiBadResponseError, LocalApiError, LocalApiUnreachableError, LocalClient, PeerNotFoundError } from './client.js';
 import { FakeBackend, syntheticNetmap } from './fake-backend.js';
 import { LocalApiServer } from './server.js';
 
@@ -56,7 +56,7 @@ describe('LocalClient whois fast path', () => {
       expect((out[1] as { Node: { Name: string } }).Node.Name).toBe(backend.whois({ kind: 'ip', ip: '100.64.0.5', port: null })!.Node.Name);
       expect(out[2]).toBeInstanceOf(LocalApiError);
       expect(out[2]).not.toBeInstanceOf(PeerNotFoundError);
-      expect(out[2]).toMatchObject({ status: 400, code: 'bad_request' });
+      expect(out[2]).toMatchObject({ status: 400, code: 'ERR_LOCALAPI', wireCode: 'bad_request' });
       expect((out[4] as LocalApiError).message).toBe("missing 'addr' parameter");
       expect((out[5] as { Node: { ID: number } }).Node.ID).toBe(backend.whois({ kind: 'ip', ip: '100.64.0.7', port: null })!.Node.ID);
     } finally {
@@ -69,7 +69,8 @@ describe('LocalClient whois fast path', () => {
     try {
       const err = await c.whois(addrOf(0)).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(LocalApiError);
-      expect(err).toMatchObject({ status: 0, code: 'ENOENT' });
+      expect(err).toBeInstanceOf(LocalApiUnreachableError);
+      expect(err).toMatchObject({ status: 0, code: 'ERR_LOCALAPI_UNREACHABLE', wireCode: 'ENOENT', cause: { code: 'ENOENT' } });
       expect((err as Error).message).toMatch(/is the agent daemon running/);
     } finally {
       await c.close();
@@ -84,7 +85,8 @@ describe('LocalClient whois fast path', () => {
     try {
       const err = await c.whois(addrOf(0)).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(LocalApiError);
-      expect(err).toMatchObject({ code: 'bad_response' });
+      expect(err).toBeInstanceOf(LocalApiBadResponseError);
+      expect(err).toMatchObject({ code: 'ERR_LOCALAPI_BAD_RESPONSE', wireCode: 'bad_response' });
     } finally {
       await c.close();
       await new Promise((r) => junk.close(r));

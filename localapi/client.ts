@@ -12,39 +12,17 @@
 // in-memory answer, never slow), so pipelining on it cannot queue a lookup behind a 2 s ping or an endless
 // watch stream; every other endpoint goes through the general Agent without pipelining.
 import { Agent, Pool, request, type Dispatcher } from 'undici';
+import { AccessDeniedError, LocalApiBadResponseError, LocalApiError, LocalApiUnreachableError, PeerNotFoundError } from '../types/errors.js';
 import { LOCALAPI_HOST, LOCALAPI_PREFIX } from './permissions.js';
 import { resolveSocketPath } from './socket-path.js';
 import type { ExplainQuery, ExplainResponse, PingResponse, Prefs, PrefsPatch, StatusResponse, UpRequest, WatchEvent, WhoIsResponse } from './types.js';
 
 export type { ExplainQuery, ExplainResponse, PingResponse, Prefs, PrefsPatch, StatusResponse, UpRequest, WatchEvent, WhoIsResponse } from './types.js';
 
-/** Any non-2xx answer, or a daemon that cannot be reached (status 0, code from the socket error). */
-export class LocalApiError extends Error {
-  readonly status: number;
-  readonly code: string;
-  constructor(status: number, code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'LocalApiError';
-    this.status = status;
-    this.code = code;
-  }
-}
-
-/** whois found no node for the address (404). */
-export class PeerNotFoundError extends LocalApiError {
-  constructor(message: string) {
-    super(404, 'not_found', message);
-    this.name = 'PeerNotFoundError';
-  }
-}
-
-/** The daemon refused the request for this caller (403): not root/operator, or a browser header. */
-export class AccessDeniedError extends LocalApiError {
-  constructor(code: string, message: string) {
-    super(403, code, message);
-    this.name = 'AccessDeniedError';
-  }
-}
+// The typed errors apps catch, defined with the others in types/errors.ts: LocalApiError (any failure;
+// `status`, the daemon's `wireCode`), PeerNotFoundError, AccessDeniedError, LocalApiUnreachableError,
+// LocalApiBadResponseError.
+export { AccessDeniedError, LocalApiBadResponseError, LocalApiError, LocalApiUnreachableError, PeerNotFoundError } from '../types/errors.js';
 
 export interface LocalClientOptions {
   /** Socket path; else GRANTWIRE_SOCKET, else /var/run/grantwire/agentd.sock. */
@@ -79,7 +57,7 @@ function unreachable(socketPath: string, err: unknown): LocalApiError {
   const e = err as NodeJS.ErrnoException;
   const code = e.code ?? 'unreachable';
   const hint = code === 'ENOENT' || code === 'ECONNREFUSED' ? ' (is the agent daemon running? set --socket or GRANTWIRE_SOCKET)' : '';
-  return new LocalApiError(0, code, `cannot reach the agent at ${socketPath}: ${e.message}${hint}`, { cause: err });
+  return new LocalApiUnreachableError(code, `cannot reach the agent at ${socketPath}: ${e.message}${hint}`, { cause: err });
 }
 
 /**
@@ -115,7 +93,7 @@ class WhoisHandler implements Dispatcher.DispatchHandler {
       try {
         v = JSON.parse(text) as WhoIsResponse;
       } catch (err) {
-        this.reject(new LocalApiError(this.status, 'bad_response', `whois answer is not JSON: ${(err as Error).message}`));
+        this.reject(new LocalApiBadResponseError(this.status, `whois answer is not JSON: ${(err as Error).message}`));
         return;
       }
       this.resolve(v);
@@ -209,7 +187,7 @@ export class LocalClient {
     return this.json('GET', `explain?${p.toString()}`);
   }
 
-  /** One ICMP echo through the tunnel to the peer owning `ip` (LocalApiError with code 'timeout' if none). */
+  /** One ICMP echo through the tunnel to the peer owning `ip` (LocalApiError with wireCode 'timeout' if none). */
   ping(ip: string, timeoutMs = 2000): Promise<PingResponse> {
     return this.json('POST', `ping?ip=${encodeURIComponent(ip)}&timeout=${timeoutMs}`);
   }
@@ -225,7 +203,7 @@ export class LocalClient {
       res = await request(ORIGIN + LOCALAPI_PREFIX + 'watch', { dispatcher: this.agent, method: 'GET', signal, bodyTimeout: 0 });
     } catch (err) {
       if (signal?.aborted) return;
-      throw new LocalApiError(0, (err as NodeJS.ErrnoException).code ?? 'unreachable', `cannot reach the agent at ${this.socketPath}: ${(err as Error).message}`, { cause: err });
+      throw new LocalApiUnreachableError((err as NodeJS.ErrnoException).code ?? 'unreachable', `cannot reach the agent at ${this.socketPath}: ${(err as Error).message}`, { cause: err });
     }
     if (res.statusCode !== 200) {
       const text = await res.body.text();

@@ -203,7 +203,7 @@ async function claimSocketPath(path: string): Promise<void> {
     });
     s.once('error', () => resolve(false));
   });
-  if (live) throw new GrantwireError('EADDRINUSE', `listen ${path}: address already in use (another agent daemon is running)`);
+  if (live) throw new GrantwireError('ERR_LOCALAPI_IN_USE', `listen ${path}: address already in use (another agent daemon is running)`);
   log('removing stale socket %s', path);
   await unlink(path);
 }
@@ -243,7 +243,7 @@ export class LocalApiServer {
     await claimSocketPath(path);
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) => {
-        reject(err.code === 'EADDRINUSE' ? new GrantwireError('EADDRINUSE', `listen ${path}: address already in use`, { cause: err }) : err);
+        reject(err.code === 'EADDRINUSE' ? new GrantwireError('ERR_LOCALAPI_IN_USE', `listen ${path}: address already in use`, { cause: err }) : err);
       };
       this.server.once('error', onError);
       this.server.listen(path, () => {
@@ -301,7 +301,7 @@ export class LocalApiServer {
       res.destroy();
       return;
     }
-    if (err instanceof LocalApiFailure) sendError(res, err.status, err.code, err.message);
+    if (err instanceof LocalApiFailure) sendError(res, err.status, err.wireCode, err.message);
     else {
       log('internal error: %s', (err as Error)?.stack ?? String(err));
       sendError(res, 500, 'internal', (err as Error)?.message ?? 'internal error');

@@ -127,17 +127,8 @@ export type WatchEvent =
 /** The typed parse of whois' `addr` parameter. */
 export type WhoisAddr = { kind: 'ip'; ip: string; port: number | null } | { kind: 'nodekey'; key: string };
 
-/** An expected failure that the server turns into a JSON error with this status and code. */
-export class LocalApiFailure extends Error {
-  readonly status: number;
-  readonly code: string;
-  constructor(status: number, code: string, message: string) {
-    super(message);
-    this.name = 'LocalApiFailure';
-    this.status = status;
-    this.code = code;
-  }
-}
+// An expected failure that the server turns into a JSON error with this status and code.
+export { LocalApiFailure } from '../types/errors.js';
 
 /** What the server asks of the agent. Read calls are synchronous: they answer from memory. */
 export interface LocalBackend {

@@ -1,8 +1,24 @@
-// One base error for local misuse (bad config, bad arguments). Network input never throws: parsers
-// return null and callers count the drop. `code` is stable so callers and tests can branch on it.
+// The error catalog: one root class, GrantwireError, with a stable `code` (`ERR_*`) and the standard
+// `cause`, and one subclass per failure that callers tell apart (undici's shape: callers branch on the
+// class or on `code`, never on the message, which is free to improve).
+//
+// Network input never throws: parsers return null and callers count the drop. These errors are for local
+// misuse (bad config, bad arguments) and for failures reported to a person or an app.
+//
+// Errors that relay a code from the other side of a wire (the LocalAPI's JSON `code`, control's error
+// replies) keep it in `wireCode`; `code` stays ours, so one namespace of `ERR_*` codes covers the tree.
+// Every class sets `name` itself (not from the constructor's name) so it survives bundlers and minifiers.
+//
+// `new GrantwireError(code, message)` with an ad-hoc code is fine for a failure only a person reads
+// (e.g. ERR_STATE_FILE); give a failure its own subclass here once a caller needs to catch it by type.
+
+/** A stable machine-readable error code. */
+export type ErrorCode = `ERR_${string}`;
+
+/** The root of every error grantwire throws on purpose. */
 export class GrantwireError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'GrantwireError';
     this.code = code;
@@ -20,4 +36,167 @@ export interface Diagnostic {
 
 export function formatDiagnostic(d: Diagnostic): string {
   return `${d.file}:${d.line}:${d.col}: ${d.message}`;
+}
+
+// ---- command line (cli/args.ts re-exports these) ----
+
+/** Bad flags or arguments; the dispatcher prints the message and the usage, exits 2. */
+export class UsageError extends GrantwireError {
+  declare readonly code: 'ERR_USAGE';
+  constructor(message: string) {
+    super('ERR_USAGE', message);
+    this.name = 'UsageError';
+  }
+}
+
+/** `--help` was given: the dispatcher prints the usage on stdout and exits 0. A signal, not a failure. */
+export class HelpRequested extends GrantwireError {
+  declare readonly code: 'ERR_HELP_REQUESTED';
+  constructor() {
+    super('ERR_HELP_REQUESTED', 'help');
+    this.name = 'HelpRequested';
+  }
+}
+
+/** One bad query line of `control policy eval`; answered with {"error": …} while the rest continue. */
+export class PolicyQueryError extends GrantwireError {
+  declare readonly code: 'ERR_POLICY_QUERY';
+  constructor(message: string) {
+    super('ERR_POLICY_QUERY', message);
+    this.name = 'PolicyQueryError';
+  }
+}
+
+// ---- configuration files (wireguard/config.ts re-exports this) ----
+
+/** A wg-quick style config that does not load; every diagnostic, one per line in the message. */
+export class WgConfigError extends GrantwireError {
+  declare readonly code: 'ERR_WG_CONFIG';
+  readonly diagnostics: Diagnostic[];
+  constructor(diagnostics: Diagnostic[]) {
+    super('ERR_WG_CONFIG', diagnostics.map(formatDiagnostic).join('\n'));
+    this.name = 'WgConfigError';
+    this.diagnostics = diagnostics;
+  }
+}
+
+// ---- the LocalAPI, client side (localapi/client.ts re-exports these; they are the apps' API) ----
+
+/**
+ * Any failed LocalAPI call. `status` is the HTTP status (0 when the daemon was not reached); `wireCode`
+ * is the daemon's JSON `code` (`bad_request`, `timeout`, …), `http_<status>` when the answer had none,
+ * or the socket's errno (`ENOENT`, `ECONNREFUSED`) when unreachable.
+ */
+export class LocalApiError extends GrantwireError {
+  declare readonly code: 'ERR_LOCALAPI' | 'ERR_PEER_NOT_FOUND' | 'ERR_ACCESS_DENIED' | 'ERR_LOCALAPI_UNREACHABLE' | 'ERR_LOCALAPI_BAD_RESPONSE';
+  readonly status: number;
+  readonly wireCode: string;
+  /** `code` is for the subclasses below. */
+  constructor(status: number, wireCode: string, message: string, options?: { cause?: unknown }, code: LocalApiError['code'] = 'ERR_LOCALAPI') {
+    super(code, message, options);
+    this.name = 'LocalApiError';
+    this.status = status;
+    this.wireCode = wireCode;
+  }
+}
+
+/** whois found no node for the address (404). */
+export class PeerNotFoundError extends LocalApiError {
+  declare readonly code: 'ERR_PEER_NOT_FOUND';
+  constructor(message: string) {
+    super(404, 'not_found', message, undefined, 'ERR_PEER_NOT_FOUND');
+    this.name = 'PeerNotFoundError';
+  }
+}
+
+/** The daemon refused the request for this caller (403): not root/operator, or a browser header. */
+export class AccessDeniedError extends LocalApiError {
+  declare readonly code: 'ERR_ACCESS_DENIED';
+  constructor(wireCode: string, message: string) {
+    super(403, wireCode, message, undefined, 'ERR_ACCESS_DENIED');
+    this.name = 'AccessDeniedError';
+  }
+}
+
+/** The daemon's socket could not be reached (status 0); `wireCode` is the socket's errno, `cause` its error. */
+export class LocalApiUnreachableError extends LocalApiError {
+  declare readonly code: 'ERR_LOCALAPI_UNREACHABLE';
+  constructor(errno: string, message: string, options?: { cause?: unknown }) {
+    super(0, errno, message, options, 'ERR_LOCALAPI_UNREACHABLE');
+    this.name = 'LocalApiUnreachableError';
+  }
+}
+
+/** A 2xx answer whose body is not what the endpoint promises (e.g. not JSON): a daemon or proxy bug. */
+export class LocalApiBadResponseError extends LocalApiError {
+  declare readonly code: 'ERR_LOCALAPI_BAD_RESPONSE';
+  constructor(status: number, message: string) {
+    super(status, 'bad_response', message, undefined, 'ERR_LOCALAPI_BAD_RESPONSE');
+    this.name = 'LocalApiBadResponseError';
+  }
+}
+
+// ---- the LocalAPI, server side (localapi/types.ts re-exports this) ----
+
+/** An expected failure of a backend call; the server answers `{"error": message, "code": wireCode}` with `status`. */
+export class LocalApiFailure extends GrantwireError {
+  declare readonly code: 'ERR_LOCALAPI_FAILURE';
+  readonly status: number;
+  readonly wireCode: string;
+  constructor(status: number, wireCode: string, message: string) {
+    super('ERR_LOCALAPI_FAILURE', message);
+    this.name = 'LocalApiFailure';
+    this.status = status;
+    this.wireCode = wireCode;
+  }
+}
+
+// ---- control's client (control/client.ts re-exports these) ----
+
+/** Any failure of a control client call; `wireCode` is control's error code or one of the client's own. */
+export class ControlError extends GrantwireError {
+  declare readonly code: 'ERR_CONTROL_CLIENT' | 'ERR_CONTROL_REFUSED' | 'ERR_CONTROL_CONNECTION' | 'ERR_CONTROL_BAD_SERVER' | 'ERR_CONTROL_BAD_URL';
+  readonly wireCode: string;
+  /** `code` is for the subclasses below. */
+  constructor(wireCode: string, message: string, options?: { cause?: unknown }, code: ControlError['code'] = 'ERR_CONTROL_CLIENT') {
+    super(code, message, options);
+    this.name = 'ControlError';
+    this.wireCode = wireCode;
+  }
+}
+
+/** Control answered and said no; `wireCode` is its reason code (`invalid_auth_key`, `node_key_expired`, …). */
+export class ControlRefusedError extends ControlError {
+  declare readonly code: 'ERR_CONTROL_REFUSED';
+  constructor(wireCode: string, message: string) {
+    super(wireCode, message, undefined, 'ERR_CONTROL_REFUSED');
+    this.name = 'ControlRefusedError';
+  }
+}
+
+/** The Noise channel closed before control answered. */
+export class ControlConnectionError extends ControlError {
+  declare readonly code: 'ERR_CONTROL_CONNECTION';
+  constructor(message: string) {
+    super('connection', message, undefined, 'ERR_CONTROL_CONNECTION');
+    this.name = 'ControlConnectionError';
+  }
+}
+
+/** The server does not speak the control protocol: no upgrade, a malformed key, reply or stream. */
+export class ControlBadServerError extends ControlError {
+  declare readonly code: 'ERR_CONTROL_BAD_SERVER';
+  constructor(message: string) {
+    super('bad_server', message, undefined, 'ERR_CONTROL_BAD_SERVER');
+    this.name = 'ControlBadServerError';
+  }
+}
+
+/** The control URL given to the client is unusable (local misuse). */
+export class ControlBadUrlError extends ControlError {
+  declare readonly code: 'ERR_CONTROL_BAD_URL';
+  constructor(message: string) {
+    super('bad_url', message, undefined, 'ERR_CONTROL_BAD_URL');
+    this.name = 'ControlBadUrlError';
+  }
 }

@@ -168,6 +168,8 @@ export function compareIP(a: Uint8Array, b: Uint8Array): number {
 
 /** Parses `ip:port`, `[v6]:port`. Returns null on anything else. */
 export function parseAddrPort(s: string): { addr: IPAddr; port: number } | null {
+  // Like parseIP and parsePrefix: a non-string (an endpoint from a malformed JSON netmap) is bad input, not a crash.
+  if (typeof s !== 'string') return null;
   let host: string;
   let portText: string;
   if (s.startsWith('[')) {

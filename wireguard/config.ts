@@ -6,7 +6,7 @@
 //
 // A config file is local input: every problem is collected as a positioned Diagnostic and thrown once
 // as a WgConfigError, so the user sees all of them. Secrets never appear in messages.
-import { GrantwireError, formatDiagnostic, type Diagnostic } from '../types/errors.js';
+import { WgConfigError, type Diagnostic } from '../types/errors.js';
 import { parsePrefix, parseIP, formatPrefix, maskPrefix, hasHostBits } from '../types/ip.js';
 import { keyFromBase64 } from './keys.js';
 
@@ -38,14 +38,7 @@ export interface WgConfig {
   warnings: Diagnostic[];
 }
 
-export class WgConfigError extends GrantwireError {
-  readonly diagnostics: Diagnostic[];
-  constructor(diagnostics: Diagnostic[]) {
-    super('ERR_WG_CONFIG', diagnostics.map(formatDiagnostic).join('\n'));
-    this.name = 'WgConfigError';
-    this.diagnostics = diagnostics;
-  }
-}
+export { WgConfigError } from '../types/errors.js';
 
 const IGNORED_INTERFACE_KEYS = new Set(['dns', 'table', 'preup', 'postup', 'predown', 'postdown', 'saveconfig']);
 

@@ -34,7 +34,7 @@ export async function run(argv: string[]): Promise<number> {
         ok++;
         process.stdout.write(`pong from ${r.NodeName} (${r.IP}) via ICMP through the tunnel in ${(r.LatencySeconds * 1000).toFixed(2)}ms\n`);
       } catch (err) {
-        if (!(err instanceof LocalApiError) || err.code !== 'timeout') throw err;
+        if (!(err instanceof LocalApiError) || err.wireCode !== 'timeout') throw err;
         process.stdout.write(`no reply from ${ip} within ${timeoutS}s\n`);
       }
       if (i + 1 < count) await new Promise((r) => setTimeout(r, 200));

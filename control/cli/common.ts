@@ -2,7 +2,7 @@
 // `--state` flag every admin command takes.
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { UsageError } from '../../cli/args.js';
+import { HelpRequested, UsageError } from '../../cli/args.js';
 import { GrantwireError } from '../../types/errors.js';
 import { Store } from '../store.js';
 
@@ -28,7 +28,8 @@ export async function withStore(state: string | undefined, fn: (store: Store) =>
   try {
     return await fn(store);
   } catch (err) {
-    if (err instanceof GrantwireError) {
+    // Usage errors share the root class but keep their own exit path (usage text, exit 2) in cli/args.ts.
+    if (err instanceof GrantwireError && !(err instanceof UsageError) && !(err instanceof HelpRequested)) {
       process.stderr.write(`control: ${err.message}\n`);
       return 1;
     }

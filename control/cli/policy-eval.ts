@@ -14,7 +14,7 @@ import { parseCommand, requireFlag } from '../../cli/args.js';
 import { compileFilter, FilterEngine, isAccept, verdictReason } from '../../filter/index.js';
 import { buildProbe } from '../../packet/probe.js';
 import { checkPolicy, PolicyCompiler } from '../../policy/index.js';
-import { formatDiagnostic, type Diagnostic } from '../../types/errors.js';
+import { formatDiagnostic, PolicyQueryError as QueryError, type Diagnostic } from '../../types/errors.js';
 import { parseIP } from '../../types/ip.js';
 import { parseIpProto } from '../../types/ipproto.js';
 import type { Tailnet, TailnetNode } from '../../types/tailnet.js';
@@ -43,7 +43,6 @@ interface NodeView {
   engine: FilterEngine | null;
 }
 
-class QueryError extends Error {}
 
 function addrOf(node: TailnetNode, family: 4 | 6): string | null {
   for (const ip of node.ips) if (parseIP(ip)?.family === family) return ip;

@@ -1,6 +1,6 @@
 // Every registration outcome (issue 5, "Done when"), through a real server and the real client.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ControlError } from '../../control/client.js';
+import { ControlError, ControlRefusedError } from '../../control/client.js';
 import { TAGGED_DEVICES_USER } from '../../types/netmap.js';
 import { POLICY } from './fixtures.js';
 import { LINUX, newAgent, startControl, waitUntil, type Harness } from './helpers.js';
@@ -21,7 +21,9 @@ async function refusal(p: Promise<unknown>): Promise<ControlError> {
   try {
     await p;
   } catch (err) {
-    expect(err).toBeInstanceOf(ControlError);
+    // Control answered and said no: the refusal class, its ERR_ code, control's reason in wireCode.
+    expect(err).toBeInstanceOf(ControlRefusedError);
+    expect(err).toMatchObject({ code: 'ERR_CONTROL_REFUSED' });
     return err as ControlError;
   }
   throw new Error('expected a refusal');
@@ -37,7 +39,7 @@ describe('auth keys', () => {
     { name: 'unknown id', key: 'gwkey-0123456789ab-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' },
   ])('refuses a bad key ($name)', async ({ key }) => {
     const e = await refusal(reg(key));
-    expect(e.code).toBe('invalid_auth_key');
+    expect(e.wireCode).toBe('invalid_auth_key');
     expect(e.message).toBe('invalid auth key');
   });
 
@@ -49,28 +51,28 @@ describe('auth keys', () => {
   });
 
   it('refuses a missing key for an unknown node', async () => {
-    expect((await refusal(reg(undefined))).code).toBe('invalid_auth_key');
+    expect((await refusal(reg(undefined))).wireCode).toBe('invalid_auth_key');
   });
 
   it('refuses an expired key', async () => {
     const key = h.key({ user: 'alice@example.com', expiresInMs: 20 });
     await new Promise((r) => setTimeout(r, 40));
     const e = await refusal(reg(key));
-    expect([e.code, e.message]).toEqual(['auth_key_expired', 'auth key expired']);
+    expect([e.wireCode, e.message]).toEqual(['auth_key_expired', 'auth key expired']);
   });
 
   it('refuses a revoked key', async () => {
     const key = h.key({ user: 'alice@example.com', reusable: true });
     h.store.revokeAuthKey(key.split('-')[1]);
     const e = await refusal(reg(key));
-    expect([e.code, e.message]).toEqual(['auth_key_revoked', 'auth key revoked']);
+    expect([e.wireCode, e.message]).toEqual(['auth_key_revoked', 'auth key revoked']);
   });
 
   it('accepts a one-off key once, then refuses it', async () => {
     const key = h.key({ user: 'alice@example.com' });
     await reg(key, [], 'once-a');
     const e = await refusal(reg(key, [], 'once-b'));
-    expect([e.code, e.message]).toEqual(['auth_key_used', 'auth key already used']);
+    expect([e.wireCode, e.message]).toEqual(['auth_key_used', 'auth key already used']);
   });
 
   it('accepts a reusable key many times', async () => {
@@ -85,7 +87,7 @@ describe('tags', () => {
   it('refuses tags the user does not own, with the exact text', async () => {
     const key = h.key({ user: 'bob@example.com', reusable: true });
     const e = await refusal(reg(key, ['tag:web']));
-    expect(e.code).toBe('tags_not_permitted');
+    expect(e.wireCode).toBe('tags_not_permitted');
     expect(e.message).toBe('requested tags [tag:web] are invalid or not permitted');
     expect((await refusal(reg(key, ['tag:db', 'tag:nope', 'tag:ci']))).message).toBe('requested tags [tag:nope tag:ci] are invalid or not permitted');
     expect((await refusal(reg(key, ['bogus']))).message).toBe('requested tags [bogus] are invalid or not permitted');
@@ -140,7 +142,7 @@ describe('nodes', () => {
     await a.client.register({ authKey: h.key({ user: 'alice@example.com' }), hostname: 'victim', hostinfo: LINUX });
     const thief = newAgent(h.url, { node: a.nodePrivateKey });
     const e = await refusal(thief.client.register({ authKey: h.key({ user: 'bob@example.com' }), hostname: 'thief', hostinfo: LINUX }));
-    expect(e.code).toBe('node_key_in_use');
+    expect(e.wireCode).toBe('node_key_in_use');
   });
 
   it('a machine that renames itself is renamed on re-registration; a uniqueness suffix is kept', async () => {
@@ -186,7 +188,7 @@ describe('nodes', () => {
     await a.client.register({ authKey: h.key({ user: 'alice@example.com' }), hostname: 'leaver', hostinfo: LINUX });
     await a.client.logout();
     const e = await refusal(a.client.streamMap({ endpoints: [] }, () => {}, new AbortController().signal));
-    expect(e.code).toBe('node_key_expired');
+    expect(e.wireCode).toBe('node_key_expired');
     await a.client.register({ authKey: h.key({ user: 'alice@example.com' }), hostname: 'leaver', hostinfo: LINUX });
     await a.stream();
     await a.stop();
@@ -210,7 +212,8 @@ describe('node key expiry', () => {
       await b.waitFor((nm) => nm.peers.some((p) => p.name === 'a'));
       await b.waitFor((nm) => nm.peers.length === 0, 8000);
       await waitUntil(() => a.streamError !== undefined, 8000, 'a kicked');
-      expect((a.streamError as ControlError).code).toBe('node_key_expired');
+      expect(a.streamError).toBeInstanceOf(ControlRefusedError);
+      expect((a.streamError as ControlError).wireCode).toBe('node_key_expired');
       await a.stop();
       await b.stop();
     } finally {

@@ -51,8 +51,8 @@ describe('node identity', () => {
     const victim = newAgent(h.url);
     await victim.client.register({ authKey: key({ user: 'alice@example.com' }), hostname: 'victim2', hostinfo: LINUX });
     const thief = newAgent(h.url, { node: victim.nodePrivateKey });
-    await expect(thief.client.streamMap({ endpoints: [] }, () => {}, new AbortController().signal)).rejects.toMatchObject({ code: 'unknown_node' });
-    await expect(thief.client.logout()).rejects.toMatchObject({ code: 'unknown_node' });
+    await expect(thief.client.streamMap({ endpoints: [] }, () => {}, new AbortController().signal)).rejects.toMatchObject({ code: 'ERR_CONTROL_REFUSED', wireCode: 'unknown_node' });
+    await expect(thief.client.logout()).rejects.toMatchObject({ code: 'ERR_CONTROL_REFUSED', wireCode: 'unknown_node' });
     expect(h.store.nodeByHostname('victim2')?.keyExpiry).toBeGreaterThan(Date.now());
   });
 
@@ -77,7 +77,7 @@ describe('node identity', () => {
     const thief = newAgent(h.url, { node: victim.nodePrivateKey });
     const err = await thief.client.register({ authKey: key({ user: 'bob@example.com' }), hostname: 'x', hostinfo: LINUX }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ControlError);
-    expect((err as ControlError).code).toBe('node_key_in_use');
+    expect((err as ControlError).wireCode).toBe('node_key_in_use');
     expect(h.store.nodeByHostname('victim4')?.machineKey).toBe(`mkey:${keyToHex(publicKeyFromPrivate(victim.machinePrivateKey))}`);
   });
 });
@@ -279,6 +279,6 @@ describe('admin API writes', () => {
     const stats = (await call('GET', '/api/v1/stats')).body;
     expect(stats.policyVersion).toBe(h.server.coordinator.policyVersion);
     expect(typeof stats.netmapsSent).toBe('number');
-    await expect(newAgent(h.url).client.register({ authKey: key, hostname: 'late', hostinfo: LINUX })).rejects.toMatchObject({ code: 'auth_key_revoked' });
+    await expect(newAgent(h.url).client.register({ authKey: key, hostname: 'late', hostinfo: LINUX })).rejects.toMatchObject({ code: 'ERR_CONTROL_REFUSED', wireCode: 'auth_key_revoked' });
   });
 });
