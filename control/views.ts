@@ -66,6 +66,8 @@ export function netmapNodeOf(n: NodeRow, online: boolean, withMachineKey: boolea
     hostinfo: { ...n.hostinfo, hostname: n.hostinfo.hostname || n.hostname },
     online,
   };
+  // The agent accepts an allowed IP outside the tailnet ranges only when it is one of these routes.
+  if (n.routes.length > 0) out.routes = [...n.routes];
   if (withMachineKey) out.machineKey = n.machineKey;
   if (n.keyExpiry !== null) out.keyExpiry = n.keyExpiry;
   return out;
