@@ -86,7 +86,12 @@ export async function handleAdminApi(req: IncomingMessage, res: ServerResponse, 
   if (!who) return send(res, 401, { error: 'missing or invalid API token', code: 'unauthorized' });
   const { coordinator } = ctx;
   const store = coordinator.store;
-  const path = url.pathname.slice('/api/v1/'.length).split('/').map(decodeURIComponent);
+  let path: string[];
+  try {
+    path = url.pathname.slice('/api/v1/'.length).split('/').map(decodeURIComponent);
+  } catch {
+    return send(res, 400, { error: 'malformed percent-encoding in path', code: 'bad_request' });
+  }
   const method = req.method ?? 'GET';
   try {
     if (path[0] === 'nodes' && path.length === 1 && method === 'GET') {

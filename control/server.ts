@@ -14,6 +14,7 @@ import { acceptChannel } from './channel.js';
 import { Coordinator, type CoordinatorOptions } from './coordinator.js';
 import type { Logger } from './logger.js';
 import { NOISE_PATH, NOISE_UPGRADE } from './protocol.js';
+import { parseRequestTarget } from './request-target.js';
 import { runSession } from './session.js';
 import type { Store } from './store.js';
 
@@ -83,7 +84,8 @@ export class ControlServer {
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
-    const url = new URL(req.url ?? '/', 'http://control');
+    const url = parseRequestTarget(req.url, 'http://control');
+    if (!url) return json(res, 400, { error: 'malformed request target', code: 'bad_request' });
     if (req.method === 'GET' && url.pathname === '/key') {
       return json(res, 200, { publicKey: keyToHex(this.publicKey), protocol: NOISE_UPGRADE });
     }
@@ -100,13 +102,13 @@ export class ControlServer {
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const url = new URL(req.url ?? '/', 'http://control');
+    socket.on('error', () => {});
+    const url = parseRequestTarget(req.url, 'http://control');
     const upgrade = (req.headers.upgrade ?? '').toLowerCase();
-    if (req.method !== 'POST' || url.pathname !== NOISE_PATH || upgrade !== NOISE_UPGRADE) {
+    if (req.method !== 'POST' || url?.pathname !== NOISE_PATH || upgrade !== NOISE_UPGRADE) {
       socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return;
     }
-    socket.on('error', () => {});
     (socket as Duplex & { setNoDelay?: (b: boolean) => void }).setNoDelay?.(true);
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${NOISE_UPGRADE}\r\nConnection: Upgrade\r\n\r\n`);
     acceptChannel(socket, head, this.controlKey.raw)
