@@ -9,6 +9,7 @@ import Database from 'better-sqlite3';
 import type { Hostinfo } from '../types/netmap.js';
 import type { PostureValue, UserRole } from '../types/tailnet.js';
 import { migrate } from './schema.js';
+import { prepareStateFile, tightenStateFiles, type StateFileOptions } from './state-file.js';
 import { allocateHost, v4ForHost, v6ForHost } from './addresses.js';
 import { GrantwireError } from '../types/errors.js';
 
@@ -141,13 +142,15 @@ export class Store {
   /** Tags this process's rows in `changes`, so the server can skip its own. */
   readonly origin = randomBytes(8).toString('hex');
 
-  constructor(readonly path: string) {
+  constructor(readonly path: string, opts: StateFileOptions = {}) {
+    prepareStateFile(path, opts);
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
     migrate(this.db);
+    tightenStateFiles(path, opts);
   }
 
   close(): void {

@@ -25,6 +25,8 @@ flags:
   --ephemeral-timeout DURATION  remove ephemeral nodes this long after their stream ends (default 5m)
   --node-key-expiry DURATION    lifetime of a registered node key (default 180d)
   --keepalive DURATION          map stream keep-alive interval (default 15s)
+  --insecure-state-perms        start even when the state file is readable by group or others, or owned
+                                by another user (by default: refused; the file holds control's private key)
   --debug                       verbose logging
 `;
 
@@ -52,6 +54,7 @@ export async function run(argv: string[]): Promise<number> {
     'node-key-expiry': { type: 'string' },
     keepalive: { type: 'string' },
     debug: { type: 'boolean' },
+    'insecure-state-perms': { type: 'boolean' },
   });
   const { host, port } = parseListen(requireFlag(values.listen, 'listen'));
   const ephemeralTimeoutMs = durationFlag(values['ephemeral-timeout'], 'ephemeral-timeout', 5 * 60_000);
@@ -60,7 +63,14 @@ export async function run(argv: string[]): Promise<number> {
   const policyText = values.policy !== undefined ? readTextFile(values.policy) : null;
   const logger = streamLogger((line) => process.stderr.write(line), values.debug ?? false);
 
-  const store = openStore(values.state);
+  let store: ReturnType<typeof openStore>;
+  try {
+    store = openStore(values.state, values['insecure-state-perms'] === true);
+  } catch (err) {
+    process.stderr.write(`control serve: ${(err as Error).message}\n`);
+    return 1;
+  }
+  if (values['insecure-state-perms']) logger.log('warn', 'state file permissions are not checked (--insecure-state-perms)', { state: store.path });
   if (policyText !== null) {
     const r = storePolicy(store, policyEngine, policyText, values.policy as string);
     if (!r.ok) {
