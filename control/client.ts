@@ -6,12 +6,17 @@
 //   await c.streamMap({ endpoints, hostinfo }, (nm) => apply(nm), abortSignal);  // until aborted
 //   c.updateEndpoints([...]);  c.updateHostinfo({...});  await c.logout();
 //
+// serverUrl may be http:// or https:// (control run with --tls-cert/--tls-key); the Noise channel inside
+// is authenticated and encrypted either way, TLS adds confidentiality for the admin API on the same port.
+//
 // Control sends a full netmap and then deltas; streamMap applies them and always hands onNetmap a complete
 // Netmap (a new object each time). register/logout throw ControlError whose message is control's reason (e.g. `requested tags [tag:x] are
 // invalid or not permitted`). streamMap reconnects with backoff after network failures and returns when
 // the signal aborts; it throws ControlError when control says the node can no longer stream (deleted,
 // key expired, logged out): the agent must register again.
 import { request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { Agent, fetch as undiciFetch } from 'undici';
 import type { Socket } from 'node:net';
 import type { Hostinfo, Netmap, NetmapNode } from '../types/netmap.js';
 import { keyFromHex, publicKeyFromPrivate } from '../wireguard/keys.js';
@@ -48,6 +53,11 @@ export interface ControlClientOptions {
   /** Keep-alive interval to ask control for; the stream is presumed dead after 3 missed ones. */
   keepAliveMs?: number;
   connectTimeoutMs?: number;
+  /**
+   * PEM CA certificate(s) to trust for an https:// control (a self-signed control). Without it the system
+   * roots plus NODE_EXTRA_CA_CERTS apply, which is how the agent daemon is pointed at a private CA.
+   */
+  tlsCa?: string | Buffer;
   /** Backoff bounds for streamMap reconnects. */
   minBackoffMs?: number;
   maxBackoffMs?: number;
@@ -82,17 +92,28 @@ export class ControlClient {
 
   constructor(private readonly opts: ControlClientOptions) {
     this.base = new URL(opts.serverUrl);
-    if (this.base.protocol !== 'http:') throw new ControlError('bad_url', `control URL must be http:// (the channel is Noise-encrypted): ${opts.serverUrl}`);
+    if (this.base.protocol !== 'http:' && this.base.protocol !== 'https:') {
+      throw new ControlError('bad_url', `control URL must be http:// or https:// (the channel is Noise-encrypted either way): ${opts.serverUrl}`);
+    }
     this.machinePublicKey = publicKeyFromPrivate(opts.machinePrivateKey);
     this.nodePublicKey = publicKeyFromPrivate(opts.nodePrivateKey);
     this.nodeKey = `nodekey:${hex(this.nodePublicKey)}`;
     this.serverKey = opts.controlPublicKey ?? null;
   }
 
+  private dispatcher: Agent | null = null;
+  private caDispatcher(): Agent {
+    this.dispatcher ??= new Agent({ connect: { ca: this.opts.tlsCa } });
+    return this.dispatcher;
+  }
+
   /** Control's static Noise key (fetched once, then cached). */
   async serverPublicKey(): Promise<Uint8Array> {
     if (this.serverKey) return this.serverKey;
-    const res = await fetch(new URL('/key', this.base), { signal: AbortSignal.timeout(this.opts.connectTimeoutMs ?? 10_000) });
+    const res = await undiciFetch(new URL('/key', this.base), {
+      signal: AbortSignal.timeout(this.opts.connectTimeoutMs ?? 10_000),
+      ...(this.opts.tlsCa !== undefined ? { dispatcher: this.caDispatcher() } : {}),
+    });
     if (!res.ok) throw new ControlError('bad_server', `GET /key: HTTP ${res.status}`);
     const body = (await res.json()) as { publicKey?: unknown };
     if (typeof body.publicKey !== 'string' || !/^[0-9a-f]{64}$/.test(body.publicKey)) throw new ControlError('bad_server', 'GET /key: malformed key');
@@ -246,7 +267,9 @@ export class ControlClient {
     const serverKey = await this.serverPublicKey();
     const timeoutMs = this.opts.connectTimeoutMs ?? 10_000;
     const { socket, head } = await new Promise<{ socket: Socket; head: Buffer }>((resolve, reject) => {
-      const req = request(new URL(NOISE_PATH, this.base), {
+      const open = this.base.protocol === 'https:' ? httpsRequest : request;
+      const req = open(new URL(NOISE_PATH, this.base), {
+        ...(this.opts.tlsCa !== undefined ? { ca: this.opts.tlsCa } : {}),
         method: 'POST',
         headers: { Connection: 'Upgrade', Upgrade: NOISE_UPGRADE },
         timeout: timeoutMs,

@@ -3,12 +3,16 @@
 //   GET  /key          control's static Noise public key (hex), for the agent's IK handshake
 //   POST /noise        HTTP Upgrade (`grantwire-noise-v1`) to the Noise channel (channel.ts, session.ts)
 //   GET  /health       liveness
-//   /api/v1/…          admin API, bearer tokens (admin-api.ts)
+//   /api/v1/…          admin API, bearer tokens (admin-api.ts); loopback callers only unless TLS is on
+//
+// With `tls` the same routes are served over HTTPS.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { defaultCrypto, type DhPrivateKey } from '../wireguard/crypto.js';
 import { generatePrivateKey, keyFromHex, keyToHex } from '../wireguard/keys.js';
+import { adminApiRefusal } from './admin-access.js';
 import { handleAdminApi } from './admin-api.js';
 import { acceptChannel } from './channel.js';
 import { Coordinator, type CoordinatorOptions } from './coordinator.js';
@@ -23,6 +27,8 @@ export const DEFAULT_KEEPALIVE_MS = 15_000;
 export interface ControlServerOptions extends Omit<CoordinatorOptions, 'store'> {
   store: Store;
   keepAliveMs?: number;
+  /** PEM certificate chain and key: serve HTTPS (agents then use https://; the admin API opens to the network). */
+  tls?: { cert: string | Buffer; key: string | Buffer };
 }
 
 /** Control's long-term Noise key, created on first start and kept in the state file. */
@@ -50,7 +56,8 @@ export class ControlServer {
     this.controlKey = defaultCrypto().importPrivateKey(priv);
     this.publicKey = Uint8Array.from(this.controlKey.publicKey);
     this.coordinator = new Coordinator(opts);
-    this.http = createServer((req, res) => this.onRequest(req, res));
+    const handler = (req: IncomingMessage, res: ServerResponse): void => this.onRequest(req, res);
+    this.http = opts.tls ? createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key }, handler) : createServer(handler);
     this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
     this.http.on('connection', (s) => {
       this.sockets.add(s);
@@ -74,7 +81,7 @@ export class ControlServer {
   get url(): string {
     const a = this.http.address() as AddressInfo;
     const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
-    return `http://${host}:${a.port}`;
+    return `${this.opts.tls ? 'https' : 'http'}://${host}:${a.port}`;
   }
 
   async close(): Promise<void> {
@@ -91,6 +98,8 @@ export class ControlServer {
     }
     if (req.method === 'GET' && url.pathname === '/health') return json(res, 200, { ok: true, policyVersion: this.coordinator.policyVersion });
     if (url.pathname.startsWith('/api/v1/')) {
+      const refusal = adminApiRefusal(this.opts.tls !== undefined, req.socket.remoteAddress);
+      if (refusal !== null) return json(res, 403, { error: refusal, code: 'tls_required' });
       handleAdminApi(req, res, url, { coordinator: this.coordinator, logger: this.log }).catch((err: unknown) => {
         this.log.log('error', 'admin api failure', { error: (err as Error).message });
         if (!res.headersSent) json(res, 500, { error: 'internal error', code: 'internal' });

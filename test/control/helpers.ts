@@ -42,6 +42,8 @@ export interface HarnessOptions {
   keepAliveMs?: number;
   pollIntervalMs?: number;
   port?: number;
+  /** Serve HTTPS with this PEM certificate and key. */
+  tls?: { cert: string; key: string };
 }
 
 export async function startControl(o: HarnessOptions = {}): Promise<Harness> {
@@ -57,6 +59,7 @@ export async function startControl(o: HarnessOptions = {}): Promise<Harness> {
     nodeKeyExpiryMs: o.nodeKeyExpiryMs,
     keepAliveMs: o.keepAliveMs ?? 1000,
     pollIntervalMs: o.pollIntervalMs ?? 100,
+    tls: o.tls,
   });
   if (o.policy !== undefined) {
     const r = server.coordinator.setPolicy(o.policy, 'policy.hujson');
