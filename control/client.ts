@@ -266,7 +266,20 @@ export class ControlClient {
   private async connect(): Promise<NoiseChannel> {
     const serverKey = await this.serverPublicKey();
     const timeoutMs = this.opts.connectTimeoutMs ?? 10_000;
-    const { socket, head } = await new Promise<{ socket: Socket; head: Buffer }>((resolve, reject) => {
+    const deadline = Date.now() + timeoutMs;
+    // Control refuses upgrades with 503 while too many channels are pending from one address (a NAT'd
+    // fleet reconnecting at once; control/preauth-limits.ts): wait a little and try again until the deadline.
+    for (;;) {
+      const r = await this.upgrade(timeoutMs);
+      if ('socket' in r) return this.handshake(r.socket, r.head, serverKey, timeoutMs);
+      if (Date.now() + r.retryAfterMs >= deadline) throw new ControlError('bad_server', 'control is busy (HTTP 503); try again later');
+      await sleep(r.retryAfterMs, AbortSignal.timeout(timeoutMs));
+    }
+  }
+
+  /** POST /noise with Upgrade: the raw socket, or how long to wait when control is busy (503). */
+  private upgrade(timeoutMs: number): Promise<{ socket: Socket; head: Buffer } | { retryAfterMs: number }> {
+    return new Promise((resolve, reject) => {
       const open = this.base.protocol === 'https:' ? httpsRequest : request;
       const req = open(new URL(NOISE_PATH, this.base), {
         ...(this.opts.tlsCa !== undefined ? { ca: this.opts.tlsCa } : {}),
@@ -277,12 +290,21 @@ export class ControlClient {
       req.on('upgrade', (_res, socket, head) => resolve({ socket, head }));
       req.on('response', (res) => {
         res.resume();
+        if (res.statusCode === 503) {
+          // Pre-auth channels live milliseconds, so a slot frees far sooner than Retry-After's 1 s
+          // granularity: retry after 100-500 ms, jittered so a refused burst does not return as one burst.
+          resolve({ retryAfterMs: 100 + Math.random() * 400 });
+          return;
+        }
         reject(new ControlError('bad_server', `control did not upgrade the connection (HTTP ${res.statusCode})`));
       });
       req.on('timeout', () => req.destroy(new Error('connect timed out')));
       req.on('error', reject);
       req.end();
     });
+  }
+
+  private async handshake(socket: Socket, head: Buffer, serverKey: Uint8Array, timeoutMs: number): Promise<NoiseChannel> {
     socket.setNoDelay(true);
     socket.setTimeout(0);
     try {

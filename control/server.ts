@@ -15,6 +15,9 @@ import { generatePrivateKey, keyFromHex, keyToHex } from '../wireguard/keys.js';
 import { adminApiRefusal } from './admin-access.js';
 import { handleAdminApi } from './admin-api.js';
 import { acceptChannel } from './channel.js';
+import { LiveStreams } from './live-streams.js';
+import { PreAuthGate, type PreAuthLimits } from './preauth-limits.js';
+import type { UpdateRate } from './update-limiter.js';
 import { Coordinator, type CoordinatorOptions } from './coordinator.js';
 import type { Logger } from './logger.js';
 import { NOISE_PATH, NOISE_UPGRADE } from './protocol.js';
@@ -29,6 +32,10 @@ export interface ControlServerOptions extends Omit<CoordinatorOptions, 'store'> 
   keepAliveMs?: number;
   /** PEM certificate chain and key: serve HTTPS (agents then use https://; the admin API opens to the network). */
   tls?: { cert: string | Buffer; key: string | Buffer };
+  /** Limits for channels before their first request (defaults: DEFAULT_PREAUTH_LIMITS). */
+  preAuth?: PreAuthLimits;
+  /** Rate of applied `update` messages per map stream (default: DEFAULT_UPDATE_RATE). */
+  updateRate?: UpdateRate;
 }
 
 /** Control's long-term Noise key, created on first start and kept in the state file. */
@@ -48,6 +55,8 @@ export class ControlServer {
   private readonly log: Logger;
   private readonly keepAliveMs: number;
   private readonly sockets = new Set<Duplex>();
+  readonly preAuth: PreAuthGate;
+  readonly liveStreams = new LiveStreams();
 
   constructor(private readonly opts: ControlServerOptions) {
     this.log = opts.logger;
@@ -56,6 +65,7 @@ export class ControlServer {
     this.controlKey = defaultCrypto().importPrivateKey(priv);
     this.publicKey = Uint8Array.from(this.controlKey.publicKey);
     this.coordinator = new Coordinator(opts);
+    this.preAuth = new PreAuthGate(opts.preAuth);
     const handler = (req: IncomingMessage, res: ServerResponse): void => this.onRequest(req, res);
     this.http = opts.tls ? createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key }, handler) : createServer(handler);
     this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
@@ -118,10 +128,26 @@ export class ControlServer {
       socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return;
     }
+    const release = this.preAuth.admit(req.socket.remoteAddress ?? '', () => socket.destroy());
+    if (!release) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    socket.once('close', release);
     (socket as Duplex & { setNoDelay?: (b: boolean) => void }).setNoDelay?.(true);
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${NOISE_UPGRADE}\r\nConnection: Upgrade\r\n\r\n`);
     acceptChannel(socket, head, this.controlKey.raw)
-      .then((ch) => runSession(ch, { coordinator: this.coordinator, controlKey: this.controlKey, logger: this.log, keepAliveMs: this.keepAliveMs }))
+      .then((ch) =>
+        runSession(ch, {
+          coordinator: this.coordinator,
+          controlKey: this.controlKey,
+          logger: this.log,
+          keepAliveMs: this.keepAliveMs,
+          onFirstMessage: release,
+          liveStreams: this.liveStreams,
+          updateRate: this.opts.updateRate,
+        }),
+      )
       .catch((err: unknown) => {
         this.log.log('debug', 'noise handshake failed', { error: (err as Error).message });
         socket.destroy();

@@ -15,6 +15,8 @@ import { ControlClient, type ClientHostinfo } from '../../control/client.js';
 import { memoryLogger } from '../../control/logger.js';
 import { policyEngine, type PolicyEngine } from '../../control/policy-engine.js';
 import { ControlServer } from '../../control/server.js';
+import type { PreAuthLimits } from '../../control/preauth-limits.js';
+import type { UpdateRate } from '../../control/update-limiter.js';
 import { Store } from '../../control/store.js';
 import type { UserRole } from '../../types/tailnet.js';
 
@@ -44,6 +46,8 @@ export interface HarnessOptions {
   port?: number;
   /** Serve HTTPS with this PEM certificate and key. */
   tls?: { cert: string; key: string };
+  preAuth?: PreAuthLimits;
+  updateRate?: UpdateRate;
 }
 
 export async function startControl(o: HarnessOptions = {}): Promise<Harness> {
@@ -60,6 +64,8 @@ export async function startControl(o: HarnessOptions = {}): Promise<Harness> {
     keepAliveMs: o.keepAliveMs ?? 1000,
     pollIntervalMs: o.pollIntervalMs ?? 100,
     tls: o.tls,
+    preAuth: o.preAuth,
+    updateRate: o.updateRate,
   });
   if (o.policy !== undefined) {
     const r = server.coordinator.setPolicy(o.policy, 'policy.hujson');
