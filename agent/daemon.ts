@@ -26,6 +26,8 @@ export interface DaemonOptions {
   port: number;
   operatorUid: number | null;
   log: (line: string) => void;
+  /** Accept a state dir or key file others can read (see StateStore). */
+  insecureStatePerms?: boolean;
 }
 
 /** `--operator` as a uid or a user name from /etc/passwd. */
@@ -51,7 +53,7 @@ export interface RunningDaemon {
 export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   if (process.getuid?.() !== 0) throw new GrantwireError('ERR_NOT_ROOT', 'the daemon must run as root (it creates a TUN interface and routes)');
   if (!loadNative()) throw new GrantwireError('ERR_NATIVE', `${nativeLoadError() ?? 'native addon unavailable'}`);
-  const store = new StateStore(o.stateDir);
+  const store = new StateStore(o.stateDir, { insecurePerms: o.insecureStatePerms });
   const keys = await store.loadKeys();
 
   // Late-bound: the server needs the backend, the backend needs the data plane, which needs the TUN, and

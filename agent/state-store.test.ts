@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -42,5 +42,32 @@ describe('StateStore', () => {
     const n = await s.rotateNodeKey();
     expect(Buffer.from(n).equals(Buffer.from(k.nodePrivateKey))).toBe(false);
     expect(readFileSync(join(dir, 'node.key'), 'utf8')).toContain(Buffer.from(n).toString('hex'));
+  });
+});
+
+// Issue 10 item 2: the agent's keys let anyone pose as this node, so a state dir or key file group or
+// others can reach, or another user owns, is refused (never silently repaired) unless insecurePerms.
+describe('StateStore permissions', () => {
+  it.each([
+    { name: 'machine.key world-readable', setup: (d: string) => chmodSync(join(d, 'machine.key'), 0o644), uid: undefined, want: /machine\.key is accessible to group or others \(mode 0644\)/ },
+    { name: 'node.key group-readable', setup: (d: string) => chmodSync(join(d, 'node.key'), 0o640), uid: undefined, want: /node\.key is accessible to group or others/ },
+    { name: 'state dir 0755', setup: (d: string) => chmodSync(d, 0o755), uid: undefined, want: /is accessible to group or others \(mode 0755\)/ },
+    { name: 'files owned by another user', setup: () => {}, uid: 4242, want: /owned by uid \d+, not by this user \(uid 4242\)/ },
+  ])('$name is refused; accepted with insecurePerms', async ({ name, setup, uid, want }) => {
+    const dir = join(root, `perm-${name.replace(/\W/g, '-')}`);
+    const keys = await new StateStore(dir).loadKeys();
+    setup(dir);
+    const opts = uid === undefined ? {} : { uid };
+    await expect(new StateStore(dir, opts).loadKeys()).rejects.toMatchObject({ code: 'ERR_STATE_PERMS', message: expect.stringMatching(want) });
+    const again = await new StateStore(dir, { ...opts, insecurePerms: true }).loadKeys();
+    expect(Buffer.from(again.nodePrivateKey).equals(Buffer.from(keys.nodePrivateKey))).toBe(true);
+  });
+
+  it('a world-readable state.json is refused', async () => {
+    const dir = join(root, 'perm-state');
+    const s = new StateStore(dir);
+    await s.saveState({ prefs: DEFAULT_PREFS, registered: false, nodeId: null, controlKey: null });
+    chmodSync(join(dir, 'state.json'), 0o644);
+    await expect(new StateStore(dir).loadState()).rejects.toMatchObject({ code: 'ERR_STATE_PERMS' });
   });
 });

@@ -1,9 +1,11 @@
 // The agent's persistent state in its --state-dir: the machine key and node key (X25519 private keys) and
 // the prefs plus what the last login established. Everything is written 0600 (the directory 0700) via a
-// temp file + rename, so a crash never leaves a half-written key. Restarting the daemon reads this back
+// temp file + rename, so a crash never leaves a half-written key. A dir or file that group or others can
+// reach, or another user owns, is refused at load (unless --insecure-state-perms). Restarting the daemon reads this back
 // and resumes without a new login.
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { privateFileProblem } from '../control/state-file.js';
 import { GrantwireError } from '../types/errors.js';
 import type { Prefs } from '../localapi/types.js';
 import { generatePrivateKey, keyFromHex, keyToHex } from '../wireguard/keys.js';
@@ -90,13 +92,38 @@ function parseState(path: string, text: string): PersistedState {
   };
 }
 
+export interface StateStoreOptions {
+  /** Use a state dir or key file that group or others can reach, or another user owns (--insecure-state-perms). */
+  insecurePerms?: boolean;
+  /** The uid that must own the files (default: process.getuid()); tests inject one. */
+  uid?: number | null;
+}
+
 export class StateStore {
-  constructor(readonly dir: string) {}
+  private readonly uid: number | null;
+
+  constructor(
+    readonly dir: string,
+    private readonly opts: StateStoreOptions = {},
+  ) {
+    this.uid = opts.uid !== undefined ? opts.uid : (process.getuid?.() ?? null);
+  }
+
+  /**
+   * Refuses a path group or others can reach, or another user owns (control/state-file.ts): the keys in
+   * it let anyone pose as this node. Never silently repaired: a key that was readable may have leaked.
+   */
+  private async checkPrivate(path: string): Promise<void> {
+    const problem = privateFileProblem(path, await stat(path), this.uid, false);
+    if (problem !== null && !this.opts.insecurePerms) {
+      throw new GrantwireError('ERR_STATE_PERMS', `refusing to use the agent state: ${problem} (or pass --insecure-state-perms)`);
+    }
+  }
 
   /** Creates the directory (0700) and any missing key; returns the keys. */
   async loadKeys(): Promise<AgentKeys> {
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    await chmod(this.dir, 0o700);
+    if ((await mkdir(this.dir, { recursive: true, mode: 0o700 })) !== undefined) await chmod(this.dir, 0o700);
+    await this.checkPrivate(this.dir);
     return {
       machinePrivateKey: await this.loadOrCreateKey(MACHINE_KEY_FILE),
       nodePrivateKey: await this.loadOrCreateKey(NODE_KEY_FILE),
@@ -107,7 +134,7 @@ export class StateStore {
     const path = join(this.dir, name);
     const text = await readOptional(path);
     if (text !== null) {
-      await chmod(path, 0o600);
+      await this.checkPrivate(path);
       return parseKeyFile(path, text);
     }
     const key = generatePrivateKey();
@@ -126,6 +153,7 @@ export class StateStore {
     const path = join(this.dir, STATE_FILE);
     const text = await readOptional(path);
     if (text === null) return { prefs: { ...DEFAULT_PREFS }, registered: false, nodeId: null, controlKey: null };
+    await this.checkPrivate(path);
     return parseState(path, text);
   }
 

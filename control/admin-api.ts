@@ -1,6 +1,8 @@
 // The admin HTTP API (`/api/v1/…`). Every request needs `Authorization: Bearer gwapi-…`, a token created
-// on the host (`control users token LOGIN`) for an admin user; only its hash is stored. Responses never
-// carry secrets: keys are listed by id and state.
+// on the host (`control users token create LOGIN [--expiry D]`) for an admin user; only its hash is
+// stored. A revoked or expired token, or one whose user is no longer an admin, gets 401. Without TLS the
+// server answers only loopback callers (server.ts). Responses never carry secrets: keys are listed by id
+// and state.
 //
 //   GET    /api/v1/nodes                      nodes with owner, tags, addresses, online, attributes
 //   DELETE /api/v1/nodes/{id|name}
@@ -77,8 +79,11 @@ function authenticate(req: IncomingMessage, ctx: AdminApiContext): string | null
   const store = ctx.coordinator.store;
   const row = store.apiToken(parsed.id);
   if (!row || row.revoked !== null || !secretMatches(parsed.secret, row.hash)) return null;
+  if (row.expires !== null && row.expires <= Date.now()) return null;
   const user = store.userById(row.userId);
-  return user && user.role === 'admin' ? user.login : null;
+  if (!user || user.role !== 'admin') return null;
+  store.touchApiToken(row.id);
+  return user.login;
 }
 
 export async function handleAdminApi(req: IncomingMessage, res: ServerResponse, url: URL, ctx: AdminApiContext): Promise<void> {
@@ -86,7 +91,12 @@ export async function handleAdminApi(req: IncomingMessage, res: ServerResponse, 
   if (!who) return send(res, 401, { error: 'missing or invalid API token', code: 'unauthorized' });
   const { coordinator } = ctx;
   const store = coordinator.store;
-  const path = url.pathname.slice('/api/v1/'.length).split('/').map(decodeURIComponent);
+  let path: string[];
+  try {
+    path = url.pathname.slice('/api/v1/'.length).split('/').map(decodeURIComponent);
+  } catch {
+    return send(res, 400, { error: 'malformed percent-encoding in path', code: 'bad_request' });
+  }
   const method = req.method ?? 'GET';
   try {
     if (path[0] === 'nodes' && path.length === 1 && method === 'GET') {

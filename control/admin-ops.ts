@@ -145,13 +145,51 @@ export function createAuthKey(store: Store, o: CreateKeyOptions, now = Date.now(
   return { id: s.id, key: s.text };
 }
 
-/** Creates an admin API token for an admin user. */
-export function createApiToken(store: Store, login: string, now = Date.now()): { id: string; token: string } {
+/** Creates an admin API token for an admin user; `expiresInMs` null: until revoked. */
+export function createApiToken(store: Store, login: string, now = Date.now(), expiresInMs: number | null = null): { id: string; token: string } {
   const user = requireUser(store, login);
   if (user.role !== 'admin') throw new GrantwireError('ERR_CONTROL_NOT_ADMIN', `${login} is not an admin; API tokens are for admins`);
   const s = newSecret('gwapi');
-  store.insertApiToken({ id: s.id, hash: s.hash, userId: user.id, created: now });
+  store.insertApiToken({ id: s.id, hash: s.hash, userId: user.id, created: now, expires: expiresInMs === null ? null : now + expiresInMs });
   return { id: s.id, token: s.text };
+}
+
+export interface TokenSummary {
+  id: string;
+  user: string;
+  created: number;
+  expires: number | null;
+  lastUsed: number | null;
+  state: 'valid' | 'expired' | 'revoked';
+}
+
+export function tokenSummaries(store: Store, now = Date.now()): TokenSummary[] {
+  const users = new Map(store.listUsers().map((u) => [u.id, u]));
+  return store.listApiTokens().map((t) => ({
+    id: t.id,
+    user: users.get(t.userId)?.login ?? '?',
+    created: t.created,
+    expires: t.expires,
+    lastUsed: t.lastUsed,
+    state: t.revoked !== null ? 'revoked' : t.expires !== null && t.expires <= now ? 'expired' : 'valid',
+  }));
+}
+
+/** Revokes an API token by id; false when it was already revoked. */
+export function revokeApiToken(store: Store, id: string): boolean {
+  if (!store.apiToken(id)) throw new GrantwireError('ERR_CONTROL_NO_TOKEN', `no such API token: ${id}`);
+  return store.revokeApiToken(id);
+}
+
+export function setUserRole(store: Store, login: string, role: UserRole): UserRow {
+  const u = requireUser(store, login);
+  store.setUserRole(u.id, role);
+  return { ...u, role };
+}
+
+/** Deletes a user, their nodes, auth keys and API tokens (Store.deleteUser); returns the removed node ids. */
+export function deleteUser(store: Store, login: string): number[] {
+  return store.deleteUser(requireUser(store, login).id);
 }
 
 export function requireNode(store: Store, ref: string): NodeRow {

@@ -59,6 +59,8 @@ export class NoiseChannel {
   private onMessageCb: MessageHandler = () => {};
   private onCloseCb: CloseHandler = () => {};
   private readonly decoder = new TextDecoder('utf-8', { fatal: true });
+  /** Largest reassembled message accepted from the peer; control lowers it for agents (session.ts). */
+  maxMessageBytes = MAX_MESSAGE_BYTES;
 
   constructor(
     readonly socket: Duplex,
@@ -143,7 +145,7 @@ export class NoiseChannel {
     }
     if (pt.length < 1 || pt[0] > 1) return this.abort('bad chunk header');
     this.partBytes += pt.length - 1;
-    if (this.partBytes > MAX_MESSAGE_BYTES) return this.abort('message too large');
+    if (this.partBytes > this.maxMessageBytes) return this.abort('message too large');
     this.parts.push(Buffer.from(pt.buffer, pt.byteOffset + 1, pt.length - 1));
     if (pt[0] === 1) return;
     const whole = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts);

@@ -6,12 +6,17 @@
 //   await c.streamMap({ endpoints, hostinfo }, (nm) => apply(nm), abortSignal);  // until aborted
 //   c.updateEndpoints([...]);  c.updateHostinfo({...});  await c.logout();
 //
+// serverUrl may be http:// or https:// (control run with --tls-cert/--tls-key); the Noise channel inside
+// is authenticated and encrypted either way, TLS adds confidentiality for the admin API on the same port.
+//
 // Control sends a full netmap and then deltas; streamMap applies them and always hands onNetmap a complete
 // Netmap (a new object each time). register/logout throw ControlError whose message is control's reason (e.g. `requested tags [tag:x] are
 // invalid or not permitted`). streamMap reconnects with backoff after network failures and returns when
 // the signal aborts; it throws ControlError when control says the node can no longer stream (deleted,
 // key expired, logged out): the agent must register again.
 import { request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { Agent, fetch as undiciFetch } from 'undici';
 import type { Socket } from 'node:net';
 import { ControlBadServerError, ControlBadUrlError, ControlConnectionError, ControlError, ControlRefusedError } from '../types/errors.js';
 import type { Hostinfo, Netmap, NetmapNode } from '../types/netmap.js';
@@ -44,6 +49,11 @@ export interface ControlClientOptions {
   /** Keep-alive interval to ask control for; the stream is presumed dead after 3 missed ones. */
   keepAliveMs?: number;
   connectTimeoutMs?: number;
+  /**
+   * PEM CA certificate(s) to trust for an https:// control (a self-signed control). Without it the system
+   * roots plus NODE_EXTRA_CA_CERTS apply, which is how the agent daemon is pointed at a private CA.
+   */
+  tlsCa?: string | Buffer;
   /** Backoff bounds for streamMap reconnects. */
   minBackoffMs?: number;
   maxBackoffMs?: number;
@@ -78,17 +88,28 @@ export class ControlClient {
 
   constructor(private readonly opts: ControlClientOptions) {
     this.base = new URL(opts.serverUrl);
-    if (this.base.protocol !== 'http:') throw new ControlBadUrlError(`control URL must be http:// (the channel is Noise-encrypted): ${opts.serverUrl}`);
+    if (this.base.protocol !== 'http:' && this.base.protocol !== 'https:') {
+      throw new ControlBadUrlError(`control URL must be http:// or https:// (the channel is Noise-encrypted either way): ${opts.serverUrl}`);
+    }
     this.machinePublicKey = publicKeyFromPrivate(opts.machinePrivateKey);
     this.nodePublicKey = publicKeyFromPrivate(opts.nodePrivateKey);
     this.nodeKey = `nodekey:${hex(this.nodePublicKey)}`;
     this.serverKey = opts.controlPublicKey ?? null;
   }
 
+  private dispatcher: Agent | null = null;
+  private caDispatcher(): Agent {
+    this.dispatcher ??= new Agent({ connect: { ca: this.opts.tlsCa } });
+    return this.dispatcher;
+  }
+
   /** Control's static Noise key (fetched once, then cached). */
   async serverPublicKey(): Promise<Uint8Array> {
     if (this.serverKey) return this.serverKey;
-    const res = await fetch(new URL('/key', this.base), { signal: AbortSignal.timeout(this.opts.connectTimeoutMs ?? 10_000) });
+    const res = await undiciFetch(new URL('/key', this.base), {
+      signal: AbortSignal.timeout(this.opts.connectTimeoutMs ?? 10_000),
+      ...(this.opts.tlsCa !== undefined ? { dispatcher: this.caDispatcher() } : {}),
+    });
     if (!res.ok) throw new ControlBadServerError(`GET /key: HTTP ${res.status}`);
     const body = (await res.json()) as { publicKey?: unknown };
     if (typeof body.publicKey !== 'string' || !/^[0-9a-f]{64}$/.test(body.publicKey)) throw new ControlBadServerError('GET /key: malformed key');
@@ -241,8 +262,23 @@ export class ControlClient {
   private async connect(): Promise<NoiseChannel> {
     const serverKey = await this.serverPublicKey();
     const timeoutMs = this.opts.connectTimeoutMs ?? 10_000;
-    const { socket, head } = await new Promise<{ socket: Socket; head: Buffer }>((resolve, reject) => {
-      const req = request(new URL(NOISE_PATH, this.base), {
+    const deadline = Date.now() + timeoutMs;
+    // Control refuses upgrades with 503 while too many channels are pending from one address (a NAT'd
+    // fleet reconnecting at once; control/preauth-limits.ts): wait a little and try again until the deadline.
+    for (;;) {
+      const r = await this.upgrade(timeoutMs);
+      if ('socket' in r) return this.handshake(r.socket, r.head, serverKey, timeoutMs);
+      if (Date.now() + r.retryAfterMs >= deadline) throw new ControlError('bad_server', 'control is busy (HTTP 503); try again later');
+      await sleep(r.retryAfterMs, AbortSignal.timeout(timeoutMs));
+    }
+  }
+
+  /** POST /noise with Upgrade: the raw socket, or how long to wait when control is busy (503). */
+  private upgrade(timeoutMs: number): Promise<{ socket: Socket; head: Buffer } | { retryAfterMs: number }> {
+    return new Promise((resolve, reject) => {
+      const open = this.base.protocol === 'https:' ? httpsRequest : request;
+      const req = open(new URL(NOISE_PATH, this.base), {
+        ...(this.opts.tlsCa !== undefined ? { ca: this.opts.tlsCa } : {}),
         method: 'POST',
         headers: { Connection: 'Upgrade', Upgrade: NOISE_UPGRADE },
         timeout: timeoutMs,
@@ -250,12 +286,21 @@ export class ControlClient {
       req.on('upgrade', (_res, socket, head) => resolve({ socket, head }));
       req.on('response', (res) => {
         res.resume();
+        if (res.statusCode === 503) {
+          // Pre-auth channels live milliseconds, so a slot frees far sooner than Retry-After's 1 s
+          // granularity: retry after 100-500 ms, jittered so a refused burst does not return as one burst.
+          resolve({ retryAfterMs: 100 + Math.random() * 400 });
+          return;
+        }
         reject(new ControlBadServerError(`control did not upgrade the connection (HTTP ${res.statusCode})`));
       });
       req.on('timeout', () => req.destroy(new Error('connect timed out')));
       req.on('error', reject);
       req.end();
     });
+  }
+
+  private async handshake(socket: Socket, head: Buffer, serverKey: Uint8Array, timeoutMs: number): Promise<NoiseChannel> {
     socket.setNoDelay(true);
     socket.setTimeout(0);
     try {

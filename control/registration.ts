@@ -7,13 +7,14 @@
 //   same node key, OTHER machine             → refused: node_key_in_use
 //   otherwise a valid auth key is required   → invalid / expired / revoked / already used are refused
 //   requested (or key) tags must be permitted → else `requested tags [..] are invalid or not permitted`
+//   a known node may keep or drop tags; adding one needs a valid auth key whose creator owns it
 //   same machine key with a new node key      → the existing node, re-keyed (id and addresses kept)
 import type { Hostinfo } from '../types/netmap.js';
 import type { ControlErrorCode } from './protocol.js';
 import { isTag, sanitizeHostname } from './protocol.js';
 import { parseSecret, secretMatches } from './secrets.js';
 import type { TagPolicy } from './policy-engine.js';
-import type { NodeRow, Store } from './store.js';
+import type { AuthKeyRow, NodeRow, Store, UserRow } from './store.js';
 
 export const DEFAULT_NODE_KEY_EXPIRY_MS = 180 * 86_400_000;
 
@@ -59,16 +60,9 @@ export function registerNode(ctx: RegisterContext, req: RegisterInput): Register
     const notExpired = (n: NodeRow): boolean => n.keyExpiry === null || n.keyExpiry > now;
     if (byNodeKey && notExpired(byNodeKey)) return reRegister(ctx, byNodeKey, req);
 
-    if (req.authKey === undefined || req.authKey === '') return refuse('invalid_auth_key', 'auth key required');
-    const parsed = parseSecret(req.authKey, 'gwkey');
-    if (!parsed) return refuse('invalid_auth_key', 'invalid auth key');
-    const key = store.authKey(parsed.id);
-    if (!key || !secretMatches(parsed.secret, key.hash)) return refuse('invalid_auth_key', 'invalid auth key');
-    if (key.revoked !== null) return refuse('auth_key_revoked', 'auth key revoked');
-    if (key.expires !== null && key.expires <= now) return refuse('auth_key_expired', 'auth key expired');
-    if (!key.reusable && key.uses > 0) return refuse('auth_key_used', 'auth key already used');
-    const user = store.userById(key.userId);
-    if (!user) return refuse('invalid_auth_key', 'invalid auth key');
+    const checked = usableKey(ctx, req.authKey);
+    if (!checked.ok) return checked;
+    const { key, user } = checked;
 
     const requested = req.requestTags.length > 0 ? req.requestTags : key.tags;
     const malformed = requested.filter((t) => !isTag(t));
@@ -108,17 +102,46 @@ export function registerNode(ctx: RegisterContext, req: RegisterInput): Register
   });
 }
 
-/** A known node registering again with its own keys: refresh hostinfo; tag changes need ownership. */
+/** The auth key named by `text` if it can register a node now, with its creator; else the refusal. */
+function usableKey(ctx: RegisterContext, text: string | undefined): { ok: true; key: AuthKeyRow; user: UserRow } | { ok: false; code: ControlErrorCode; message: string } {
+  const { store, now } = ctx;
+  if (text === undefined || text === '') return { ok: false, code: 'invalid_auth_key', message: 'auth key required' };
+  const parsed = parseSecret(text, 'gwkey');
+  if (!parsed) return { ok: false, code: 'invalid_auth_key', message: 'invalid auth key' };
+  const key = store.authKey(parsed.id);
+  if (!key || !secretMatches(parsed.secret, key.hash)) return { ok: false, code: 'invalid_auth_key', message: 'invalid auth key' };
+  if (key.revoked !== null) return { ok: false, code: 'auth_key_revoked', message: 'auth key revoked' };
+  if (key.expires !== null && key.expires <= now) return { ok: false, code: 'auth_key_expired', message: 'auth key expired' };
+  if (!key.reusable && key.uses > 0) return { ok: false, code: 'auth_key_used', message: 'auth key already used' };
+  const user = store.userById(key.userId);
+  if (!user) return { ok: false, code: 'invalid_auth_key', message: 'invalid auth key' };
+  return { ok: true, key, user };
+}
+
+/**
+ * A known node registering again with its own keys: refresh hostinfo. It may keep or drop tags freely (a
+ * subset never grants more), but a tag it does not have yet needs an auth key, presented now, whose
+ * creator owns that tag; the node's original key creator is not asked, so a node registered with an
+ * admin's `tag:ci` key cannot later help itself to `tag:prod`. Admins retag with `control nodes tags`.
+ */
 function reRegister(ctx: RegisterContext, node: NodeRow, req: RegisterInput): RegisterOutcome {
   const { store } = ctx;
   const wanted = [...new Set(req.requestTags)].sort();
   const fields: Parameters<Store['updateNode']>[1] = { hostinfo: req.hostinfo, lastSeen: ctx.now };
   if (req.requestTags.length > 0 && wanted.join(',') !== node.tags.join(',')) {
-    const user = store.userById(node.userId);
     const malformed = wanted.filter((t) => !isTag(t));
-    // The node's own tags are permitted as they are; its owner's ownership decides the rest.
-    const denied = [...malformed, ...ctx.tagRules.deniedTags({ login: user?.login, role: user?.role, tags: node.tags }, wanted.filter(isTag))];
-    if (denied.length > 0) return refuse('tags_not_permitted', tagsRefusal(denied));
+    if (malformed.length > 0) return refuse('tags_not_permitted', tagsRefusal(malformed));
+    const added = wanted.filter((t) => !node.tags.includes(t));
+    if (added.length > 0) {
+      if (req.authKey === undefined || req.authKey === '') {
+        return refuse('tags_not_permitted', `${tagsRefusal(added)}: adding tags to a registered node needs an auth key whose creator owns them`);
+      }
+      const checked = usableKey(ctx, req.authKey);
+      if (!checked.ok) return checked;
+      const denied = ctx.tagRules.deniedTags({ login: checked.user.login, role: checked.user.role, tags: checked.key.tags }, added);
+      if (denied.length > 0) return refuse('tags_not_permitted', tagsRefusal(denied));
+      if (!store.consumeAuthKey(checked.key.id, ctx.now)) return refuse('auth_key_used', 'auth key already used');
+    }
     fields.tags = wanted;
   }
   // A renamed machine is renamed here too (unless the new name only differs by our uniqueness suffix).

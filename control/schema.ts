@@ -75,6 +75,11 @@ export const MIGRATIONS: readonly string[] = [
     ref INTEGER NOT NULL DEFAULT 0
   );
   `,
+  // 2: admin API tokens expire (issue 10); last_used for `users token list`
+  `
+  ALTER TABLE api_tokens ADD COLUMN expires INTEGER;
+  ALTER TABLE api_tokens ADD COLUMN last_used INTEGER;
+  `,
 ];
 
 /** Applies pending migrations; returns the resulting schema version. */

@@ -3,17 +3,25 @@
 //   GET  /key          control's static Noise public key (hex), for the agent's IK handshake
 //   POST /noise        HTTP Upgrade (`grantwire-noise-v1`) to the Noise channel (channel.ts, session.ts)
 //   GET  /health       liveness
-//   /api/v1/…          admin API, bearer tokens (admin-api.ts)
+//   /api/v1/…          admin API, bearer tokens (admin-api.ts); loopback callers only unless TLS is on
+//
+// With `tls` the same routes are served over HTTPS.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { defaultCrypto, type DhPrivateKey } from '../wireguard/crypto.js';
 import { generatePrivateKey, keyFromHex, keyToHex } from '../wireguard/keys.js';
+import { adminApiRefusal } from './admin-access.js';
 import { handleAdminApi } from './admin-api.js';
 import { acceptChannel } from './channel.js';
+import { LiveStreams } from './live-streams.js';
+import { PreAuthGate, type PreAuthLimits } from './preauth-limits.js';
+import type { UpdateRate } from './update-limiter.js';
 import { Coordinator, type CoordinatorOptions } from './coordinator.js';
 import type { Logger } from './logger.js';
 import { NOISE_PATH, NOISE_UPGRADE } from './protocol.js';
+import { parseRequestTarget } from './request-target.js';
 import { runSession } from './session.js';
 import type { Store } from './store.js';
 
@@ -22,6 +30,12 @@ export const DEFAULT_KEEPALIVE_MS = 15_000;
 export interface ControlServerOptions extends Omit<CoordinatorOptions, 'store'> {
   store: Store;
   keepAliveMs?: number;
+  /** PEM certificate chain and key: serve HTTPS (agents then use https://; the admin API opens to the network). */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  /** Limits for channels before their first request (defaults: DEFAULT_PREAUTH_LIMITS). */
+  preAuth?: PreAuthLimits;
+  /** Rate of applied `update` messages per map stream (default: DEFAULT_UPDATE_RATE). */
+  updateRate?: UpdateRate;
 }
 
 /** Control's long-term Noise key, created on first start and kept in the state file. */
@@ -41,6 +55,8 @@ export class ControlServer {
   private readonly log: Logger;
   private readonly keepAliveMs: number;
   private readonly sockets = new Set<Duplex>();
+  readonly preAuth: PreAuthGate;
+  readonly liveStreams = new LiveStreams();
 
   constructor(private readonly opts: ControlServerOptions) {
     this.log = opts.logger;
@@ -49,7 +65,9 @@ export class ControlServer {
     this.controlKey = defaultCrypto().importPrivateKey(priv);
     this.publicKey = Uint8Array.from(this.controlKey.publicKey);
     this.coordinator = new Coordinator(opts);
-    this.http = createServer((req, res) => this.onRequest(req, res));
+    this.preAuth = new PreAuthGate(opts.preAuth);
+    const handler = (req: IncomingMessage, res: ServerResponse): void => this.onRequest(req, res);
+    this.http = opts.tls ? createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key }, handler) : createServer(handler);
     this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
     this.http.on('connection', (s) => {
       this.sockets.add(s);
@@ -73,7 +91,7 @@ export class ControlServer {
   get url(): string {
     const a = this.http.address() as AddressInfo;
     const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
-    return `http://${host}:${a.port}`;
+    return `${this.opts.tls ? 'https' : 'http'}://${host}:${a.port}`;
   }
 
   async close(): Promise<void> {
@@ -83,12 +101,15 @@ export class ControlServer {
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
-    const url = new URL(req.url ?? '/', 'http://control');
+    const url = parseRequestTarget(req.url, 'http://control');
+    if (!url) return json(res, 400, { error: 'malformed request target', code: 'bad_request' });
     if (req.method === 'GET' && url.pathname === '/key') {
       return json(res, 200, { publicKey: keyToHex(this.publicKey), protocol: NOISE_UPGRADE });
     }
     if (req.method === 'GET' && url.pathname === '/health') return json(res, 200, { ok: true, policyVersion: this.coordinator.policyVersion });
     if (url.pathname.startsWith('/api/v1/')) {
+      const refusal = adminApiRefusal(this.opts.tls !== undefined, req.socket.remoteAddress);
+      if (refusal !== null) return json(res, 403, { error: refusal, code: 'tls_required' });
       handleAdminApi(req, res, url, { coordinator: this.coordinator, logger: this.log }).catch((err: unknown) => {
         this.log.log('error', 'admin api failure', { error: (err as Error).message });
         if (!res.headersSent) json(res, 500, { error: 'internal error', code: 'internal' });
@@ -100,17 +121,33 @@ export class ControlServer {
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const url = new URL(req.url ?? '/', 'http://control');
+    socket.on('error', () => {});
+    const url = parseRequestTarget(req.url, 'http://control');
     const upgrade = (req.headers.upgrade ?? '').toLowerCase();
-    if (req.method !== 'POST' || url.pathname !== NOISE_PATH || upgrade !== NOISE_UPGRADE) {
+    if (req.method !== 'POST' || url?.pathname !== NOISE_PATH || upgrade !== NOISE_UPGRADE) {
       socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return;
     }
-    socket.on('error', () => {});
+    const release = this.preAuth.admit(req.socket.remoteAddress ?? '', () => socket.destroy());
+    if (!release) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    socket.once('close', release);
     (socket as Duplex & { setNoDelay?: (b: boolean) => void }).setNoDelay?.(true);
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${NOISE_UPGRADE}\r\nConnection: Upgrade\r\n\r\n`);
     acceptChannel(socket, head, this.controlKey.raw)
-      .then((ch) => runSession(ch, { coordinator: this.coordinator, controlKey: this.controlKey, logger: this.log, keepAliveMs: this.keepAliveMs }))
+      .then((ch) =>
+        runSession(ch, {
+          coordinator: this.coordinator,
+          controlKey: this.controlKey,
+          logger: this.log,
+          keepAliveMs: this.keepAliveMs,
+          onFirstMessage: release,
+          liveStreams: this.liveStreams,
+          updateRate: this.opts.updateRate,
+        }),
+      )
       .catch((err: unknown) => {
         this.log.log('debug', 'noise handshake failed', { error: (err as Error).message });
         socket.destroy();

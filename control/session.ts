@@ -14,6 +14,9 @@ import { verifyNodeKeyProof } from './node-key-proof.js';
 import { parseClientMessage, type ClientMessage, type ControlErrorCode, type ServerMessage } from './protocol.js';
 import { netmapNodeOf } from './views.js';
 import type { DhPrivateKey } from '../wireguard/crypto.js';
+import type { Hostinfo } from '../types/netmap.js';
+import type { LiveStreams } from './live-streams.js';
+import { UpdateLimiter, type UpdateRate } from './update-limiter.js';
 
 export interface SessionOptions {
   coordinator: Coordinator;
@@ -23,7 +26,17 @@ export interface SessionOptions {
   /** Drop a stream whose socket has this much unsent data (a stalled reader); it reconnects and resyncs. */
   maxQueuedBytes?: number;
   firstMessageTimeoutMs?: number;
+  /** Called once when the first request arrives: the channel leaves the pre-auth state (preauth-limits.ts). */
+  onFirstMessage?: () => void;
+  /** At most one live map stream per node: a new one closes the old (live-streams.ts). */
+  liveStreams?: LiveStreams;
+  updateRate?: UpdateRate;
 }
+
+/** Cap on the first request (register, map or logout are a few KiB); the 64 MiB channel limit is for netmaps. */
+export const FIRST_MESSAGE_MAX_BYTES = 64 * 1024;
+/** Cap on later agent messages (updates carry endpoints and hostinfo). */
+export const AGENT_MESSAGE_MAX_BYTES = 1024 * 1024;
 
 const MIN_KEEPALIVE_MS = 100;
 const MAX_KEEPALIVE_MS = 60_000;
@@ -42,6 +55,7 @@ export function runSession(ch: NoiseChannel, opts: SessionOptions): void {
   const { coordinator, logger } = opts;
   let first = true;
   let onUpdate: ((m: ClientMessage) => void) | null = null;
+  ch.maxMessageBytes = FIRST_MESSAGE_MAX_BYTES;
   const timer = setTimeout(() => ch.close('no request'), opts.firstMessageTimeoutMs ?? 10_000);
   timer.unref();
   ch.onClose(() => clearTimeout(timer));
@@ -61,6 +75,7 @@ export function runSession(ch: NoiseChannel, opts: SessionOptions): void {
     }
     first = false;
     clearTimeout(timer);
+    opts.onFirstMessage?.();
     switch (msg.type) {
       case 'register': {
         if (!proven(msg.nodeKey, msg.nodeKeyProof)) return fail(ch, 'bad_node_key_proof', 'node key proof does not verify');
@@ -122,18 +137,22 @@ export function runSession(ch: NoiseChannel, opts: SessionOptions): void {
         const interval = Math.min(MAX_KEEPALIVE_MS, Math.max(MIN_KEEPALIVE_MS, Math.min(wanted, opts.keepAliveMs)));
         const ka = setInterval(() => send(ch, { type: 'keepalive' }), interval);
         ka.unref();
+        const limiter = new UpdateLimiter<{ endpoints?: string[]; hostinfo?: Hostinfo }>((u) => coordinator.updateFromAgent(nodeId, u), opts.updateRate);
+        ch.maxMessageBytes = AGENT_MESSAGE_MAX_BYTES;
         onUpdate = (m) => {
           if (m.type !== 'update') return fail(ch, 'bad_request', 'only updates on a map stream');
-          coordinator.updateFromAgent(nodeId, { endpoints: m.endpoints, hostinfo: m.hostinfo });
+          limiter.offer({ endpoints: m.endpoints, hostinfo: m.hostinfo });
         };
-        ch.onClose(() => {
+        // After openStream, so closing the replaced stream never makes the node look offline.
+        const unclaim = opts.liveStreams?.claim(nodeId, () => ch.close('replaced by a newer stream')) ?? (() => {});
+        const finish = (): void => {
           clearInterval(ka);
+          limiter.stop();
+          unclaim();
           end();
-        });
-        if (ch.isClosed) {
-          clearInterval(ka);
-          end();
-        }
+        };
+        ch.onClose(finish);
+        if (ch.isClosed) finish();
         return;
       }
       default:

@@ -9,6 +9,7 @@ import Database from 'better-sqlite3';
 import type { Hostinfo } from '../types/netmap.js';
 import type { PostureValue, UserRole } from '../types/tailnet.js';
 import { migrate } from './schema.js';
+import { prepareStateFile, tightenStateFiles, type StateFileOptions } from './state-file.js';
 import { allocateHost, v4ForHost, v6ForHost } from './addresses.js';
 import { GrantwireError } from '../types/errors.js';
 
@@ -74,6 +75,21 @@ export interface ApiTokenRow {
   userId: number;
   created: number;
   revoked: number | null;
+  /** Null: never expires (tokens made before schema 2, or without --expiry). */
+  expires: number | null;
+  lastUsed: number | null;
+}
+
+function tokenFromRaw(r: Raw): ApiTokenRow {
+  return {
+    id: r.id as string,
+    hash: r.hash as string,
+    userId: r.user_id as number,
+    created: r.created as number,
+    revoked: (r.revoked as number | null) ?? null,
+    expires: (r.expires as number | null) ?? null,
+    lastUsed: (r.last_used as number | null) ?? null,
+  };
 }
 
 export type ChangeKind = 'user' | 'node' | 'policy' | 'attr' | 'key' | 'token';
@@ -141,13 +157,15 @@ export class Store {
   /** Tags this process's rows in `changes`, so the server can skip its own. */
   readonly origin = randomBytes(8).toString('hex');
 
-  constructor(readonly path: string) {
+  constructor(readonly path: string, opts: StateFileOptions = {}) {
+    prepareStateFile(path, opts);
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
     migrate(this.db);
+    tightenStateFiles(path, opts);
   }
 
   close(): void {
@@ -418,17 +436,56 @@ export class Store {
   }
 
   // --- admin API tokens ---
-  insertApiToken(t: Omit<ApiTokenRow, 'revoked'>): void {
+  insertApiToken(t: Omit<ApiTokenRow, 'revoked' | 'lastUsed' | 'expires'> & { expires?: number | null }): void {
     this.tx(() => {
-      this.stmt('INSERT INTO api_tokens (id, hash, user_id, created) VALUES (?, ?, ?, ?)').run(t.id, t.hash, t.userId, t.created);
+      this.stmt('INSERT INTO api_tokens (id, hash, user_id, created, expires) VALUES (?, ?, ?, ?, ?)').run(t.id, t.hash, t.userId, t.created, t.expires ?? null);
       this.changed('token', 0);
     });
   }
 
   apiToken(id: string): ApiTokenRow | null {
     const r = this.stmt('SELECT * FROM api_tokens WHERE id = ?').get(id) as Raw | undefined;
-    if (!r) return null;
-    return { id: r.id as string, hash: r.hash as string, userId: r.user_id as number, created: r.created as number, revoked: (r.revoked as number | null) ?? null };
+    return r ? tokenFromRaw(r) : null;
+  }
+
+  listApiTokens(): ApiTokenRow[] {
+    return (this.stmt('SELECT * FROM api_tokens ORDER BY created, id').all() as Raw[]).map(tokenFromRaw);
+  }
+
+  revokeApiToken(id: string, now = Date.now()): boolean {
+    return this.tx(() => {
+      const info = this.stmt('UPDATE api_tokens SET revoked = ? WHERE id = ? AND revoked IS NULL').run(now, id);
+      if (info.changes > 0) this.changed('token', 0);
+      return info.changes > 0;
+    });
+  }
+
+  /** Not recorded as a change: bookkeeping, not state a running server reacts to. */
+  touchApiToken(id: string, now = Date.now()): void {
+    this.stmt('UPDATE api_tokens SET last_used = ? WHERE id = ?').run(now, id);
+  }
+
+  /**
+   * Deletes a user with everything that acts for them: their nodes (and attributes), auth keys and API
+   * tokens. Keys and tokens are deleted rather than marked revoked because they reference the user row;
+   * either way they can never authenticate again. Returns the removed node ids.
+   */
+  deleteUser(id: number): number[] {
+    return this.tx(() => {
+      const nodeIds = (this.stmt('SELECT id FROM nodes WHERE user_id = ?').all(id) as { id: number }[]).map((r) => r.id);
+      for (const n of nodeIds) {
+        this.stmt('DELETE FROM attrs WHERE node_id = ?').run(n);
+        this.stmt('DELETE FROM nodes WHERE id = ?').run(n);
+        this.changed('node', n);
+      }
+      this.stmt('DELETE FROM auth_keys WHERE user_id = ?').run(id);
+      this.stmt('DELETE FROM api_tokens WHERE user_id = ?').run(id);
+      this.stmt('DELETE FROM users WHERE id = ?').run(id);
+      this.changed('key', 0);
+      this.changed('token', 0);
+      this.changed('user', id);
+      return nodeIds;
+    });
   }
 
   // --- change log ---

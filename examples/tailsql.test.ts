@@ -79,6 +79,10 @@ describe('tailsql handler over the LocalAPI', () => {
     { caller: '100.64.0.4', path: '/', status: 403 },
     { caller: '100.64.0.4', path: '/query?src=warehouse', status: 403 },
     { caller: '10.9.9.9', path: '/', status: 403 },
+    // malformed absolute-form targets (issue 10 item 1): 400, never a thrown error
+    { caller: '100.64.0.2', path: 'http://[/', status: 400 },
+    { caller: '100.64.0.2', path: 'http://a:99999/', status: 400 },
+    { caller: '100.64.0.2', path: 'http://%zz/', status: 400 },
   ])('$caller $path → $status', async ({ caller, path, status, sources }) => {
     callerIP = caller;
     const r = await get(path);

@@ -27,6 +27,13 @@ function send(res: ServerResponse, status: number, body: unknown): void {
 
 export function createTailsqlHandler(client: LocalClient) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    // An absolute-form target can be any text (`http://[/`): parse it without throwing, answer 400 later.
+    let url: URL | null = null;
+    try {
+      url = new URL(req.url ?? '/', 'http://tailsql');
+    } catch {
+      url = null;
+    }
     const remote = req.socket.remoteAddress ?? '';
     const port = req.socket.remotePort ?? 0;
     const addr = remote.includes(':') ? `[${remote}]:${port}` : `${remote}:${port}`;
@@ -42,7 +49,7 @@ export function createTailsqlHandler(client: LocalClient) {
     if (sources === null || sources.length === 0) {
       return send(res, 403, { error: `${caller} (${who.Node.ComputedName}) has no ${TAILSQL_CAP} capability here`, caller });
     }
-    const url = new URL(req.url ?? '/', 'http://tailsql');
+    if (!url) return send(res, 400, { error: 'malformed request target' });
     if (url.pathname === '/') return send(res, 200, { caller, node: who.Node.ComputedName, sources });
     if (url.pathname === '/query') {
       const src = url.searchParams.get('src') ?? '';

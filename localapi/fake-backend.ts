@@ -75,8 +75,12 @@ export class FakeBackend implements LocalBackend {
     return this.getPrefs();
   }
 
+  /** The last `up` request as received (tests check what the CLI sent). */
+  lastUp: UpRequest | null = null;
+
   async up(req: UpRequest): Promise<StatusResponse> {
     this.calls.push(`up ${req.ControlURL ?? ''}`);
+    this.lastUp = req;
     if (this.upFailure) throw new LocalApiFailure(400, 'login_failed', this.upFailure);
     this.setState('Running');
     return this.status({ peers: true });

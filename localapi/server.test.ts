@@ -3,6 +3,7 @@
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { spawn } from 'node:child_process';
+import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -136,6 +137,35 @@ describe('LocalAPI server', () => {
         expect(err).toBeInstanceOf(LocalApiError);
         expect((err as LocalApiError).status).toBe(400);
       });
+    });
+  });
+
+  // Issue 10 item 1: hostile request lines over the raw socket get a 4xx (or a closed connection) and
+  // the server keeps answering.
+  describe('malformed requests', () => {
+    const line = (l: string, ...h: string[]): string => `${l}\r\nHost: local-agentd.sock\r\n${h.map((x) => x + '\r\n').join('')}Connection: close\r\n\r\n`;
+    it.each([
+      { name: 'absolute-form with an unclosed IPv6 bracket', req: line('GET http://[/ HTTP/1.1') },
+      { name: 'absolute-form with port 99999', req: line('GET http://a:99999/localapi/v0/status HTTP/1.1') },
+      { name: 'absolute-form with a bad percent-escape', req: line('GET http://%zz/ HTTP/1.1') },
+      { name: 'absolute-form with an empty host', req: line('GET http:/// HTTP/1.1') },
+      { name: 'whois with a bad percent-escape', req: line('GET /localapi/v0/whois?addr=%zz HTTP/1.1') },
+      { name: 'a NUL in the target', req: line('GET /localapi/v0/\u0000 HTTP/1.1') },
+      { name: 'a header line without a colon', req: line('GET /localapi/v0/status HTTP/1.1', 'garbage') },
+    ])('$name', async ({ req }) => {
+      const got = await new Promise<string>((resolve) => {
+        const s = netConnect(socketPath);
+        let t = '';
+        s.on('data', (d: Buffer) => (t += d.toString('latin1')));
+        s.on('close', () => resolve(t));
+        s.on('error', () => resolve(t));
+        s.write(req);
+        setTimeout(() => s.destroy(), 2000).unref();
+      });
+      if (got !== '') expect(got).toMatch(/^HTTP\/1\.1 4\d\d /);
+      callerUid = STRANGER;
+      const r = await raw(socketPath, '/localapi/v0/status', { host: 'local-agentd.sock' });
+      expect(r.status).toBe(200);
     });
   });
 

@@ -30,7 +30,19 @@ export interface LocalApiServerOptions {
   operatorUid?: number | null;
   /** Defaults to process.getuid(). */
   daemonUid?: number | null;
+  /** Concurrent connections; more are closed on accept (default DEFAULT_MAX_CONNECTIONS). */
+  maxConnections?: number;
+  /** Concurrent `watch` streams; more get 503 (default DEFAULT_MAX_WATCHERS). */
+  maxWatchers?: number;
+  /** A watcher with this much unsent output is dropped, not buffered further (default DEFAULT_WATCH_BUFFER_BYTES). */
+  maxWatchBufferBytes?: number;
 }
+
+// Implementation limits. The socket is world-writable (any local user may connect), so without them one
+// user could exhaust the daemon's file descriptors or, with a watch it never reads, its memory.
+export const DEFAULT_MAX_CONNECTIONS = 256;
+export const DEFAULT_MAX_WATCHERS = 64;
+export const DEFAULT_WATCH_BUFFER_BYTES = 1024 * 1024;
 
 function parsePort(text: string | null, name: string): number | undefined {
   if (text === null || text === '') return undefined;
@@ -220,6 +232,7 @@ export class LocalApiServer {
     this.policy = { daemonUid: opts.daemonUid !== undefined ? opts.daemonUid : (process.getuid?.() ?? null), operatorUid: opts.operatorUid ?? null };
     this.peerUid = opts.peerUid ?? (() => null);
     this.server = createServer({ keepAliveTimeout: 60_000 }, (req, res) => this.handle(req, res));
+    this.server.maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     this.server.on('connection', (socket: Socket) => {
       let uid: number | null = null;
       try {
@@ -360,20 +373,45 @@ export class LocalApiServer {
     }
   }
 
-  /** NDJSON: one JSON object per line, starting with the current state, until the client goes away. */
+  /** Live `watch` streams. */
+  get watcherCount(): number {
+    return this.streams.size;
+  }
+
+  /**
+   * NDJSON: one JSON object per line, starting with the current state, until the client goes away. A
+   * reader that falls maxWatchBufferBytes behind is dropped (it can reconnect and read the state again).
+   */
   private watch(req: IncomingMessage, res: ServerResponse): void {
+    if (this.streams.size >= (this.opts.maxWatchers ?? DEFAULT_MAX_WATCHERS)) {
+      req.resume();
+      throw new LocalApiFailure(503, 'too_many_watchers', `too many watch streams (${this.streams.size}); try again later`);
+    }
+    const maxBuffered = this.opts.maxWatchBufferBytes ?? DEFAULT_WATCH_BUFFER_BYTES;
     res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
     res.flushHeaders();
     this.streams.add(res);
     const st = this.opts.backend.status({ peers: false });
     res.write(JSON.stringify({ Type: 'state', BackendState: st.BackendState }) + '\n');
-    const unsubscribe = this.opts.backend.watch((ev) => {
-      if (!res.writableEnded) res.write(JSON.stringify(ev) + '\n');
-    });
-    const done = () => {
-      unsubscribe();
+    let unsubscribe: (() => void) | null = null;
+    let finished = false;
+    const done = (): void => {
+      if (finished) return;
+      finished = true;
+      unsubscribe?.();
       this.streams.delete(res);
     };
+    unsubscribe = this.opts.backend.watch((ev) => {
+      if (res.writableEnded || res.destroyed) return;
+      if (res.writableLength > maxBuffered) {
+        log('dropping a watch stream that is not reading (%d bytes unsent)', res.writableLength);
+        res.destroy();
+        done();
+        return;
+      }
+      res.write(JSON.stringify(ev) + '\n');
+    });
+    if (finished) unsubscribe();
     req.on('close', done);
     res.on('close', done);
   }

@@ -1,8 +1,8 @@
 // The agent CLI as users run it (bin/agent, spawned), against a LocalAPI server with a fake backend in
 // this process: output formats, --socket before or after the command and GRANTWIRE_SOCKET, --help,
 // usage errors (exit 2), and LocalAPI errors (exit 1, message on stderr).
-import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -83,6 +83,21 @@ describe('agent CLI over a LocalAPI socket', () => {
     } finally {
       backend.upFailure = null;
     }
+  });
+
+  it('up --auth-key file:PATH and --auth-key - send the key without it being in argv', async () => {
+    const keyFile = join(dir, 'auth.key');
+    writeFileSync(keyFile, 'gwkey-fromfile-secret\n', { mode: 0o600 });
+    const r = await agent(['--socket', socketPath, 'up', '--login-server', 'http://127.0.0.1:1', '--auth-key', `file:${keyFile}`]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(backend.lastUp?.AuthKey).toBe('gwkey-fromfile-secret');
+    const viaStdin = await new Promise<number | null>((res) => {
+      const child = spawn(AGENT, ['--socket', socketPath, 'up', '--auth-key', '-'], { env: { ...process.env, GRANTWIRE_SOCKET: '' }, stdio: ['pipe', 'ignore', 'ignore'] });
+      child.on('close', res);
+      child.stdin.end('gwkey-fromstdin-secret\n');
+    });
+    expect(viaStdin).toBe(0);
+    expect(backend.lastUp?.AuthKey).toBe('gwkey-fromstdin-secret');
   });
 
   it('down, logout and metrics', async () => {

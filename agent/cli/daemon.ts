@@ -4,12 +4,13 @@ import { resolveSocketPath } from '../../localapi/socket-path.js';
 import { GrantwireError } from '../../types/errors.js';
 import { DEFAULT_TUN_NAME, DEFAULT_WG_PORT, resolveOperator, startDaemon } from '../daemon.js';
 
-export const usage = `usage: agent daemon --state-dir DIR [--socket PATH] [--tun NAME] [--port N] [--operator USER|UID]
+export const usage = `usage: agent daemon --state-dir DIR [--socket PATH] [--tun NAME] [--port N] [--operator USER|UID] [--insecure-state-perms]
 
 Runs the node daemon in the foreground (as root): keys and prefs live in DIR (0600), the LocalAPI listens
 on PATH (default $GRANTWIRE_SOCKET or /var/run/grantwire/agentd.sock), the tunnel is TUN interface NAME
 (default ${DEFAULT_TUN_NAME}) and WireGuard listens on UDP port N (default ${DEFAULT_WG_PORT}; 0 picks one).
---operator lets that user run up/down/logout too. A restarted daemon resumes without a new login.
+--operator lets that user run up/down/logout too. DIR and the key files in it must be private to this
+user (no group/other access); otherwise the daemon refuses to start unless --insecure-state-perms. A restarted daemon resumes without a new login.
 Stops on SIGINT/SIGTERM.`;
 
 export async function run(argv: string[]): Promise<number> {
@@ -19,6 +20,7 @@ export async function run(argv: string[]): Promise<number> {
     tun: { type: 'string' },
     port: { type: 'string' },
     operator: { type: 'string' },
+    'insecure-state-perms': { type: 'boolean' },
   });
   const stateDir = requireFlag(values['state-dir'], 'state-dir');
   const port = values.port === undefined ? DEFAULT_WG_PORT : Number(values.port);
@@ -34,6 +36,7 @@ export async function run(argv: string[]): Promise<number> {
       tunName,
       port,
       operatorUid,
+      insecureStatePerms: values['insecure-state-perms'] === true,
       log: (l) => process.stderr.write(l + '\n'),
     });
     await new Promise<void>((resolve) => {

@@ -1,12 +1,15 @@
 // `agent up`: log in to control (when given a key) and start the node; returns once the node runs.
 import { parseCommand, UsageError } from '../../cli/args.js';
+import { resolveAuthKey } from './auth-key-source.js';
 import { printJSON, withClient } from './common.js';
 
-export const usage = `usage: agent [--socket PATH] up [--login-server URL] [--auth-key KEY] [--advertise-tags tag:a,tag:b]
+export const usage = `usage: agent [--socket PATH] up [--login-server URL] [--auth-key KEY|file:PATH|-] [--advertise-tags tag:a,tag:b]
                 [--hostname NAME] [--timeout SECONDS] [--json]
 
 Connects this node to the tailnet. The first time (or after logout) give --login-server and --auth-key;
-later 'agent up' alone resumes. Returns once the node is running, or exits 1 with control's reason
+later 'agent up' alone resumes. --auth-key file:PATH reads the key from a file and --auth-key - from stdin,
+so it does not show in the process list (a literal KEY does, to every local user). --login-server may be
+https:// (control with --tls-cert; trust a private CA with NODE_EXTRA_CA_CERTS on the daemon). Returns once the node is running, or exits 1 with control's reason
 (e.g. "requested tags [tag:x] are invalid or not permitted").`;
 
 const TAG_RE = /^tag:[a-zA-Z0-9][a-zA-Z0-9-]*$/;
@@ -35,10 +38,11 @@ export async function run(argv: string[]): Promise<number> {
     timeoutMs = s * 1000;
   }
   const tags = values['advertise-tags'] !== undefined ? parseTags(values['advertise-tags']) : undefined;
+  const authKey = values['auth-key'] !== undefined ? await resolveAuthKey(values['auth-key']) : undefined;
   return withClient('up', async (c) => {
     const st = await c.up({
       ...(url !== undefined ? { ControlURL: url } : {}),
-      ...(values['auth-key'] !== undefined ? { AuthKey: values['auth-key'] } : {}),
+      ...(authKey !== undefined ? { AuthKey: authKey } : {}),
       ...(values.hostname !== undefined ? { Hostname: values.hostname } : {}),
       ...(tags !== undefined ? { AdvertiseTags: tags } : {}),
       ...(timeoutMs !== undefined ? { TimeoutMs: timeoutMs } : {}),

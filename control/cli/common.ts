@@ -9,11 +9,14 @@ import { Store } from '../store.js';
 export const STATE_FLAG = { state: { type: 'string' as const } };
 export const DEFAULT_STATE = './.grantwire/control.db';
 
-/** Opens (creating if needed) the state database named by --state (or $GRANTWIRE_CONTROL_STATE). */
-export function openStore(state: string | undefined): Store {
+/**
+ * Opens (creating if needed) the state database named by --state (or $GRANTWIRE_CONTROL_STATE). A state
+ * file group or others can read is refused (state-file.ts) unless `insecurePerms` (serve's
+ * --insecure-state-perms) or $GRANTWIRE_INSECURE_STATE_PERMS=1 (for the admin commands).
+ */
+export function openStore(state: string | undefined, insecurePerms = false): Store {
   const path = state ?? process.env.GRANTWIRE_CONTROL_STATE ?? DEFAULT_STATE;
-  mkdirSync(dirname(path), { recursive: true });
-  return new Store(path);
+  return new Store(path, { insecurePerms: insecurePerms || process.env.GRANTWIRE_INSECURE_STATE_PERMS === '1' });
 }
 
 /** Runs an admin action; GrantwireErrors become a one-line message on stderr and exit code 1. */

@@ -1,4 +1,4 @@
-// `control serve --listen HOST:PORT --state FILE --policy FILE [--ephemeral-timeout DURATION]`
+// `control serve --listen HOST:PORT --state FILE --policy FILE [--ephemeral-timeout DURATION] [--tls-cert F --tls-key F]`
 //
 // On start, a --policy whose text differs from the active stored version is validated in full and stored
 // as a new version. If it is invalid, serve prints every diagnostic and exits 1 (fail fast: an operator
@@ -25,6 +25,12 @@ flags:
   --ephemeral-timeout DURATION  remove ephemeral nodes this long after their stream ends (default 5m)
   --node-key-expiry DURATION    lifetime of a registered node key (default 180d)
   --keepalive DURATION          map stream keep-alive interval (default 15s)
+  --insecure-state-perms        start even when the state file is readable by group or others, or owned
+                                by another user (by default: refused; the file holds control's private key)
+  --tls-cert FILE --tls-key FILE
+                                serve HTTPS with this PEM certificate chain and key; agents then use
+                                https://HOST:PORT (a private CA: NODE_EXTRA_CA_CERTS on the agent). Without
+                                TLS the admin API (/api/v1) answers loopback callers only (403 otherwise).
   --debug                       verbose logging
 `;
 
@@ -52,7 +58,12 @@ export async function run(argv: string[]): Promise<number> {
     'node-key-expiry': { type: 'string' },
     keepalive: { type: 'string' },
     debug: { type: 'boolean' },
+    'insecure-state-perms': { type: 'boolean' },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
   });
+  if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
+  const tls = values['tls-cert'] !== undefined ? { cert: readTextFile(values['tls-cert']), key: readTextFile(values['tls-key'] as string) } : undefined;
   const { host, port } = parseListen(requireFlag(values.listen, 'listen'));
   const ephemeralTimeoutMs = durationFlag(values['ephemeral-timeout'], 'ephemeral-timeout', 5 * 60_000);
   const nodeKeyExpiryMs = durationFlag(values['node-key-expiry'], 'node-key-expiry', 180 * 86_400_000);
@@ -60,7 +71,14 @@ export async function run(argv: string[]): Promise<number> {
   const policyText = values.policy !== undefined ? readTextFile(values.policy) : null;
   const logger = streamLogger((line) => process.stderr.write(line), values.debug ?? false);
 
-  const store = openStore(values.state);
+  let store: ReturnType<typeof openStore>;
+  try {
+    store = openStore(values.state, values['insecure-state-perms'] === true);
+  } catch (err) {
+    process.stderr.write(`control serve: ${(err as Error).message}\n`);
+    return 1;
+  }
+  if (values['insecure-state-perms']) logger.log('warn', 'state file permissions are not checked (--insecure-state-perms)', { state: store.path });
   if (policyText !== null) {
     const r = storePolicy(store, policyEngine, policyText, values.policy as string);
     if (!r.ok) {
@@ -85,8 +103,16 @@ export async function run(argv: string[]): Promise<number> {
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
-  const server = new ControlServer({ store, engine: policyEngine, logger, ephemeralTimeoutMs, nodeKeyExpiryMs, keepAliveMs });
+  let server: ControlServer;
+  try {
+    server = new ControlServer({ store, engine: policyEngine, logger, ephemeralTimeoutMs, nodeKeyExpiryMs, keepAliveMs, tls });
+  } catch (err) {
+    store.close();
+    process.stderr.write(`control serve: ${(err as Error).message}\n`);
+    return 1;
+  }
   await server.listen(host, port);
+  if (!tls) logger.log('info', 'no TLS: the admin API answers loopback callers only (use --tls-cert/--tls-key to open it)');
   const pol = server.coordinator.activePolicy;
   if (server.coordinator.policyAllowsAll) {
     const bar = '!'.repeat(78);

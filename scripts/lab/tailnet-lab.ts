@@ -79,7 +79,7 @@ export class TailnetLab {
     this.stateFile = join(dir, 'control.db');
     mkdirSync(dir, { recursive: true });
     // World-traversable, so unprivileged callers can reach the LocalAPI sockets under sock/ (state dirs
-    // stay 0700: the daemon makes them so).
+    // stay 0700: the daemon refuses a state dir group or others can read).
     chmodSync(dir, 0o755);
   }
 
@@ -129,7 +129,7 @@ export class TailnetLab {
     const underlayIP = `${UNDERLAY_PREFIX}.${host}`;
     addAddr(ns, 'eth0', `${underlayIP}/24`);
     const stateDir = join(this.dir, name);
-    mkdirSync(stateDir, { recursive: true });
+    mkdirSync(stateDir, { recursive: true, mode: 0o700 }); // the agent refuses a state dir others can read
     const node: LabNode = { name, ns, underlayIP, stateDir, socket: join(this.dir, 'sock', `${name}.sock`), logFile: join(this.dir, `${name}.log`), daemon: null };
     this.nodes.set(name, node);
     await this.startDaemon(node);

@@ -15,6 +15,8 @@ import { ControlClient, type ClientHostinfo } from '../../control/client.js';
 import { memoryLogger } from '../../control/logger.js';
 import { policyEngine, type PolicyEngine } from '../../control/policy-engine.js';
 import { ControlServer } from '../../control/server.js';
+import type { PreAuthLimits } from '../../control/preauth-limits.js';
+import type { UpdateRate } from '../../control/update-limiter.js';
 import { Store } from '../../control/store.js';
 import type { UserRole } from '../../types/tailnet.js';
 
@@ -42,6 +44,10 @@ export interface HarnessOptions {
   keepAliveMs?: number;
   pollIntervalMs?: number;
   port?: number;
+  /** Serve HTTPS with this PEM certificate and key. */
+  tls?: { cert: string; key: string };
+  preAuth?: PreAuthLimits;
+  updateRate?: UpdateRate;
 }
 
 export async function startControl(o: HarnessOptions = {}): Promise<Harness> {
@@ -57,6 +63,9 @@ export async function startControl(o: HarnessOptions = {}): Promise<Harness> {
     nodeKeyExpiryMs: o.nodeKeyExpiryMs,
     keepAliveMs: o.keepAliveMs ?? 1000,
     pollIntervalMs: o.pollIntervalMs ?? 100,
+    tls: o.tls,
+    preAuth: o.preAuth,
+    updateRate: o.updateRate,
   });
   if (o.policy !== undefined) {
     const r = server.coordinator.setPolicy(o.policy, 'policy.hujson');
