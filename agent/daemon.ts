@@ -5,11 +5,11 @@
 import { readFileSync } from 'node:fs';
 import { GrantwireError } from '../types/errors.js';
 import { LocalApiServer } from '../localapi/server.js';
-import { peerCredentials } from '../wireguard/native-peercred.js';
-import { nativeLoadError, loadNative } from '../wireguard/native-addon.js';
-import { TunDevice } from '../wireguard/tun-device.js';
-import { NativeUdpBind } from '../wireguard/udp-native.js';
-import { publicKeyFromPrivate, keyToHex } from '../wireguard/keys.js';
+import { peerCredentials } from '../net/native-peercred.js';
+import { nativeLoadError, loadNative } from '../net/native-addon.js';
+import { TunDevice } from '../net/tun-device.js';
+import { NativeUdpBind } from '../net/udp-native.js';
+import { publicKeyFromPrivate, keyToHex } from '../crypto/key.js';
 import { AgentBackend } from './backend.js';
 import { createControlSession } from './control-session.js';
 import { AgentDataplane } from './dataplane.js';

@@ -6,8 +6,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { Netmap, NetmapNode } from '../types/netmap.js';
 import type { FilterRule } from '../types/filter-rule.js';
 import { FakePacketDevice } from '../wireguard/fake-packet-device.js';
-import { FakeNetwork } from '../wireguard/fake-udp-bind.js';
-import { generatePrivateKey, keyToHex, publicKeyFromPrivate } from '../wireguard/keys.js';
+import { FakeNetwork } from '../net/fake-udp-bind.js';
+import { generatePrivateKey, keyToHex, publicKeyFromPrivate } from '../crypto/key.js';
 import { AgentDataplane } from './dataplane.js';
 import { buildEchoRequest, buildTcp, TCP_FLAG_ACK, TCP_FLAG_RST, TCP_FLAG_SYN } from './packets.js';
 

@@ -4,7 +4,7 @@
 // is skipped entirely when nobody waits, so the hot path stays one filter call.
 import type { FilterEngine } from '../filter/engine.js';
 import { isAccept } from '../filter/verdict.js';
-import type { PacketHook } from '../wireguard/io.js';
+import type { PacketHook } from '../wireguard/packet-hook.js';
 import { echoReplyKey } from './packets.js';
 
 export class FilterHook implements PacketHook {

@@ -6,7 +6,7 @@ import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GrantwireError } from '../types/errors.js';
 import type { Prefs } from '../localapi/types.js';
-import { generatePrivateKey, keyFromHex, keyToHex } from '../wireguard/keys.js';
+import { generatePrivateKey, keyFromHex, keyToHex } from '../crypto/key.js';
 
 export interface PersistedState {
   prefs: Prefs;

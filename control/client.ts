@@ -14,7 +14,7 @@
 import { request } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Hostinfo, Netmap, NetmapNode } from '../types/netmap.js';
-import { keyFromHex, publicKeyFromPrivate } from '../wireguard/keys.js';
+import { keyFromHex, publicKeyFromPrivate } from '../crypto/key.js';
 import { openChannel, type NoiseChannel } from './channel.js';
 import type { Logger } from './logger.js';
 import { applyDelta } from './netmap-diff.js';

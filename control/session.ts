@@ -13,7 +13,7 @@ import type { Logger } from './logger.js';
 import { verifyNodeKeyProof } from './node-key-proof.js';
 import { parseClientMessage, type ClientMessage, type ControlErrorCode, type ServerMessage } from './protocol.js';
 import { netmapNodeOf } from './views.js';
-import type { DhPrivateKey } from '../wireguard/crypto.js';
+import type { DhPrivateKey } from '../crypto/backend.js';
 
 export interface SessionOptions {
   coordinator: Coordinator;

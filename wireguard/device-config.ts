@@ -3,9 +3,9 @@
 // there stay readable. Local misuse (bad keys, prefixes, endpoints) throws GrantwireError.
 import { GrantwireError } from '../types/errors.js';
 import { AllowedIPs } from './allowed-ips.js';
-import { formatEndpoint, parseEndpoint } from './endpoint.js';
+import { formatEndpoint, parseEndpoint } from '../net/endpoint.js';
 import type { PeerHandshake } from './handshake.js';
-import { keysEqual } from './keys.js';
+import { keysEqual } from '../crypto/key.js';
 import { Peer } from './peer.js';
 import type { Device } from './device.js';
 

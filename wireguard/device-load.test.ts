@@ -5,11 +5,11 @@ import { writeU32LE } from './bytes.js';
 import { FakeClock } from './clock.js';
 import { MESSAGE_COOKIE_REPLY_SIZE, MESSAGE_INITIATION_SIZE, REKEY_TIMEOUT_MS } from './constants.js';
 import { CookieGenerator } from './cookie.js';
-import { defaultCrypto } from './crypto.js';
+import { defaultCrypto } from '../crypto/backend.js';
 import type { Device } from './device.js';
 import { ipv4Packet } from './fake-packet-device.js';
 import { makeFakePair } from './fake-pair.js';
-import type { FakeDatagram } from './fake-udp-bind.js';
+import type { FakeDatagram } from '../net/fake-udp-bind.js';
 
 const open: Device[] = [];
 afterEach(async () => {

@@ -4,10 +4,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { MESSAGE_INITIATION_SIZE, MESSAGE_RESPONSE_SIZE, KEEPALIVE_SIZE } from './constants.js';
 import { ipv4Packet, ipv6Packet } from './fake-packet-device.js';
 import { makeFakePair } from './fake-pair.js';
-import { generatePresharedKey, generatePrivateKey, publicKeyFromPrivate } from './keys.js';
+import { generatePresharedKey, generatePrivateKey, publicKeyFromPrivate } from '../crypto/key.js';
 import type { Device } from './device.js';
 import { GrantwireError } from '../types/errors.js';
-import { parseEndpoint } from './endpoint.js';
+import { parseEndpoint } from '../net/endpoint.js';
 
 const open: Device[] = [];
 afterEach(async () => {

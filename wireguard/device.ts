@@ -22,9 +22,11 @@ import {
 } from './constants.js';
 import { CookieChecker } from './cookie.js';
 import { DeviceCounters } from './counters.js';
-import { defaultCrypto, type CryptoBackend } from './crypto.js';
+import { defaultCrypto, type CryptoBackend } from '../crypto/backend.js';
 import { HandshakeEngine, LocalStatic, type PeerHandshake } from './handshake.js';
-import type { Clock, DatagramBatch, PacketBatch, PacketDevice, PacketHook, UdpBind } from './io.js';
+import type { Clock } from './clock.js';
+import type { DatagramBatch, PacketBatch, PacketDevice, UdpBind } from '../net/io.js';
+import type { PacketHook } from './packet-hook.js';
 import { realClock } from './clock.js';
 import type { Keypair } from './keypair.js';
 import { classifyMessage } from './messages.js';

@@ -3,8 +3,8 @@
 // other's peer with its tunnel address as allowed IP, endpoints set on both sides unless told otherwise.
 import { Device, type DeviceOptions } from './device.js';
 import { FakePacketDevice } from './fake-packet-device.js';
-import { FakeNetwork, type FakeUdpBind } from './fake-udp-bind.js';
-import { generatePrivateKey, publicKeyFromPrivate } from './keys.js';
+import { FakeNetwork, type FakeUdpBind } from '../net/fake-udp-bind.js';
+import { generatePrivateKey, publicKeyFromPrivate } from '../crypto/key.js';
 
 export interface FakeNode {
   device: Device;

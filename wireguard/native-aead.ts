@@ -6,7 +6,7 @@
 // Measured in scripts/bench/dataplane.ts (section "AEAD"). Null when the addon is not built.
 import { writeU32LE } from './bytes.js';
 import { AEAD_TAG_SIZE, MESSAGE_TRANSPORT_TYPE, TRANSPORT_HEADER_SIZE, TRANSPORT_OFF_COUNTER, TRANSPORT_OFF_RECEIVER } from './constants.js';
-import { loadNative, type NativeAddon, type NativeHandle } from './native-addon.js';
+import { loadNative, type NativeAddon, type NativeHandle } from '../net/native-addon.js';
 
 export type NativeAeadKey = NativeHandle;
 

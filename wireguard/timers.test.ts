@@ -13,7 +13,7 @@ import {
 import type { Device } from './device.js';
 import { ipv4Packet } from './fake-packet-device.js';
 import { makeFakePair } from './fake-pair.js';
-import type { FakeNetwork } from './fake-udp-bind.js';
+import type { FakeNetwork } from '../net/fake-udp-bind.js';
 import { LazyTimer } from './timers.js';
 
 describe('LazyTimer', () => {

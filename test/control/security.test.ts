@@ -8,7 +8,7 @@ import { ControlError } from '../../control/client.js';
 import { createApiToken } from '../../control/admin-ops.js';
 import { proveNodeKey } from '../../control/node-key-proof.js';
 import { parseServerMessage } from '../../control/protocol.js';
-import { keyToHex, publicKeyFromPrivate } from '../../wireguard/keys.js';
+import { keyToHex, publicKeyFromPrivate } from '../../crypto/key.js';
 import { POLICY } from './fixtures.js';
 import { LINUX, newAgent, rawChannel, runControl, startControl, waitUntil, type Harness } from './helpers.js';
 
@@ -245,7 +245,7 @@ describe('pinned control key', () => {
     const probe = newAgent(h.url);
     const key = await probe.client.serverPublicKey();
     const { ControlClient } = await import('../../control/client.js');
-    const { generatePrivateKey } = await import('../../wireguard/keys.js');
+    const { generatePrivateKey } = await import('../../crypto/key.js');
     const good = new ControlClient({ serverUrl: h.url, controlPublicKey: key, machinePrivateKey: generatePrivateKey(), nodePrivateKey: generatePrivateKey() });
     await good.register({ authKey: h.key({ user: 'alice@example.com' }), hostname: 'pinned', hostinfo: LINUX });
     const wrong = new ControlClient({ serverUrl: h.url, controlPublicKey: publicKeyFromPrivate(generatePrivateKey()), machinePrivateKey: generatePrivateKey(), nodePrivateKey: generatePrivateKey() });

@@ -1,7 +1,7 @@
 // Tiny IP/UDP packet builders and parsers for tests that write raw packets into a TUN device and check
 // what the kernel hands back. Checksums are computed (the kernel verifies them on delivery).
 import { isIPv4 } from 'node:net';
-import { addrToBytes16 } from '../../wireguard/udp-dgram.js';
+import { addrToBytes16 } from '../../net/udp-dgram.js';
 
 function addrBytes(text: string): Uint8Array {
   const b = new Uint8Array(16);

@@ -3,8 +3,8 @@
 // read (v4 and v6) and that packets written into it are delivered to local sockets. Prints one JSON line.
 import dgram from 'node:dgram';
 import { execFileSync } from 'node:child_process';
-import { TunDevice } from '../../wireguard/tun-device.js';
-import type { PacketBatch } from '../../wireguard/io.js';
+import { TunDevice } from '../../net/tun-device.js';
+import type { PacketBatch } from '../../net/io.js';
 import { ipv4Udp, ipv6Udp, parseUdp, type UdpSummary } from './packets.js';
 
 const result: Record<string, unknown> = {};

@@ -20,8 +20,8 @@
 //
 // Not concurrency-safe (one handshake per object); a handshake object is single-use.
 import { GrantwireError } from '../types/errors.js';
-import { AEAD_TAG_SIZE, KEY_SIZE } from './constants.js';
-import { defaultCrypto, type CryptoBackend, type DhPrivateKey } from './crypto.js';
+import { AEAD_TAG_SIZE, KEY_SIZE } from './sizes.js';
+import { defaultCrypto, type CryptoBackend, type DhPrivateKey } from './backend.js';
 import { SymmetricState } from './kdf.js';
 import { wipe } from './bytes.js';
 

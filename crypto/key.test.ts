@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { GrantwireError } from '../types/errors.js';
 import { bytesToHex, hexToBytes } from './bytes.js';
-import { generatePresharedKey, generatePrivateKey, keyFromBase64, keyFromHex, keysEqual, keyToBase64, keyToHex, publicKeyFromPrivate } from './keys.js';
+import { generatePresharedKey, generatePrivateKey, keyFromBase64, keyFromHex, keysEqual, keyToBase64, keyToHex, publicKeyFromPrivate } from './key.js';
 
 describe('keys', () => {
   it('generates clamped private keys and derives public keys (RFC 7748 §6.1)', () => {

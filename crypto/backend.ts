@@ -1,16 +1,17 @@
 // The crypto primitives WireGuard and Noise need, behind one small interface so that implementations are
-// chosen by benchmark and cross-checked (crypto-noble.ts is the pure-JS second backend; crypto.test.ts
+// chosen by benchmark and cross-checked (noble-backend.ts is the pure-JS second backend; backend.test.ts
 // checks both against RFC vectors and against each other).
 //
-// Node backend choices, measured on this 2-vCPU machine (node 20, `node wireguard/crypto.bench` style
-// loops, µs per call):
+// Node backend choices, measured on this 2-vCPU machine (node 20, throwaway per-call timing loops not
+// kept in the repo; wireguard/handshake-bench.ts measures the end-to-end handshake rate), µs per call:
 //   chacha20-poly1305 1420 B: node seal 8.5 (KeyObject) / 9.5 (raw key), open 6.6; @noble 24.6
 //   BLAKE2s-256 64 B: node 3.0; HMAC-BLAKE2s: node 4.5; keyed BLAKE2s-128 (@noble only): 9.0
 //   X25519: DH 36, keygen 42, raw private-key import via JWK 41 (so static keys are imported once)
 // Node lacks keyed BLAKE2s and XChaCha20-Poly1305; both come from @noble (cookie path only).
 //
-// The transport data path does not use this interface: see transport.ts (TransportAead, node:crypto or
-// the native addon, reused nonce and output buffers). This interface serves the handshake and Noise.
+// The transport data path does not use this interface: see wireguard/transport.ts (TransportAead,
+// node:crypto or the native addon, reused nonce and output buffers). This one serves the handshake and
+// Noise.
 import {
   createCipheriv,
   createDecipheriv,
@@ -27,7 +28,7 @@ import { blake2s } from '@noble/hashes/blake2.js';
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { asBuffer, isAllZero } from './bytes.js';
 import { blake2sHash, blake2sKeyed, hmacBlake2s } from './blake2s.js';
-import { AEAD_TAG_SIZE } from './constants.js';
+import { AEAD_TAG_SIZE } from './sizes.js';
 
 /** An X25519 private key with its public key and a backend-specific handle (e.g. a KeyObject). */
 export interface DhPrivateKey {

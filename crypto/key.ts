@@ -3,8 +3,8 @@
 // code ERR_WG_BAD_KEY. Private keys are clamped on generation like `wg genkey` does.
 import { randomBytes } from 'node:crypto';
 import { GrantwireError } from '../types/errors.js';
-import { KEY_SIZE } from './constants.js';
-import { defaultCrypto } from './crypto.js';
+import { KEY_SIZE } from './sizes.js';
+import { defaultCrypto } from './backend.js';
 
 /** A fresh clamped X25519 private key. */
 export function generatePrivateKey(): Uint8Array {

@@ -1,5 +1,5 @@
 // A pure-JS CryptoBackend built only on @noble/*: the slow, independent reference the node backend is
-// cross-checked against (crypto.test.ts), and a fallback where node:crypto lacks BLAKE2s or X25519.
+// cross-checked against (backend.test.ts), and a fallback where node:crypto lacks BLAKE2s or X25519.
 // Not used on hot paths: its ChaCha20-Poly1305 is ~3× slower than node's (24.6 vs 8.5 µs at 1420 B).
 import { blake2s } from '@noble/hashes/blake2.js';
 import { hmac } from '@noble/hashes/hmac.js';
@@ -7,7 +7,7 @@ import { chacha20poly1305, xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { x25519 } from '@noble/curves/ed25519.js';
 import { randomBytes } from 'node:crypto';
 import { concatBytes, isAllZero } from './bytes.js';
-import { counterNonce, type CryptoBackend, type DhPrivateKey } from './crypto.js';
+import { counterNonce, type CryptoBackend, type DhPrivateKey } from './backend.js';
 
 export class NobleCrypto implements CryptoBackend {
   readonly name = 'noble';
