@@ -7,7 +7,7 @@ import type { Netmap, NetmapNode } from '../types/netmap.js';
 import type { FilterRule } from '../types/filter-rule.js';
 import { FakePacketDevice } from '../wireguard/fake-packet-device.js';
 import { FakeNetwork } from '../net/fake-udp-bind.js';
-import { generatePrivateKey, keyToHex, publicKeyFromPrivate } from '../crypto/key.js';
+import { NodePublic, generatePrivateKey, publicKeyFromPrivate } from '../crypto/key.js';
 import { AgentDataplane } from './dataplane.js';
 import { buildEchoRequest, buildTcp, TCP_FLAG_ACK, TCP_FLAG_RST, TCP_FLAG_SYN } from './packets.js';
 
@@ -35,7 +35,7 @@ function makeSide(net: FakeNetwork, n: number): Side {
     id: n,
     stableId: `n${n}`,
     name: `node${n}`,
-    nodeKey: `nodekey:${keyToHex(publicKeyFromPrivate(priv))}`,
+    nodeKey: NodePublic.text(publicKeyFromPrivate(priv)),
     addresses: [`100.64.0.${n}/32`, `fd7a:115c:a1e0::${n}/128`],
     allowedIPs: [`100.64.0.${n}/32`, `fd7a:115c:a1e0::${n}/128`],
     endpoints: [`192.0.2.${n}:41641`],

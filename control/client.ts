@@ -14,7 +14,7 @@
 import { request } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Hostinfo, Netmap, NetmapNode } from '../types/netmap.js';
-import { keyFromHex, publicKeyFromPrivate } from '../crypto/key.js';
+import { MachinePrivate, NodePrivate, NodePublic, keyFromHex, type MachinePublic as MachinePublicKey, type NodePublic as NodePublicKey } from '../crypto/key.js';
 import { openChannel, type NoiseChannel } from './channel.js';
 import type { Logger } from './logger.js';
 import { applyDelta } from './netmap-diff.js';
@@ -67,11 +67,9 @@ export interface StreamOptions {
   hostinfo?: ClientHostinfo;
 }
 
-const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
-
 export class ControlClient {
-  readonly machinePublicKey: Uint8Array;
-  readonly nodePublicKey: Uint8Array;
+  readonly machinePublicKey: MachinePublicKey;
+  readonly nodePublicKey: NodePublicKey;
   /** `nodekey:<hex>`, as control and netmaps name this node. */
   readonly nodeKey: string;
   private serverKey: Uint8Array | null = null;
@@ -83,9 +81,9 @@ export class ControlClient {
   constructor(private readonly opts: ControlClientOptions) {
     this.base = new URL(opts.serverUrl);
     if (this.base.protocol !== 'http:') throw new ControlError('bad_url', `control URL must be http:// (the channel is Noise-encrypted): ${opts.serverUrl}`);
-    this.machinePublicKey = publicKeyFromPrivate(opts.machinePrivateKey);
-    this.nodePublicKey = publicKeyFromPrivate(opts.nodePrivateKey);
-    this.nodeKey = `nodekey:${hex(this.nodePublicKey)}`;
+    this.machinePublicKey = MachinePrivate.publicKey(opts.machinePrivateKey);
+    this.nodePublicKey = NodePrivate.publicKey(opts.nodePrivateKey);
+    this.nodeKey = NodePublic.text(this.nodePublicKey);
     this.serverKey = opts.controlPublicKey ?? null;
   }
 

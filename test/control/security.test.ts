@@ -8,7 +8,7 @@ import { ControlError } from '../../control/client.js';
 import { createApiToken } from '../../control/admin-ops.js';
 import { proveNodeKey } from '../../control/node-key-proof.js';
 import { parseServerMessage } from '../../control/protocol.js';
-import { keyToHex, publicKeyFromPrivate } from '../../crypto/key.js';
+import { MachinePublic, publicKeyFromPrivate } from '../../crypto/key.js';
 import { POLICY } from './fixtures.js';
 import { LINUX, newAgent, rawChannel, runControl, startControl, waitUntil, type Harness } from './helpers.js';
 
@@ -78,7 +78,7 @@ describe('node identity', () => {
     const err = await thief.client.register({ authKey: key({ user: 'bob@example.com' }), hostname: 'x', hostinfo: LINUX }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ControlError);
     expect((err as ControlError).code).toBe('node_key_in_use');
-    expect(h.store.nodeByHostname('victim4')?.machineKey).toBe(`mkey:${keyToHex(publicKeyFromPrivate(victim.machinePrivateKey))}`);
+    expect(h.store.nodeByHostname('victim4')?.machineKey).toBe(MachinePublic.text(publicKeyFromPrivate(victim.machinePrivateKey)));
   });
 });
 
