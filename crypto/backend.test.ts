@@ -12,6 +12,7 @@ import { NobleCrypto } from './noble-backend.js';
 import { FastCrypto, NodeCrypto, counterNonce, type CryptoBackend } from './backend.js';
 import { kdf1, kdf2, kdf3 } from './kdf.js';
 import { selftestSeq } from './testdata/rfc7693-selftest.js';
+import { seededRng } from '../types/seeded-rng.js';
 
 const backends: [string, CryptoBackend][] = [
   ['node', new NodeCrypto()],
@@ -130,13 +131,7 @@ describe.each([
   ['node', 'noble', backends[0][1], backends[1][1]],
   ['fast', 'noble', backends[2][1], backends[1][1]],
 ])('%s and %s backends agree (seeded differential)', (_a, _b, node, noble) => {
-  let seed = 0x9e3779b9;
-  const rnd = (): number => {
-    seed ^= seed << 13;
-    seed ^= seed >>> 17;
-    seed ^= seed << 5;
-    return (seed >>> 0) / 4294967296;
-  };
+  const rnd = seededRng(0x9e3779b9);
   const hx = (x: Uint8Array | null): string | null => (x ? bytesToHex(x) : null);
   const bytes = (n: number): Uint8Array => Uint8Array.from({ length: n }, () => Math.floor(rnd() * 256));
 
