@@ -1,4 +1,4 @@
-// Runs inside a fresh namespace (spawned by wireguard/tun-device.test.ts): opens a real TUN through the
+// Runs inside a fresh namespace (spawned by net/tun-device.test.ts): opens a real TUN through the
 // native addon, configures addresses and routes, checks that packets the kernel routes into the TUN are
 // read (v4 and v6) and that packets written into it are delivered to local sockets. Prints one JSON line.
 import dgram from 'node:dgram';
