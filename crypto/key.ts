@@ -30,12 +30,12 @@ export function generatePresharedKey(): Uint8Array {
 }
 
 export function publicKeyFromPrivate(priv: Uint8Array): Uint8Array {
-  checkLen(priv, 'private key');
+  checkKeyLength(priv, 'private key');
   return Uint8Array.from(defaultCrypto().importPrivateKey(priv).publicKey);
 }
 
 export function keyToBase64(k: Uint8Array): string {
-  checkLen(k, 'key');
+  checkKeyLength(k, 'key');
   return Buffer.from(k.buffer, k.byteOffset, k.byteLength).toString('base64');
 }
 
@@ -50,7 +50,7 @@ export function keyFromBase64(s: string): Uint8Array {
 }
 
 export function keyToHex(k: Uint8Array): string {
-  checkLen(k, 'key');
+  checkKeyLength(k, 'key');
   return Buffer.from(k.buffer, k.byteOffset, k.byteLength).toString('hex');
 }
 
@@ -67,7 +67,8 @@ export function keysEqual(a: Uint8Array, b: Uint8Array): boolean {
   return ctEqual(a, b);
 }
 
-function checkLen(k: Uint8Array, what: string): void {
+/** Throws GrantwireError ERR_WG_BAD_KEY unless `k` is 32 bytes (local misuse: config, arguments). */
+export function checkKeyLength(k: Uint8Array, what: string): void {
   if (!(k instanceof Uint8Array) || k.length !== KEY_SIZE) {
     throw new GrantwireError('ERR_WG_BAD_KEY', `invalid ${what}: expected ${KEY_SIZE} bytes, got ${k?.length ?? 'none'}`);
   }
@@ -131,7 +132,7 @@ function keyForm<R extends KeyRole>(role: R, prefix: string, what: string, secre
   const anyCase = new RegExp(`^${prefix}[0-9a-fA-F]{${HEX_DIGITS}}$`);
   const canonical = new RegExp(`^${prefix}[0-9a-f]{${HEX_DIGITS}}$`);
   const of = (bytes: Uint8Array): RoleKey<R> => {
-    checkLen(bytes, what);
+    checkKeyLength(bytes, what);
     return bytes as RoleKey<R>;
   };
   const tryParse = (text: string): RoleKey<R> | null =>
