@@ -76,6 +76,20 @@ export function counterNonce(counter: number, out: Uint8Array = new Uint8Array(1
   return out;
 }
 
+/** XChaCha20-Poly1305 seal (@noble: node:crypto has no XChaCha); both backends use it (cookie replies). */
+export function xchachaSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): Uint8Array {
+  return xchacha20poly1305(key, nonce, ad).encrypt(plaintext);
+}
+
+/** Inverse of xchachaSeal; null when authentication fails. */
+export function xchachaOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, ad: Uint8Array): Uint8Array | null {
+  try {
+    return xchacha20poly1305(key, nonce, ad).decrypt(sealed);
+  } catch {
+    return null;
+  }
+}
+
 const b64u = (b: Uint8Array): string => asBuffer(b).toString('base64url');
 // A placeholder `x` for private JWK import: node requires the member but derives the real public key.
 const JWK_X_PLACEHOLDER = b64u(Uint8Array.of(9, ...new Uint8Array(31)));
@@ -171,15 +185,11 @@ export class NodeCrypto implements CryptoBackend {
   }
 
   xseal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): Uint8Array {
-    return xchacha20poly1305(key, nonce, ad).encrypt(plaintext);
+    return xchachaSeal(key, nonce, plaintext, ad);
   }
 
   xopen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, ad: Uint8Array): Uint8Array | null {
-    try {
-      return xchacha20poly1305(key, nonce, ad).decrypt(sealed);
-    } catch {
-      return null;
-    }
+    return xchachaOpen(key, nonce, sealed, ad);
   }
 
   generatePrivateKey(): DhPrivateKey {
