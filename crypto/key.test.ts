@@ -106,6 +106,7 @@ describe('role text forms', () => {
     { name: 'prefix only', text: 'nodekey:' },
     { name: 'inner space', text: `nodekey: ${HEX}` },
   ])('NodePublic rejects $name', ({ text }) => {
+    expect(() => NodePublic.parse(text)).toThrow(JSON.stringify(text.trim()));
     expect(NodePublic.tryParse(text)).toBeNull();
     expect(NodePublic.isCanonical(text)).toBe(false);
     expect(() => NodePublic.parse(text)).toThrow(/invalid node public key: expected "nodekey:" and 64 hex digits, got/);

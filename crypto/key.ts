@@ -82,8 +82,9 @@ function redact(s: string): string {
 // --- Keys by role -------------------------------------------------------------------------------------
 // The same 32 bytes play different roles: a node key (the WireGuard key peers know a node by), a machine
 // key (the Noise static key a device authenticates to control with), a disco key (reserved for peer path
-// discovery; no private text form is defined for it yet). A role is a compile-time brand on a plain Uint8Array, so the hot path keeps passing bytes
-// (no wrapper object, no copy) while APIs that take "a node key" refuse a machine key.
+// discovery; no private text form is defined for it yet). A role is a compile-time brand on a plain
+// Uint8Array, so the hot path keeps passing bytes (no wrapper object, no copy) while APIs that take "a
+// node key" refuse a machine key.
 //
 // Text forms, as stored in state files and sent in the control protocol (they must not change):
 //   node public `nodekey:<hex>`, machine public `mkey:<hex>`, disco public `discokey:<hex>`, and both
@@ -147,8 +148,10 @@ function keyForm<R extends KeyRole>(role: R, prefix: string, what: string, secre
       const t = typeof text === 'string' ? text.trim() : '';
       const k = tryParse(t);
       if (k) return k;
-      // A private key's text is a secret: say what is wrong without echoing it.
-      const got = secret ? `${t.length} characters${t.startsWith(prefix) ? ` starting with ${prefix}` : ''}` : JSON.stringify(redact(t));
+      // A private key's text is a secret: say what is wrong without echoing it. Public keys are shown.
+      const got = secret
+        ? `${t.length} characters${t.startsWith(prefix) ? ` starting with ${prefix}` : ''}`
+        : JSON.stringify(t.length > 80 ? `${t.slice(0, 80)}…` : t);
       throw new GrantwireError('ERR_KEY_TEXT', `invalid ${what}: expected "${prefix}" and ${HEX_DIGITS} hex digits, got ${got}`);
     },
     isCanonical: (text): text is string => typeof text === 'string' && canonical.test(text),
