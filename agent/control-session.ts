@@ -2,7 +2,7 @@
 // each failure — did control refuse (its reason goes to the user verbatim, exit 1) or was it unreachable?
 import { ControlClient, ControlError } from '../control/client.js';
 import type { Hostinfo, Netmap } from '../types/netmap.js';
-import { keyFromHex, keyToHex } from '../wireguard/keys.js';
+import { keyFromHex, keyToHex } from '../crypto/key.js';
 import type { ControlRefusal, ControlSession } from './backend.js';
 
 /** ControlError wire codes that mean "could not talk to control", not "control said no". */

@@ -5,11 +5,11 @@
 import { readFileSync } from 'node:fs';
 import { GrantwireError } from '../types/errors.js';
 import { LocalApiServer } from '../localapi/server.js';
-import { peerCredentials } from '../wireguard/native-peercred.js';
-import { nativeLoadError, loadNative } from '../wireguard/native-addon.js';
-import { TunDevice } from '../wireguard/tun-device.js';
-import { NativeUdpBind } from '../wireguard/udp-native.js';
-import { publicKeyFromPrivate, keyToHex } from '../wireguard/keys.js';
+import { peerCredentials } from '../net/native-peercred.js';
+import { nativeLoadError, loadNative } from '../net/native-addon.js';
+import { TunDevice } from '../net/tun-device.js';
+import { NativeUdpBind } from '../net/udp-native.js';
+import { NodePrivate, NodePublic } from '../crypto/key.js';
 import { AgentBackend } from './backend.js';
 import { createControlSession } from './control-session.js';
 import { AgentDataplane } from './dataplane.js';
@@ -89,12 +89,12 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
       rotateNodeKey: async () => {
         keys.nodePrivateKey = await store.rotateNodeKey();
         dp.setPrivateKey(keys.nodePrivateKey);
-        o.log(`agent daemon: logged out; new node key nodekey:${keyToHex(publicKeyFromPrivate(keys.nodePrivateKey))}`);
+        o.log(`agent daemon: logged out; new node key ${NodePublic.text(NodePrivate.publicKey(keys.nodePrivateKey))}`);
       },
     });
     await backend.start();
     o.log(
-      `agent daemon: LocalAPI on ${o.socketPath}; nodekey:${keyToHex(publicKeyFromPrivate(keys.nodePrivateKey))}; tun ${tun.name}; udp port ${bind.port}; state ${backend.backendState()}`,
+      `agent daemon: LocalAPI on ${o.socketPath}; ${NodePublic.text(NodePrivate.publicKey(keys.nodePrivateKey))}; tun ${tun.name}; udp port ${bind.port}; state ${backend.backendState()}`,
     );
   } catch (err) {
     await server.close();

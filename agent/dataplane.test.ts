@@ -10,8 +10,8 @@ import { buildPacket } from '../packet/build.js';
 import { TCP_ACK, TCP_RST, TCP_SYN } from '../packet/headers.js';
 import { buildEchoRequest } from '../packet/icmp-echo.js';
 import { IPPROTO_TCP, IPPROTO_UDP } from '../types/ipproto.js';
-import { FakeNetwork } from '../wireguard/fake-udp-bind.js';
-import { generatePrivateKey, keyToHex, publicKeyFromPrivate } from '../wireguard/keys.js';
+import { FakeNetwork } from '../net/fake-udp-bind.js';
+import { NodePublic, generatePrivateKey, publicKeyFromPrivate } from '../crypto/key.js';
 import { AgentDataplane } from './dataplane.js';
 
 interface Side {
@@ -38,7 +38,7 @@ function makeSide(net: FakeNetwork, n: number): Side {
     id: n,
     stableId: `n${n}`,
     name: `node${n}`,
-    nodeKey: `nodekey:${keyToHex(publicKeyFromPrivate(priv))}`,
+    nodeKey: NodePublic.text(publicKeyFromPrivate(priv)),
     addresses: [`100.64.0.${n}/32`, `fd7a:115c:a1e0::${n}/128`],
     allowedIPs: [`100.64.0.${n}/32`, `fd7a:115c:a1e0::${n}/128`],
     endpoints: [`192.0.2.${n}:41641`],

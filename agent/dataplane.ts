@@ -21,8 +21,8 @@ import type { FilterRule, RuleOrigin } from '../types/filter-rule.js';
 import { parseIP, parsePrefix, type IPPrefix } from '../types/ip.js';
 import type { Netmap } from '../types/netmap.js';
 import { Device } from '../wireguard/device.js';
-import type { PacketDevice, UdpBind } from '../wireguard/io.js';
-import { keyToHex } from '../wireguard/keys.js';
+import type { PacketDevice, UdpBind } from '../net/io.js';
+import { NodePublic } from '../crypto/key.js';
 import type { Dataplane } from './backend.js';
 import { FilterHook } from './filter-hook.js';
 import { InjectableTun } from './injectable-tun.js';
@@ -102,7 +102,7 @@ export class AgentDataplane implements Dataplane {
           });
         },
         removePeer: (k) => {
-          this.routes.delete(`nodekey:${keyToHex(k)}`);
+          this.routes.delete(NodePublic.text(k));
           this.device.removePeer(k);
         },
         addAddress: (a) => this.addAddress(a),
@@ -252,7 +252,7 @@ export class AgentDataplane implements Dataplane {
   peerStats(): Map<string, PeerStats> {
     const out = new Map<string, PeerStats>();
     for (const p of this.device.peers()) {
-      out.set(`nodekey:${keyToHex(p.publicKey)}`, { curAddr: p.endpoint ?? '', lastHandshakeMs: p.lastHandshakeMs, rxBytes: p.rxBytes, txBytes: p.txBytes });
+      out.set(NodePublic.text(p.publicKey), { curAddr: p.endpoint ?? '', lastHandshakeMs: p.lastHandshakeMs, rxBytes: p.rxBytes, txBytes: p.txBytes });
     }
     return out;
   }
@@ -284,7 +284,7 @@ export class AgentDataplane implements Dataplane {
     const tx: MetricFamily = { name: 'grantwire_peer_tx_bytes_total', help: 'Bytes sent to each peer.', type: 'counter', samples: [] };
     const hs: MetricFamily = { name: 'grantwire_peer_last_handshake_seconds', help: 'Unix time of the last completed handshake with each peer (0: never).', type: 'gauge', samples: [] };
     for (const p of this.device.peers()) {
-      const key = `nodekey:${keyToHex(p.publicKey)}`;
+      const key = NodePublic.text(p.publicKey);
       const labels = { peer: this.peerNames.get(key) ?? '', key };
       rx.samples.push({ labels, value: p.rxBytes });
       tx.samples.push({ labels, value: p.txBytes });

@@ -5,7 +5,7 @@
 import type { FilterEngine } from '../filter/engine.js';
 import { isAccept, VERDICT_ACCEPT_REVOKED_TUPLE } from '../filter/verdict.js';
 import { echoReplyKey } from '../packet/icmp-echo.js';
-import type { PacketHook } from '../wireguard/io.js';
+import type { PacketHook } from '../wireguard/packet-hook.js';
 
 export class FilterHook implements PacketHook {
   private readonly echoWaiters = new Map<number, () => void>();

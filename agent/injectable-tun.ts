@@ -1,7 +1,7 @@
 // A PacketDevice wrapper that lets the agent put its own packets on the device's outbound path (as if
 // the host had written them to the TUN): `agent ping` echo requests and the RST toward a peer whose flow
 // was revoked. Everything else is passed straight through to the wrapped device.
-import type { PacketBatch, PacketDevice } from '../wireguard/io.js';
+import type { PacketBatch, PacketDevice } from '../net/io.js';
 
 export class InjectableTun implements PacketDevice {
   private onPackets: ((batch: PacketBatch) => void) | null = null;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { syntheticNetmap } from '../localapi/fake-backend.js';
 import { parsePrefix, type IPPrefix } from '../types/ip.js';
 import type { Netmap } from '../types/netmap.js';
-import { chooseEndpoint, NetmapApplier, nodeKeyBytes, type DataplanePorts } from './netmap-apply.js';
+import { chooseEndpoint, NetmapApplier, type DataplanePorts } from './netmap-apply.js';
 
 const LAN: IPPrefix[] = [parsePrefix('198.51.100.0/24')!];
 
@@ -15,14 +15,6 @@ describe('chooseEndpoint', () => {
     { eps: [], want: null },
   ])('$eps → $want', ({ eps, want }) => {
     expect(chooseEndpoint(eps, LAN)).toBe(want);
-  });
-});
-
-describe('nodeKeyBytes', () => {
-  it('parses nodekey:HEX and rejects the rest', () => {
-    expect(nodeKeyBytes(`nodekey:${'0a'.repeat(32)}`)?.[0]).toBe(10);
-    expect(nodeKeyBytes('nodekey:abc')).toBeNull();
-    expect(nodeKeyBytes('0a'.repeat(32))).toBeNull();
   });
 });
 

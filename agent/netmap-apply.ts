@@ -10,6 +10,7 @@
 import { parseAddrPort, parsePrefix, prefixContains, type IPPrefix } from '../types/ip.js';
 import type { Netmap, NetmapNode } from '../types/netmap.js';
 import { TAILNET_V4_RANGE, TAILNET_V6_RANGE, type FilterRule, type RuleOrigin } from '../types/filter-rule.js';
+import { NodePublic } from '../crypto/key.js';
 
 /** Routes the TUN carries whatever the netmap says: the whole tailnet goes through the tunnel. */
 export const TAILNET_ROUTES: readonly string[] = [TAILNET_V4_RANGE, TAILNET_V6_RANGE];
@@ -51,12 +52,6 @@ export function emptyApplied(): AppliedState {
   return { peers: new Map(), addresses: [], filterSignature: '' };
 }
 
-/** `nodekey:HEX` → 32 bytes; null if malformed (control input: never throw). */
-export function nodeKeyBytes(nodeKey: string): Uint8Array | null {
-  const m = /^nodekey:([0-9a-fA-F]{64})$/.exec(nodeKey);
-  return m ? new Uint8Array(Buffer.from(m[1], 'hex')) : null;
-}
-
 /**
  * Picks the endpoint to hand WireGuard: one inside a subnet this host is on (reachable directly), else
  * the first IPv4, else the first one that parses; null when none parses.
@@ -79,7 +74,7 @@ function cleanPrefixes(list: string[]): string[] {
 }
 
 export function peerConfigOf(node: NetmapNode, localNets: IPPrefix[]): PeerConfig | null {
-  const publicKey = nodeKeyBytes(node.nodeKey);
+  const publicKey = NodePublic.tryParse(node.nodeKey); // control input: null if malformed, never throws
   if (!publicKey) return null;
   const allowed = cleanPrefixes(node.allowedIPs.length > 0 ? node.allowedIPs : node.addresses);
   return { nodeKey: node.nodeKey.toLowerCase(), publicKey, endpoint: chooseEndpoint(node.endpoints, localNets), allowedIPs: allowed };

@@ -10,8 +10,8 @@ import { LocalClient } from '../localapi/client.js';
 import { LocalApiServer } from '../localapi/server.js';
 import type { Netmap } from '../types/netmap.js';
 import { FakePacketDevice } from '../net/fake-packet-device.js';
-import { FakeNetwork } from '../wireguard/fake-udp-bind.js';
-import { generatePrivateKey, keyToHex, publicKeyFromPrivate } from '../wireguard/keys.js';
+import { FakeNetwork } from '../net/fake-udp-bind.js';
+import { NodePublic, generatePrivateKey, publicKeyFromPrivate } from '../crypto/key.js';
 import { AgentBackend, type ControlSession } from './backend.js';
 import { AgentDataplane } from './dataplane.js';
 import { formatStatus } from './format.js';
@@ -27,7 +27,7 @@ afterAll(async () => {
 
 function netmapFor(priv: Uint8Array): Netmap {
   const nm = syntheticNetmap(2);
-  nm.self.nodeKey = `nodekey:${keyToHex(publicKeyFromPrivate(priv))}`;
+  nm.self.nodeKey = NodePublic.text(publicKeyFromPrivate(priv));
   nm.packetFilter = [{ SrcIPs: ['100.64.0.2'], DstPorts: [{ IP: '100.64.0.1', Ports: { First: 22, Last: 22 } }], IPProto: [6] }];
   return nm;
 }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { privateFileProblem } from '../control/state-file.js';
 import { GrantwireError } from '../types/errors.js';
 import type { Prefs } from '../localapi/types.js';
-import { generatePrivateKey, keyFromHex, keyToHex } from '../wireguard/keys.js';
+import { MachinePrivate, NodePrivate } from '../crypto/key.js';
 
 export interface PersistedState {
   prefs: Prefs;
@@ -57,12 +57,13 @@ async function readOptional(path: string): Promise<string | null> {
   }
 }
 
-function parseKeyFile(path: string, text: string): Uint8Array {
-  const hex = text.trim().replace(/^privkey:/, '');
+type PrivateForm = typeof MachinePrivate | typeof NodePrivate;
+
+/** `privkey:<hex>` as written below; bare hex (a hand-made file) is read too. */
+function parseKeyFile(path: string, text: string, form: PrivateForm): Uint8Array {
+  const t = text.trim();
   try {
-    const k = keyFromHex(hex);
-    if (k.length !== 32) throw new Error('not 32 bytes');
-    return k;
+    return form.parse(t.includes(':') ? t : `${form.prefix}${t}`);
   } catch (err) {
     throw new GrantwireError('ERR_STATE_KEY', `${path}: not a 32-byte hex private key (${(err as Error).message})`, { cause: err });
   }
@@ -125,27 +126,27 @@ export class StateStore {
     if ((await mkdir(this.dir, { recursive: true, mode: 0o700 })) !== undefined) await chmod(this.dir, 0o700);
     await this.checkPrivate(this.dir);
     return {
-      machinePrivateKey: await this.loadOrCreateKey(MACHINE_KEY_FILE),
-      nodePrivateKey: await this.loadOrCreateKey(NODE_KEY_FILE),
+      machinePrivateKey: await this.loadOrCreateKey(MACHINE_KEY_FILE, MachinePrivate),
+      nodePrivateKey: await this.loadOrCreateKey(NODE_KEY_FILE, NodePrivate),
     };
   }
 
-  private async loadOrCreateKey(name: string): Promise<Uint8Array> {
+  private async loadOrCreateKey(name: string, form: PrivateForm): Promise<Uint8Array> {
     const path = join(this.dir, name);
     const text = await readOptional(path);
     if (text !== null) {
       await this.checkPrivate(path);
-      return parseKeyFile(path, text);
+      return parseKeyFile(path, text, form);
     }
-    const key = generatePrivateKey();
-    await writeSecret(path, `privkey:${keyToHex(key)}\n`);
+    const key = form.generate();
+    await writeSecret(path, `${form.text(key)}\n`);
     return key;
   }
 
   /** Replaces the node key (after logout a node comes back as a new node). */
   async rotateNodeKey(): Promise<Uint8Array> {
-    const key = generatePrivateKey();
-    await writeSecret(join(this.dir, NODE_KEY_FILE), `privkey:${keyToHex(key)}\n`);
+    const key = NodePrivate.generate();
+    await writeSecret(join(this.dir, NODE_KEY_FILE), `${NodePrivate.text(key)}\n`);
     return key;
   }
 

@@ -1,6 +1,6 @@
 import { createServer, connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { generatePrivateKey, publicKeyFromPrivate } from '../wireguard/keys.js';
+import { generatePrivateKey, publicKeyFromPrivate } from '../crypto/key.js';
 import { acceptChannel, FrameReader, frame, MAX_FRAME_BODY, openChannel, type NoiseChannel } from './channel.js';
 
 const serverPriv = generatePrivateKey();

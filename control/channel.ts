@@ -10,7 +10,7 @@
 // chunks and reassembled. Transport nonces are implicit and strictly sequential, so a replayed, dropped,
 // reordered or modified frame fails authentication and the channel closes; nothing of it is delivered.
 import type { Duplex } from 'node:stream';
-import { NoiseHandshake, type NoiseCipher } from '../wireguard/noise.js';
+import { NoiseHandshake, type NoiseCipher } from '../crypto/noise.js';
 import { CONTROL_PROLOGUE } from './protocol.js';
 
 /** Noise's maximum message length. */

@@ -20,7 +20,7 @@ import { Agent, fetch as undiciFetch } from 'undici';
 import type { Socket } from 'node:net';
 import { ControlBadServerError, ControlBadUrlError, ControlConnectionError, ControlError, ControlRefusedError } from '../types/errors.js';
 import type { Hostinfo, Netmap, NetmapNode } from '../types/netmap.js';
-import { keyFromHex, publicKeyFromPrivate } from '../wireguard/keys.js';
+import { MachinePrivate, NodePrivate, NodePublic, keyFromHex, type MachinePublic as MachinePublicKey, type NodePublic as NodePublicKey } from '../crypto/key.js';
 import { openChannel, type NoiseChannel } from './channel.js';
 import type { Logger } from './logger.js';
 import { applyDelta } from './netmap-diff.js';
@@ -73,11 +73,9 @@ export interface StreamOptions {
   hostinfo?: ClientHostinfo;
 }
 
-const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
-
 export class ControlClient {
-  readonly machinePublicKey: Uint8Array;
-  readonly nodePublicKey: Uint8Array;
+  readonly machinePublicKey: MachinePublicKey;
+  readonly nodePublicKey: NodePublicKey;
   /** `nodekey:<hex>`, as control and netmaps name this node. */
   readonly nodeKey: string;
   private serverKey: Uint8Array | null = null;
@@ -91,9 +89,9 @@ export class ControlClient {
     if (this.base.protocol !== 'http:' && this.base.protocol !== 'https:') {
       throw new ControlBadUrlError(`control URL must be http:// or https:// (the channel is Noise-encrypted either way): ${opts.serverUrl}`);
     }
-    this.machinePublicKey = publicKeyFromPrivate(opts.machinePrivateKey);
-    this.nodePublicKey = publicKeyFromPrivate(opts.nodePrivateKey);
-    this.nodeKey = `nodekey:${hex(this.nodePublicKey)}`;
+    this.machinePublicKey = MachinePrivate.publicKey(opts.machinePrivateKey);
+    this.nodePublicKey = NodePrivate.publicKey(opts.nodePrivateKey);
+    this.nodeKey = NodePublic.text(this.nodePublicKey);
     this.serverKey = opts.controlPublicKey ?? null;
   }
 

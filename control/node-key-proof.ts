@@ -6,8 +6,8 @@
 //
 // Only the node key's holder (or control) can compute it, and binding h means a proof is good for one
 // Noise session only, so it cannot be replayed on another connection or by another machine.
-import { defaultCrypto, type DhPrivateKey } from '../wireguard/crypto.js';
-import { ctEqual, wipe } from '../wireguard/bytes.js';
+import { defaultCrypto, type DhPrivateKey } from '../crypto/backend.js';
+import { ctEqual, wipe } from '../crypto/bytes.js';
 
 const LABEL = new TextEncoder().encode('grantwire nodekey proof v1');
 

@@ -9,6 +9,7 @@
 // reason, never throw.
 import type { Hostinfo, Netmap, NetmapNode } from '../types/netmap.js';
 import type { NetmapDelta } from './netmap-diff.js';
+import { MachinePublic, NodePublic } from '../crypto/key.js';
 
 export const CONTROL_PROLOGUE = 'grantwire control v1';
 /** Path of the HTTP upgrade that carries the Noise channel, and its Upgrade token. */
@@ -71,19 +72,18 @@ export type ControlErrorCode =
   | 'bad_request'
   | 'internal';
 
-const NODE_KEY_RE = /^nodekey:[0-9a-f]{64}$/;
-const MACHINE_KEY_RE = /^mkey:[0-9a-f]{64}$/;
 const PROOF_RE = /^[0-9a-f]{64}$/;
 const TAG_RE = /^tag:[A-Za-z0-9][A-Za-z0-9_-]*$/;
 const MAX_ENDPOINTS = 64;
 const MAX_TAGS = 64;
 
+/** A node key in its canonical text form (lowercase hex only, so stored keys compare as strings). */
 export function isNodeKey(s: unknown): s is string {
-  return typeof s === 'string' && NODE_KEY_RE.test(s);
+  return NodePublic.isCanonical(s);
 }
 
 export function isMachineKey(s: unknown): s is string {
-  return typeof s === 'string' && MACHINE_KEY_RE.test(s);
+  return MachinePublic.isCanonical(s);
 }
 
 export function isTag(s: unknown): s is string {

@@ -10,8 +10,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { defaultCrypto, type DhPrivateKey } from '../wireguard/crypto.js';
-import { generatePrivateKey, keyFromHex, keyToHex } from '../wireguard/keys.js';
+import { defaultCrypto, type DhPrivateKey } from '../crypto/backend.js';
+import { generatePrivateKey, keyFromHex, keyToHex } from '../crypto/key.js';
 import { adminApiRefusal } from './admin-access.js';
 import { handleAdminApi } from './admin-api.js';
 import { acceptChannel } from './channel.js';

@@ -13,7 +13,8 @@ import type { Logger } from './logger.js';
 import { verifyNodeKeyProof } from './node-key-proof.js';
 import { parseClientMessage, type ClientMessage, type ControlErrorCode, type ServerMessage } from './protocol.js';
 import { netmapNodeOf } from './views.js';
-import type { DhPrivateKey } from '../wireguard/crypto.js';
+import type { DhPrivateKey } from '../crypto/backend.js';
+import { MachinePublic, NodePublic } from '../crypto/key.js';
 import type { Hostinfo } from '../types/netmap.js';
 import type { LiveStreams } from './live-streams.js';
 import { UpdateLimiter, type UpdateRate } from './update-limiter.js';
@@ -51,7 +52,7 @@ function fail(ch: NoiseChannel, code: ControlErrorCode, message: string): void {
 }
 
 export function runSession(ch: NoiseChannel, opts: SessionOptions): void {
-  const machineKey = `mkey:${Buffer.from(ch.remoteStatic).toString('hex')}`;
+  const machineKey = MachinePublic.text(ch.remoteStatic);
   const { coordinator, logger } = opts;
   let first = true;
   let onUpdate: ((m: ClientMessage) => void) | null = null;
@@ -60,8 +61,10 @@ export function runSession(ch: NoiseChannel, opts: SessionOptions): void {
   timer.unref();
   ch.onClose(() => clearTimeout(timer));
 
-  const proven = (nodeKey: string, proof: string): boolean =>
-    verifyNodeKeyProof(opts.controlKey, Buffer.from(nodeKey.slice('nodekey:'.length), 'hex'), ch.handshakeHash, ch.remoteStatic, proof);
+  const proven = (nodeKey: string, proof: string): boolean => {
+    const key = NodePublic.tryParse(nodeKey); // shape-checked by parseClientMessage; still network input
+    return key !== null && verifyNodeKeyProof(opts.controlKey, key, ch.handshakeHash, ch.remoteStatic, proof);
+  };
 
   ch.onMessage((text) => {
     const msg = parseClientMessage(text);

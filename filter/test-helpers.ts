@@ -29,13 +29,5 @@ export function rule(srcs: string[], dsts: string[], protos?: number[]): FilterR
   return r;
 }
 
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The tree's one seeded PRNG (types/seeded-rng.ts), under the name these tests use. */
+export { seededRng as rng } from '../types/seeded-rng.js';

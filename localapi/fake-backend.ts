@@ -5,6 +5,8 @@ import type { Netmap, NetmapNode } from '../types/netmap.js';
 import { LocalApiFailure, type BackendState, type ExplainQuery, type ExplainResponse, type LocalBackend, type PingResponse, type Prefs, type PrefsPatch, type StatusResponse, type UpRequest, type WatchEvent, type WhoIsResponse, type WhoisAddr } from './types.js';
 import { buildStatus } from './status.js';
 import { WhoisIndex, type CapsFor } from './whois.js';
+import { NodePublic } from '../crypto/key.js';
+import { hexToBytes } from '../crypto/bytes.js';
 
 export function syntheticNode(i: number, opts: { tags?: string[]; user?: number } = {}): NetmapNode {
   const hex = i.toString(16).padStart(64, '0');
@@ -14,7 +16,7 @@ export function syntheticNode(i: number, opts: { tags?: string[]; user?: number 
     id: i,
     stableId: `n${i}`,
     name: `node-${i}.example.grantwire.`,
-    nodeKey: `nodekey:${hex}`,
+    nodeKey: NodePublic.text(hexToBytes(hex)),
     addresses: [`100.64.${hi}.${lo}/32`, `fd7a:115c:a1e0::${i.toString(16)}/128`],
     allowedIPs: [`100.64.${hi}.${lo}/32`, `fd7a:115c:a1e0::${i.toString(16)}/128`],
     endpoints: [`192.0.2.${(i % 250) + 1}:41641`],

@@ -11,6 +11,7 @@ import { AccessDeniedError, LocalApiError, LocalClient, PeerNotFoundError } from
 import { FakeBackend, syntheticNetmap } from './fake-backend.js';
 import { LocalApiServer, whoisAddrParam } from './server.js';
 import type { WatchEvent } from './types.js';
+import { seededRng } from '../types/seeded-rng.js';
 
 const OPERATOR = 4242;
 const STRANGER = 1234;
@@ -308,8 +309,7 @@ describe('whoisAddrParam', () => {
   });
 
   it('agrees with URLSearchParams on 20,000 random query strings', () => {
-    let seed = 0x9e3779b9;
-    const rnd = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+    const rnd = seededRng(0x9e3779b9);
     const alphabet = ['a', '1', '.', ':', '[', ']', '%', '%2', '%3A', '%C3%A9', '%ZZ', '+', '&', '=', 'addr='];
     for (let i = 0; i < 20_000; i++) {
       let q = rnd() < 0.8 ? 'addr=' : '';

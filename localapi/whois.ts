@@ -5,11 +5,11 @@
 import { formatIP, parseAddrPort, parseIP, parsePrefix } from '../types/ip.js';
 import { TAGGED_DEVICES_USER, type Netmap, type NetmapNode, type UserProfile } from '../types/netmap.js';
 import type { WhoIsResponse, WhoIsUserProfile, WhoisAddr } from './types.js';
+import { NodePublic } from '../crypto/key.js';
 
 /** Capabilities the policy grants `src` toward `dst` (addresses as text), or null for none. */
 export type CapsFor = (src: string, dst: string) => Record<string, unknown[]> | null;
 
-const NODEKEY_RE = /^nodekey:[0-9a-f]{64}$/;
 /** The common case, `a.b.c.d` or `a.b.c.d:port`, checked in one pass; canonical when octets pass below. */
 const V4_RE = /^((?:0|[1-9][0-9]{0,2})\.(?:0|[1-9][0-9]{0,2})\.(?:0|[1-9][0-9]{0,2})\.(?:0|[1-9][0-9]{0,2}))(?::([0-9]{1,5}))?$/;
 
@@ -40,9 +40,9 @@ export function parseWhoisAddr(text: string): WhoisAddr | null {
     const fast = v4Fast(text);
     if (fast) return fast;
   }
-  if (text.startsWith('nodekey:')) {
-    const key = text.toLowerCase();
-    return NODEKEY_RE.test(key) ? { kind: 'nodekey', key } : null;
+  if (text.startsWith(NodePublic.prefix)) {
+    const key = NodePublic.tryParse(text);
+    return key ? { kind: 'nodekey', key: NodePublic.text(key) } : null;
   }
   const bare = parseIP(text);
   if (bare) return { kind: 'ip', ip: formatIP(bare.bytes), port: null };

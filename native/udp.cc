@@ -1,5 +1,5 @@
 // UDP for the WireGuard bind: one dual-stack (IPV6_V6ONLY=0) nonblocking socket, so IPv4 peers appear as
-// v4-mapped addresses, matching io.ts's 16-byte address fields. Falls back to a plain AF_INET socket when
+// v4-mapped addresses, matching net/io.ts's 16-byte address fields. Falls back to a plain AF_INET socket when
 // the host has IPv6 disabled. Sending goes through a queue flushed with sendmmsg (one syscall for a
 // whole burst); consecutive equal-sized datagrams to the same peer are coalesced into one UDP GSO
 // (UDP_SEGMENT) message when the kernel supports it, so the stack segments them in one pass.

@@ -1,7 +1,7 @@
 // An in-memory packet device for tests (in the spirit of wireguard-go's tuntest): `inject` plays the
 // host sending IP packets into the tunnel (the device's outbound path); packets the device writes
 // toward the host are collected in `received` (copies). Packets to inject come from packet/build.ts.
-import type { PacketBatch, PacketDevice } from '../wireguard/io.js';
+import type { PacketBatch, PacketDevice } from './io.js';
 
 export class FakePacketDevice implements PacketDevice {
   readonly name: string;

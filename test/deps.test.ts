@@ -1,5 +1,5 @@
 // Architecture guard: the folder layout is the architecture, and dependencies point one way
-// (types → policy, filter → wireguard → control, agent, localapi). Pure cores do no I/O.
+// (types → crypto, policy, filter → net → wireguard → control, agent, localapi). Pure cores do no I/O.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -39,15 +39,21 @@ function topFolderOf(file: string, spec: string): string | null {
 
 // folder → folders it must never import
 const FORBIDDEN: Record<string, string[]> = {
-  types: ['policy', 'filter', 'wireguard', 'control', 'agent', 'localapi', 'cli'],
-  policy: ['filter', 'wireguard', 'control', 'agent', 'localapi', 'cli'],
-  filter: ['policy', 'wireguard', 'control', 'agent', 'localapi', 'cli'],
+  types: ['crypto', 'policy', 'filter', 'wireguard', 'net', 'control', 'agent', 'localapi', 'cli'],
+  // primitives, Noise core, keys: only types/ below them
+  crypto: ['policy', 'filter', 'wireguard', 'net', 'control', 'agent', 'localapi', 'cli'],
+  policy: ['filter', 'wireguard', 'net', 'control', 'agent', 'localapi', 'cli'],
+  filter: ['policy', 'wireguard', 'net', 'control', 'agent', 'localapi', 'cli'],
+  // the native-addon surface and fakes sit under the device (like wireguard-go's tun/ and conn/)
+  net: ['crypto', 'policy', 'filter', 'wireguard', 'control', 'agent', 'localapi', 'cli'],
   wireguard: ['control', 'agent', 'localapi', 'cli'],
   localapi: ['control'],
 };
 // pure folders: no I/O modules
-const PURE = ['types', 'policy', 'filter'];
+const PURE = ['types', 'crypto', 'policy', 'filter'];
 const IO_MODULES = /^node:(fs|net|dgram|http|https|child_process|os|worker_threads|fs\/promises)$/;
+// crypto/ may use only these packages (node:crypto has no I/O); in particular not the native addon.
+const CRYPTO_PACKAGES = /^(node:crypto|@noble\/(hashes|ciphers|curves)\/[\w./-]+)$/;
 
 describe('dependency direction', () => {
   for (const [folder, banned] of Object.entries(FORBIDDEN)) {
@@ -71,6 +77,15 @@ describe('dependency direction', () => {
       expect(bad).toEqual([]);
     });
   }
+  it('crypto/ imports only node:crypto and @noble/* besides relative files', () => {
+    const files = sourceFiles('crypto');
+    expect(files.length).toBeGreaterThan(0);
+    const bad: string[] = [];
+    for (const f of files) {
+      for (const spec of importsOf(f)) if (!spec.startsWith('.') && !CRYPTO_PACKAGES.test(spec)) bad.push(`${f} imports ${spec}`);
+    }
+    expect(bad).toEqual([]);
+  });
   it('the guard sees imports (self-check)', () => {
     expect(importsOf('control/cli/main.ts')).toContain('../../cli/args.js');
   });

@@ -12,8 +12,8 @@ import { FakePacketDevice } from '../net/fake-packet-device.js';
 import { checkPolicy, PolicyCompiler } from '../policy/index.js';
 import { parseIpProto } from '../types/ipproto.js';
 import type { Tailnet } from '../types/tailnet.js';
-import { FakeNetwork } from '../wireguard/fake-udp-bind.js';
-import { generatePrivateKey, keyToHex, publicKeyFromPrivate } from '../wireguard/keys.js';
+import { FakeNetwork } from '../net/fake-udp-bind.js';
+import { NodePublic, generatePrivateKey, publicKeyFromPrivate } from '../crypto/key.js';
 
 const POLICY = `{
   "tagOwners": {"tag:server": ["alice@example.com"]},
@@ -109,7 +109,7 @@ describe('agent explain and control policy eval agree', () => {
       id: 1,
       stableId: 'n1',
       name: 'server',
-      nodeKey: `nodekey:${keyToHex(publicKeyFromPrivate(priv))}`,
+      nodeKey: NodePublic.text(publicKeyFromPrivate(priv)),
       addresses: ['100.64.0.1/32', 'fd7a:115c:a1e0::1/128'],
       allowedIPs: ['100.64.0.1/32', 'fd7a:115c:a1e0::1/128'],
       endpoints: [],

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { parseIP, prefixContains, type IPPrefix } from '../types/ip.js';
 import { GrantwireError } from '../types/errors.js';
 import { AllowedIPs } from './allowed-ips.js';
+import { seededRng } from '../types/seeded-rng.js';
 import { buildFillerPacket } from '../packet/build.js';
 
 const P = AllowedIPs.parse;
@@ -76,11 +77,8 @@ describe('AllowedIPs', () => {
   });
 
   it('agrees with a naive longest-prefix scan (seeded)', () => {
-    let seed = 4242;
-    const rnd = (n: number): number => {
-      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-      return seed % n;
-    };
+    const r = seededRng(4242);
+    const rnd = (n: number): number => Math.floor(r() * n);
     for (const family of [4, 6] as const) {
       const len = family === 4 ? 4 : 16;
       const table = new AllowedIPs<number>();

@@ -1,7 +1,14 @@
-// Clocks for the Clock interface in io.ts: the real one (performance.now, unref'd timers so a device
-// never keeps a process alive by itself) and a deterministic fake for tests (advance() fires due
-// timers in deadline order, including timers scheduled while advancing).
-import type { Clock } from './io.js';
+// The Clock the device, its timers and rate limits read time from, injected so they are testable: the
+// real one (performance.now, unref'd timers so a device never keeps a process alive by itself) and a
+// deterministic fake for tests (advance() fires due timers in deadline order, including timers
+// scheduled while advancing).
+
+/** Milliseconds, monotonic. Injected so timers and rate limits are testable with a fake clock. */
+export interface Clock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
 
 export const realClock: Clock = {
   now: () => performance.now(),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseWgConfig, splitEndpoint, WgConfigError } from './config.js';
-import { keyToBase64 } from './keys.js';
+import { keyToBase64 } from '../crypto/key.js';
 
 const K1 = keyToBase64(new Uint8Array(32).fill(1));
 const K2 = keyToBase64(new Uint8Array(32).fill(2));

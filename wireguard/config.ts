@@ -8,7 +8,7 @@
 // as a WgConfigError, so the user sees all of them. Secrets never appear in messages.
 import { WgConfigError, type Diagnostic } from '../types/errors.js';
 import { parsePrefix, parseIP, formatPrefix, maskPrefix, hasHostBits } from '../types/ip.js';
-import { keyFromBase64 } from './keys.js';
+import { keyFromBase64 } from '../crypto/key.js';
 
 export interface WgInterfaceConfig {
   privateKey: Uint8Array;

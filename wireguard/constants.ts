@@ -1,6 +1,7 @@
 // WireGuard protocol constants in one place. Values restate wireguard-go `device/constants.go`, the
 // kernel's `messages.h` and the WireGuard paper (see ../../shared/spec/wireguard.md). Protocol constants
 // come first; implementation limits (queue sizes, batch sizes) are kept apart at the bottom.
+import { AEAD_TAG_SIZE, KEY_SIZE } from '../crypto/sizes.js';
 
 // --- Construction (paper §5.4, noise-protocol.go) ---
 export const NOISE_CONSTRUCTION = 'Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s';
@@ -9,9 +10,8 @@ export const WG_LABEL_MAC1 = 'mac1----';
 export const WG_LABEL_COOKIE = 'cookie--';
 
 // --- Sizes ---
-export const KEY_SIZE = 32;
-export const HASH_SIZE = 32;
-export const AEAD_TAG_SIZE = 16;
+// The primitives' own sizes live with the primitives (crypto/sizes.ts); the layouts below derive from them.
+export { AEAD_TAG_SIZE, HASH_SIZE, KEY_SIZE } from '../crypto/sizes.js';
 export const MAC_SIZE = 16; // keyed BLAKE2s-128 (mac1, mac2, cookie)
 export const COOKIE_SIZE = 16;
 export const COOKIE_NONCE_SIZE = 24; // XChaCha20-Poly1305

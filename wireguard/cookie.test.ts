@@ -3,10 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { writeU32LE } from './bytes.js';
 import { INIT_OFF_MAC2, MESSAGE_COOKIE_REPLY_SIZE, MESSAGE_INITIATION_SIZE, MESSAGE_RESPONSE_SIZE } from './constants.js';
 import { CookieChecker, CookieGenerator } from './cookie.js';
-import { NodeCrypto } from './crypto.js';
-import { generatePrivateKey, publicKeyFromPrivate } from './keys.js';
+import { NodeCrypto } from '../crypto/backend.js';
+import { generatePrivateKey, publicKeyFromPrivate } from '../crypto/key.js';
 import { RateLimiter } from './rate-limiter.js';
-import { toAddr16 } from './endpoint.js';
+import { toAddr16 } from '../net/endpoint.js';
 
 const crypto = new NodeCrypto();
 const responderPub = publicKeyFromPrivate(generatePrivateKey());

@@ -7,7 +7,8 @@
 // MAC is keyed BLAKE2s-128. The address encoding is responder-local: 16-byte (v4-mapped) address ‖ port
 // as u16 LE. CookieChecker is the responder side (one per device), CookieGenerator the initiator side
 // (one per peer). Comparisons are constant-time.
-import { ctEqual, writeU32LE } from './bytes.js';
+import { ctEqual } from '../crypto/bytes.js';
+import { writeU32LE } from './bytes.js';
 import {
   COOKIE_OFF_COOKIE,
   COOKIE_OFF_NONCE,
@@ -26,7 +27,7 @@ import {
   WG_LABEL_COOKIE,
   WG_LABEL_MAC1,
 } from './constants.js';
-import type { CryptoBackend } from './crypto.js';
+import type { CryptoBackend } from '../crypto/backend.js';
 
 const LABEL_MAC1 = new TextEncoder().encode(WG_LABEL_MAC1);
 const LABEL_COOKIE = new TextEncoder().encode(WG_LABEL_COOKIE);

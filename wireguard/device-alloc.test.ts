@@ -8,9 +8,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Device } from './device.js';
 import { FakePacketDevice } from '../net/fake-packet-device.js';
 import { buildFillerPacket } from '../packet/build.js';
-import type { DatagramBatch, UdpBind } from './io.js';
-import { generatePrivateKey, publicKeyFromPrivate } from './keys.js';
-import { toAddr16 } from './endpoint.js';
+import type { DatagramBatch, UdpBind } from '../net/io.js';
+import { generatePrivateKey, publicKeyFromPrivate } from '../crypto/key.js';
+import { toAddr16 } from '../net/endpoint.js';
 
 setFlagsFromString('--expose_gc');
 const gc = runInNewContext('gc') as () => void;

@@ -3,9 +3,9 @@
 // there stay readable. Local misuse (bad keys, prefixes, endpoints) throws GrantwireError.
 import { GrantwireError } from '../types/errors.js';
 import { AllowedIPs } from './allowed-ips.js';
-import { formatEndpoint, parseEndpoint } from './endpoint.js';
+import { formatEndpoint, parseEndpoint } from '../net/endpoint.js';
 import type { PeerHandshake } from './handshake.js';
-import { keysEqual } from './keys.js';
+import { checkKeyLength, keysEqual } from '../crypto/key.js';
 import { Peer } from './peer.js';
 import type { Device } from './device.js';
 
@@ -62,12 +62,8 @@ export class DeviceConfig {
 
   upsertPeer(p: PeerConfig): void {
     const dev = this.device;
-    if (!(p.publicKey instanceof Uint8Array) || p.publicKey.length !== 32) {
-      throw new GrantwireError('ERR_WG_BAD_KEY', 'invalid peer public key: expected 32 bytes');
-    }
-    if (p.presharedKey != null && p.presharedKey.length !== 32) {
-      throw new GrantwireError('ERR_WG_BAD_KEY', 'invalid preshared key: expected 32 bytes');
-    }
+    checkKeyLength(p.publicKey, 'peer public key');
+    if (p.presharedKey != null) checkKeyLength(p.presharedKey, 'preshared key');
     const ka = p.persistentKeepaliveSec;
     if (ka !== undefined && (!Number.isInteger(ka) || ka < 0 || ka > 65535)) {
       throw new GrantwireError('ERR_WG_BAD_KEEPALIVE', `invalid persistent keepalive ${ka}: expected 0..65535 seconds`);

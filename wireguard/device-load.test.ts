@@ -2,32 +2,16 @@
 // connecting through a flood, per-source rate limiting, replayed and garbage datagrams, random input.
 import { afterEach, describe, expect, it } from 'vitest';
 import { writeU32LE } from './bytes.js';
-import { FakeClock } from './clock.js';
 import { MESSAGE_COOKIE_REPLY_SIZE, MESSAGE_INITIATION_SIZE, REKEY_TIMEOUT_MS } from './constants.js';
 import { CookieGenerator } from './cookie.js';
-import { defaultCrypto } from './crypto.js';
-import type { Device } from './device.js';
+import { defaultCrypto } from '../crypto/backend.js';
 import { buildFillerPacket } from '../packet/build.js';
-import { makeFakePair } from './fake-pair.js';
-import type { FakeDatagram } from './fake-udp-bind.js';
+import { FakePairs } from './fake-pair.js';
+import { seededRng } from '../types/seeded-rng.js';
+import type { FakeDatagram } from '../net/fake-udp-bind.js';
 
-const open: Device[] = [];
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((d) => d.close()));
-});
-
-function fakePair(o: Parameters<typeof makeFakePair>[0] = {}) {
-  const clock = new FakeClock();
-  const p = makeFakePair({ ...o, common: { clock, ...o.common } });
-  open.push(p.a.device, p.b.device);
-  const run = async (ms: number, step = 250): Promise<void> => {
-    for (let t = 0; t < ms; t += step) {
-      clock.advance(Math.min(step, ms - t));
-      await p.net.settle(20);
-    }
-  };
-  return { ...p, clock, run };
-}
+const pairs = new FakePairs();
+afterEach(() => pairs.closeAll());
 
 /** A junk initiation with a valid mac1 for `responderPub` (passes the cheap check, fails decryption). */
 function junkInitiation(gen: CookieGenerator, seed: number, now: number): Uint8Array {
@@ -40,7 +24,7 @@ function junkInitiation(gen: CookieGenerator, seed: number, now: number): Uint8A
 
 describe('cookie mode', () => {
   it('forced under load: the responder answers with a cookie reply, the initiator retries with mac2 and connects', async () => {
-    const { net, a, b, run } = fakePair({ b: { underLoad: true } });
+    const { net, a, b, run } = pairs.clocked({ b: { underLoad: true } });
     a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2'));
     await run(500);
     expect(b.device.counters().cookie_replies_sent).toBe(1);
@@ -55,7 +39,7 @@ describe('cookie mode', () => {
   });
 
   it('detects load from the queue depth; a legitimate peer still connects during a flood', async () => {
-    const { net, a, b, run, clock } = fakePair();
+    const { net, a, b, run, clock } = pairs.clocked();
     const attacker = net.bind('198.51.100.66:6666');
     const replies: FakeDatagram[] = [];
     attacker.start((batch) => {
@@ -85,7 +69,7 @@ describe('cookie mode', () => {
   });
 
   it('rate-limits a source that holds a valid cookie to the 20/s, burst 5 budget', async () => {
-    const { net, b, run, clock } = fakePair({ b: { underLoad: true } });
+    const { net, b, run, clock } = pairs.clocked({ b: { underLoad: true } });
     const attacker = net.bind('198.51.100.66:6666');
     const gen = new CookieGenerator(defaultCrypto(), b.publicKey);
     attacker.start((batch) => {
@@ -109,7 +93,7 @@ describe('cookie mode', () => {
 
 describe('robustness', () => {
   it('a replayed initiation and replayed transport packets are dropped without harm', async () => {
-    const { net, a, b, run } = fakePair();
+    const { net, a, b, run } = pairs.clocked();
     a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2'));
     await run(500);
     const captured = net.log.map((d) => d.data.slice());
@@ -130,15 +114,12 @@ describe('robustness', () => {
   });
 
   it('random, truncated and bit-flipped datagrams never throw and are counted', async () => {
-    const { net, a, b, run } = fakePair();
+    const { net, a, b, run } = pairs.clocked();
     a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2'));
     await run(500);
     const valid = net.log.map((d) => d.data.slice());
-    let seed = 7;
-    const rnd = (n: number): number => {
-      seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
-      return seed % n;
-    };
+    const r = seededRng(7);
+    const rnd = (n: number): number => Math.floor(r() * n);
     const N = process.env.GRANTWIRE_LONG ? 200_000 : 5_000;
     for (let i = 0; i < N; i++) {
       let d: Uint8Array;
@@ -172,7 +153,7 @@ describe('robustness', () => {
   });
 
   it('a datagram with a valid index but a wrong key fails decryption (wrong key)', async () => {
-    const { net, a, b, run } = fakePair();
+    const { net, a, b, run } = pairs.clocked();
     a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2'));
     await run(500);
     const data = net.log.find((d) => d.data[0] === 4)!.data.slice();
@@ -188,7 +169,7 @@ describe('robustness', () => {
   });
 
   it('a throwing hook or packet device is counted and logged, and the device keeps working', async () => {
-    const { a, b, run } = fakePair();
+    const { a, b, run } = pairs.clocked();
     let calls = 0;
     b.device.setHook({
       inbound: () => {

@@ -3,29 +3,20 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { MESSAGE_INITIATION_SIZE, MESSAGE_RESPONSE_SIZE, KEEPALIVE_SIZE } from './constants.js';
 import { buildFillerPacket } from '../packet/build.js';
-import { makeFakePair } from './fake-pair.js';
-import { generatePresharedKey, generatePrivateKey, publicKeyFromPrivate } from './keys.js';
-import type { Device } from './device.js';
+import { FakePairs } from './fake-pair.js';
+import { generatePresharedKey, generatePrivateKey, publicKeyFromPrivate } from '../crypto/key.js';
 import { GrantwireError } from '../types/errors.js';
-import { parseEndpoint } from './endpoint.js';
+import { parseEndpoint } from '../net/endpoint.js';
 
-const open: Device[] = [];
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((d) => d.close()));
-});
-
-function pair(o: Parameters<typeof makeFakePair>[0] = {}) {
-  const p = makeFakePair(o);
-  open.push(p.a.device, p.b.device);
-  return p;
-}
+const pairs = new FakePairs();
+afterEach(() => pairs.closeAll());
 
 describe('Device over fakes', () => {
   it.each([
     ['node:crypto', 'node' as const],
     ['auto (native addon when built)', 'auto' as const],
   ])('handshakes on first packet and delivers data both ways (transport %s)', async (_n, transport) => {
-    const { net, a, b } = pair({ common: { transport } });
+    const { net, a, b } = pairs.pair({ common: { transport } });
     a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2', 100));
     await net.settle();
     expect(b.tun.received.length).toBe(1);
@@ -53,7 +44,7 @@ describe('Device over fakes', () => {
 
   it('works with a preshared key and logs key-log lines', async () => {
     const psk = generatePresharedKey();
-    const { net, a, b } = pair({ psk });
+    const { net, a, b } = pairs.pair({ psk });
     a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2', 40));
     await net.settle();
     expect(b.tun.received.length).toBe(1);
@@ -65,7 +56,7 @@ describe('Device over fakes', () => {
   });
 
   it('fails the handshake on a psk mismatch', async () => {
-    const { net, a, b } = pair();
+    const { net, a, b } = pairs.pair();
     b.device.upsertPeer({ publicKey: a.publicKey, presharedKey: generatePresharedKey(), allowedIPs: [] });
     a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2', 40));
     await net.settle();
@@ -74,7 +65,7 @@ describe('Device over fakes', () => {
   });
 
   it('drops initiations from unknown keys and with a wrong responder key (bad mac1)', async () => {
-    const { net, a, b } = pair();
+    const { net, a, b } = pairs.pair();
     // B does not know A any more.
     b.device.removePeer(a.publicKey);
     a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2'));
@@ -89,7 +80,7 @@ describe('Device over fakes', () => {
   });
 
   it('IPv6 packets, longest-prefix routing and no-route drops', async () => {
-    const { net, a, b } = pair();
+    const { net, a, b } = pairs.pair();
     a.device.upsertPeer({ publicKey: b.publicKey, allowedIPs: ['fd00::/64', '10.1.0.0/16'] });
     b.device.upsertPeer({ publicKey: a.publicKey, allowedIPs: ['fd00::1/128'] });
     a.tun.inject(buildFillerPacket('fd00::1', 'fd00::2', 10), buildFillerPacket('10.0.0.1', '10.1.2.3', 5), buildFillerPacket('10.0.0.1', '10.9.9.9', 5));
@@ -100,7 +91,7 @@ describe('Device over fakes', () => {
   });
 
   it('drops inbound packets whose inner source is not the peer (spoofed source)', async () => {
-    const { net, a, b } = pair();
+    const { net, a, b } = pairs.pair();
     a.tun.inject(buildFillerPacket('10.66.0.1', '10.0.0.2', 10));
     await net.settle();
     expect(b.tun.received.length).toBe(0);
@@ -109,7 +100,7 @@ describe('Device over fakes', () => {
 
   it('calls the hook on outbound and inbound packets', async () => {
     const seen: string[] = [];
-    const { net, a, b } = pair();
+    const { net, a, b } = pairs.pair();
     a.device.setHook({ inbound: () => true, outbound: (_b, _o, len) => (seen.push(`out ${len}`), len !== 33) });
     b.device.setHook({
       inbound: (_buf, _o, len, key) => {
@@ -127,7 +118,7 @@ describe('Device over fakes', () => {
   });
 
   it('roams: the endpoint follows the source of authenticated packets', async () => {
-    const { net, a, b } = pair({ endpoints: 'a' });
+    const { net, a, b } = pairs.pair({ endpoints: 'a' });
     expect(b.device.peers()[0].endpoint).toBeNull();
     a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2'));
     await net.settle();
@@ -142,7 +133,7 @@ describe('Device over fakes', () => {
   });
 
   it('caps padding at the MTU and trims by IP length', async () => {
-    const { net, a, b } = pair();
+    const { net, a, b } = pairs.pair();
     a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2', 0));
     await net.settle();
     a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2', 1392 - 20 + 28 - 8), buildFillerPacket('10.0.0.1', '10.0.0.2', 1400));
@@ -154,7 +145,7 @@ describe('Device over fakes', () => {
   });
 
   it('sends a keepalive to confirm keys when nothing is staged (responder promotes next)', async () => {
-    const { net, a, b } = pair();
+    const { net, a, b } = pairs.pair();
     // A keepalive-triggered handshake: persistent keepalive turns on and sends one at once.
     a.device.upsertPeer({ publicKey: b.publicKey, allowedIPs: [], persistentKeepaliveSec: 25 });
     await net.settle();
@@ -165,7 +156,7 @@ describe('Device over fakes', () => {
   });
 
   it('configuration: validation errors, replace/remove allowed IPs, clearing the endpoint, own key ignored', () => {
-    const { a, b } = pair({ start: false });
+    const { a, b } = pairs.pair({ start: false });
     expect(() => a.device.upsertPeer({ publicKey: new Uint8Array(31), allowedIPs: [] })).toThrow(/expected 32 bytes/);
     expect(() => a.device.upsertPeer({ publicKey: b.publicKey, allowedIPs: ['10.0.0.0/99'] })).toThrow(GrantwireError);
     expect(() => a.device.upsertPeer({ publicKey: b.publicKey, endpoint: 'nope', allowedIPs: [] })).toThrow(/invalid endpoint/);
@@ -197,7 +188,7 @@ describe('Device over fakes', () => {
   });
 
   it('removing a peer frees its indices; a new private key re-handshakes with peers that know it', async () => {
-    const { net, a, b } = pair();
+    const { net, a, b } = pairs.pair();
     a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2'));
     await net.settle();
     expect(a.device.indexCount).toBe(1);
@@ -216,7 +207,7 @@ describe('Device over fakes', () => {
   });
 
   it('drops inbound packets whose IP length exceeds what was decrypted, and non-IP payloads', async () => {
-    const { net, a, b } = pair();
+    const { net, a, b } = pairs.pair();
     const bad = buildFillerPacket('10.0.0.1', '10.0.0.2', 10);
     bad[3] = 200; // claims 200 bytes
     const junk = new Uint8Array(40).fill(0x11); // version 1
@@ -233,7 +224,7 @@ describe('Device over fakes', () => {
     expect(b.tun.received.length).toBe(1);
   });
   it('crossing handshakes (both sides initiate at once) deliver the first packets without the 5 s retry', async () => {
-    const { net, a, b } = pair();
+    const { net, a, b } = pairs.pair();
     a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2', 10));
     b.tun.inject(buildFillerPacket('10.0.0.2', '10.0.0.1', 10));
     await net.settle();

@@ -8,7 +8,7 @@
 // Everything runs on the event loop; batches from the bind and the packet device are processed
 // synchronously, reusing one plaintext and one ciphertext buffer (nothing is retained per packet).
 // close() closes the bind and the packet device too.
-import { GrantwireError } from '../types/errors.js';
+import { checkKeyLength } from '../crypto/key.js';
 import { readU16BE, readU32LE, readU64LE } from './bytes.js';
 import {
   DEFAULT_MTU,
@@ -22,9 +22,11 @@ import {
 } from './constants.js';
 import { CookieChecker } from './cookie.js';
 import { DeviceCounters } from './counters.js';
-import { defaultCrypto, type CryptoBackend } from './crypto.js';
+import { defaultCrypto, type CryptoBackend } from '../crypto/backend.js';
 import { HandshakeEngine, LocalStatic, type PeerHandshake } from './handshake.js';
-import type { Clock, DatagramBatch, PacketBatch, PacketDevice, PacketHook, UdpBind } from './io.js';
+import type { Clock } from './clock.js';
+import type { DatagramBatch, PacketBatch, PacketDevice, UdpBind } from '../net/io.js';
+import type { PacketHook } from './packet-hook.js';
 import { realClock } from './clock.js';
 import type { Keypair } from './keypair.js';
 import { classifyMessage } from './messages.js';
@@ -115,7 +117,7 @@ export class Device implements PeerHost {
     } else this.wall = Date.now;
     this.sendBuf = new Uint8Array(65536 + 64);
     this.recvBuf = new Uint8Array(65536);
-    checkKey(opts.privateKey, 'private key');
+    checkKeyLength(opts.privateKey, 'private key');
     const local = new LocalStatic(this.crypto, opts.privateKey);
     this.config = new DeviceConfig(this);
     this.engine = new HandshakeEngine({
@@ -135,7 +137,7 @@ export class Device implements PeerHost {
 
   /** Replaces the static key: handshakes restart, current keypairs stop being used for sending. */
   setPrivateKey(k: Uint8Array): void {
-    checkKey(k, 'private key');
+    checkKeyLength(k, 'private key');
     const local = new LocalStatic(this.crypto, k);
     if (Buffer.compare(local.publicKey, this.engine.local.publicKey) === 0) return;
     this.engine.local = local;
@@ -402,10 +404,6 @@ export class Device implements PeerHost {
   private logStaticKey(): void {
     if (this.keyLog) this.keyLog(`LOCAL_STATIC_PRIVATE_KEY = ${Buffer.from(this.engine.local.key.raw).toString('base64')}`);
   }
-}
-
-function checkKey(k: Uint8Array, what: string): void {
-  if (!(k instanceof Uint8Array) || k.length !== 32) throw new GrantwireError('ERR_WG_BAD_KEY', `invalid ${what}: expected 32 bytes`);
 }
 
 export type { PeerHandshake };

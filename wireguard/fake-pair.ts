@@ -1,10 +1,13 @@
 // Two (or more) Devices wired through a FakeNetwork and FakePacketDevices, for tests and benchmarks:
 // `makeFakePair()` gives A (10.0.0.1, 192.0.2.1:51820) and B (10.0.0.2, 192.0.2.2:51821), each the
 // other's peer with its tunnel address as allowed IP, endpoints set on both sides unless told otherwise.
+// `FakePairs` is the per-test-file fixture: it makes pairs (optionally on a shared FakeClock, with a
+// `run(ms)` that advances the clock and lets the network settle) and closes them all in afterEach.
+import { FakeClock } from './clock.js';
 import { Device, type DeviceOptions } from './device.js';
 import { FakePacketDevice } from '../net/fake-packet-device.js';
-import { FakeNetwork, type FakeUdpBind } from './fake-udp-bind.js';
-import { generatePrivateKey, publicKeyFromPrivate } from './keys.js';
+import { FakeNetwork, type FakeUdpBind } from '../net/fake-udp-bind.js';
+import { generatePrivateKey, publicKeyFromPrivate } from '../crypto/key.js';
 
 export interface FakeNode {
   device: Device;
@@ -70,4 +73,39 @@ export function makeFakePair(o: FakePairOptions = {}): { net: FakeNetwork; a: Fa
     b.device.start();
   }
   return { net, a, b };
+}
+
+export type FakePair = ReturnType<typeof makeFakePair>;
+
+/** A pair on a FakeClock; `run(ms, step)` advances time in steps, letting the fake network settle after each. */
+export interface ClockedPair extends FakePair {
+  clock: FakeClock;
+  run(ms: number, step?: number): Promise<void>;
+}
+
+/** Makes pairs for one test file and closes every device they hold: `afterEach(() => pairs.closeAll())`. */
+export class FakePairs {
+  private readonly open: Device[] = [];
+
+  pair(o: FakePairOptions = {}): FakePair {
+    const p = makeFakePair(o);
+    this.open.push(p.a.device, p.b.device);
+    return p;
+  }
+
+  clocked(o: FakePairOptions = {}): ClockedPair {
+    const clock = new FakeClock();
+    const p = this.pair({ ...o, common: { clock, ...o.common } });
+    const run = async (ms: number, step = 250): Promise<void> => {
+      for (let t = 0; t < ms; t += step) {
+        clock.advance(Math.min(step, ms - t));
+        await p.net.settle(20);
+      }
+    };
+    return { ...p, clock, run };
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.all(this.open.splice(0).map((d) => d.close()));
+  }
 }

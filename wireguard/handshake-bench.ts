@@ -10,11 +10,11 @@
 // Measured here (2 vCPU shared, node 20, per CPU-second): 2,000–2,900 consumed/s responder-only, ~1,400–1,500
 // full round trips/s (a round trip is both sides' work: 2 keygens + 6 DH + ~30 BLAKE2s/HMAC + 4 AEAD).
 // Profile: X25519 DH ~22% and keygen ~12% of the CPU, BLAKE2s ~11%, AEAD ~5%.
-import { defaultCrypto } from './crypto.js';
+import { defaultCrypto } from '../crypto/backend.js';
 import { HandshakeEngine, LocalStatic, PeerHandshake } from './handshake.js';
-import { generatePrivateKey } from './keys.js';
+import { generatePrivateKey } from '../crypto/key.js';
 import { CookieChecker, CookieGenerator } from './cookie.js';
-import { bytesToHex } from './bytes.js';
+import { bytesToHex } from '../crypto/bytes.js';
 
 export interface HandshakeBenchResult {
   /** Initiations consumed (with mac1 check) + responses created + session keys derived, per second. */

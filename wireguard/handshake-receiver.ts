@@ -9,7 +9,8 @@ import { HANDSHAKE_QUEUE_SIZE, MESSAGE_INITIATION_SIZE, UNDER_LOAD_AFTER_TIME_MS
 import type { CookieChecker } from './cookie.js';
 import type { DeviceCounters } from './counters.js';
 import type { HandshakeEngine, PeerHandshake } from './handshake.js';
-import type { Clock, UdpBind } from './io.js';
+import type { Clock } from './clock.js';
+import type { UdpBind } from '../net/io.js';
 import type { Peer } from './peer.js';
 import { RateLimiter } from './rate-limiter.js';
 

@@ -2,9 +2,11 @@
 // IKpsk2 core (same bytes, same hash), replay and flood checks, wrong keys, tampering, state errors,
 // and TAI64N encoding.
 import { describe, expect, it } from 'vitest';
-import { bytesToHex, readU32LE } from './bytes.js';
+import { bytesToHex } from '../crypto/bytes.js';
+import { readU32LE } from './bytes.js';
 import { INIT_OFF_MAC1, MESSAGE_INITIATION_SIZE, MESSAGE_RESPONSE_SIZE, WG_IDENTIFIER } from './constants.js';
-import { NodeCrypto, type CryptoBackend, type DhPrivateKey } from './crypto.js';
+import { FastCrypto, NodeCrypto, type CryptoBackend, type DhPrivateKey } from '../crypto/backend.js';
+import { NobleCrypto } from '../crypto/noble-backend.js';
 import {
   HandshakeEngine,
   HS_INITIATION_CONSUMED,
@@ -19,9 +21,10 @@ import {
   R_HS_REPLAY,
   R_HS_STATE,
   R_HS_UNKNOWN_PEER,
+  wgConstants,
 } from './handshake.js';
-import { generatePresharedKey, generatePrivateKey } from './keys.js';
-import { NoiseHandshake } from './noise.js';
+import { generatePresharedKey, generatePrivateKey } from '../crypto/key.js';
+import { NoiseHandshake } from '../crypto/noise.js';
 import { tai64n, tai64nAfter } from './tai64n.js';
 
 const crypto = new NodeCrypto();
@@ -261,5 +264,17 @@ describe('TAI64N', () => {
     expect(tai64nAfter(tai64n(1000_000), tai64n(1000_020))).toBe(false);
     expect(tai64nAfter(tai64n(1000_001), tai64n(1000_000))).toBe(false);
     expect(tai64nAfter(tai64n(2000_000), tai64n(1999_999))).toBe(true);
+  });
+});
+
+describe.each<[string, CryptoBackend]>([
+  ['node', new NodeCrypto()],
+  ['noble', new NobleCrypto()],
+  ['fast (default)', new FastCrypto()],
+])('construction constants (%s backend)', (_name, c) => {
+  it('Ci and Hi match the spec (60e26dae…8b78cd36, 2211b361…ba079ef3)', () => {
+    const { ci, hi } = wgConstants(c);
+    expect(bytesToHex(ci)).toMatch(/^60e26dae.*8b78cd36$/);
+    expect(bytesToHex(hi)).toMatch(/^2211b361.*ba079ef3$/);
   });
 });

@@ -15,7 +15,8 @@
 //
 // Consumers validate everything before they touch the peer's state, so a forged or replayed message
 // leaves it unchanged. mac1/mac2 are added and checked by cookie.ts; message parsing never throws.
-import { ctEqual, readU32LE, wipe, writeU32LE } from './bytes.js';
+import { ctEqual, wipe } from '../crypto/bytes.js';
+import { readU32LE, writeU32LE } from './bytes.js';
 import {
   AEAD_TAG_SIZE,
   HANDSHAKE_INITATION_RATE_MS,
@@ -36,8 +37,8 @@ import {
   TAI64N_SIZE,
   WG_IDENTIFIER,
 } from './constants.js';
-import type { CryptoBackend, DhPrivateKey } from './crypto.js';
-import { kdf1, kdf2, kdf3 } from './kdf.js';
+import type { CryptoBackend, DhPrivateKey } from '../crypto/backend.js';
+import { kdf1, kdf2, kdf3 } from '../crypto/kdf.js';
 import { tai64n, tai64nAfter } from './tai64n.js';
 
 export const HS_ZEROED = 0;

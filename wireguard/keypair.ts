@@ -7,7 +7,7 @@ import { REJECT_AFTER_MESSAGES, REJECT_AFTER_TIME_MS } from './constants.js';
 import { ReplayWindow } from './replay-window.js';
 import type { TransportAead } from './transport.js';
 import type { SessionKeys } from './handshake.js';
-import { wipe } from './bytes.js';
+import { wipe } from '../crypto/bytes.js';
 
 export class Keypair {
   /** Opaque AEAD key handles from the device's TransportAead. */

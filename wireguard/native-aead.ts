@@ -4,9 +4,13 @@
 //   key = nativeTransport.importKey(raw)                      (instead of importAeadKey(raw))
 //   nativeTransport.seal(key, receiver, counter, src, off, len, padded, out) / .open(key, msg, len, out)
 // Measured in scripts/bench/dataplane.ts (section "AEAD"). Null when the addon is not built.
+//
+// Why here and not in crypto/ or net/: it writes WireGuard's transport header (type 4, receiver,
+// counter) around the AEAD, so it is the native half of transport.ts; and it loads the addon, which the
+// pure crypto/ must not. It reaches the addon only through net/native-addon.ts.
 import { writeU32LE } from './bytes.js';
 import { AEAD_TAG_SIZE, MESSAGE_TRANSPORT_TYPE, TRANSPORT_HEADER_SIZE, TRANSPORT_OFF_COUNTER, TRANSPORT_OFF_RECEIVER } from './constants.js';
-import { loadNative, type NativeAddon, type NativeHandle } from './native-addon.js';
+import { loadNative, type NativeAddon, type NativeHandle } from '../net/native-addon.js';
 
 export type NativeAeadKey = NativeHandle;
 

@@ -4,9 +4,10 @@
 // Not concurrency-safe; everything runs on the event loop.
 import { KEY_SIZE, MAX_STAGED_PACKETS, REKEY_ON_RECEIVE_AGE_MS, REKEY_TIMEOUT_MS } from './constants.js';
 import { CookieGenerator } from './cookie.js';
-import type { CryptoBackend } from './crypto.js';
+import type { CryptoBackend } from '../crypto/backend.js';
 import { type HandshakeEngine, PeerHandshake } from './handshake.js';
-import type { Clock, UdpBind } from './io.js';
+import type { Clock } from './clock.js';
+import type { UdpBind } from '../net/io.js';
 import { Keypair, Keypairs } from './keypair.js';
 import { PeerTimers, type TimerTarget } from './timers.js';
 import { paddedLength, type TransportAead } from './transport.js';

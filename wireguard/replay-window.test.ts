@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { REPLAY_WINDOW_SIZE } from './constants.js';
 import { ReplayWindow } from './replay-window.js';
+import { seededRng } from '../types/seeded-rng.js';
 
 // Limit stand-in for REJECT_AFTER_MESSAGES: the same code path, kept below 2^53 so doubles are exact.
 const LIMIT = 2 ** 40;
@@ -116,11 +117,7 @@ describe('ReplayWindow', () => {
   });
 
   it('agrees with a naive reference on seeded random sequences', () => {
-    let seed = 12345;
-    const rnd = (): number => {
-      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-      return seed / 4294967296;
-    };
+    const rnd = seededRng(12345);
     const mismatches: string[] = [];
     for (let run = 0; run < 20; run++) {
       const w = new ReplayWindow();

@@ -12,8 +12,8 @@ import {
 } from './constants.js';
 import type { Device } from './device.js';
 import { buildFillerPacket } from '../packet/build.js';
-import { makeFakePair } from './fake-pair.js';
-import type { FakeNetwork } from './fake-udp-bind.js';
+import { FakePairs } from './fake-pair.js';
+import type { FakeNetwork } from '../net/fake-udp-bind.js';
 import { LazyTimer } from './timers.js';
 
 describe('LazyTimer', () => {
@@ -45,23 +45,8 @@ describe('LazyTimer', () => {
   });
 });
 
-const open: Device[] = [];
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((d) => d.close()));
-});
-
-function fakePair(o: Parameters<typeof makeFakePair>[0] = {}) {
-  const clock = new FakeClock();
-  const p = makeFakePair({ ...o, common: { clock, ...o.common } });
-  open.push(p.a.device, p.b.device);
-  const run = async (ms: number, step = 250): Promise<void> => {
-    for (let t = 0; t < ms; t += step) {
-      clock.advance(Math.min(step, ms - t));
-      await p.net.settle(20);
-    }
-  };
-  return { ...p, clock, run };
-}
+const pairs = new FakePairs();
+afterEach(() => pairs.closeAll());
 
 /** Message types and sizes sent by `from` (an endpoint string) since index `since` in the log. */
 function sent(net: FakeNetwork, from: string, since = 0): string[] {
@@ -73,7 +58,7 @@ function sent(net: FakeNetwork, from: string, since = 0): string[] {
 
 describe('device timers (fake clock)', () => {
   it('retransmits the initiation every REKEY_TIMEOUT + jitter, 20 tries, then drops staged packets', async () => {
-    const { net, a, run } = fakePair();
+    const { net, a, run } = pairs.clocked();
     net.taps.push((d) => d.data[0] !== 1); // B never sees an initiation
     a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2'));
     await run(1000);
@@ -88,7 +73,7 @@ describe('device timers (fake clock)', () => {
   });
 
   it('sends a passive keepalive 10 s after receiving data it did not answer', async () => {
-    const { net, a, b, run } = fakePair();
+    const { net, a, b, run } = pairs.clocked();
     a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2'));
     await run(500);
     expect(b.tun.received.length).toBe(1);
@@ -102,7 +87,7 @@ describe('device timers (fake clock)', () => {
   });
 
   it('initiates a new handshake 15 s + jitter after sending data that got no answer', async () => {
-    const { net, a, b, run } = fakePair();
+    const { net, a, b, run } = pairs.clocked();
     a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2'));
     await run(500);
     expect(b.tun.received.length).toBe(1);
@@ -119,7 +104,7 @@ describe('device timers (fake clock)', () => {
   });
 
   it('rekeys after the (shortened) REKEY_AFTER_TIME on send, and rotates keypairs on both sides', async () => {
-    const { net, a, b, run } = fakePair({ a: { rekeyAfterTimeMs: 3_000 } });
+    const { net, a, b, run } = pairs.clocked({ a: { rekeyAfterTimeMs: 3_000 } });
     a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2'));
     await run(500);
     expect(a.device.counters().handshakes_completed).toBe(1);
@@ -142,7 +127,7 @@ describe('device timers (fake clock)', () => {
   });
 
   it('rekeys after the (shortened) REKEY_AFTER_MESSAGES', async () => {
-    const { net, a, run } = fakePair({ a: { rekeyAfterMessages: 5 } });
+    const { net, a, run } = pairs.clocked({ a: { rekeyAfterMessages: 5 } });
     for (let i = 0; i < 8; i++) a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2'));
     await run(500);
     // Over the message limit, but re-initiation waits for REKEY_TIMEOUT after the first initiation.
@@ -155,7 +140,7 @@ describe('device timers (fake clock)', () => {
   });
 
   it('responder only initiates after REJECT_AFTER_TIME when the initiator stays silent', async () => {
-    const { net, a, b, run } = fakePair();
+    const { net, a, b, run } = pairs.clocked();
     a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2'));
     await run(500);
     // B (responder) answers traffic for a long time without rekeying: the initiator rekeys.
@@ -169,7 +154,7 @@ describe('device timers (fake clock)', () => {
   });
 
   it('wipes all keys 3 × REJECT_AFTER_TIME after the last session', async () => {
-    const { a, b, run } = fakePair();
+    const { a, b, run } = pairs.clocked();
     a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2'));
     await run(500);
     expect(a.device.indexCount).toBe(1);
@@ -180,7 +165,7 @@ describe('device timers (fake clock)', () => {
   });
 
   it('persistent keepalive every N seconds of silence', async () => {
-    const { net, a, run } = fakePair();
+    const { net, a, run } = pairs.clocked();
     a.device.upsertPeer({ publicKey: b_pub(net, a), allowedIPs: [], persistentKeepaliveSec: 25 });
     await run(500);
     const mark = net.log.length;
@@ -191,7 +176,7 @@ describe('device timers (fake clock)', () => {
   });
 
   it('handshake initiation is held off for REKEY_TIMEOUT (no storm on many packets)', async () => {
-    const { net, a, run } = fakePair();
+    const { net, a, run } = pairs.clocked();
     net.taps.push((d) => d.data[0] !== 1);
     for (let i = 0; i < 200; i++) a.tun.inject(buildFillerPacket('10.0.0.1', '10.0.0.2'));
     await run(1000);

@@ -17,7 +17,7 @@ import {
   REKEY_TIMEOUT_MS,
   ZERO_KEY_MATERIAL_MS,
 } from './constants.js';
-import type { Clock } from './io.js';
+import type { Clock } from './clock.js';
 
 /** What the timers drive; implemented by Peer. */
 export interface TimerTarget {

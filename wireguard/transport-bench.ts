@@ -9,7 +9,7 @@
 //                           trim, source check, hook, tun.write), over the in-memory fakes
 import { createCipheriv, randomBytes } from 'node:crypto';
 import { AEAD_TAG_SIZE, TRANSPORT_HEADER_SIZE } from './constants.js';
-import type { DatagramBatch } from './io.js';
+import type { DatagramBatch } from '../net/io.js';
 import { buildFillerPacket } from '../packet/build.js';
 import { makeFakePair } from './fake-pair.js';
 import { TransportCrypto, paddedLength, type TransportAead } from './transport.js';

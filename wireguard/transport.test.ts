@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { readU32LE, readU64LE, writeU32LE } from './bytes.js';
 import { MSG_INVALID, classifyMessage } from './messages.js';
 import { TransportCrypto, importAeadKey, paddedLength } from './transport.js';
-import { NodeCrypto } from './crypto.js';
+import { NodeCrypto } from '../crypto/backend.js';
 
 describe('paddedLength (multiple of 16, capped at the MTU)', () => {
   it.each([

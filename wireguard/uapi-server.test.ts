@@ -11,9 +11,9 @@ import { UapiServer, type UapiHost } from './uapi-server.js';
 import type { UapiSetRequest } from './uapi-protocol.js';
 import { Device } from './device.js';
 import { FakePacketDevice } from '../net/fake-packet-device.js';
-import { DgramUdpBind } from './udp-dgram.js';
+import { DgramUdpBind } from '../net/udp-dgram.js';
 import { deviceUapiHost } from './uapi-device.js';
-import { generatePrivateKey, keyToBase64, publicKeyFromPrivate, keyToHex, generatePresharedKey } from './keys.js';
+import { generatePrivateKey, keyToBase64, publicKeyFromPrivate, keyToHex, generatePresharedKey } from '../crypto/key.js';
 import { haveCommand, isRoot } from '../test/netns.js';
 
 function request(file: string, text: string, replies = 1): Promise<string> {

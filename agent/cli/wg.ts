@@ -9,14 +9,14 @@ import { parseCommand, requireFlag, UsageError, parseDuration } from '../../cli/
 import { GrantwireError, formatDiagnostic } from '../../types/errors.js';
 import { parseWgConfig, splitEndpoint, type WgConfig } from '../../wireguard/config.js';
 import { Device } from '../../wireguard/device.js';
-import { TunDevice } from '../../wireguard/tun-device.js';
-import { NativeUdpBind } from '../../wireguard/udp-native.js';
-import { DgramUdpBind } from '../../wireguard/udp-dgram.js';
-import { loadNative } from '../../wireguard/native-addon.js';
+import { TunDevice } from '../../net/tun-device.js';
+import { NativeUdpBind } from '../../net/udp-native.js';
+import { DgramUdpBind } from '../../net/udp-dgram.js';
+import { loadNative } from '../../net/native-addon.js';
 import { UapiServer } from '../../wireguard/uapi-server.js';
 import { deviceUapiHost } from '../../wireguard/uapi-device.js';
-import { keyToBase64, publicKeyFromPrivate } from '../../wireguard/keys.js';
-import type { UdpBind } from '../../wireguard/io.js';
+import { keyToBase64, publicKeyFromPrivate } from '../../crypto/key.js';
+import type { UdpBind } from '../../net/io.js';
 
 export const usage = `usage: agent wg --config FILE [--tun NAME] [--key-log FILE] [--udp native|dgram] [--uapi-dir DIR]
                 [--rekey-after DURATION] [--verbose]

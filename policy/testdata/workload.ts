@@ -1,7 +1,8 @@
 // A seeded synthetic tailnet + policy for the benchmark and the large-scale property tests: users with
 // groups, tagged servers, grants mixing identities, autogroups, hosts, postures and app capabilities.
-// Deterministic for a given seed (mulberry32), so figures and failures reproduce.
+// Deterministic for a given seed (types/seeded-rng.ts), so figures and failures reproduce.
 import type { Tailnet, TailnetNode } from '../../types/tailnet.js';
+import { seededRng } from '../../types/seeded-rng.js';
 
 export interface WorkloadSize {
   nodes: number;
@@ -11,16 +12,8 @@ export interface WorkloadSize {
   groups?: number;
 }
 
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The tree's one seeded PRNG, under the name policy's tests import from here. */
+export const rng = seededRng;
 
 function v4(i: number): string {
   const n = 0x64400000 + 1 + i; // 100.64.0.1 upward

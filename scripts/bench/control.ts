@@ -19,6 +19,8 @@ import { Coordinator, type MapSubscriber } from '../../control/coordinator.js';
 import { silentLogger } from '../../control/logger.js';
 import { policyEngine } from '../../control/policy-engine.js';
 import { Store } from '../../control/store.js';
+import { hexToBytes } from '../../crypto/bytes.js';
+import { MachinePublic, NodePublic } from '../../crypto/key.js';
 
 const { values } = parseArgs({
   options: { nodes: { type: 'string' }, grants: { type: 'string' }, joins: { type: 'string' }, json: { type: 'string' } },
@@ -48,8 +50,9 @@ function policyText(): string {
   return JSON.stringify({ groups, tagOwners, postures: { 'posture:linux': ["node:os == 'linux'"] }, grants }, null, 1);
 }
 
-function hex64(i: number, salt: number): string {
-  return (salt.toString(16).padStart(8, '0') + i.toString(16).padStart(8, '0')).repeat(4);
+/** 32 distinct key bytes per (node, salt). */
+function key32(i: number, salt: number): Uint8Array {
+  return hexToBytes((salt.toString(16).padStart(8, '0') + i.toString(16).padStart(8, '0')).repeat(4));
 }
 
 function setup(): { store: Store; joinKey: string } {
@@ -59,8 +62,8 @@ function setup(): { store: Store; joinKey: string } {
     for (let i = 0; i < NODES; i++) {
       const tagged = i % 5 < 2;
       store.insertNode({
-        machineKey: `mkey:${hex64(i, 1)}`,
-        nodeKey: `nodekey:${hex64(i, 2)}`,
+        machineKey: MachinePublic.text(key32(i, 1)),
+        nodeKey: NodePublic.text(key32(i, 2)),
         userId: 1 + (i % USERS),
         hostname: `node-${i}`,
         tags: tagged ? [`tag:t${i % TAGS}`] : [],
@@ -129,8 +132,8 @@ function join(i: number, fullRecompute: boolean): { ms: number; stateMs: number;
   const compilesBefore = coord.stats.filterCompiles;
   const start = performance.now();
   const out = coord.register({
-    machineKey: `mkey:${hex64(i, fullRecompute ? 5 : 3)}`,
-    nodeKey: `nodekey:${hex64(i, fullRecompute ? 6 : 4)}`,
+    machineKey: MachinePublic.text(key32(i, fullRecompute ? 5 : 3)),
+    nodeKey: NodePublic.text(key32(i, fullRecompute ? 6 : 4)),
     authKey: joinKey,
     hostname: `joiner-${fullRecompute ? 'b' : 'i'}${i}`,
     hostinfo: { hostname: 'joiner', os: 'linux', agentVersion: '1.0.0' },

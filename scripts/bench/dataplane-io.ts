@@ -10,10 +10,10 @@
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import { fileURLToPath } from 'node:url';
-import { NativeUdpBind } from '../../wireguard/udp-native.js';
-import { DgramUdpBind, addrToBytes16 } from '../../wireguard/udp-dgram.js';
-import { TunDevice } from '../../wireguard/tun-device.js';
-import type { UdpBind } from '../../wireguard/io.js';
+import { NativeUdpBind } from '../../net/udp-native.js';
+import { DgramUdpBind, addrToBytes16 } from '../../net/udp-dgram.js';
+import { TunDevice } from '../../net/tun-device.js';
+import type { UdpBind } from '../../net/io.js';
 import { measureHandshakesPerSecond } from '../../wireguard/handshake-bench.js';
 import { NativeTransportCrypto } from '../../wireguard/native-aead.js';
 import { TransportCrypto, importAeadKey } from '../../wireguard/transport.js';

@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import path from 'node:path';
 import { NetnsScope, haveCommand, isRoot, createNetns, deleteNetns } from '../../test/netns.js';
 import { startNode, newKeys, iperf, tmpDir, REPO, type RunningNode } from '../../test/interop/harness.js';
-import { loadNative } from '../../wireguard/native-addon.js';
+import { loadNative } from '../../net/native-addon.js';
 
 const { values: args } = parseArgs({
   options: {

@@ -12,6 +12,7 @@ import type { FilterRule } from '../../types/filter-rule.js';
 import { compileFilter, FilterEngine, isAccept, ParsedPacket, ReferenceMatcher, verdictReason, type CompiledFilter } from '../../filter/index.js';
 import { buildPacket } from '../../packet/build.js';
 import { TCP_ACK, TCP_SYN } from '../../packet/headers.js';
+import { seededRng } from '../../types/seeded-rng.js';
 
 const { values: args } = parseArgs({ options: { json: { type: 'string' }, quick: { type: 'boolean' }, sizes: { type: 'string' } } });
 const SIZES = args.sizes ? args.sizes.split(',').map(Number) : args.quick ? [10, 1000, 10_000] : [10, 1000, 10_000, 100_000];
@@ -23,17 +24,8 @@ const SLICES = 5;
 const LOCAL4 = '100.64.0.1';
 const LOCAL6 = 'fd7a:115c:a1e0:ab12:4843:cd96:6240:1';
 
-// Deterministic PRNG (mulberry32) so every run benchmarks the same policy.
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// Deterministic PRNG so every run benchmarks the same policy.
+const rng = seededRng;
 
 interface Host {
   v4: string;

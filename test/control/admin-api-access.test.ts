@@ -11,7 +11,7 @@ import { Agent, fetch as undiciFetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiToken, deleteUser, revokeApiToken, setUserRole } from '../../control/admin-ops.js';
 import { ControlClient } from '../../control/client.js';
-import { generatePrivateKey } from '../../wireguard/keys.js';
+import { generatePrivateKey } from '../../crypto/key.js';
 import { POLICY } from './fixtures.js';
 import { LINUX, newAgent, runControl, startControl, waitUntil, type Harness } from './helpers.js';
 

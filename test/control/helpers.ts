@@ -7,7 +7,7 @@ import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Netmap } from '../../types/netmap.js';
-import { generatePrivateKey, keyFromHex } from '../../wireguard/keys.js';
+import { generatePrivateKey, keyFromHex } from '../../crypto/key.js';
 import { openChannel, type NoiseChannel } from '../../control/channel.js';
 import { NOISE_PATH, NOISE_UPGRADE } from '../../control/protocol.js';
 import { createAuthKey, addUser, type CreateKeyOptions } from '../../control/admin-ops.js';

@@ -8,7 +8,7 @@ import { ControlError } from '../../control/client.js';
 import { createApiToken } from '../../control/admin-ops.js';
 import { proveNodeKey } from '../../control/node-key-proof.js';
 import { parseServerMessage } from '../../control/protocol.js';
-import { keyToHex, publicKeyFromPrivate } from '../../wireguard/keys.js';
+import { MachinePublic, publicKeyFromPrivate } from '../../crypto/key.js';
 import { POLICY } from './fixtures.js';
 import { LINUX, newAgent, rawChannel, runControl, startControl, waitUntil, type Harness } from './helpers.js';
 
@@ -78,7 +78,7 @@ describe('node identity', () => {
     const err = await thief.client.register({ authKey: key({ user: 'bob@example.com' }), hostname: 'x', hostinfo: LINUX }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ControlError);
     expect((err as ControlError).wireCode).toBe('node_key_in_use');
-    expect(h.store.nodeByHostname('victim4')?.machineKey).toBe(`mkey:${keyToHex(publicKeyFromPrivate(victim.machinePrivateKey))}`);
+    expect(h.store.nodeByHostname('victim4')?.machineKey).toBe(MachinePublic.text(publicKeyFromPrivate(victim.machinePrivateKey)));
   });
 });
 
@@ -245,7 +245,7 @@ describe('pinned control key', () => {
     const probe = newAgent(h.url);
     const key = await probe.client.serverPublicKey();
     const { ControlClient } = await import('../../control/client.js');
-    const { generatePrivateKey } = await import('../../wireguard/keys.js');
+    const { generatePrivateKey } = await import('../../crypto/key.js');
     const good = new ControlClient({ serverUrl: h.url, controlPublicKey: key, machinePrivateKey: generatePrivateKey(), nodePrivateKey: generatePrivateKey() });
     await good.register({ authKey: h.key({ user: 'alice@example.com' }), hostname: 'pinned', hostinfo: LINUX });
     const wrong = new ControlClient({ serverUrl: h.url, controlPublicKey: publicKeyFromPrivate(generatePrivateKey()), machinePrivateKey: generatePrivateKey(), nodePrivateKey: generatePrivateKey() });

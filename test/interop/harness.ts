@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
-import { generatePrivateKey, keyToBase64, publicKeyFromPrivate } from '../../wireguard/keys.js';
+import { generatePrivateKey, keyToBase64, publicKeyFromPrivate } from '../../crypto/key.js';
 import { NetnsScope, nsRun, run, waitFor } from '../netns.js';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');

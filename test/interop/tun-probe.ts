@@ -1,10 +1,10 @@
-// Runs inside a fresh namespace (spawned by wireguard/tun-device.test.ts): opens a real TUN through the
+// Runs inside a fresh namespace (spawned by net/tun-device.test.ts): opens a real TUN through the
 // native addon, configures addresses and routes, checks that packets the kernel routes into the TUN are
 // read (v4 and v6) and that packets written into it are delivered to local sockets. Prints one JSON line.
 import dgram from 'node:dgram';
 import { execFileSync } from 'node:child_process';
-import { TunDevice } from '../../wireguard/tun-device.js';
-import type { PacketBatch } from '../../wireguard/io.js';
+import { TunDevice } from '../../net/tun-device.js';
+import type { PacketBatch } from '../../net/io.js';
 import { buildPacket } from '../../packet/build.js';
 import { parseUdp, type UdpSummary } from './parse-udp.js';
 

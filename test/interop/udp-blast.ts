@@ -3,16 +3,12 @@
 // per line in a file). Exits when everything is sent; prints the counts as JSON.
 import dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
+import { seededRng } from '../../types/seeded-rng.js';
 
 const [host, portText, randomText, replayFile, bindPortText] = process.argv.slice(2);
 const port = Number(portText);
-let seed = 0x9e3779b9;
-const rnd = (n: number): number => {
-  seed ^= seed << 13;
-  seed ^= seed >>> 17;
-  seed ^= seed << 5;
-  return (seed >>> 0) % n;
-};
+const r = seededRng(0x9e3779b9);
+const rnd = (n: number): number => Math.floor(r() * n);
 const sock = dgram.createSocket('udp4');
 await new Promise<void>((r) => sock.bind(Number(bindPortText ?? 0), () => r()));
 const send = (b: Uint8Array): Promise<void> => new Promise((r) => sock.send(b, port, host, () => r()));

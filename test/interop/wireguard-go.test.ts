@@ -8,8 +8,8 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { NetnsScope, haveCommand, isRoot, nsRun, sleep, waitFor, addAddr } from '../netns.js';
-import { loadNative } from '../../wireguard/native-addon.js';
-import { generatePresharedKey, keyToBase64 } from '../../wireguard/keys.js';
+import { loadNative } from '../../net/native-addon.js';
+import { generatePresharedKey, keyToBase64 } from '../../crypto/key.js';
 import { startNode, newKeys, ping, tmpDir, iperf, REPO, type RunningNode, type NodeKeys } from './harness.js';
 import { startCapture, wgType, type CapturedDatagram } from './pcap.js';
 

@@ -1,6 +1,7 @@
 // The data plane's edges, as interfaces: a packet device (a Linux TUN, an in-memory fake, later a
 // userspace netstack) and a UDP bind (the native addon's batched sockets, node:dgram, an in-memory fake).
-// The WireGuard device is written against these only, so it never knows which is behind them.
+// The WireGuard device is written against these only, so it never knows which is behind them; net/
+// implements them and never imports wireguard/ (like wireguard-go's tun/ and conn/ under device/).
 //
 // Batches are caller-owned and reused: a receiver must finish with (or copy) every buffer before its
 // callback returns. Nothing here allocates per packet.
@@ -40,24 +41,6 @@ export interface UdpBind {
   /** Sends `len` bytes of `buf` from `off` to a 16-byte (v4-mapped for IPv4) address and port. */
   send(buf: Uint8Array, off: number, len: number, addr16: Uint8Array, port: number): void;
   close(): Promise<void>;
-}
-
-/** Verdict hook the device calls on every packet: the agent adapts filter/ to it (wireguard/ knows no filter). */
-export interface PacketHook {
-  /**
-   * A decrypted inbound packet that passed the cryptokey source check, from the peer with this public
-   * key (32 bytes). Return true to deliver it to the packet device.
-   */
-  inbound(buf: Uint8Array, off: number, len: number, peerKey: Uint8Array): boolean;
-  /** An outbound packet read from the packet device, before encryption; return false to drop it. */
-  outbound(buf: Uint8Array, off: number, len: number): boolean;
-}
-
-/** Milliseconds, monotonic. Injected so timers and rate limits are testable with a fake clock. */
-export interface Clock {
-  now(): number;
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
 }
 
 /** v4-mapped prefix for 16-byte address fields. */

@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { GrantwireError } from '../types/errors.js';
 import { bytesToHex, hexToBytes } from './bytes.js';
-import { NobleCrypto } from './crypto-noble.js';
-import { NodeCrypto, type CryptoBackend } from './crypto.js';
-import { generatePrivateKey, publicKeyFromPrivate } from './keys.js';
+import { NobleCrypto } from './noble-backend.js';
+import { NodeCrypto, type CryptoBackend } from './backend.js';
+import { generatePrivateKey, publicKeyFromPrivate } from './key.js';
 import { NoiseHandshake } from './noise.js';
 
 interface CacophonyVector {

@@ -1,8 +1,8 @@
 // The Noise/WireGuard key derivation (HKDF over HMAC-BLAKE2s, paper §5.4 and Noise §4.3):
 //   prk = HMAC(key, input); T1 = HMAC(prk, 0x01); Ti = HMAC(prk, T(i−1) ‖ i)
 // and the symmetric state both the generic Noise core and the WireGuard handshake are built from.
-import { AEAD_TAG_SIZE } from './constants.js';
-import type { CryptoBackend } from './crypto.js';
+import { AEAD_TAG_SIZE } from './sizes.js';
+import type { CryptoBackend } from './backend.js';
 import { wipe } from './bytes.js';
 
 const ONE = Uint8Array.of(1);

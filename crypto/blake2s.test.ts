@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { blake2sHash, blake2sKeyed, blake2sN, hmacBlake2s } from './blake2s.js';
 import { bytesToHex } from './bytes.js';
 import { selftestSeq } from './testdata/rfc7693-selftest.js';
+import { seededRng } from '../types/seeded-rng.js';
 
 const hex = bytesToHex;
 
@@ -33,11 +34,8 @@ describe('blake2s.ts', () => {
   });
 
   it('agrees with node:crypto and @noble on seeded random inputs', () => {
-    let seed = 99;
-    const rnd = (n: number): number => {
-      seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
-      return seed % n;
-    };
+    const r = seededRng(99);
+    const rnd = (n: number): number => Math.floor(r() * n);
     const bytes = (n: number): Uint8Array => Uint8Array.from({ length: n }, () => rnd(256));
     const bad: string[] = [];
     for (let i = 0; i < 500; i++) {

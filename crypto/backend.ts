@@ -1,16 +1,17 @@
 // The crypto primitives WireGuard and Noise need, behind one small interface so that implementations are
-// chosen by benchmark and cross-checked (crypto-noble.ts is the pure-JS second backend; crypto.test.ts
+// chosen by benchmark and cross-checked (noble-backend.ts is the pure-JS second backend; backend.test.ts
 // checks both against RFC vectors and against each other).
 //
-// Node backend choices, measured on this 2-vCPU machine (node 20, `node wireguard/crypto.bench` style
-// loops, µs per call):
+// Node backend choices, measured on this 2-vCPU machine (node 20, throwaway per-call timing loops not
+// kept in the repo; wireguard/handshake-bench.ts measures the end-to-end handshake rate), µs per call:
 //   chacha20-poly1305 1420 B: node seal 8.5 (KeyObject) / 9.5 (raw key), open 6.6; @noble 24.6
 //   BLAKE2s-256 64 B: node 3.0; HMAC-BLAKE2s: node 4.5; keyed BLAKE2s-128 (@noble only): 9.0
 //   X25519: DH 36, keygen 42, raw private-key import via JWK 41 (so static keys are imported once)
 // Node lacks keyed BLAKE2s and XChaCha20-Poly1305; both come from @noble (cookie path only).
 //
-// The transport data path does not use this interface: see transport.ts (TransportAead, node:crypto or
-// the native addon, reused nonce and output buffers). This interface serves the handshake and Noise.
+// The transport data path does not use this interface: see wireguard/transport.ts (TransportAead,
+// node:crypto or the native addon, reused nonce and output buffers). This one serves the handshake and
+// Noise.
 import {
   createCipheriv,
   createDecipheriv,
@@ -27,7 +28,7 @@ import { blake2s } from '@noble/hashes/blake2.js';
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { asBuffer, isAllZero } from './bytes.js';
 import { blake2sHash, blake2sKeyed, hmacBlake2s } from './blake2s.js';
-import { AEAD_TAG_SIZE } from './constants.js';
+import { AEAD_TAG_SIZE } from './sizes.js';
 
 /** An X25519 private key with its public key and a backend-specific handle (e.g. a KeyObject). */
 export interface DhPrivateKey {
@@ -73,6 +74,20 @@ export function counterNonce(counter: number, out: Uint8Array = new Uint8Array(1
   out[10] = (hi >>> 16) & 0xff;
   out[11] = (hi >>> 24) & 0xff;
   return out;
+}
+
+/** XChaCha20-Poly1305 seal (@noble: node:crypto has no XChaCha); both backends use it (cookie replies). */
+export function xchachaSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): Uint8Array {
+  return xchacha20poly1305(key, nonce, ad).encrypt(plaintext);
+}
+
+/** Inverse of xchachaSeal; null when authentication fails. */
+export function xchachaOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, ad: Uint8Array): Uint8Array | null {
+  try {
+    return xchacha20poly1305(key, nonce, ad).decrypt(sealed);
+  } catch {
+    return null;
+  }
 }
 
 const b64u = (b: Uint8Array): string => asBuffer(b).toString('base64url');
@@ -170,15 +185,11 @@ export class NodeCrypto implements CryptoBackend {
   }
 
   xseal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): Uint8Array {
-    return xchacha20poly1305(key, nonce, ad).encrypt(plaintext);
+    return xchachaSeal(key, nonce, plaintext, ad);
   }
 
   xopen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, ad: Uint8Array): Uint8Array | null {
-    try {
-      return xchacha20poly1305(key, nonce, ad).decrypt(sealed);
-    } catch {
-      return null;
-    }
+    return xchachaOpen(key, nonce, sealed, ad);
   }
 
   generatePrivateKey(): DhPrivateKey {

@@ -3,10 +3,12 @@
 // state and message buffer are reused, so a call allocates only its result.
 //
 // Why not node:crypto / @noble: per call, createHash/createHmac cost 3.0 / 4.5 µs and @noble's keyed
-// blake2s 9 µs (spec table and wireguard/crypto.ts), dominated by object setup, while these inputs are
-// one to three 64-byte blocks. Measured with `npx tsx wireguard/blake2s.bench.ts` (figures in
-// crypto.ts). Verified against RFC 7693 (Appendix B and the Appendix E self-test) and against node and
-// @noble on random inputs (blake2s.test.ts). Not constant-time-relevant: no secret-dependent branches.
+// blake2s 9 µs (figures in backend.ts), dominated by object setup, while these inputs are one to three
+// 64-byte blocks. Those per-call figures came from throwaway timing loops that are not in the repo; the
+// effect that is reproducible is handshakes/s, measured by wireguard/handshake-bench.ts (run by
+// `npm run bench:dataplane`, section "handshakes"). Verified against RFC 7693 (Appendix B and the
+// Appendix E self-test) and against node and @noble on random inputs (blake2s.test.ts).
+// Not constant-time-relevant: no secret-dependent branches.
 
 const IV0 = 0x6a09e667;
 const IV1 = 0xbb67ae85;

@@ -4,6 +4,8 @@
 //
 // Loading is lazy and never throws: `loadNative()` returns null (with the reason in `nativeLoadError()`)
 // when the addon was not built, so pure-JS users (in-memory fakes, node:dgram) keep working.
+// The path is resolved from this file (net/ → ../build/Release), so this file must stay one folder
+// below the repository root.
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

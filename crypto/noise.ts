@@ -20,10 +20,10 @@
 //
 // Not concurrency-safe (one handshake per object); a handshake object is single-use.
 import { GrantwireError } from '../types/errors.js';
-import { AEAD_TAG_SIZE, KEY_SIZE } from './constants.js';
-import { defaultCrypto, type CryptoBackend, type DhPrivateKey } from './crypto.js';
+import { AEAD_TAG_SIZE, KEY_SIZE } from './sizes.js';
+import { defaultCrypto, type CryptoBackend, type DhPrivateKey } from './backend.js';
 import { SymmetricState } from './kdf.js';
-import { wipe } from './bytes.js';
+import { concatBytes, wipe } from './bytes.js';
 
 export interface NoiseHandshakeOptions {
   initiator: boolean;
@@ -137,15 +137,7 @@ export class NoiseHandshake {
     }
     parts.push(this.ss.encryptAndHash(payload));
     this.step++;
-    let n = 0;
-    for (const p of parts) n += p.length;
-    const out = new Uint8Array(n);
-    let o = 0;
-    for (const p of parts) {
-      out.set(p, o);
-      o += p.length;
-    }
-    return out;
+    return concatBytes(...parts);
   }
 
   /** Returns the payload; throws GrantwireError (ERR_NOISE_HANDSHAKE) when the message is not authentic. */

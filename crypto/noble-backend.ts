@@ -1,13 +1,13 @@
 // A pure-JS CryptoBackend built only on @noble/*: the slow, independent reference the node backend is
-// cross-checked against (crypto.test.ts), and a fallback where node:crypto lacks BLAKE2s or X25519.
+// cross-checked against (backend.test.ts), and a fallback where node:crypto lacks BLAKE2s or X25519.
 // Not used on hot paths: its ChaCha20-Poly1305 is ~3× slower than node's (24.6 vs 8.5 µs at 1420 B).
 import { blake2s } from '@noble/hashes/blake2.js';
 import { hmac } from '@noble/hashes/hmac.js';
-import { chacha20poly1305, xchacha20poly1305 } from '@noble/ciphers/chacha.js';
+import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { x25519 } from '@noble/curves/ed25519.js';
 import { randomBytes } from 'node:crypto';
 import { concatBytes, isAllZero } from './bytes.js';
-import { counterNonce, type CryptoBackend, type DhPrivateKey } from './crypto.js';
+import { counterNonce, xchachaOpen, xchachaSeal, type CryptoBackend, type DhPrivateKey } from './backend.js';
 
 export class NobleCrypto implements CryptoBackend {
   readonly name = 'noble';
@@ -37,15 +37,11 @@ export class NobleCrypto implements CryptoBackend {
   }
 
   xseal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): Uint8Array {
-    return xchacha20poly1305(key, nonce, ad).encrypt(plaintext);
+    return xchachaSeal(key, nonce, plaintext, ad);
   }
 
   xopen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, ad: Uint8Array): Uint8Array | null {
-    try {
-      return xchacha20poly1305(key, nonce, ad).decrypt(sealed);
-    } catch {
-      return null;
-    }
+    return xchachaOpen(key, nonce, sealed, ad);
   }
 
   generatePrivateKey(): DhPrivateKey {
