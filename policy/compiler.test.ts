@@ -53,7 +53,7 @@ describe('sources', () => {
     { name: 'autogroup:tagged', src: 'autogroup:tagged', want: ['100.64.0.10/31', '100.64.0.20', 'fd7a:115c:a1e0::10/127', 'fd7a:115c:a1e0::20'] },
     { name: 'autogroup:admin is admins’ untagged devices', src: 'autogroup:admin', want: ALICE },
     { name: 'a tag', src: 'tag:web', want: ['100.64.0.10', 'fd7a:115c:a1e0::10'] },
-    { name: '* is the tailnet ranges plus approved subnet routes (not exit routes)', src: '*', want: ['10.0.0.0/16', '100.64.0.0/10', 'fd7a:115c:a1e0::/48'] },
+    { name: '* is the tailnet ranges plus approved subnet routes (not exit routes)', src: '*', want: ['10.0.0.0/16', '100.64.0.0-100.115.91.255', '100.115.94.0-100.127.255.255', 'fd7a:115c:a1e0::/48'] },
     { name: 'a host alias', src: 'bob', want: ['100.64.0.3'] },
     { name: 'a CIDR', src: '192.168.0.0/24', want: ['192.168.0.0/24'] },
     { name: 'autogroup:danger-all', src: 'autogroup:danger-all', want: ['0.0.0.0/0', '::/0'] },
@@ -165,7 +165,7 @@ describe('legacy acls', () => {
   });
   it('*:* without proto is every port of the default protocols', () => {
     const c = compile(`"acls": [{"action": "accept", "src": ["*"], "dst": ["*:*"]}]`);
-    expect(rulesOf(c, 'db-1')).toEqual([{ SrcIPs: ['10.0.0.0/16', '100.64.0.0/10', 'fd7a:115c:a1e0::/48'], DstPorts: own('db-1', 0, 65535) }]);
+    expect(rulesOf(c, 'db-1')).toEqual([{ SrcIPs: ['10.0.0.0/16', '100.64.0.0-100.115.91.255', '100.115.94.0-100.127.255.255', 'fd7a:115c:a1e0::/48'], DstPorts: own('db-1', 0, 65535) }]);
   });
 });
 
@@ -173,7 +173,7 @@ describe('allow-all quirk and deny-all', () => {
   it('no grants and no acls allows everything (origin kind default)', () => {
     const c = compile(`"ssh": []`);
     const f = c.compileNode('web-1');
-    expect(f.rules).toEqual([{ SrcIPs: ['10.0.0.0/16', '100.64.0.0/10', 'fd7a:115c:a1e0::/48'], DstPorts: own('web-1', 0, 65535) }]);
+    expect(f.rules).toEqual([{ SrcIPs: ['10.0.0.0/16', '100.64.0.0-100.115.91.255', '100.115.94.0-100.127.255.255', 'fd7a:115c:a1e0::/48'], DstPorts: own('web-1', 0, 65535) }]);
     expect(f.origins[0].kind).toBe('default');
   });
   it('"grants": [] denies everything', () => {

@@ -11,6 +11,7 @@ import type { Grant, Policy, Selector } from './model.js';
 import { addrInRanges, adminsOf, makeNodeRec, nodeMatches, sameNodeFacts, satisfiesAny, satisfiesPosture, type NodeRec } from './node-index.js';
 import { ALL_PORTS, mergePorts, protoKey } from './ports.js';
 import { SelectorSet, selectorKey } from './selector-set.js';
+import { WILDCARD_SRC_RANGES } from './wildcard.js';
 
 export interface CompileOptions {
   /** ms since epoch, for posture expiry; default Date.now(). */
@@ -235,7 +236,7 @@ export class ResolvedTailnet {
         statics = EVERYWHERE;
         names = [];
       } else if (set.hasAll) {
-        statics = union(union(statics, TAILNET_RANGES), this.routesUnion());
+        statics = union(union(statics, WILDCARD_SRC_RANGES), this.routesUnion());
         // nodes outside the tailnet ranges (hand-written tailnets) are still sources of `*`
         names = [...this.recs.values()].filter((r) => r.addrs.some((a) => !addrInRanges(a, TAILNET_RANGES))).map((r) => r.name);
       }
