@@ -93,7 +93,7 @@ export class PolicyCompiler extends ResolvedTailnet {
       origins.push(cg.origin);
     }
     if (cg.capMap) {
-      const cap = dsts === rec.dstAddrs ? rec.capAddrs : dsts === rec.dstAll ? rec.capAll : dsts.map(cidrOf);
+      const cap = dsts === rec.dstAddrs || dsts === rec.dstAll ? rec.capAddrs : dsts.map(cidrOf);
       rules.push(Object.freeze({ SrcIPs: srcIPs, CapGrant: Object.freeze([Object.freeze({ Dsts: cap, CapMap: cg.capMap })]) as CapGrant[] }));
       origins.push(cg.origin);
     }
@@ -128,7 +128,7 @@ export class PolicyCompiler extends ResolvedTailnet {
     // autogroup:self reaches this node only when its owner is a source; src is then users/groups/member,
     // which match all of the owner's untagged devices alike, so this node's own membership decides.
     if (rec.user !== null) {
-      for (const set of this.selfDstSets) for (const i of this.grantsByDstSet.get(set) ?? []) if (this.grants[i].src.members.has(name)) idx.add(i);
+      for (const set of this.selfDstSets) for (const i of this.grantsByDstSet.get(set) ?? []) if (selfSource(this.grants[i], name)) idx.add(i);
     }
     const order = Int32Array.from(idx).sort();
     const rules: FilterRule[] = [];
@@ -147,13 +147,14 @@ export class PolicyCompiler extends ResolvedTailnet {
         continue;
       }
       if (cg.selfOnly) {
-        if (rec.user === null || !cg.src.members.has(name) || rec.dstAddrs.length === 0) continue;
+        if (rec.user === null || !selfSource(cg, name) || rec.dstAddrs.length === 0) continue;
         const srcIPs = this.selfSrcIPs(cg, rec.user);
         if (srcIPs.length > 0) this.emitCached(cg, rec, rec.dstAddrs, srcIPs, prev, next, rules, origins);
         continue;
       }
       this.compileGeneral(cg, rec, rules, origins);
     }
+    for (const cg of this.grants) if (cg.companions) this.emitCompanions(cg, rec, rules, origins);
     this.emitted.set(name, next);
     return { rules, origins, capMap: this.capMapOf(rec) };
   }
@@ -190,6 +191,25 @@ export class PolicyCompiler extends ResolvedTailnet {
     next.set(cg.index, { dsts, srcIPs, rules: rules.slice(start) });
   }
 
+  /**
+   * The reversed rule of a grant carrying Tailscale capabilities with companions (known-caps.ts): on a
+   * source node, SrcIPs are the grant's destinations (as if they were sources) and Dsts the node's own
+   * addresses inside the grant's sources.
+   */
+  private emitCompanions(cg: CompiledGrant, rec: NodeRec, rules: FilterRule[], origins: RuleOrigin[]): void {
+    const src = cg.src;
+    const mine = src.everyone || src.members.has(rec.name) ? rec.addrs : rec.addrs.filter((a) => addrInRanges(a, src.statics));
+    if (mine.length === 0) return;
+    const peers = new Set<string>();
+    for (const leg of cg.legs) {
+      for (const ip of this.srcIPs({ ...cg, src: leg.set, grant: { ...cg.grant, srcPosture: [] }, postureKey: '' })) peers.add(ip);
+      if (leg.set.hasSelf && rec.user !== null && selfSource(cg, rec.name)) for (const ip of this.selfSrcIPs({ ...cg, grant: { ...cg.grant, srcPosture: [] }, postureKey: '' }, rec.user)) peers.add(ip);
+    }
+    if (peers.size === 0) return;
+    rules.push({ SrcIPs: [...peers], CapGrant: [{ Dsts: mine.map((a) => a.cidr), CapMap: cg.companions as Record<string, unknown[]> }] });
+    origins.push(cg.origin);
+  }
+
   override removeNode(name: string): string[] {
     this.emitted.delete(name);
     return super.removeNode(name);
@@ -203,7 +223,7 @@ export class PolicyCompiler extends ResolvedTailnet {
     const fullCap = new Map<string, DstEntry>();
     const selfCap = new Map<string, DstEntry>();
     // autogroup:self only applies when the node's owner is among the sources (src is users/groups/member).
-    const selfOk = rec.user !== null && cg.src.members.has(rec.name);
+    const selfOk = rec.user !== null && selfSource(cg, rec.name);
     for (const leg of cg.legs) {
       const full = new Map<string, DstEntry>();
       const self = new Map<string, DstEntry>();
@@ -215,7 +235,7 @@ export class PolicyCompiler extends ResolvedTailnet {
       ];
       for (const [dsts, groups, cap] of pairs) {
         if (dsts.size === 0) continue;
-        for (const [t, e] of dsts) cap.set(t, e);
+        for (const [t, e] of dsts) if (!(leg.set.everyone && dsts === full && !rec.addrs.some((a) => a.text === t))) cap.set(t, e); // `*` caps: own addresses only
         for (const [k, g] of leg.groups) {
           let acc = groups.get(k);
           if (!acc) groups.set(k, (acc = { protos: g.protos, dst: new Map() }));
@@ -326,6 +346,11 @@ function dropCovered(m: Map<string, DstEntry>): void {
       }
     }
   }
+}
+
+/** autogroup:self reaches `name`'s owner when the grant's sources name them (or are `*`, in acls). */
+function selfSource(cg: CompiledGrant, name: string): boolean {
+  return cg.src.everyone || cg.src.members.has(name);
 }
 
 /** `via` (policy.md): only subnet routers carrying one of the tags carry the grant's routed traffic. */

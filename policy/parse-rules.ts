@@ -2,6 +2,7 @@
 // autoApprovers and tests. Each reports every problem it finds and returns what was valid.
 import { parseDuration } from './duration.js';
 import { DiagSink, ERR } from './diagnostics.js';
+import { isForbiddenTailscaleCap } from './known-caps.js';
 import { entries, expectArray, expectObject, expectString, stringList, toValue, type Entry, type JsonNode } from './hujson.js';
 import type { Grant, GrantLeg, NodeAttr, Selector, SshRule, TestCase, TestTarget } from './model.js';
 import { aclIpSpec, parseIpEntry, parseProtocol, splitAclDst, type IpSpec } from './ports.js';
@@ -54,13 +55,17 @@ function selectors(ctx: RulesContext, node: JsonNode, where: string, role: Selec
   return { list, offsets, ok };
 }
 
-/** autogroup:self needs every src to be a person (user, group or autogroup:member). */
-function checkSelf(ctx: RulesContext, src: Selector[], dst: Selector[], dstOffsets: number[], where: string): void {
-  const personal = src.every((s) => s.kind === 'user' || s.kind === 'group' || (s.kind === 'autogroup' && s.name === 'member'));
+/**
+ * autogroup:self needs every src to be a person (user, group or autogroup:member). Legacy acls may also
+ * name `*` (Tailscale accepts it there and narrows it to the destination owner's untagged devices);
+ * grants may not (Tailscale rejects `*` with autogroup:self in grants).
+ */
+function checkSelf(ctx: RulesContext, src: Selector[], dst: Selector[], dstOffsets: number[], where: string, allowWildcard = false): void {
+  const personal = src.every((s) => s.kind === 'user' || s.kind === 'group' || (s.kind === 'autogroup' && s.name === 'member') || (allowWildcard && s.kind === 'all'));
   if (personal) return;
   dst.forEach((d, i) => {
     if (d.kind === 'autogroup' && d.name === 'self') {
-      ctx.sink.at(dstOffsets[i], ERR.BAD_SELF, `${where} "autogroup:self": only allowed when every src is a user, group or autogroup:member`);
+      ctx.sink.at(dstOffsets[i], ERR.BAD_SELF, `${where} "autogroup:self": autogroup:self can only be used with users, groups, or supported autogroups`);
     }
   });
 }
@@ -109,6 +114,23 @@ function parseApp(ctx: RulesContext, node: JsonNode, where: string): Map<string,
   return out;
 }
 
+/**
+ * Tailscale's rules for a grant's `app` (issue 11): no capability names in the tailscale.com domain other
+ * than Tailscale's grantable ones (known-caps.ts), and no app grants toward autogroup:internet.
+ */
+function checkGrantApp(ctx: RulesContext, app: Map<string, unknown[]>, node: JsonNode, dst: Selector[], where: string): void {
+  for (const prop of node.children ?? []) {
+    const keyNode = prop.children?.[0];
+    const key = keyNode ? String(keyNode.value) : '';
+    if (keyNode && app.has(key) && isForbiddenTailscaleCap(key)) {
+      ctx.sink.at(keyNode.offset, ERR.BAD_CAP_NAME, `${where} app ${JSON.stringify(key)}: capability name must not be in the tailscale.com domain`);
+    }
+  }
+  if (app.size > 0 && dst.some((d) => d.kind === 'autogroup' && d.name === 'internet')) {
+    ctx.sink.at(node.offset, ERR.BAD_DST, `${where}: cannot use app grants with autogroup:internet`);
+  }
+}
+
 const GRANT_KEYS = ['src', 'dst', 'ip', 'app', 'srcPosture', 'via'] as const;
 
 export function parseGrants(ctx: RulesContext, node: JsonNode): Grant[] {
@@ -121,8 +143,9 @@ export function parseGrants(ctx: RulesContext, node: JsonNode): Grant[] {
     const f = fields(sink, g, GRANT_KEYS, where);
     const srcE = required(sink, f, 'src', g, where);
     const dstE = required(sink, f, 'dst', g, where);
-    const src = srcE ? selectors(ctx, srcE.value, `${where} src`, 'src') : null;
-    const dst = dstE ? selectors(ctx, dstE.value, `${where} dst`, 'dst') : null;
+    // An empty src or dst list is accepted, as Tailscale does: the grant simply grants nothing.
+    const src = srcE ? selectors(ctx, srcE.value, `${where} src`, 'src', false) : null;
+    const dst = dstE ? selectors(ctx, dstE.value, `${where} dst`, 'dst', false) : null;
     if (src && dst) checkSelf(ctx, src.list, dst.list, dst.offsets, `${where} dst`);
     const ip: IpSpec[] = [];
     const ipE = f.get('ip');
@@ -133,6 +156,7 @@ export function parseGrants(ctx: RulesContext, node: JsonNode): Grant[] {
     }
     const appE = f.get('app');
     const app = appE ? parseApp(ctx, appE.value, `${where} app`) : null;
+    if (appE && app) checkGrantApp(ctx, app, appE.value, dst?.list ?? [], where);
     const ipEmpty = !ipE || (ipE.value.type === 'array' && (ipE.value.children ?? []).length === 0);
     const appEmpty = !appE || (appE.value.type === 'object' && (appE.value.children ?? []).length === 0);
     if (ipEmpty && appEmpty) sink.at(g.offset, ERR.EMPTY_GRANT, `${where}: ip and app can not both be empty`);
@@ -207,7 +231,7 @@ export function parseAcls(ctx: RulesContext, node: JsonNode): Grant[] {
       leg.dst.push(sel);
       legs.set(key, leg);
     }
-    if (src) checkSelf(ctx, src.list, dstSel, dstOffsets, `${where} dst`);
+    if (src) checkSelf(ctx, src.list, dstSel, dstOffsets, `${where} dst`, true);
     const spE = f.get('srcPosture');
     const srcPosture = spE ? parsePostureRefs(sink, spE.value, ctx.postures, `${where} srcPosture`) : ctx.defaultSrcPosture;
     const pos = sink.pos(a.offset);

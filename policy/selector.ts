@@ -105,6 +105,12 @@ export function parseSelector(ctx: RefContext, text: string, offset: number, whe
   const alias = ctx.hosts.get(text);
   if (alias) return { kind: 'prefix', ranges: alias, text };
   if (looksLikeAddress(text)) {
+    // Tailscale refuses a literal default route as a destination: everything is `*`, the internet
+    // (through exit nodes) is autogroup:internet.
+    if (role === 'dst' && parsePrefix(text)?.bits === 0) {
+      sink.at(offset, ERR.BAD_DST, `${where}: dst ${quoted}: to allow all IP addresses, use "*" or "autogroup:internet"`);
+      return null;
+    }
     const set = parseCidr(sink, text, offset, where);
     return set ? { kind: 'prefix', ranges: set, text } : null;
   }

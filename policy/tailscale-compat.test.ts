@@ -46,3 +46,67 @@ describe('wildcard sources (item 1)', () => {
     expect(rules('web')).toEqual([{ SrcIPs: ['10.1.0.0/16', ...WILDCARD_V4, ...WILDCARD_V6], CapGrant: [{ Dsts: ['100.64.0.10/32', 'fd7a:115c:a1e0::10/128'], CapMap: { 'example.com/cap/x': [{}] } }] }]);
   });
 });
+
+describe('autogroup:self with a wildcard or mixed source (item 2)', () => {
+  it('an acl with src * reaches each untagged device from its owner\'s devices only', () => {
+    const { rules, errors } = check(`"acls": [{"action": "accept", "src": ["*"], "dst": ["autogroup:self:22"]}]`);
+    expect(errors).toEqual([]);
+    expect(rules('alice-1')).toEqual([{ SrcIPs: ['100.64.0.1', '100.64.0.2', 'fd7a:115c:a1e0::1', 'fd7a:115c:a1e0::2'], DstPorts: [{ IP: '100.64.0.1', Ports: { First: 22, Last: 22 } }, { IP: 'fd7a:115c:a1e0::1', Ports: { First: 22, Last: 22 } }] }]);
+    expect(rules('bob-1')[0].SrcIPs).toEqual(['100.64.0.3', 'fd7a:115c:a1e0::3']);
+    expect(rules('web')).toEqual([]);
+  });
+  it('autogroup:self mixed with a tag in one acl dst list: the tag gets the whole source', () => {
+    const { rules, errors } = check(`"acls": [{"action": "accept", "src": ["*"], "dst": ["autogroup:self:*", "tag:web:443"]}]`);
+    expect(errors).toEqual([]);
+    expect(rules('web')[0].SrcIPs).toEqual(['10.1.0.0/16', ...WILDCARD_V4, ...WILDCARD_V6]);
+    expect(rules('bob-1')[0].SrcIPs).toEqual(['100.64.0.3', 'fd7a:115c:a1e0::3']);
+  });
+  it.each([
+    { name: 'grant with src *', body: `"grants": [{"src": ["*"], "dst": ["autogroup:self"], "ip": ["*"]}]` },
+    { name: 'acl with a tag among the sources', body: `"acls": [{"action": "accept", "src": ["autogroup:member", "tag:web"], "dst": ["autogroup:self:*"]}]` },
+    { name: 'acl with an IP source', body: `"acls": [{"action": "accept", "src": ["100.64.0.3"], "dst": ["autogroup:self:*"]}]` },
+  ])('rejected: $name', ({ body }) => {
+    expect(check(body).errors.join('\n')).toMatch(/dst "autogroup:self": autogroup:self can only be used with users, groups, or supported autogroups$/);
+  });
+});
+
+describe('rejections Tailscale does not make (item 4)', () => {
+  it.each([
+    { name: 'empty src', g: `{"src": [], "dst": ["tag:web"], "ip": ["*"]}` },
+    { name: 'empty dst', g: `{"src": ["*"], "dst": [], "ip": ["*"]}` },
+  ])('a grant with an $name is accepted and grants nothing', ({ g }) => {
+    const { rules, errors } = check(`"grants": [${g}]`);
+    expect(errors).toEqual([]);
+    for (const n of TAILNET.nodes) expect(rules(n.name)).toEqual([]);
+  });
+});
+
+describe('capability grants and companions (item 5)', () => {
+  it('a capability toward * covers the node\'s own addresses, not the routes it serves', () => {
+    const { rules } = check(`"grants": [{"src": ["alice@example.com"], "dst": ["*"], "app": {"example.com/cap/x": [{}]}}]`);
+    expect(rules('router')[0].CapGrant).toEqual([{ Dsts: ['100.64.0.20/32', 'fd7a:115c:a1e0::20/128'], CapMap: { 'example.com/cap/x': [{}] } }]);
+  });
+  it.each([
+    { cap: 'tailscale.com/cap/drive', companion: 'tailscale.com/cap/drive-sharer' },
+    { cap: 'tailscale.com/cap/relay', companion: 'tailscale.com/cap/relay-target' },
+  ])('$cap gives each source $companion from the destinations', ({ cap, companion }) => {
+    const { rules, errors } = check(`"grants": [{"src": ["bob@example.com"], "dst": ["tag:web"], "app": {"${cap}": [{}]}}]`);
+    expect(errors).toEqual([]);
+    expect(rules('web')).toEqual([{ SrcIPs: ['100.64.0.3', 'fd7a:115c:a1e0::3'], CapGrant: [{ Dsts: ['100.64.0.10/32', 'fd7a:115c:a1e0::10/128'], CapMap: { [cap]: [{}] } }] }]);
+    expect(rules('bob-1')).toEqual([{ SrcIPs: ['100.64.0.10', 'fd7a:115c:a1e0::10'], CapGrant: [{ Dsts: ['100.64.0.3/32', 'fd7a:115c:a1e0::3/128'], CapMap: { [companion]: [] } }] }]);
+    expect(rules('alice-1')).toEqual([]);
+  });
+  it('other capabilities, Tailscale\'s or not, have no companion', () => {
+    const { rules, errors } = check(`"grants": [{"src": ["bob@example.com"], "dst": ["tag:web"], "app": {"tailscale.com/cap/webui": [{}], "example.com/cap/drive": [{}]}}]`);
+    expect(errors).toEqual([]);
+    expect(rules('bob-1')).toEqual([]);
+  });
+  it('Tailscale\'s grantable capabilities are accepted; others in its domain are not', () => {
+    for (const cap of ['tailscale.com/cap/webui', 'tailscale.com/cap/kubernetes', 'tailscale.com/cap/tsidp']) {
+      expect(check(`"grants": [{"src": ["*"], "dst": ["*"], "app": {"${cap}": [{}]}}]`).errors).toEqual([]);
+    }
+    for (const cap of ['tailscale.com/cap/funnel', 'tailscale.com/cap/drive-sharer', 'login.tailscale.com/cap/x']) {
+      expect(check(`"grants": [{"src": ["*"], "dst": ["*"], "app": {"${cap}": [{}]}}]`).errors.join()).toContain('capability name must not be in the tailscale.com domain');
+    }
+  });
+});
