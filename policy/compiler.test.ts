@@ -75,9 +75,11 @@ describe('destinations', () => {
     expect(rulesOf(c, 'web-1')).toEqual([{ SrcIPs: ['100.64.0.1', '100.64.0.2/31', 'fd7a:115c:a1e0::1', 'fd7a:115c:a1e0::2/127'], DstPorts: own('web-1', 443), IPProto: [6] }]);
     for (const n of ['alice-laptop', 'bob-laptop', 'db-1', 'router']) expect(rulesOf(c, n)).toEqual([]);
   });
-  it('dst * covers own addresses and served routes', () => {
+  it('dst * covers own addresses and served routes, exit routes included (as Tailscale ships "*")', () => {
     const c = compile(grant(`{"src": ["tag:web"], "dst": ["*"], "ip": ["22"]}`));
-    expect(rulesOf(c, 'router')[0].DstPorts).toEqual([dst('10.0.0.0/16', 22), dst('100.64.0.20', 22), dst('fd7a:115c:a1e0::20', 22)]);
+    expect(rulesOf(c, 'router')[0].DstPorts).toEqual([dst('0.0.0.0/0', 22), dst('10.0.0.0/16', 22), dst('100.64.0.20', 22), dst('::/0', 22), dst('fd7a:115c:a1e0::20', 22)]);
+    const noExit = compile(grant(`{"src": ["tag:web"], "dst": ["*"], "ip": ["22"]}`), { users: TAILNET.users, nodes: NODES.map((n) => (n.name === 'router' ? { ...n, routes: ['10.0.0.0/16'] } : n)) });
+    expect(rulesOf(noExit, 'router')[0].DstPorts).toEqual([dst('10.0.0.0/16', 22), dst('100.64.0.20', 22), dst('fd7a:115c:a1e0::20', 22)]);
   });
   it('a CIDR destination goes to the subnet router serving it, as the overlap', () => {
     const c = compile(grant(`{"src": ["tag:web"], "dst": ["lan", "10.0.0.0/8"], "ip": ["tcp:80"]}`));
@@ -87,7 +89,7 @@ describe('destinations', () => {
   it('via limits routed destinations to subnet routers with those tags', () => {
     const tn: Tailnet = { users: TAILNET.users, nodes: [...NODES, { name: 'router-2', tags: ['tag:web'], ips: ['100.64.0.21'], routes: ['10.0.0.0/16'] }] };
     const via = compile(grant(`{"src": ["tag:db"], "dst": ["lan", "*"], "ip": ["tcp:80"], "via": ["tag:router"]}`), tn);
-    expect(rulesOf(via, 'router')[0].DstPorts).toEqual([dst('10.0.0.0/16', 80), dst('100.64.0.20', 80), dst('fd7a:115c:a1e0::20', 80)]);
+    expect(rulesOf(via, 'router')[0].DstPorts).toEqual([dst('0.0.0.0/0', 80), dst('::/0', 80)]); // `*` includes its exit routes
     expect(rulesOf(via, 'router-2')[0].DstPorts).toEqual([dst('100.64.0.21', 80)]);
     const plain = compile(grant(`{"src": ["tag:db"], "dst": ["lan"], "ip": ["tcp:80"]}`), tn);
     expect(rulesOf(plain, 'router-2')[0].DstPorts).toEqual([dst('10.0.1.0/24', 80)]);

@@ -93,9 +93,9 @@ export class PolicyCompiler extends ResolvedTailnet {
       origins.push(cg.origin);
     }
     if (cg.capMap) {
-      const cap = dsts === rec.dstAddrs || dsts === rec.dstAll ? rec.capAddrs : dsts.map(cidrOf);
-      rules.push(Object.freeze({ SrcIPs: srcIPs, CapGrant: Object.freeze([Object.freeze({ Dsts: cap, CapMap: cg.capMap })]) as CapGrant[] }));
-      origins.push(cg.origin);
+      const cap = dsts === rec.dstAddrs || dsts === rec.dstAll ? rec.capAddrs : ownCidrs(dsts, rec);
+      if (cap.length > 0) rules.push(Object.freeze({ SrcIPs: srcIPs, CapGrant: Object.freeze([Object.freeze({ Dsts: cap, CapMap: cg.capMap })]) as CapGrant[] }));
+      if (cap.length > 0) origins.push(cg.origin);
     }
   }
 
@@ -235,7 +235,7 @@ export class PolicyCompiler extends ResolvedTailnet {
       ];
       for (const [dsts, groups, cap] of pairs) {
         if (dsts.size === 0) continue;
-        for (const [t, e] of dsts) if (!(leg.set.everyone && dsts === full && !rec.addrs.some((a) => a.text === t))) cap.set(t, e); // `*` caps: own addresses only
+        for (const [t, e] of dsts) cap.set(t, e);
         for (const [k, g] of leg.groups) {
           let acc = groups.get(k);
           if (!acc) groups.set(k, (acc = { protos: g.protos, dst: new Map() }));
@@ -255,7 +255,8 @@ export class PolicyCompiler extends ResolvedTailnet {
       if (cap.size === 0) continue;
       const srcIPs = isSelf ? this.selfSrcIPs(cg, rec.user as string) : this.srcIPs(cg);
       if (srcIPs.length === 0) continue;
-      this.emitGeneral(cg, [...groups.values()], [...cap.values()].sort(compareEntries), srcIPs, rules, origins);
+      // capabilities name the node's own addresses only (ownCidrs)
+      this.emitGeneral(cg, [...groups.values()], [...cap.values()].filter((e) => rec.addrs.some((a) => a.text === e.text)).sort(compareEntries), srcIPs, rules, origins);
     }
   }
 
@@ -367,6 +368,16 @@ function compareDst(a: { e: DstEntry }, b: { e: DstEntry }): number {
 
 function cidrOf(e: DstEntry): string {
   return e.cidr;
+}
+
+/**
+ * CapGrant Dsts: the node's own addresses among `dsts`. Tailscale grants capabilities to nodes, never
+ * to the subnets or exit routes they serve (recorded compatibility cases).
+ */
+function ownCidrs(dsts: DstEntry[], rec: NodeRec): string[] {
+  const out: string[] = [];
+  for (const e of dsts) if (rec.addrs.some((a) => a.text === e.text)) out.push(e.cidr);
+  return out;
 }
 
 // policy-tests.ts builds a compiler over an augmented tailnet; registering here avoids an import cycle.

@@ -86,6 +86,11 @@ describe('capability grants and companions (item 5)', () => {
     const { rules } = check(`"grants": [{"src": ["alice@example.com"], "dst": ["*"], "app": {"example.com/cap/x": [{}]}}]`);
     expect(rules('router')[0].CapGrant).toEqual([{ Dsts: ['100.64.0.20/32', 'fd7a:115c:a1e0::20/128'], CapMap: { 'example.com/cap/x': [{}] } }]);
   });
+  it('a capability toward a served subnet goes nowhere: capabilities name nodes, not routes', () => {
+    const { rules, errors } = check(`"grants": [{"src": ["*"], "dst": ["10.1.0.0/16"], "app": {"example.com/cap/x": [{}]}, "via": ["tag:router"]}]`);
+    expect(errors).toEqual([]);
+    expect(rules('router')).toEqual([]);
+  });
   it.each([
     { cap: 'tailscale.com/cap/drive', companion: 'tailscale.com/cap/drive-sharer' },
     { cap: 'tailscale.com/cap/relay', companion: 'tailscale.com/cap/relay-target' },
@@ -108,5 +113,13 @@ describe('capability grants and companions (item 5)', () => {
     for (const cap of ['tailscale.com/cap/funnel', 'tailscale.com/cap/drive-sharer', 'login.tailscale.com/cap/x']) {
       expect(check(`"grants": [{"src": ["*"], "dst": ["*"], "app": {"${cap}": [{}]}}]`).errors.join()).toContain('capability name must not be in the tailscale.com domain');
     }
+  });
+});
+
+describe('dst * on an exit node', () => {
+  it('covers its exit routes too (Tailscale ships "*", which the exit node applies to forwarded traffic)', () => {
+    const { rules } = check(`"acls": [{"action": "accept", "src": ["bob@example.com"], "dst": ["*:*"]}]`);
+    const ips = (rules('router')[0].DstPorts ?? []).map((d) => d.IP);
+    expect(ips).toEqual(expect.arrayContaining(['0.0.0.0/0', '::/0', '10.1.0.0/16']));
   });
 });
