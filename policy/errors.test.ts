@@ -142,13 +142,13 @@ describe('failing tests reject the policy', () => {
         file: 't.hujson',
         ...posOf(text, '"tag:db:22"'),
         code: 'ERR_POLICY_TEST_FAILED',
-        message: 'test 0 (src alice@example.com, accept "tag:db:22"): expected accept, got deny: no grant allows tcp/22 from alice@example.com to tag:db',
+        message: 'test 0 (src alice@example.com, accept "tag:db:22"): test(s) failed: expected accept, got deny: no grant allows tcp/22 from alice@example.com to tag:db',
       },
     ]);
   });
   it('reports an unexpected accept', () => {
     const bad = text.replace('"deny": ["tag:db:5432"]}', '"deny": ["tag:db:5432"]}').replace('"src": "bob@example.com"', '"src": "group:eng"');
     const { diagnostics } = checkPolicy(bad, 't.hujson');
-    expect(diagnostics.map((d) => d.message)).toContainEqual(expect.stringMatching(/^test 1 \(src group:eng, deny "tag:db:5432"\): expected deny, got accept: tcp\/5432 from group:eng to tag:db is allowed/));
+    expect(diagnostics.map((d) => d.message)).toContainEqual(expect.stringMatching(/^test 1 \(src group:eng, deny "tag:db:5432"\): test\(s\) failed: expected deny, got accept: tcp\/5432 from group:eng to tag:db is allowed/));
   });
 });

@@ -9,6 +9,7 @@ import { aclIpSpec, parseIpEntry, parseProtocol, splitAclDst, type IpSpec } from
 import type { PostureCondition } from './posture.js';
 import type { PostureValue } from '../types/tailnet.js';
 import { parseCidr, parseSelector, type RefContext, type SelectorRole } from './selector.js';
+import type { RangeSet } from './ip-range.js';
 
 export interface RulesContext extends RefContext {
   file: string;
@@ -365,6 +366,11 @@ export function parseAutoApprovers(ctx: RulesContext, node: JsonNode): { routes:
   return { routes, exitNode };
 }
 
+function singleAddress(r: RangeSet): boolean {
+  const all = [...r.v4, ...r.v6];
+  return all.length === 1 && all[0].start === all[0].end;
+}
+
 function testTargets(ctx: RulesContext, node: JsonNode, where: string): TestTarget[] {
   const out: TestTarget[] = [];
   for (const [t, tn] of stringList(node, ctx.sink, where) ?? []) {
@@ -382,6 +388,12 @@ function testTargets(ctx: RulesContext, node: JsonNode, where: string): TestTarg
     if (!target) continue;
     if (target.kind === 'all' || target.kind === 'autogroup') {
       ctx.sink.at(tn.offset, ERR.BAD_TEST, `${where} ${JSON.stringify(t)}: a test target must be a user, group, tag, host or IP`);
+      continue;
+    }
+    // Tailscale evaluates a test destination as one address: a prefix literal (even a /32) or a host
+    // alias or ipset naming several addresses never passes there, in an accept or a deny list.
+    if (target.kind === 'prefix' && (split.value.selector.includes('/') || !singleAddress(target.ranges))) {
+      ctx.sink.at(tn.offset, ERR.TEST_FAILED, `${where} ${JSON.stringify(t)}: test(s) failed: a test destination must be a single address, not the prefix ${JSON.stringify(split.value.selector)}`);
       continue;
     }
     out.push({ text: t, pos: ctx.sink.pos(tn.offset), target, port });

@@ -123,3 +123,31 @@ describe('dst * on an exit node', () => {
     expect(ips).toEqual(expect.arrayContaining(['0.0.0.0/0', '::/0', '10.1.0.0/16']));
   });
 });
+
+describe('tests, as Tailscale evaluates them (items 3 and 4)', () => {
+  const GRANT = `"hosts": {"lan": "10.1.0.0/16", "web-ip": "100.64.0.10"},
+  "grants": [{"src": ["bob@example.com"], "dst": ["lan", "tag:web"], "ip": ["tcp:22"]}]`;
+  it.each([
+    { name: 'a host alias of one address', target: 'web-ip:22' },
+    { name: 'an IPv4 literal', target: '100.64.0.10:22' },
+    { name: 'an IPv6 literal', target: 'fd7a:115c:a1e0::10:22' },
+  ])('a destination that is $name passes', ({ target }) => {
+    expect(check(`${GRANT}, "tests": [{"src": "bob@example.com", "accept": ["${target}"]}]`).errors).toEqual([]);
+  });
+  it('an IPv6 literal source is accepted', () => {
+    expect(check(`${GRANT}, "tests": [{"src": "fd7a:115c:a1e0::3", "accept": ["tag:web:22"]}]`).errors).toEqual([]);
+  });
+  it.each([
+    { name: 'a host alias of a subnet', target: 'lan:22' },
+    { name: 'a CIDR literal', target: '10.1.0.0/16:22' },
+    { name: 'a /32 literal', target: '100.64.0.10/32:22' },
+  ])('a destination that is $name never passes: test(s) failed', ({ target }) => {
+    expect(check(`${GRANT}, "tests": [{"src": "bob@example.com", "accept": ["${target}"]}]`).errors.join()).toContain('test(s) failed');
+    expect(check(`${GRANT}, "tests": [{"src": "alice@example.com", "deny": ["${target}"]}]`).errors.join()).toContain('test(s) failed');
+  });
+  it('a failing test says test(s) failed after our location', () => {
+    expect(check(`${GRANT}, "tests": [{"src": "alice@example.com", "accept": ["tag:web:22"]}]`).errors).toEqual([
+      expect.stringMatching(/^p\.hujson:\d+:\d+: test 0 \(src alice@example\.com, accept "tag:web:22"\): test\(s\) failed: expected accept, got deny/),
+    ]);
+  });
+});
