@@ -5,6 +5,7 @@ import type { PostureValue, Tailnet, TailnetNode } from '../types/tailnet.js';
 import { bytesToBig, prefixRange, type Range, type RangeSet } from './ip-range.js';
 import type { Policy, Selector } from './model.js';
 import { evalCondition } from './posture.js';
+import { loginMatches } from './wildcard.js';
 
 export interface NodeAddr {
   family: 4 | 6;
@@ -99,7 +100,7 @@ export function nodeMatches(sel: Selector, rec: NodeRec, groupSets: Map<string, 
     case 'all':
       return true;
     case 'user':
-      return rec.user === sel.login;
+      return loginMatches(sel.login, rec.user);
     case 'group':
       return rec.user !== null && (groupSets.get(sel.name)?.has(rec.user) ?? false);
     case 'tag':

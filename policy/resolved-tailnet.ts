@@ -11,7 +11,7 @@ import type { Grant, Policy, Selector } from './model.js';
 import { addrInRanges, adminsOf, makeNodeRec, nodeMatches, sameNodeFacts, satisfiesAny, satisfiesPosture, type NodeRec } from './node-index.js';
 import { ALL_PORTS, mergePorts, protoKey } from './ports.js';
 import { SelectorSet, selectorKey } from './selector-set.js';
-import { WILDCARD_SRC_RANGES } from './wildcard.js';
+import { loginMatches, WILDCARD_SRC_RANGES } from './wildcard.js';
 import { companionCapMap } from './known-caps.js';
 
 export interface CompileOptions {
@@ -178,7 +178,7 @@ export class ResolvedTailnet {
       if (!set.everyone) {
         for (const sel of set.identity) {
           let names: Iterable<string> = [];
-          if (sel.kind === 'user') names = this.userNodes.get(sel.login) ?? [];
+          if (sel.kind === 'user') names = sel.login.startsWith('*@') ? [...this.userNodes].filter(([u]) => loginMatches(sel.login, u)).flatMap(([, s]) => [...s]) : (this.userNodes.get(sel.login) ?? []);
           else if (sel.kind === 'tag') names = byTag.get(sel.name) ?? [];
           else if (sel.kind === 'group') {
             for (const u of this.groupSets.get(sel.name) ?? []) for (const n of this.userNodes.get(u) ?? []) set.members.add(n);

@@ -100,6 +100,8 @@ export function parseSelector(ctx: RefContext, text: string, offset: number, whe
     }
     return { kind: 'prefix', ranges: set, text };
   }
+  // `user:alice@example.com` is Tailscale's explicit spelling of a login; `*@domain` names every user of it.
+  if (text.startsWith('user:') && text.includes('@')) return { kind: 'user', login: text.slice('user:'.length), text };
   if (text.includes('@')) return { kind: 'user', login: text, text };
   // A defined host name wins over address syntax: `cafe.bead` may be a host alias.
   const alias = ctx.hosts.get(text);

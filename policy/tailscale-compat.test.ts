@@ -151,3 +151,15 @@ describe('tests, as Tailscale evaluates them (items 3 and 4)', () => {
     ]);
   });
 });
+
+describe('user selectors', () => {
+  it('user:*@domain names every user of that login domain; user:login is a login', () => {
+    const tn = { ...TAILNET, users: [...TAILNET.users, { login: 'carol@other.org' }], nodes: [...TAILNET.nodes, { name: 'carol-1', user: 'carol@other.org', tags: [], ips: ['100.64.0.4', 'fd7a:115c:a1e0::4'] }] };
+    const { policy, diagnostics } = checkPolicy(`{${TAGS}, "grants": [{"src": ["tag:web"], "dst": ["user:*@example.com"], "ip": ["tcp:22"]}, {"src": ["user:carol@other.org"], "dst": ["tag:web"], "ip": ["tcp:80"]}]}`, 'p.hujson', tn, { now: 0 });
+    expect(diagnostics).toEqual([]);
+    const c = new PolicyCompiler(policy!, tn, { now: 0 });
+    for (const n of ['alice-1', 'alice-2', 'bob-1']) expect(c.compileNode(n).rules.length).toBe(1);
+    expect(c.compileNode('carol-1').rules).toEqual([]);
+    expect(c.compileNode('web').rules.map((r) => r.SrcIPs)).toEqual([['100.64.0.4', 'fd7a:115c:a1e0::4']]);
+  });
+});

@@ -10,3 +10,13 @@ import { rangeSetOfStrings, subtract, type RangeSet } from './ip-range.js';
 export const CHROMEOS_VM_RANGE = '100.115.92.0/23';
 
 export const WILDCARD_SRC_RANGES: RangeSet = subtract(rangeSetOfStrings([TAILNET_V4_RANGE, TAILNET_V6_RANGE]), rangeSetOfStrings([CHROMEOS_VM_RANGE]));
+
+/**
+ * User selectors may name every user of a login domain: `*@example.com` (also written
+ * `user:*@example.com`, as Tailscale accepts). True when `login` is `pattern` or falls under it.
+ */
+export function loginMatches(pattern: string, login: string | null): boolean {
+  if (login === null) return false;
+  if (pattern.startsWith('*@')) return login.endsWith(pattern.slice(1));
+  return login === pattern;
+}
