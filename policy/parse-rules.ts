@@ -250,6 +250,22 @@ export function parseAcls(ctx: RulesContext, node: JsonNode): Grant[] {
 
 const SSH_KEYS = ['action', 'src', 'dst', 'users', 'checkPeriod', 'srcPosture', 'acceptEnv'] as const;
 
+/**
+ * Tailscale SSH reaches a user's device only from that same user (issue 11): a user in dst needs a src
+ * of exactly that user, and tagged sources reach tags only, never autogroup:member devices. Tailscale's
+ * message text.
+ */
+function checkSshUserDst(ctx: RulesContext, src: Selector[], dst: Selector[], dstOffsets: number[], where: string): void {
+  const tagged = src.some((s) => s.kind === 'tag' || (s.kind === 'autogroup' && s.name === 'tagged'));
+  dst.forEach((d, i) => {
+    if (d.kind === 'user' && !src.every((s) => s.kind === 'user' && s.login === d.login)) {
+      ctx.sink.at(dstOffsets[i], ERR.BAD_SSH, `${where} ${JSON.stringify(d.text)}: users in dst are only allowed from the same user`);
+    } else if (tagged && d.kind === 'autogroup' && d.name === 'member') {
+      ctx.sink.at(dstOffsets[i], ERR.BAD_SSH, `${where} ${JSON.stringify(d.text)}: tags in src can only reach tags in dst, not user devices`);
+    }
+  });
+}
+
 export function parseSsh(ctx: RulesContext, node: JsonNode): SshRule[] {
   const { sink } = ctx;
   const out: SshRule[] = [];
@@ -272,6 +288,7 @@ export function parseSsh(ctx: RulesContext, node: JsonNode): SshRule[] {
         if (!ok) sink.at(dst.offsets[i], ERR.BAD_SSH, `${where} dst ${JSON.stringify(d.text)}: ssh dst must be a tag, a user, autogroup:self, autogroup:member or autogroup:tagged`);
       });
       if (src) checkSelf(ctx, src.list, dst.list, dst.offsets, `${where} dst`);
+      if (src) checkSshUserDst(ctx, src.list, dst.list, dst.offsets, `${where} dst`);
     }
     const usersE = required(sink, f, 'users', r, where);
     const users: string[] = [];

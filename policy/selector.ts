@@ -61,7 +61,7 @@ export function parseSelector(ctx: RefContext, text: string, offset: number, whe
       return null;
     }
     if (name === 'danger-all' && role === 'dst') {
-      sink.at(offset, ERR.BAD_DST, `${where} ${quoted}: autogroup:danger-all can not be used as a dst`);
+      sink.at(offset, ERR.BAD_DST, `${where} ${quoted}: cannot use autogroup:danger-all as a dst`);
       return null;
     }
     if (name === 'internet' && role !== 'dst') {

@@ -163,3 +163,35 @@ describe('user selectors', () => {
     expect(c.compileNode('web').rules.map((r) => r.SrcIPs)).toEqual([['100.64.0.4', 'fd7a:115c:a1e0::4']]);
   });
 });
+
+describe('tag names and ssh (item 3)', () => {
+  it.each([
+    { tag: 'tag:1web', msg: "tag names must start with a letter, after 'tag:'" },
+    { tag: 'tag:-web', msg: "tag names must start with a letter, after 'tag:'" },
+    { tag: 'tag:', msg: 'tag names must not be empty' },
+    { tag: 'tag:web_1', msg: 'tag names can only contain numbers, letters, or dashes' },
+    { tag: 'tag:wéb', msg: 'tag names can only contain numbers, letters, or dashes' },
+  ])('tagOwners $tag is rejected: $msg', ({ tag, msg }) => {
+    const { diagnostics } = checkPolicy(`{"tagOwners": {"${tag}": []}, "grants": []}`, 'p.hujson');
+    expect(diagnostics.map(formatDiagnostic).join('\n')).toContain(`tagOwners ${JSON.stringify(tag)}: ${msg}`);
+  });
+  it('tag:web-2 is a valid tag name', () => {
+    expect(checkPolicy(`{"tagOwners": {"tag:web-2": []}, "grants": []}`, 'p.hujson').diagnostics).toEqual([]);
+  });
+  const ssh = (src: string, dst: string) => check(`"grants": [], "ssh": [{"action": "accept", "src": [${src}], "dst": [${dst}], "users": ["root"]}]`).errors.join('\n');
+  it.each([
+    { name: 'a tag to a user', src: '"tag:web"', dst: '"alice@example.com"', msg: 'users in dst are only allowed from the same user' },
+    { name: 'another user to a user', src: '"bob@example.com"', dst: '"alice@example.com"', msg: 'users in dst are only allowed from the same user' },
+    { name: 'a tag to autogroup:member', src: '"tag:web"', dst: '"autogroup:member"', msg: 'tags in src can only reach tags in dst' },
+    { name: 'a tag to autogroup:self', src: '"tag:web"', dst: '"autogroup:self"', msg: 'autogroup:self can only be used with users, groups, or supported autogroups' },
+  ])('ssh from $name is rejected', ({ src, dst, msg }) => {
+    expect(ssh(src, dst)).toContain(msg);
+  });
+  it.each([
+    { name: 'a user to themselves', src: '"alice@example.com"', dst: '"alice@example.com"' },
+    { name: 'a tag to a tag', src: '"tag:web"', dst: '"tag:router"' },
+    { name: 'members to their own devices and tags', src: '"autogroup:member"', dst: '"autogroup:self", "tag:web"' },
+  ])('ssh from $name is accepted', ({ src, dst }) => {
+    expect(ssh(src, dst)).toBe('');
+  });
+});
