@@ -195,3 +195,18 @@ describe('tag names and ssh (item 3)', () => {
     expect(ssh(src, dst)).toBe('');
   });
 });
+
+describe('incremental updates keep the new semantics', () => {
+  it('companion rules on the sources follow destinations joining, and user:*@domain follows new users\' devices', () => {
+    const body = `{${TAGS}, "grants": [{"src": ["bob@example.com"], "dst": ["tag:web"], "app": {"tailscale.com/cap/drive": [{}]}}, {"src": ["tag:router"], "dst": ["user:*@example.com"], "ip": ["tcp:22"]}]}`;
+    const { policy } = checkPolicy(body, 'p.hujson', TAILNET, { now: 0 });
+    const c = new PolicyCompiler(policy!, TAILNET, { now: 0 });
+    c.compileAll();
+    const web2 = { name: 'web-2', tags: ['tag:web'], ips: ['100.64.0.11', 'fd7a:115c:a1e0::11'] };
+    const bob2 = { name: 'bob-2', user: 'bob@example.com', tags: [], ips: ['100.64.0.5', 'fd7a:115c:a1e0::5'] };
+    expect(c.upsertNode(web2)).toContain('bob-1'); // bob-1's companion rule now lists web-2
+    expect(c.upsertNode(bob2)).toEqual(expect.arrayContaining(['web', 'web-2', 'bob-2']));
+    const fresh = new PolicyCompiler(policy!, { ...TAILNET, nodes: [...TAILNET.nodes, web2, bob2] }, { now: 0 });
+    for (const n of fresh.nodeNames()) expect(JSON.stringify(c.compileNode(n).rules), n).toBe(JSON.stringify(fresh.compileNode(n).rules));
+  });
+});
