@@ -3,13 +3,15 @@
 // rejected when Tailscale rejected it). Cases we knowingly differ on are listed below with the reason;
 // the test fails when any other case fails, when a listed case starts passing (keep the list honest),
 // or when fewer than 99% pass. COMPAT_VERBOSE=1 prints every failure's details.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadCases, runCase, type CaseResult } from './testdata/compat/run-case.js';
+import { parseCases, runCase, type CaseResult } from './testdata/compat/run-case.js';
 
 /** Known differences: case name → why we differ. */
 const KNOWN_FAILING: ReadonlyMap<string, string> = new Map<string, string>([]);
 
-const cases = loadCases();
+const cases = parseCases(readFileSync(join(import.meta.dirname, 'testdata/compat/tailscale-dev.jsonl'), 'utf8'));
 const results = new Map<string, CaseResult>();
 
 describe('Tailscale compatibility (development set)', () => {
