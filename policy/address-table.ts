@@ -4,7 +4,7 @@
 // joining costs two binary searches, two splices and one pass renumbering the ranks behind them
 // (~0.3 ms at 10,000 nodes), where a rebuild sorted 20,000 bigints (~10 ms plus garbage).
 // Invariant: ranks are dense positions 0..n-1 in (family, value) order; adj[] describes neighbours.
-import { normalize, rangeToCidrs, type Range, type RangeSet } from './ip-range.js';
+import { normalize, rangeToCidrs, rangeToSrcText, type Range, type RangeSet } from './ip-range.js';
 import type { NodeAddr, NodeRec } from './node-index.js';
 
 export class AddressTable {
@@ -136,8 +136,8 @@ export class AddressTable {
       i = j + 1;
     }
     if (!hasStatics) return out;
-    for (const r of normalize([...v4, ...statics.v4])) rangeToCidrs(r, 4, out);
-    for (const r of normalize([...v6, ...statics.v6])) rangeToCidrs(r, 6, out);
+    for (const r of normalize([...v4, ...statics.v4])) rangeToSrcText(r, 4, out);
+    for (const r of normalize([...v6, ...statics.v6])) rangeToSrcText(r, 6, out);
     return out;
   }
 }

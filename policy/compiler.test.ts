@@ -53,7 +53,7 @@ describe('sources', () => {
     { name: 'autogroup:tagged', src: 'autogroup:tagged', want: ['100.64.0.10/31', '100.64.0.20', 'fd7a:115c:a1e0::10/127', 'fd7a:115c:a1e0::20'] },
     { name: 'autogroup:admin is admins’ untagged devices', src: 'autogroup:admin', want: ALICE },
     { name: 'a tag', src: 'tag:web', want: ['100.64.0.10', 'fd7a:115c:a1e0::10'] },
-    { name: '* is the tailnet ranges plus approved subnet routes (not exit routes)', src: '*', want: ['10.0.0.0/16', '100.64.0.0/10', 'fd7a:115c:a1e0::/48'] },
+    { name: '* is the tailnet ranges plus approved subnet routes (not exit routes)', src: '*', want: ['10.0.0.0/16', '100.64.0.0-100.115.91.255', '100.115.94.0-100.127.255.255', 'fd7a:115c:a1e0::/48'] },
     { name: 'a host alias', src: 'bob', want: ['100.64.0.3'] },
     { name: 'a CIDR', src: '192.168.0.0/24', want: ['192.168.0.0/24'] },
     { name: 'autogroup:danger-all', src: 'autogroup:danger-all', want: ['0.0.0.0/0', '::/0'] },
@@ -75,9 +75,11 @@ describe('destinations', () => {
     expect(rulesOf(c, 'web-1')).toEqual([{ SrcIPs: ['100.64.0.1', '100.64.0.2/31', 'fd7a:115c:a1e0::1', 'fd7a:115c:a1e0::2/127'], DstPorts: own('web-1', 443), IPProto: [6] }]);
     for (const n of ['alice-laptop', 'bob-laptop', 'db-1', 'router']) expect(rulesOf(c, n)).toEqual([]);
   });
-  it('dst * covers own addresses and served routes', () => {
+  it('dst * covers own addresses and served routes, exit routes included (as Tailscale ships "*")', () => {
     const c = compile(grant(`{"src": ["tag:web"], "dst": ["*"], "ip": ["22"]}`));
-    expect(rulesOf(c, 'router')[0].DstPorts).toEqual([dst('10.0.0.0/16', 22), dst('100.64.0.20', 22), dst('fd7a:115c:a1e0::20', 22)]);
+    expect(rulesOf(c, 'router')[0].DstPorts).toEqual([dst('0.0.0.0/0', 22), dst('10.0.0.0/16', 22), dst('100.64.0.20', 22), dst('::/0', 22), dst('fd7a:115c:a1e0::20', 22)]);
+    const noExit = compile(grant(`{"src": ["tag:web"], "dst": ["*"], "ip": ["22"]}`), { users: TAILNET.users, nodes: NODES.map((n) => (n.name === 'router' ? { ...n, routes: ['10.0.0.0/16'] } : n)) });
+    expect(rulesOf(noExit, 'router')[0].DstPorts).toEqual([dst('10.0.0.0/16', 22), dst('100.64.0.20', 22), dst('fd7a:115c:a1e0::20', 22)]);
   });
   it('a CIDR destination goes to the subnet router serving it, as the overlap', () => {
     const c = compile(grant(`{"src": ["tag:web"], "dst": ["lan", "10.0.0.0/8"], "ip": ["tcp:80"]}`));
@@ -87,7 +89,7 @@ describe('destinations', () => {
   it('via limits routed destinations to subnet routers with those tags', () => {
     const tn: Tailnet = { users: TAILNET.users, nodes: [...NODES, { name: 'router-2', tags: ['tag:web'], ips: ['100.64.0.21'], routes: ['10.0.0.0/16'] }] };
     const via = compile(grant(`{"src": ["tag:db"], "dst": ["lan", "*"], "ip": ["tcp:80"], "via": ["tag:router"]}`), tn);
-    expect(rulesOf(via, 'router')[0].DstPorts).toEqual([dst('10.0.0.0/16', 80), dst('100.64.0.20', 80), dst('fd7a:115c:a1e0::20', 80)]);
+    expect(rulesOf(via, 'router')[0].DstPorts).toEqual([dst('0.0.0.0/0', 80), dst('::/0', 80)]); // `*` includes its exit routes
     expect(rulesOf(via, 'router-2')[0].DstPorts).toEqual([dst('100.64.0.21', 80)]);
     const plain = compile(grant(`{"src": ["tag:db"], "dst": ["lan"], "ip": ["tcp:80"]}`), tn);
     expect(rulesOf(plain, 'router-2')[0].DstPorts).toEqual([dst('10.0.1.0/24', 80)]);
@@ -165,7 +167,7 @@ describe('legacy acls', () => {
   });
   it('*:* without proto is every port of the default protocols', () => {
     const c = compile(`"acls": [{"action": "accept", "src": ["*"], "dst": ["*:*"]}]`);
-    expect(rulesOf(c, 'db-1')).toEqual([{ SrcIPs: ['10.0.0.0/16', '100.64.0.0/10', 'fd7a:115c:a1e0::/48'], DstPorts: own('db-1', 0, 65535) }]);
+    expect(rulesOf(c, 'db-1')).toEqual([{ SrcIPs: ['10.0.0.0/16', '100.64.0.0-100.115.91.255', '100.115.94.0-100.127.255.255', 'fd7a:115c:a1e0::/48'], DstPorts: own('db-1', 0, 65535) }]);
   });
 });
 
@@ -173,7 +175,7 @@ describe('allow-all quirk and deny-all', () => {
   it('no grants and no acls allows everything (origin kind default)', () => {
     const c = compile(`"ssh": []`);
     const f = c.compileNode('web-1');
-    expect(f.rules).toEqual([{ SrcIPs: ['10.0.0.0/16', '100.64.0.0/10', 'fd7a:115c:a1e0::/48'], DstPorts: own('web-1', 0, 65535) }]);
+    expect(f.rules).toEqual([{ SrcIPs: ['10.0.0.0/16', '100.64.0.0-100.115.91.255', '100.115.94.0-100.127.255.255', 'fd7a:115c:a1e0::/48'], DstPorts: own('web-1', 0, 65535) }]);
     expect(f.origins[0].kind).toBe('default');
   });
   it('"grants": [] denies everything', () => {

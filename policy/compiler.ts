@@ -119,9 +119,9 @@ export class PolicyCompiler implements TestHost {
       origins.push(cg.origin);
     }
     if (cg.capMap) {
-      const cap = dsts === rec.dstAddrs ? rec.capAddrs : dsts === rec.dstAll ? rec.capAll : dsts.map(cidrOf);
-      rules.push(Object.freeze({ SrcIPs: srcIPs, CapGrant: Object.freeze([Object.freeze({ Dsts: cap, CapMap: cg.capMap })]) as CapGrant[] }));
-      origins.push(cg.origin);
+      const cap = dsts === rec.dstAddrs || dsts === rec.dstAll ? rec.capAddrs : ownCidrs(dsts, rec);
+      if (cap.length > 0) rules.push(Object.freeze({ SrcIPs: srcIPs, CapGrant: Object.freeze([Object.freeze({ Dsts: cap, CapMap: cg.capMap })]) as CapGrant[] }));
+      if (cap.length > 0) origins.push(cg.origin);
     }
   }
 
@@ -154,7 +154,7 @@ export class PolicyCompiler implements TestHost {
     // autogroup:self reaches this node only when its owner is a source; src is then users/groups/member,
     // which match all of the owner's untagged devices alike, so this node's own membership decides.
     if (rec.user !== null) {
-      for (const set of this.selfDstSets) for (const i of this.grantsByDstSet.get(set) ?? []) if (this.grants[i].src.members.has(name)) idx.add(i);
+      for (const set of this.selfDstSets) for (const i of this.grantsByDstSet.get(set) ?? []) if (selfSource(this.grants[i], name)) idx.add(i);
     }
     const order = Int32Array.from(idx).sort();
     const rules: FilterRule[] = [];
@@ -173,13 +173,14 @@ export class PolicyCompiler implements TestHost {
         continue;
       }
       if (cg.selfOnly) {
-        if (rec.user === null || !cg.src.members.has(name) || rec.dstAddrs.length === 0) continue;
+        if (rec.user === null || !selfSource(cg, name) || rec.dstAddrs.length === 0) continue;
         const srcIPs = this.resolved.selfSrcIPs(cg, rec.user);
         if (srcIPs.length > 0) this.emitCached(cg, rec, rec.dstAddrs, srcIPs, prev, next, rules, origins);
         continue;
       }
       this.compileGeneral(cg, rec, rules, origins);
     }
+    for (const cg of this.grants) if (cg.companions) this.emitCompanions(cg, rec, rules, origins);
     this.emitted.set(name, next);
     return { rules, origins, capMap: this.capMapOf(rec) };
   }
@@ -214,6 +215,25 @@ export class PolicyCompiler implements TestHost {
     const start = rules.length;
     this.emitSimple(cg, rec, dsts, srcIPs, rules, origins);
     next.set(cg.index, { dsts, srcIPs, rules: rules.slice(start) });
+  }
+
+  /**
+   * The reversed rule of a grant carrying Tailscale capabilities with companions (known-caps.ts): on a
+   * source node, SrcIPs are the grant's destinations (as if they were sources) and Dsts the node's own
+   * addresses inside the grant's sources.
+   */
+  private emitCompanions(cg: CompiledGrant, rec: NodeRec, rules: FilterRule[], origins: RuleOrigin[]): void {
+    const src = cg.src;
+    const mine = src.everyone || src.members.has(rec.name) ? rec.addrs : rec.addrs.filter((a) => addrInRanges(a, src.statics));
+    if (mine.length === 0) return;
+    const peers = new Set<string>();
+    for (const leg of cg.legs) {
+      for (const ip of this.resolved.srcIPs({ ...cg, src: leg.set, grant: { ...cg.grant, srcPosture: [] }, postureKey: '' })) peers.add(ip);
+      if (leg.set.hasSelf && rec.user !== null && selfSource(cg, rec.name)) for (const ip of this.resolved.selfSrcIPs({ ...cg, grant: { ...cg.grant, srcPosture: [] }, postureKey: '' }, rec.user)) peers.add(ip);
+    }
+    if (peers.size === 0) return;
+    rules.push({ SrcIPs: [...peers], CapGrant: [{ Dsts: mine.map((a) => a.cidr), CapMap: cg.companions as Record<string, unknown[]> }] });
+    origins.push(cg.origin);
   }
 
   /** Adds or changes a node; returns the nodes whose filter may have changed (compile them again). */
@@ -254,7 +274,7 @@ export class PolicyCompiler implements TestHost {
     const fullCap = new Map<string, DstEntry>();
     const selfCap = new Map<string, DstEntry>();
     // autogroup:self only applies when the node's owner is among the sources (src is users/groups/member).
-    const selfOk = rec.user !== null && cg.src.members.has(rec.name);
+    const selfOk = rec.user !== null && selfSource(cg, rec.name);
     for (const leg of cg.legs) {
       const full = new Map<string, DstEntry>();
       const self = new Map<string, DstEntry>();
@@ -286,7 +306,8 @@ export class PolicyCompiler implements TestHost {
       if (cap.size === 0) continue;
       const srcIPs = isSelf ? this.resolved.selfSrcIPs(cg, rec.user as string) : this.resolved.srcIPs(cg);
       if (srcIPs.length === 0) continue;
-      this.emitGeneral(cg, [...groups.values()], [...cap.values()].sort(compareEntries), srcIPs, rules, origins);
+      // capabilities name the node's own addresses only (ownCidrs)
+      this.emitGeneral(cg, [...groups.values()], [...cap.values()].filter((e) => rec.addrs.some((a) => a.text === e.text)).sort(compareEntries), srcIPs, rules, origins);
     }
   }
 
@@ -383,6 +404,11 @@ function dropCovered(m: Map<string, DstEntry>): void {
   }
 }
 
+/** autogroup:self reaches `name`'s owner when the grant's sources name them (or are `*`, in acls). */
+function selfSource(cg: CompiledGrant, name: string): boolean {
+  return cg.src.everyone || cg.src.members.has(name);
+}
+
 /** `via` (policy.md): only subnet routers carrying one of the tags carry the grant's routed traffic. */
 function viaAllows(cg: CompiledGrant, rec: NodeRec): boolean {
   const via = cg.grant.via;
@@ -398,3 +424,14 @@ function compareDst(a: { e: DstEntry }, b: { e: DstEntry }): number {
 function cidrOf(e: DstEntry): string {
   return e.cidr;
 }
+
+/**
+ * CapGrant Dsts: the node's own addresses among `dsts`. Tailscale grants capabilities to nodes, never
+ * to the subnets or exit routes they serve (recorded compatibility cases).
+ */
+function ownCidrs(dsts: DstEntry[], rec: NodeRec): string[] {
+  const out: string[] = [];
+  for (const e of dsts) if (rec.addrs.some((a) => a.text === e.text)) out.push(e.cidr);
+  return out;
+}
+

@@ -60,10 +60,10 @@ const rows: Row[] = [
   { name: 'capability value not an array', text: grants('{"src": ["group:eng"], "dst": ["tag:web"], "app": {"example.com/cap/x": {"a": 1}}}'), at: '{"a": 1}', code: 'ERR_POLICY_BAD_CAP_VALUE', msg: 'must be an array of JSON objects' },
   { name: 'capability value array of non-objects', text: grants('{"src": ["group:eng"], "dst": ["tag:web"], "app": {"example.com/cap/x": [{"a": 1}, "b"]}}'), at: '"b"', code: 'ERR_POLICY_BAD_CAP_VALUE', msg: 'found string' },
   { name: 'autogroup:self as src', text: grants('{"src": ["autogroup:self"], "dst": ["tag:web"], "ip": ["*"]}'), at: '"autogroup:self"', code: 'ERR_POLICY_BAD_SELF', msg: 'autogroup:self can only be used as a dst' },
-  { name: 'autogroup:self with a tag src', text: grants('{"src": ["tag:web"], "dst": ["autogroup:self"], "ip": ["*"]}'), at: '"autogroup:self"', code: 'ERR_POLICY_BAD_SELF', msg: 'only allowed when every src is a user, group or autogroup:member' },
-  { name: 'autogroup:self with * src', text: grants('{"src": ["*"], "dst": ["autogroup:self"], "ip": ["*"]}'), at: '"autogroup:self"', code: 'ERR_POLICY_BAD_SELF', msg: 'only allowed when every src' },
+  { name: 'autogroup:self with a tag src', text: grants('{"src": ["tag:web"], "dst": ["autogroup:self"], "ip": ["*"]}'), at: '"autogroup:self"', code: 'ERR_POLICY_BAD_SELF', msg: 'autogroup:self can only be used with users, groups, or supported autogroups' },
+  { name: 'autogroup:self with * src', text: grants('{"src": ["*"], "dst": ["autogroup:self"], "ip": ["*"]}'), at: '"autogroup:self"', code: 'ERR_POLICY_BAD_SELF', msg: 'grant 0 dst "autogroup:self": autogroup:self can only be used with users, groups, or supported autogroups' },
   { name: 'via with a non-tag', text: grants('{"src": ["group:eng"], "dst": ["db"], "ip": ["*"], "via": ["group:eng"]}'), at: '"via": [|"group:eng"]', code: 'ERR_POLICY_BAD_VIA', msg: 'via can only be a tag' },
-  { name: 'autogroup:danger-all as dst', text: grants('{"src": ["group:eng"], "dst": ["autogroup:danger-all"], "ip": ["*"]}'), at: '"autogroup:danger-all"', code: 'ERR_POLICY_BAD_DST', msg: 'autogroup:danger-all can not be used as a dst' },
+  { name: 'autogroup:danger-all as dst', text: grants('{"src": ["group:eng"], "dst": ["autogroup:danger-all"], "ip": ["*"]}'), at: '"autogroup:danger-all"', code: 'ERR_POLICY_BAD_DST', msg: 'cannot use autogroup:danger-all as a dst' },
   { name: 'acl action other than accept', text: `${BASE} "acls": [{"action": "deny", "src": ["group:eng"], "dst": ["tag:web:22"]}]}`, at: '"deny"', code: 'ERR_POLICY_BAD_ACTION', msg: 'action "deny" is not supported; only "accept"' },
   { name: 'bad posture expression', text: `{"postures": {"posture:x": ["node:os = 'linux'"]}, "grants": []}`, at: `"node:os = 'linux'"`, code: 'ERR_POLICY_BAD_POSTURE', msg: 'expected an operator' },
   { name: 'unknown posture attribute', text: `{"postures": {"posture:x": ["node:color == 'red'"]}, "grants": []}`, at: `"node:color`, code: 'ERR_POLICY_BAD_POSTURE', msg: 'unknown attribute node:color' },
@@ -73,7 +73,13 @@ const rows: Row[] = [
   { name: 'duplicate key', text: '{"grants": [], "grants": []}', at: '"grants": []}', code: 'ERR_POLICY_DUPLICATE_KEY', msg: 'duplicate key "grants"' },
   { name: 'wrong type', text: '{"grants": {}}', at: '{}', code: 'ERR_POLICY_TYPE', msg: 'grants: expected a list, got an object' },
   { name: 'unknown grant key', text: grants('{"src": ["group:eng"], "dst": ["tag:web"], "ip": ["*"], "ports": [22]}'), at: '"ports"', code: 'ERR_POLICY_UNKNOWN_KEY', msg: 'grant 0: unknown key "ports"' },
-  { name: 'empty src', text: grants('{"src": [], "dst": ["tag:web"], "ip": ["*"]}'), at: '[]', code: 'ERR_POLICY_TYPE', msg: 'grant 0 src: must not be empty' },
+  { name: 'empty acl src (grants accept it)', text: `${BASE}  "acls": [{"action": "accept", "src": [], "dst": ["tag:web:*"]}],\n}\n`, at: '[]', code: 'ERR_POLICY_TYPE', msg: 'acl 0 src: must not be empty' },
+  // Tailscale's own message text (issue 11), after our location
+  { name: 'dst 0.0.0.0/0', text: grants('{"src": ["*"], "dst": ["0.0.0.0/0"], "ip": ["*"]}'), at: '"0.0.0.0/0"', code: 'ERR_POLICY_BAD_DST', msg: 'dst "0.0.0.0/0": to allow all IP addresses, use "*" or "autogroup:internet"' },
+  { name: 'dst ::/0', text: grants('{"src": ["*"], "dst": ["::/0"], "ip": ["*"]}'), at: '"::/0"', code: 'ERR_POLICY_BAD_DST', msg: 'dst "::/0": to allow all IP addresses, use "*" or "autogroup:internet"' },
+  { name: 'unknown tailscale.com capability', text: grants('{"src": ["*"], "dst": ["*"], "app": {"tailscale.com/cap/ingress": [{}]}}'), at: '"tailscale.com/cap/ingress"', code: 'ERR_POLICY_BAD_CAP_NAME', msg: 'capability name must not be in the tailscale.com domain' },
+  { name: 'a companion capability granted directly', text: grants('{"src": ["*"], "dst": ["*"], "app": {"tailscale.com/cap/relay-target": [{}]}}'), at: '"tailscale.com/cap/relay-target"', code: 'ERR_POLICY_BAD_CAP_NAME', msg: 'capability name must not be in the tailscale.com domain' },
+  { name: 'app grant toward autogroup:internet', text: grants('{"src": ["*"], "dst": ["autogroup:internet"], "app": {"example.com/cap/x": [{}]}}'), at: '{"example.com', code: 'ERR_POLICY_BAD_DST', msg: 'cannot use app grants with autogroup:internet' },
   { name: 'checkPeriod on accept', text: `${BASE} "ssh": [{"action": "accept", "src": ["group:eng"], "dst": ["tag:web"], "users": ["root"], "checkPeriod": "12h"}]}`, at: '"checkPeriod"', code: 'ERR_POLICY_BAD_SSH', msg: 'checkPeriod is only valid with action "check"' },
 ];
 
@@ -136,13 +142,13 @@ describe('failing tests reject the policy', () => {
         file: 't.hujson',
         ...posOf(text, '"tag:db:22"'),
         code: 'ERR_POLICY_TEST_FAILED',
-        message: 'test 0 (src alice@example.com, accept "tag:db:22"): expected accept, got deny: no grant allows tcp/22 from alice@example.com to tag:db',
+        message: 'test 0 (src alice@example.com, accept "tag:db:22"): test(s) failed: expected accept, got deny: no grant allows tcp/22 from alice@example.com to tag:db',
       },
     ]);
   });
   it('reports an unexpected accept', () => {
     const bad = text.replace('"deny": ["tag:db:5432"]}', '"deny": ["tag:db:5432"]}').replace('"src": "bob@example.com"', '"src": "group:eng"');
     const { diagnostics } = checkPolicy(bad, 't.hujson');
-    expect(diagnostics.map((d) => d.message)).toContainEqual(expect.stringMatching(/^test 1 \(src group:eng, deny "tag:db:5432"\): expected deny, got accept: tcp\/5432 from group:eng to tag:db is allowed/));
+    expect(diagnostics.map((d) => d.message)).toContainEqual(expect.stringMatching(/^test 1 \(src group:eng, deny "tag:db:5432"\): test\(s\) failed: expected deny, got accept: tcp\/5432 from group:eng to tag:db is allowed/));
   });
 });

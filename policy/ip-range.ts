@@ -1,7 +1,7 @@
 // Address sets as sorted, disjoint, inclusive [start, end] ranges of bigints, one list per family.
 // Used for the static parts of selectors (hosts, CIDRs, ipsets with add/remove) and for turning merged
 // source addresses back into the fewest CIDRs. Policy-scale data only; never on a per-packet path.
-import { formatIP, parsePrefix, type IPPrefix } from '../types/ip.js';
+import { formatIP, parseIP, parsePrefix, type IPPrefix } from '../types/ip.js';
 
 export interface Range {
   start: bigint;
@@ -115,6 +115,21 @@ export function rangeToCidrs(r: Range, family: 4 | 6, out: string[]): void {
   }
 }
 
+/**
+ * Appends [start, end] the way Tailscale writes a SrcIPs range: one CIDR when the range is exactly one
+ * prefix (a single address without `/32` or `/128`), else `A-B`. A wildcard source then reads
+ * `100.64.0.0-100.115.91.255` instead of a dozen CIDRs.
+ */
+export function rangeToSrcText(r: Range, family: 4 | 6, out: string[]): void {
+  const size = r.end - r.start + 1n;
+  if ((size & (size - 1n)) === 0n && (r.start & (size - 1n)) === 0n) {
+    rangeToCidrs(r, family, out);
+    return;
+  }
+  const len = family === 4 ? 4 : 16;
+  out.push(`${formatIP(bigToBytes(r.start, len))}-${formatIP(bigToBytes(r.end, len))}`);
+}
+
 /** CIDR strings for a whole set: IPv4 first, then IPv6, each ascending. */
 export function rangeSetToStrings(s: RangeSet): string[] {
   const out: string[] = [];
@@ -123,11 +138,21 @@ export function rangeSetToStrings(s: RangeSet): string[] {
   return out;
 }
 
-/** Parses the prefixes in a list of CIDR strings, skipping bad ones (callers validate earlier). */
+/**
+ * Parses a list of CIDR strings and `A-B` ranges (the SrcIPs spellings), skipping bad ones (callers
+ * validate earlier).
+ */
 export function rangeSetOfStrings(list: readonly string[]): RangeSet {
   const v4: Range[] = [];
   const v6: Range[] = [];
   for (const s of list) {
+    const dash = s.indexOf('-');
+    if (dash > 0) {
+      const a = parseIP(s.slice(0, dash));
+      const b = parseIP(s.slice(dash + 1));
+      if (a && b && a.family === b.family) (a.family === 4 ? v4 : v6).push({ start: bytesToBig(a.bytes), end: bytesToBig(b.bytes) });
+      continue;
+    }
     const p = parsePrefix(s);
     if (!p) continue;
     (p.family === 4 ? v4 : v6).push(prefixRange(p));

@@ -5,6 +5,7 @@ import type { PostureValue, Tailnet, TailnetNode } from '../types/tailnet.js';
 import { bytesToBig, prefixRange, type Range, type RangeSet } from './ip-range.js';
 import type { Policy, Selector } from './model.js';
 import { evalCondition } from './posture.js';
+import { loginMatches } from './wildcard.js';
 
 export interface NodeAddr {
   family: 4 | 6;
@@ -81,7 +82,9 @@ export function makeNodeRec(node: TailnetNode, admins: Set<string>): NodeRec {
   }
   addrs.sort((a, b) => a.family - b.family || (a.big < b.big ? -1 : a.big > b.big ? 1 : 0));
   const dstAddrs: DstEntry[] = addrs.map((a) => ({ family: a.family, start: a.big, end: a.big, text: a.text, cidr: a.cidr }));
-  const dstAll = [...dstAddrs, ...routes.filter((r) => !r.isDefault).map((r) => ({ family: r.family, start: r.range.start, end: r.range.end, text: r.text, cidr: r.text }))].sort(compareEntries);
+  // `*` as a destination is every address the node routes, exit routes included: Tailscale ships it as
+  // "*", which an exit node applies to internet-bound traffic too (recorded compatibility cases).
+  const dstAll = [...dstAddrs, ...routes.map((r) => ({ family: r.family, start: r.range.start, end: r.range.end, text: r.text, cidr: r.text }))].sort(compareEntries);
   const capAddrs = Object.freeze(dstAddrs.map((e) => e.cidr)) as string[];
   const capAll = Object.freeze(dstAll.map((e) => e.cidr)) as string[];
   return { name: node.name, node, tagged, user, admin: user !== null && admins.has(user), tags, addrs, routes, dstAddrs, dstAll, capAddrs, capAll, postureCache: new Map() };
@@ -97,7 +100,7 @@ export function nodeMatches(sel: Selector, rec: NodeRec, groupSets: Map<string, 
     case 'all':
       return true;
     case 'user':
-      return rec.user === sel.login;
+      return loginMatches(sel.login, rec.user);
     case 'group':
       return rec.user !== null && (groupSets.get(sel.name)?.has(rec.user) ?? false);
     case 'tag':

@@ -9,6 +9,7 @@ import type { Policy } from './model.js';
 import { parseAcls, parseAutoApprovers, parseGrants, parseNodeAttrs, parsePostureRefs, parseSsh, parseTests, type RulesContext } from './parse-rules.js';
 import { parsePostureCondition, type PostureCondition } from './posture.js';
 import { looksLikeAddress, parseCidr, type RefContext } from './selector.js';
+import { tagNameProblem } from './tag-name.js';
 
 export const TOP_LEVEL_KEYS = [
   'groups',
@@ -59,7 +60,9 @@ function parseTagOwners(sink: DiagSink, node: JsonNode | undefined, groups: Map<
   const list = entries(node, sink, 'tagOwners');
   const declared = new Set(list.filter((e) => e.key.startsWith('tag:')).map((e) => e.key));
   for (const e of list) {
-    const nameOk = checkPrefixedName(sink, e, 'tag:', 'tagOwners');
+    const problem = tagNameProblem(e.key);
+    if (problem) sink.at(e.keyNode.offset, ERR.BAD_NAME, `tagOwners ${JSON.stringify(e.key)}: ${problem}`);
+    const nameOk = problem === null;
     const out: string[] = [];
     for (const [o, on] of stringList(e.value, sink, `tagOwners ${JSON.stringify(e.key)}`) ?? []) {
       const where = `tagOwners ${JSON.stringify(e.key)}: owner ${JSON.stringify(o)}`;

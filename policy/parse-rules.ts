@@ -2,12 +2,14 @@
 // autoApprovers and tests. Each reports every problem it finds and returns what was valid.
 import { parseDuration } from './duration.js';
 import { DiagSink, ERR } from './diagnostics.js';
+import { isForbiddenTailscaleCap } from './known-caps.js';
 import { entries, expectArray, expectObject, expectString, stringList, toValue, type Entry, type JsonNode } from './hujson.js';
 import type { Grant, GrantLeg, NodeAttr, Selector, SshRule, TestCase, TestTarget } from './model.js';
 import { aclIpSpec, parseIpEntry, parseProtocol, splitAclDst, type IpSpec } from './ports.js';
 import type { PostureCondition } from './posture.js';
 import type { PostureValue } from '../types/tailnet.js';
 import { parseCidr, parseSelector, type RefContext, type SelectorRole } from './selector.js';
+import type { RangeSet } from './ip-range.js';
 
 export interface RulesContext extends RefContext {
   file: string;
@@ -54,13 +56,17 @@ function selectors(ctx: RulesContext, node: JsonNode, where: string, role: Selec
   return { list, offsets, ok };
 }
 
-/** autogroup:self needs every src to be a person (user, group or autogroup:member). */
-function checkSelf(ctx: RulesContext, src: Selector[], dst: Selector[], dstOffsets: number[], where: string): void {
-  const personal = src.every((s) => s.kind === 'user' || s.kind === 'group' || (s.kind === 'autogroup' && s.name === 'member'));
+/**
+ * autogroup:self needs every src to be a person (user, group or autogroup:member). Legacy acls may also
+ * name `*` (Tailscale accepts it there and narrows it to the destination owner's untagged devices);
+ * grants may not (Tailscale rejects `*` with autogroup:self in grants).
+ */
+function checkSelf(ctx: RulesContext, src: Selector[], dst: Selector[], dstOffsets: number[], where: string, allowWildcard = false): void {
+  const personal = src.every((s) => s.kind === 'user' || s.kind === 'group' || (s.kind === 'autogroup' && s.name === 'member') || (allowWildcard && s.kind === 'all'));
   if (personal) return;
   dst.forEach((d, i) => {
     if (d.kind === 'autogroup' && d.name === 'self') {
-      ctx.sink.at(dstOffsets[i], ERR.BAD_SELF, `${where} "autogroup:self": only allowed when every src is a user, group or autogroup:member`);
+      ctx.sink.at(dstOffsets[i], ERR.BAD_SELF, `${where} "autogroup:self": autogroup:self can only be used with users, groups, or supported autogroups`);
     }
   });
 }
@@ -109,6 +115,23 @@ function parseApp(ctx: RulesContext, node: JsonNode, where: string): Map<string,
   return out;
 }
 
+/**
+ * Tailscale's rules for a grant's `app` (issue 11): no capability names in the tailscale.com domain other
+ * than Tailscale's grantable ones (known-caps.ts), and no app grants toward autogroup:internet.
+ */
+function checkGrantApp(ctx: RulesContext, app: Map<string, unknown[]>, node: JsonNode, dst: Selector[], where: string): void {
+  for (const prop of node.children ?? []) {
+    const keyNode = prop.children?.[0];
+    const key = keyNode ? String(keyNode.value) : '';
+    if (keyNode && app.has(key) && isForbiddenTailscaleCap(key)) {
+      ctx.sink.at(keyNode.offset, ERR.BAD_CAP_NAME, `${where} app ${JSON.stringify(key)}: capability name must not be in the tailscale.com domain`);
+    }
+  }
+  if (app.size > 0 && dst.some((d) => d.kind === 'autogroup' && d.name === 'internet')) {
+    ctx.sink.at(node.offset, ERR.BAD_DST, `${where}: cannot use app grants with autogroup:internet`);
+  }
+}
+
 const GRANT_KEYS = ['src', 'dst', 'ip', 'app', 'srcPosture', 'via'] as const;
 
 export function parseGrants(ctx: RulesContext, node: JsonNode): Grant[] {
@@ -121,8 +144,9 @@ export function parseGrants(ctx: RulesContext, node: JsonNode): Grant[] {
     const f = fields(sink, g, GRANT_KEYS, where);
     const srcE = required(sink, f, 'src', g, where);
     const dstE = required(sink, f, 'dst', g, where);
-    const src = srcE ? selectors(ctx, srcE.value, `${where} src`, 'src') : null;
-    const dst = dstE ? selectors(ctx, dstE.value, `${where} dst`, 'dst') : null;
+    // An empty src or dst list is accepted, as Tailscale does: the grant simply grants nothing.
+    const src = srcE ? selectors(ctx, srcE.value, `${where} src`, 'src', false) : null;
+    const dst = dstE ? selectors(ctx, dstE.value, `${where} dst`, 'dst', false) : null;
     if (src && dst) checkSelf(ctx, src.list, dst.list, dst.offsets, `${where} dst`);
     const ip: IpSpec[] = [];
     const ipE = f.get('ip');
@@ -133,6 +157,7 @@ export function parseGrants(ctx: RulesContext, node: JsonNode): Grant[] {
     }
     const appE = f.get('app');
     const app = appE ? parseApp(ctx, appE.value, `${where} app`) : null;
+    if (appE && app) checkGrantApp(ctx, app, appE.value, dst?.list ?? [], where);
     const ipEmpty = !ipE || (ipE.value.type === 'array' && (ipE.value.children ?? []).length === 0);
     const appEmpty = !appE || (appE.value.type === 'object' && (appE.value.children ?? []).length === 0);
     if (ipEmpty && appEmpty) sink.at(g.offset, ERR.EMPTY_GRANT, `${where}: ip and app can not both be empty`);
@@ -207,7 +232,7 @@ export function parseAcls(ctx: RulesContext, node: JsonNode): Grant[] {
       leg.dst.push(sel);
       legs.set(key, leg);
     }
-    if (src) checkSelf(ctx, src.list, dstSel, dstOffsets, `${where} dst`);
+    if (src) checkSelf(ctx, src.list, dstSel, dstOffsets, `${where} dst`, true);
     const spE = f.get('srcPosture');
     const srcPosture = spE ? parsePostureRefs(sink, spE.value, ctx.postures, `${where} srcPosture`) : ctx.defaultSrcPosture;
     const pos = sink.pos(a.offset);
@@ -224,6 +249,22 @@ export function parseAcls(ctx: RulesContext, node: JsonNode): Grant[] {
 }
 
 const SSH_KEYS = ['action', 'src', 'dst', 'users', 'checkPeriod', 'srcPosture', 'acceptEnv'] as const;
+
+/**
+ * Tailscale SSH reaches a user's device only from that same user (issue 11): a user in dst needs a src
+ * of exactly that user, and tagged sources reach tags only, never autogroup:member devices. Tailscale's
+ * message text.
+ */
+function checkSshUserDst(ctx: RulesContext, src: Selector[], dst: Selector[], dstOffsets: number[], where: string): void {
+  const tagged = src.some((s) => s.kind === 'tag' || (s.kind === 'autogroup' && s.name === 'tagged'));
+  dst.forEach((d, i) => {
+    if (d.kind === 'user' && !src.every((s) => s.kind === 'user' && s.login === d.login)) {
+      ctx.sink.at(dstOffsets[i], ERR.BAD_SSH, `${where} ${JSON.stringify(d.text)}: users in dst are only allowed from the same user`);
+    } else if (tagged && d.kind === 'autogroup' && d.name === 'member') {
+      ctx.sink.at(dstOffsets[i], ERR.BAD_SSH, `${where} ${JSON.stringify(d.text)}: tags in src can only reach tags in dst, not user devices`);
+    }
+  });
+}
 
 export function parseSsh(ctx: RulesContext, node: JsonNode): SshRule[] {
   const { sink } = ctx;
@@ -247,6 +288,7 @@ export function parseSsh(ctx: RulesContext, node: JsonNode): SshRule[] {
         if (!ok) sink.at(dst.offsets[i], ERR.BAD_SSH, `${where} dst ${JSON.stringify(d.text)}: ssh dst must be a tag, a user, autogroup:self, autogroup:member or autogroup:tagged`);
       });
       if (src) checkSelf(ctx, src.list, dst.list, dst.offsets, `${where} dst`);
+      if (src) checkSshUserDst(ctx, src.list, dst.list, dst.offsets, `${where} dst`);
     }
     const usersE = required(sink, f, 'users', r, where);
     const users: string[] = [];
@@ -341,6 +383,11 @@ export function parseAutoApprovers(ctx: RulesContext, node: JsonNode): { routes:
   return { routes, exitNode };
 }
 
+function singleAddress(r: RangeSet): boolean {
+  const all = [...r.v4, ...r.v6];
+  return all.length === 1 && all[0].start === all[0].end;
+}
+
 function testTargets(ctx: RulesContext, node: JsonNode, where: string): TestTarget[] {
   const out: TestTarget[] = [];
   for (const [t, tn] of stringList(node, ctx.sink, where) ?? []) {
@@ -358,6 +405,12 @@ function testTargets(ctx: RulesContext, node: JsonNode, where: string): TestTarg
     if (!target) continue;
     if (target.kind === 'all' || target.kind === 'autogroup') {
       ctx.sink.at(tn.offset, ERR.BAD_TEST, `${where} ${JSON.stringify(t)}: a test target must be a user, group, tag, host or IP`);
+      continue;
+    }
+    // Tailscale evaluates a test destination as one address: a prefix literal (even a /32) or a host
+    // alias or ipset naming several addresses never passes there, in an accept or a deny list.
+    if (target.kind === 'prefix' && (split.value.selector.includes('/') || !singleAddress(target.ranges))) {
+      ctx.sink.at(tn.offset, ERR.TEST_FAILED, `${where} ${JSON.stringify(t)}: test(s) failed: a test destination must be a single address, not the prefix ${JSON.stringify(split.value.selector)}`);
       continue;
     }
     out.push({ text: t, pos: ctx.sink.pos(tn.offset), target, port });

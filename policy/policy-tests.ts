@@ -234,7 +234,7 @@ export function runPolicyTests(policy: Policy, host: TestHost): Diagnostic[] {
       for (const target of list) {
         const failure = evaluate(evalHost, t, target, expect, srcDevices.get(t.index));
         if (failure) {
-          out.push({ file: policy.file, line: target.pos.line, col: target.pos.col, code: ERR.TEST_FAILED, message: `test ${t.index} (src ${t.srcText}, ${expect} ${JSON.stringify(target.text)}): ${failure}` });
+          out.push({ file: policy.file, line: target.pos.line, col: target.pos.col, code: ERR.TEST_FAILED, message: `test ${t.index} (src ${t.srcText}, ${expect} ${JSON.stringify(target.text)}): test(s) failed: ${failure}` });
         }
       }
     }

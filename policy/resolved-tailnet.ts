@@ -12,6 +12,8 @@ import type { Grant, Policy, Selector } from './model.js';
 import { addrInRanges, adminsOf, makeNodeRec, nodeMatches, sameNodeFacts, satisfiesAny, satisfiesPosture, type NodeRec } from './node-index.js';
 import { ALL_PORTS, mergePorts, protoKey } from './ports.js';
 import { SelectorSet, selectorKey } from './selector-set.js';
+import { loginMatches, WILDCARD_SRC_RANGES } from './wildcard.js';
+import { companionCapMap } from './known-caps.js';
 
 export interface CompileOptions {
   /** ms since epoch, for posture expiry; default Date.now(). */
@@ -42,6 +44,8 @@ export interface CompiledGrant {
   selfOnly: boolean;
   origin: RuleOrigin;
   capMap: Record<string, unknown[]> | null;
+  /** Companion capabilities the sources receive back from the destinations (known-caps.ts), or null. */
+  companions: Record<string, unknown[]> | null;
 }
 
 const TAILNET_RANGES: RangeSet = rangeSetOfStrings([TAILNET_V4_RANGE, TAILNET_V6_RANGE]);
@@ -125,6 +129,7 @@ export class ResolvedTailnet {
         selfOnly: legs.length === 1 && legs[0].set.selectors.every((x) => x.kind === 'autogroup' && x.name === 'self'),
         origin: Object.freeze({ ...grant.origin }),
         capMap,
+        companions: companionCapMap(capMap),
       });
       for (const l of legs) {
         const list = this.grantsByDstSet.get(l.set) ?? [];
@@ -174,7 +179,7 @@ export class ResolvedTailnet {
       if (!set.everyone) {
         for (const sel of set.identity) {
           let names: Iterable<string> = [];
-          if (sel.kind === 'user') names = this.userNodes.get(sel.login) ?? [];
+          if (sel.kind === 'user') names = sel.login.startsWith('*@') ? [...this.userNodes].filter(([u]) => loginMatches(sel.login, u)).flatMap(([, s]) => [...s]) : (this.userNodes.get(sel.login) ?? []);
           else if (sel.kind === 'tag') names = byTag.get(sel.name) ?? [];
           else if (sel.kind === 'group') {
             for (const u of this.groupSets.get(sel.name) ?? []) for (const n of this.userNodes.get(u) ?? []) set.members.add(n);
@@ -236,7 +241,7 @@ export class ResolvedTailnet {
         statics = EVERYWHERE;
         names = [];
       } else if (set.hasAll) {
-        statics = union(union(statics, TAILNET_RANGES), this.routesUnion());
+        statics = union(union(statics, WILDCARD_SRC_RANGES), this.routesUnion());
         // nodes outside the tailnet ranges (hand-written tailnets) are still sources of `*`
         names = [...this.recs.values()].filter((r) => r.addrs.some((a) => !addrInRanges(a, TAILNET_RANGES))).map((r) => r.name);
       }
@@ -295,6 +300,14 @@ export class ResolvedTailnet {
     }
   }
 
+  /** Every node that is a source of grant `cg` (it receives the grant's companion rules). */
+  protected srcNodesOf(cg: CompiledGrant, out: Set<string>): void {
+    const s = cg.src;
+    if (s.everyone) for (const n of this.recs.keys()) out.add(n);
+    for (const n of s.members) out.add(n);
+    for (const n of s.staticMembers) out.add(n);
+  }
+
   /**
    * Applies a node change (old → new, either may be null) to every set; returns the nodes whose filter may
    * have changed. `postureOnly` limits the blast radius to grants with a srcPosture (clock-driven changes).
@@ -342,6 +355,8 @@ export class ResolvedTailnet {
     for (const cg of this.grants) {
       // A posture-only change matters to grants that check posture; an identity change to all of them.
       if (changedAll.has(cg.src) || (changedPosture.has(cg.src) && cg.grant.srcPosture.length > 0)) this.dstNodesOf(cg, affected, selfUsers);
+      // Companion rules (known-caps.ts) live on the sources and list the destinations.
+      if (cg.companions && cg.legs.some((l) => changedAll.has(l.set) || l.set.hasSelf)) this.srcNodesOf(cg, affected);
     }
     return [...affected].sort();
   }

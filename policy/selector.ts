@@ -61,7 +61,7 @@ export function parseSelector(ctx: RefContext, text: string, offset: number, whe
       return null;
     }
     if (name === 'danger-all' && role === 'dst') {
-      sink.at(offset, ERR.BAD_DST, `${where} ${quoted}: autogroup:danger-all can not be used as a dst`);
+      sink.at(offset, ERR.BAD_DST, `${where} ${quoted}: cannot use autogroup:danger-all as a dst`);
       return null;
     }
     if (name === 'internet' && role !== 'dst') {
@@ -100,11 +100,19 @@ export function parseSelector(ctx: RefContext, text: string, offset: number, whe
     }
     return { kind: 'prefix', ranges: set, text };
   }
+  // `user:alice@example.com` is Tailscale's explicit spelling of a login; `*@domain` names every user of it.
+  if (text.startsWith('user:') && text.includes('@')) return { kind: 'user', login: text.slice('user:'.length), text };
   if (text.includes('@')) return { kind: 'user', login: text, text };
   // A defined host name wins over address syntax: `cafe.bead` may be a host alias.
   const alias = ctx.hosts.get(text);
   if (alias) return { kind: 'prefix', ranges: alias, text };
   if (looksLikeAddress(text)) {
+    // Tailscale refuses a literal default route as a destination: everything is `*`, the internet
+    // (through exit nodes) is autogroup:internet.
+    if (role === 'dst' && parsePrefix(text)?.bits === 0) {
+      sink.at(offset, ERR.BAD_DST, `${where}: dst ${quoted}: to allow all IP addresses, use "*" or "autogroup:internet"`);
+      return null;
+    }
     const set = parseCidr(sink, text, offset, where);
     return set ? { kind: 'prefix', ranges: set, text } : null;
   }

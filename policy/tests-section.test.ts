@@ -42,7 +42,7 @@ describe('tests section', () => {
     // without the posture the same test fails, naming the pair
     const noPosture = { ...tailnet, nodes: [{ ...tailnet.nodes[0], posture: {} }, tailnet.nodes[1]] };
     expect(checkPolicy(text, 'p.hujson', noPosture).diagnostics.map((d) => d.message)).toEqual([
-      'test 1 (src tag:ci, accept "tag:db:22"): expected accept, got deny: no grant allows tcp/22 from tag:ci to tag:db',
+      'test 1 (src tag:ci, accept "tag:db:22"): test(s) failed: expected accept, got deny: no grant allows tcp/22 from tag:ci to tag:db',
     ]);
   });
   it('host and IP targets resolve to the node owning the address', () => {

@@ -28,6 +28,25 @@ describe('control policy check', () => {
     expect(r.stderr).toBe(golden.map((d) => d.replace(/^errors\.hujson/, file)).join('\n') + '\n');
   });
 
+  it("prints Tailscale's message text for the rejections Tailscale makes, after file:line:col", () => {
+    const file = join(TD, 'tailscale-rejections.hujson');
+    const r = control('policy', 'check', '--policy', file);
+    expect(r.code).toBe(1);
+    const lines = r.stderr.trim().split('\n');
+    for (const text of [
+      "tag names must start with a letter, after 'tag:'",
+      'dst "0.0.0.0/0": to allow all IP addresses, use "*" or "autogroup:internet"',
+      'dst "::/0": to allow all IP addresses, use "*" or "autogroup:internet"',
+      'capability name must not be in the tailscale.com domain',
+      'cannot use app grants with autogroup:internet',
+      'autogroup:self can only be used with users, groups, or supported autogroups',
+      'users in dst are only allowed from the same user',
+      'test(s) failed',
+    ]) {
+      expect(lines.find((l) => l.includes(text)) ?? `(no line with ${text})`).toMatch(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+: `));
+    }
+  });
+
   it('--json prints the diagnostics as a JSON list on stdout', () => {
     const r = control('policy', 'check', '--json', '--policy', join(TD, 'errors.hujson'));
     expect(r.code).toBe(1);
