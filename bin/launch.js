@@ -13,8 +13,15 @@ import { fileURLToPath } from 'node:url';
 export async function launch(program) {
   const root = new URL('../', import.meta.url);
   if (process.env.GRANTWIRE_FROM_SOURCE === '1') {
-    const { register } = await import('tsx/esm/api');
-    register();
+    let tsx;
+    try {
+      tsx = await import('tsx/esm/api');
+    } catch {
+      process.stderr.write(`${program}: GRANTWIRE_FROM_SOURCE=1 needs tsx (a dev dependency of a checkout; run npm ci there)\n`);
+      process.exitCode = 1;
+      return;
+    }
+    tsx.register();
     await import(new URL(`${program}/cli/main.ts`, root).href);
     return;
   }
