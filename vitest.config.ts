@@ -5,7 +5,10 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['**/*.test.ts'],
-    exclude: ['node_modules/**', 'build/**'],
+    exclude: ['node_modules/**', 'build/**', 'dist/**'],
+    // Spawned bin/agent and bin/control run the TypeScript under test (through tsx), not dist/, which may
+    // be stale or absent in a checkout (bin/launch.js).
+    env: { GRANTWIRE_FROM_SOURCE: '1' },
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',

@@ -5,7 +5,7 @@ import { GrantwireError } from '../types/errors.js';
 import type { PostureValue, UserRole } from '../types/tailnet.js';
 import { isTag } from './protocol.js';
 import { newSecret } from './secrets.js';
-import { policyEngine } from './policy-engine.js';
+import { policyTags } from './policy-tags.js';
 import type { AuthKeyRow, NodeRow, Store, UserRow } from './store.js';
 
 export interface NodeSummary {
@@ -111,7 +111,7 @@ export function checkTags(store: Store, tags: readonly string[]): void {
   if (bad.length > 0) throw new GrantwireError('ERR_CONTROL_BAD_TAG', `invalid tag ${JSON.stringify(bad[0])}: expected tag:name`);
   const policy = store.activePolicy();
   if (!policy) return;
-  const rules = policyEngine.tags(policy.text, policy.file);
+  const rules = policyTags(policy.text, policy.file);
   const undeclared = tags.filter((t) => !rules.declares(t));
   if (undeclared.length > 0) {
     throw new GrantwireError('ERR_CONTROL_UNDECLARED_TAG', `tag ${undeclared[0]} is not declared in the active policy's tagOwners`);

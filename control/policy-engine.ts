@@ -5,7 +5,8 @@
 import type { Diagnostic } from '../types/errors.js';
 import type { FilterRule, RuleOrigin } from '../types/filter-rule.js';
 import type { Tailnet, TailnetNode } from '../types/tailnet.js';
-import { checkPolicy, deniedTags, parsePolicy, PolicyCompiler, type Policy, type TagApplier } from '../policy/index.js';
+import { checkPolicy, PolicyCompiler } from '../policy/index.js';
+import { parseStored, policyTags, type TagPolicy } from './policy-tags.js';
 
 export type { TagApplier } from '../policy/index.js';
 
@@ -32,15 +33,7 @@ export interface PolicyCheck {
   allowAll: boolean;
 }
 
-/** What control asks about a valid policy's tags (policy/tag-owners.ts) and defaults. */
-export interface TagPolicy {
-  /** Neither `grants` nor `acls`: Tailscale's allow-all quirk. */
-  readonly allowAll: boolean;
-  /** True when tagOwners declares the tag. */
-  declares(tag: string): boolean;
-  /** The requested tags `who` may not apply, in request order, deduplicated. */
-  deniedTags(who: TagApplier, requested: readonly string[]): string[];
-}
+export type { TagPolicy } from './policy-tags.js';
 
 export interface PolicyEngine {
   /** Full validation, including the policy's `tests`, against the given tailnet. */
@@ -49,19 +42,6 @@ export interface PolicyEngine {
   compiler(text: string, file: string, tailnet: Tailnet, now: number): NodeCompiler;
   /** Tag ownership of a policy that passed check(). */
   tags(text: string, file: string): TagPolicy;
-}
-
-/** Parses a stored (already validated) policy; its tests ran when it was stored. One entry memo: the
- * coordinator asks for the compiler and the tags of the same text one after the other. */
-let last: { text: string; file: string; policy: Policy } | null = null;
-function parseStored(text: string, file: string): Policy {
-  if (last && last.text === text && last.file === file) return last.policy;
-  const r = parsePolicy(text, file);
-  if (!r.policy) {
-    throw new Error(`policy ${file} does not compile: ${r.diagnostics.map((d: Diagnostic) => d.message).join('; ')}`);
-  }
-  last = { text, file, policy: r.policy };
-  return r.policy;
 }
 
 /** The real engine. */
@@ -73,12 +53,5 @@ export const policyEngine: PolicyEngine = {
   compiler(text, file, tailnet, now) {
     return new PolicyCompiler(parseStored(text, file), tailnet, { now });
   },
-  tags(text, file) {
-    const policy = parseStored(text, file);
-    return {
-      allowAll: policy.allowAll,
-      declares: (tag) => policy.tagOwners.has(tag),
-      deniedTags: (who, requested) => deniedTags(policy, who, requested),
-    };
-  },
+  tags: policyTags,
 };

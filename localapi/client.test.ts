@@ -32,8 +32,10 @@ describe('LocalClient whois fast path', () => {
     { name: 'one connection, no pipelining', connections: 1, whoisPipelining: 1 },
     { name: 'one connection, pipelining 8', connections: 1, whoisPipelining: 8 },
     { name: 'four connections, pipelining 4', connections: 4, whoisPipelining: 4 },
-  ])('$name: 400 concurrent lookups each get their own peer (differential vs the backend)', async ({ connections, whoisPipelining }) => {
-    const c = new LocalClient({ socketPath, connections, whoisPipelining });
+    // The one-shot path (agent CLI): whois over node:http, undici never loaded.
+    { name: 'no whois Pool, two connections', connections: 2, whoisPipelining: 1, whoisPool: false },
+  ])('$name: 400 concurrent lookups each get their own peer (differential vs the backend)', async ({ connections, whoisPipelining, whoisPool }) => {
+    const c = new LocalClient({ socketPath, connections, whoisPipelining, whoisPool });
     try {
       const ks = Array.from({ length: 400 }, (_, i) => (i * 7) % PEERS);
       const got = await Promise.all(ks.map((k) => c.whois(addrOf(k))));
@@ -46,8 +48,11 @@ describe('LocalClient whois fast path', () => {
     }
   });
 
-  it('errors interleaved with answers on one pipelined connection stay typed and in order', async () => {
-    const c = new LocalClient({ socketPath, connections: 1, whoisPipelining: 8 });
+  it.each([
+    { name: 'one pipelined connection', opts: { connections: 1, whoisPipelining: 8 } },
+    { name: 'no whois Pool', opts: { connections: 1, whoisPool: false } },
+  ])('$name: errors interleaved with answers stay typed and in order', async ({ opts }) => {
+    const c = new LocalClient({ socketPath, ...opts });
     try {
       const inputs = ['100.64.200.1:443', addrOf(3), 'banana', addrOf(4), '', addrOf(5)];
       const out = await Promise.all(inputs.map((a) => c.whois(a).then((v) => v, (e: unknown) => e)));
@@ -64,8 +69,8 @@ describe('LocalClient whois fast path', () => {
     }
   });
 
-  it('no daemon → LocalApiError status 0 with the socket error code and a hint', async () => {
-    const c = new LocalClient({ socketPath: join(dir, 'nobody.sock') });
+  it.each([{ whoisPool: true }, { whoisPool: false }])('no daemon (whoisPool $whoisPool) → LocalApiError status 0 with the socket error code and a hint', async ({ whoisPool }) => {
+    const c = new LocalClient({ socketPath: join(dir, 'nobody.sock'), whoisPool });
     try {
       const err = await c.whois(addrOf(0)).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(LocalApiError);
@@ -77,11 +82,11 @@ describe('LocalClient whois fast path', () => {
     }
   });
 
-  it('a 2xx answer that is not JSON → LocalApiError bad_response, not a crash', async () => {
-    const sock = join(dir, 'junk.sock');
+  it.each([{ whoisPool: true }, { whoisPool: false }])('a 2xx answer that is not JSON (whoisPool $whoisPool) → LocalApiError bad_response, not a crash', async ({ whoisPool }) => {
+    const sock = join(dir, `junk-${whoisPool}.sock`);
     const junk = createServer((_req, res) => res.end('<html>'));
     await new Promise<void>((r) => junk.listen(sock, r));
-    const c = new LocalClient({ socketPath: sock });
+    const c = new LocalClient({ socketPath: sock, whoisPool });
     try {
       const err = await c.whois(addrOf(0)).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(LocalApiError);

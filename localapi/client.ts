@@ -1,4 +1,4 @@
-// The typed LocalAPI client apps import: an undici Agent dialing the unix socket, one method per endpoint,
+// The typed LocalAPI client apps import: keep-alive HTTP over the unix socket, one method per endpoint,
 // and typed errors so an app can tell "no such peer" (PeerNotFoundError) from "not allowed"
 // (AccessDeniedError) from everything else (LocalApiError). Keeps connections alive: a whois on a warm
 // connection costs one round trip on the socket.
@@ -10,8 +10,14 @@
 // (p50 96 µs) for request() + body text; 2–4 in flight 15–21k/s with p99 < 0.6 ms. Pipelining (option
 // below) did not measurably help on this box, so it is off by default. The Pool only ever carries whois (an
 // in-memory answer, never slow), so pipelining on it cannot queue a lookup behind a 2 s ping or an endless
-// watch stream; every other endpoint goes through the general Agent without pipelining.
-import { Agent, Pool, request, type Dispatcher } from 'undici';
+// watch stream; every other endpoint goes through a general keep-alive Agent without pipelining.
+//
+// Start-up (issue 17): importing undici costs about 0.1 s, as much as starting node itself, so undici is
+// loaded only for the whois Pool, on the first whois. Every other endpoint (not hot: one call per CLI
+// command or user action) goes through node:http, which node has at hand. One-shot tools (the agent CLI)
+// pass `whoisPool: false` and never load undici.
+import { Agent, request as httpRequest, type IncomingMessage } from 'node:http';
+import type { Dispatcher, Pool } from 'undici';
 import { AccessDeniedError, LocalApiBadResponseError, LocalApiError, LocalApiUnreachableError, PeerNotFoundError } from '../types/errors.js';
 import { LOCALAPI_HOST, LOCALAPI_PREFIX } from './permissions.js';
 import { resolveSocketPath } from './socket-path.js';
@@ -31,6 +37,12 @@ export interface LocalClientOptions {
   connections?: number;
   /** Requests pipelined per whois connection (default 1: no pipelining). Safe: whois answers are in memory. */
   whoisPipelining?: number;
+  /**
+   * whois through its own undici Pool (default true): the fast path for apps that ask on every incoming
+   * request; undici is imported on the first whois. false: whois goes through node:http like every other
+   * call and undici is never loaded (one-shot tools such as the agent CLI).
+   */
+  whoisPool?: boolean;
 }
 
 const ORIGIN = `http://${LOCALAPI_HOST}`;
@@ -108,48 +120,94 @@ class WhoisHandler implements Dispatcher.DispatchHandler {
 export class LocalClient {
   readonly socketPath: string;
   private readonly agent: Agent;
-  private readonly whoisPool: Pool;
+  private readonly connections: number;
+  private readonly pipelining: number;
+  private readonly usePool: boolean;
+  private pool: Pool | null = null;
+  private poolLoading: Promise<Pool> | null = null;
 
   constructor(opts: LocalClientOptions = {}) {
     this.socketPath = resolveSocketPath(opts.socketPath);
-    const connections = opts.connections ?? 4;
-    this.agent = new Agent({ connect: { socketPath: this.socketPath }, connections, keepAliveTimeout: 30_000 });
-    this.whoisPool = new Pool(ORIGIN, { connect: { socketPath: this.socketPath }, connections, pipelining: opts.whoisPipelining ?? 1, keepAliveTimeout: 30_000 });
+    this.connections = opts.connections ?? 4;
+    this.pipelining = opts.whoisPipelining ?? 1;
+    this.usePool = opts.whoisPool ?? true;
+    // Idle keep-alive sockets are unref'd by node, so a client left open does not hold the process.
+    this.agent = new Agent({ keepAlive: true, maxSockets: this.connections });
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.agent.close(), this.whoisPool.close()]);
+    this.agent.destroy();
+    const pool = this.poolLoading === null ? null : await this.poolLoading.catch(() => null);
+    await pool?.close();
   }
 
-  private async call(method: 'GET' | 'POST' | 'PATCH', path: string, body?: unknown, headersTimeout?: number): Promise<{ status: number; text: string }> {
-    let res;
+  private loadPool(): Promise<Pool> {
+    this.poolLoading ??= import('undici').then(({ Pool }) => {
+      this.pool = new Pool(ORIGIN, { connect: { socketPath: this.socketPath }, connections: this.connections, pipelining: this.pipelining, keepAliveTimeout: 30_000 });
+      return this.pool;
+    });
+    return this.poolLoading;
+  }
+
+  /** One request on the keep-alive Agent; `idleMs` bounds socket silence until the answer ends (none for watch). */
+  private send(method: 'GET' | 'POST' | 'PATCH', path: string, payload: string | undefined, idleMs: number | null, signal?: AbortSignal): Promise<IncomingMessage> {
+    return new Promise((resolve, reject) => {
+      const req = httpRequest(
+        {
+          socketPath: this.socketPath,
+          agent: this.agent,
+          host: LOCALAPI_HOST,
+          method,
+          path: LOCALAPI_PREFIX + path,
+          headers: payload === undefined ? undefined : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+          signal,
+        },
+        resolve,
+      );
+      req.on('error', reject);
+      if (idleMs !== null) {
+        req.setTimeout(idleMs, () => req.destroy(Object.assign(new Error(`no answer within ${idleMs} ms`), { code: 'ETIMEDOUT' })));
+      }
+      req.end(payload);
+    });
+  }
+
+  private async call(method: 'GET' | 'POST' | 'PATCH', path: string, body?: unknown): Promise<{ status: number; text: string }> {
+    let status: number;
+    let text: string;
     try {
-      res = await request(ORIGIN + LOCALAPI_PREFIX + path, {
-        dispatcher: this.agent,
-        method,
-        headers: body === undefined ? undefined : { 'content-type': 'application/json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        headersTimeout: headersTimeout ?? TIMEOUT_MS,
-        bodyTimeout: TIMEOUT_MS,
-      });
+      const res = await this.send(method, path, body === undefined ? undefined : JSON.stringify(body), TIMEOUT_MS);
+      status = res.statusCode ?? 0;
+      text = await readText(res);
     } catch (err) {
       throw unreachable(this.socketPath, err);
     }
-    const text = await res.body.text();
-    if (res.statusCode >= 200 && res.statusCode < 300) return { status: res.statusCode, text };
-    throw errorFor(res.statusCode, text, path.startsWith('whois'));
+    if (status >= 200 && status < 300) return { status, text };
+    throw errorFor(status, text, path.startsWith('whois'));
   }
 
   private async json<T>(method: 'GET' | 'POST' | 'PATCH', path: string, body?: unknown): Promise<T> {
-    return JSON.parse((await this.call(method, path, body)).text) as T;
+    const { status, text } = await this.call(method, path, body);
+    try {
+      return JSON.parse(text) as T;
+    } catch (err) {
+      throw new LocalApiBadResponseError(status, `${path.split('?')[0]} answer is not JSON: ${(err as Error).message}`);
+    }
   }
 
   /** The node owning `addr` (`IP`, `IP:PORT`, `[v6]:PORT` or `nodekey:HEX`); PeerNotFoundError if none. */
   whois(addr: string): Promise<WhoIsResponse> {
+    if (!this.usePool) return this.json('GET', 'whois?addr=' + encodeURIComponent(addr));
+    const pool = this.pool;
+    if (pool !== null) return this.whoisOn(pool, addr);
+    return this.loadPool().then((p) => this.whoisOn(p, addr));
+  }
+
+  private whoisOn(pool: Pool, addr: string): Promise<WhoIsResponse> {
     return new Promise<WhoIsResponse>((resolve, reject) => {
       const handler = new WhoisHandler(this.socketPath, resolve, reject);
       try {
-        this.whoisPool.dispatch({ path: WHOIS_PATH + encodeURIComponent(addr), method: 'GET', headersTimeout: TIMEOUT_MS, bodyTimeout: TIMEOUT_MS }, handler);
+        pool.dispatch({ path: WHOIS_PATH + encodeURIComponent(addr), method: 'GET', headersTimeout: TIMEOUT_MS, bodyTimeout: TIMEOUT_MS }, handler);
       } catch (err) {
         reject(unreachable(this.socketPath, err));
       }
@@ -200,18 +258,18 @@ export class LocalClient {
   async *watch(signal?: AbortSignal): AsyncGenerator<WatchEvent> {
     let res;
     try {
-      res = await request(ORIGIN + LOCALAPI_PREFIX + 'watch', { dispatcher: this.agent, method: 'GET', signal, bodyTimeout: 0 });
+      res = await this.send('GET', 'watch', undefined, null, signal);
     } catch (err) {
       if (signal?.aborted) return;
-      throw new LocalApiUnreachableError((err as NodeJS.ErrnoException).code ?? 'unreachable', `cannot reach the agent at ${this.socketPath}: ${(err as Error).message}`, { cause: err });
+      throw unreachable(this.socketPath, err);
     }
-    if (res.statusCode !== 200) {
-      const text = await res.body.text();
-      throw new LocalApiError(res.statusCode, `http_${res.statusCode}`, text);
-    }
-    let pending = '';
     try {
-      for await (const chunk of res.body) {
+      if (res.statusCode !== 200) {
+        const status = res.statusCode ?? 0;
+        throw new LocalApiError(status, `http_${status}`, await readText(res));
+      }
+      let pending = '';
+      for await (const chunk of res) {
         pending += (chunk as Buffer).toString('utf8');
         let nl: number;
         while ((nl = pending.indexOf('\n')) !== -1) {
@@ -223,6 +281,16 @@ export class LocalClient {
     } catch (err) {
       if (signal?.aborted) return;
       throw err;
+    } finally {
+      // The caller may stop early (break, return): an endless stream must not keep its socket.
+      res.destroy();
     }
   }
+}
+
+/** The whole body as UTF-8 (LocalAPI answers are small JSON or text). */
+async function readText(res: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of res) chunks.push(chunk as Buffer);
+  return (chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)).toString('utf8');
 }

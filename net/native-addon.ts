@@ -80,9 +80,23 @@ export const READER_UDP = 1;
 let cached: NativeAddon | null | undefined;
 let loadError: string | null = null;
 
+/**
+ * node-gyp builds into <package root>/build/Release. This file runs from the sources (<root>/<folder>/) and
+ * from the build (<root>/dist/<folder>/), so the root is found by walking up to binding.gyp, which both a
+ * checkout and an installed package have, rather than by a fixed number of `..`.
+ */
 function addonPath(): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
-  return path.resolve(here, '..', 'build', 'Release', 'grantwire_native.node');
+  let dir = here;
+  while (!existsSync(path.join(dir, 'binding.gyp'))) {
+    const up = path.dirname(dir);
+    if (up === dir) {
+      dir = path.resolve(here, '..');
+      break;
+    }
+    dir = up;
+  }
+  return path.join(dir, 'build', 'Release', 'grantwire_native.node');
 }
 
 /** The addon, or null when it is not built or fails to load (see nativeLoadError()). */

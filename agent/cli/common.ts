@@ -3,7 +3,8 @@
 import { LocalApiError, LocalClient } from '../../localapi/client.js';
 
 export async function withClient(command: string, fn: (c: LocalClient) => Promise<number>): Promise<number> {
-  const client = new LocalClient();
+  // One call per invocation: whois over node:http too, so no command loads undici (~0.1 s, issue 17).
+  const client = new LocalClient({ whoisPool: false });
   try {
     return await fn(client);
   } catch (err) {
