@@ -5,7 +5,7 @@
 // and resumes without a new login.
 import { chmod, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { privateFileProblem } from '../control/state-file.js';
+import { privateFileProblem } from '../cli/state-file.js';
 import { GrantwireError } from '../types/errors.js';
 import type { Prefs } from '../localapi/types.js';
 import { MachinePrivate, NodePrivate } from '../crypto/key.js';

@@ -9,7 +9,7 @@ import Database from 'better-sqlite3';
 import type { Hostinfo } from '../types/netmap.js';
 import type { PostureValue, UserRole } from '../types/tailnet.js';
 import { migrate } from './schema.js';
-import { prepareStateFile, tightenStateFiles, type StateFileOptions } from './state-file.js';
+import { prepareStateFile, tightenStateFiles, type StateFileOptions } from '../cli/state-file.js';
 import { allocateHost, v4ForHost, v6ForHost } from './addresses.js';
 import { GrantwireError } from '../types/errors.js';
 

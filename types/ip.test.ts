@@ -3,7 +3,7 @@
 // and the WHATWG URL host serializer (RFC 5952 compression, lowercase) for the canonical IPv6 text.
 import { isIP } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { rng } from '../filter/test-helpers.js';
+import { seededRng as rng } from './seeded-rng.js';
 import {
   compareIP,
   formatAddrPort,

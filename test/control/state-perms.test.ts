@@ -5,7 +5,7 @@ import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { privateFileProblem } from '../../control/state-file.js';
+import { privateFileProblem } from '../../cli/state-file.js';
 import { Store } from '../../control/store.js';
 import { POLICY } from './fixtures.js';
 import { runControl } from './helpers.js';
