@@ -73,3 +73,25 @@ export function wgDatagram(f: Fuzz, captured: Captured): { label: string; bytes:
       return { label: 'oversized datagram', bytes: typed(f, f.chance(0.5) ? MESSAGE_TRANSPORT_TYPE : type, f.range(9000, MAX_UDP_PAYLOAD)) };
   }
 }
+
+/**
+ * A mutated IP packet for the peer to send through a real session: the agent decrypts it and its IP
+ * length check, cryptokey source check and filter parser see the garbage. The version nibble and the
+ * destination are restored after mutating, so the peer's cryptokey routing still sends it to the agent.
+ */
+export function tunnelPacket(f: Fuzz, seeds: readonly Uint8Array[]): Uint8Array {
+  const s = f.pick(seeds);
+  const v6 = s[0] >> 4 === 6;
+  const dstOff = v6 ? 24 : 16;
+  const dstEnd = dstOff + (v6 ? 16 : 4);
+  let m = f.mutate(s);
+  if (m.length < dstEnd) {
+    const t = new Uint8Array(dstEnd);
+    t.set(m);
+    m = t;
+  }
+  if (m.length > 1400) m = m.slice(0, 1400);
+  m[0] = (m[0] & 0x0f) | (v6 ? 0x60 : 0x40);
+  m.set(s.subarray(dstOff, dstEnd), dstOff);
+  return m;
+}
