@@ -33,8 +33,10 @@ export interface NoiseRound {
   label: string;
   /** Server message `type` (and `code` for errors) of the first reply on an authenticated channel. */
   reply?: string;
-  /** Authenticated shapes that must be refused: a reply other than an error is a failure. */
+  /** Authenticated shapes that must be refused: a reply other than an error (or a close) is a failure. */
   mustRefuse: boolean;
+  /** Well-formed requests control must answer with an error message (not just drop). */
+  wantError?: boolean;
   /** The upgrade itself was refused (503: pre-auth limits). */
   refused?: boolean;
 }
@@ -199,41 +201,41 @@ async function authenticated(f: Fuzz, t: NoiseTarget, s: Socket, r: Reader, wait
   switch (kind) {
     case 0:
       writeSafe(s, frame(f.bytes(f.range(17, 400))));
-      return { label: 'transport frame failing authentication', reply: await firstReply(r, recv, waitMs), mustRefuse: true };
+      return { label: 'transport frame failing authentication', reply: await firstReply(r, recv, waitMs * 10), mustRefuse: true };
     case 1:
       writeSafe(s, chunkFrame(send, f.range(2, 255), f.bytes(f.size(200))));
-      return { label: 'bad chunk header', reply: await firstReply(r, recv, waitMs), mustRefuse: true };
+      return { label: 'bad chunk header', reply: await firstReply(r, recv, waitMs * 10), mustRefuse: true };
     case 2:
       writeSafe(s, chunkFrame(send, 0, Uint8Array.of(0xff, 0xfe, 0xc0, 0x80, ...f.bytes(f.size(100)))));
-      return { label: 'message not UTF-8', reply: await firstReply(r, recv, waitMs), mustRefuse: true };
+      return { label: 'message not UTF-8', reply: await firstReply(r, recv, waitMs * 10), mustRefuse: true };
     case 3: {
       // Continuation chunks past the 64 KiB first-message cap.
       const piece = f.bytes(60_000);
       for (let i = 0; i < 3 && !s.destroyed; i++) writeSafe(s, chunkFrame(send, 1, piece));
-      return { label: 'first message over the cap', reply: await firstReply(r, recv, waitMs), mustRefuse: true };
+      return { label: 'first message over the cap', reply: await firstReply(r, recv, waitMs * 10), mustRefuse: true };
     }
     case 4: {
       const junk = f.pick(['', 'null', '[]', '{}', '{"type":5}', '{"type":"register"}', '{"type":"map","nodeKey":5}', `{"type":"update","endpoints":["1.2.3.4:5"]}`, '{"type":"keepalive"}', '['.repeat(30_000), f.text(f.size(500))]);
       writeSafe(s, textFrame(send, junk));
-      return { label: 'junk request', reply: await firstReply(r, recv, waitMs), mustRefuse: true };
+      return { label: 'junk request', reply: await firstReply(r, recv, waitMs * 10), mustRefuse: true };
     }
     case 5:
       // Another node's key, proven from this (other) machine: refused, node_key_in_use.
       writeSafe(s, textFrame(send, JSON.stringify({ type: 'register', nodeKey: other, nodeKeyProof: proofOfOther, hostname: 'thief', hostinfo, requestTags: [] })));
-      return { label: "register with another machine's node key", reply: await firstReply(r, recv, waitMs), mustRefuse: true };
+      return { label: "register with another machine's node key", reply: await firstReply(r, recv, waitMs * 10), mustRefuse: true, wantError: true };
     case 6:
       writeSafe(s, textFrame(send, JSON.stringify({ type: 'map', nodeKey: other, nodeKeyProof: proofOfOther, endpoints: ['192.0.2.9:1'] })));
-      return { label: "map for another machine's node", reply: await firstReply(r, recv, waitMs), mustRefuse: true };
+      return { label: "map for another machine's node", reply: await firstReply(r, recv, waitMs * 10), mustRefuse: true, wantError: true };
     case 7:
       writeSafe(s, textFrame(send, JSON.stringify({ type: 'logout', nodeKey: other, nodeKeyProof: proofOfOther })));
-      return { label: "logout of another machine's node", reply: await firstReply(r, recv, waitMs), mustRefuse: true };
+      return { label: "logout of another machine's node", reply: await firstReply(r, recv, waitMs * 10), mustRefuse: true, wantError: true };
     default: {
       // A proof that is well-formed but wrong (random, or for another session).
       const proof = f.chance(0.5) ? Buffer.from(f.bytes(32)).toString('hex') : proveNodeKey(t.otherNodePrivate, t.serverKey, f.bytes(32), machinePublic);
       if (!HEX64.test(proof)) throw new Error('proof shape');
       const type = f.pick(['register', 'map', 'logout']);
       writeSafe(s, textFrame(send, JSON.stringify({ type, nodeKey: other, nodeKeyProof: proof, hostname: 'x', hostinfo, requestTags: [], endpoints: [] })));
-      return { label: `${type} with a wrong proof`, reply: await firstReply(r, recv, waitMs), mustRefuse: true };
+      return { label: `${type} with a wrong proof`, reply: await firstReply(r, recv, waitMs * 10), mustRefuse: true, wantError: true };
     }
   }
 }
