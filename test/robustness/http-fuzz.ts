@@ -5,8 +5,9 @@
 //
 // The generators never build a request that could change state when it succeeds: the admin token is only
 // sent with bodies no handler accepts and never with DELETE or a policy POST; the LocalAPI generator
-// never names down or logout and sends no body `up` or `PATCH prefs` would accept. So after the fuzz the
-// suite can demand that nothing was lost. Each request carries a label (its shape) for failure messages.
+// never names down or logout, and the only bodies `up` or `PATCH prefs` accept are ones that framing junk
+// decodes to empty (`{}`: no change). So after the fuzz the suite can demand that nothing was lost. Each
+// request carries a label (its shape) for failure messages.
 import { connect, type NetConnectOpts } from 'node:net';
 import type { Fuzz } from './fuzz-rng.js';
 
