@@ -116,13 +116,9 @@ export async function handleAdminApi(req: IncomingMessage, res: ServerResponse, 
         coordinator.refreshNode(requireNode(store, path[1]).id);
         return send(res, removed ? 200 : 404, removed ? { removed: path[3] } : { error: 'no such attribute', code: 'not_found' });
       }
-      const body = await readBody(req);
-      let parsed: { value?: unknown; expiry?: unknown };
-      try {
-        parsed = JSON.parse(body ?? '') as { value?: unknown; expiry?: unknown };
-      } catch {
-        return send(res, 400, { error: 'body must be JSON {"value": …, "expiry"?: "1h"}', code: 'bad_request' });
-      }
+      // readJson: any body that is not a JSON object (`null` too) is a 400, never a property read on null.
+      const parsed = await readJson(req);
+      if (!parsed) return send(res, 400, { error: 'body must be JSON {"value": …, "expiry"?: "1h"}', code: 'bad_request' });
       const v = parsed.value;
       if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') {
         return send(res, 400, { error: 'value must be a string, number or boolean', code: 'bad_request' });

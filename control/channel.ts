@@ -76,7 +76,9 @@ export class NoiseChannel {
     // The socket arrives paused; it flows once a message handler is attached (see onMessage).
     socket.on('close', () => this.shut('connection closed'));
     socket.on('error', (e: Error) => this.shut(`socket error: ${e.message}`));
-    socket.on('end', () => this.shut('connection closed by peer'));
+    // The peer's FIN ends the channel; end our side too, or the socket stays half-open (node:http servers
+    // allow half-open sockets) and holds its descriptor for ever.
+    socket.on('end', () => this.close('connection closed by peer'));
   }
 
   /** Attaches the handler, delivers frames that arrived with the handshake, and starts reading. */
@@ -186,6 +188,7 @@ function readFrames(socket: Duplex, head: Buffer, count: number, timeoutMs: numb
       clearTimeout(timer);
       socket.off('data', onData);
       socket.off('close', onClose);
+      socket.off('end', onClose);
       socket.off('error', onError);
     };
     const onData = (d: Buffer): void => {
@@ -216,6 +219,8 @@ function readFrames(socket: Duplex, head: Buffer, count: number, timeoutMs: numb
     }, timeoutMs);
     socket.on('data', onData);
     socket.on('close', onClose);
+    // A FIN mid-handshake: the peer is gone, though the half-open socket would not emit 'close' yet.
+    socket.on('end', onClose);
     socket.on('error', onError);
     if (head.length > 0) onData(head);
   });

@@ -90,6 +90,51 @@ describe('unauthenticated channels', () => {
   });
 });
 
+// Found by test/robustness: node:http keeps server sockets half-open, so a peer's FIN alone never ended an
+// upgraded socket. A client that hung up mid-handshake held its pre-auth slot (and descriptor) until the
+// 10 s timeout, and a map stream's socket stayed open for good after its agent left.
+describe('a peer that hangs up', () => {
+  const HANG_UPS: { name: string; hangUp: (url: string) => Promise<void> }[] = [
+    {
+      name: 'right after the upgrade',
+      hangUp: async (url) => void (await bareUpgrade(url)).socket?.end(),
+    },
+    {
+      name: 'in the middle of the first frame',
+      hangUp: async (url) => {
+        const { socket } = await bareUpgrade(url);
+        socket?.end(Buffer.from([0, 0, 0, 96, 1, 2, 3]));
+      },
+    },
+    {
+      name: 'after the Noise handshake, before its first request',
+      hangUp: async (url) => void (await rawChannel(url)).socket.end(),
+    },
+  ];
+
+  it.each(HANG_UPS)('$name frees its pre-auth slot and socket at once', async ({ hangUp }) => {
+    h = await startControl({ policy: POLICY, preAuth: { maxGlobal: 100, maxPerAddress: 100, timeoutMs: 10_000 } });
+    const serverSide: Socket[] = [];
+    h.server.http.on('upgrade', (_req, s: Socket) => serverSide.push(s));
+    await hangUp(h.url);
+    await waitUntil(() => serverSide.length === 1 && serverSide[0].destroyed && h?.server.preAuth.pending === 0, 2000, 'slot and socket freed');
+    expect(h.server.preAuth.timedOut).toBe(0);
+  });
+
+  it("control closes a map stream's socket when the agent leaves", async () => {
+    h = await startControl({ policy: POLICY });
+    h.addUser('alice@example.com');
+    const a = newAgent(h.url);
+    await a.client.register({ authKey: h.key({ user: 'alice@example.com' }), hostname: 'leaver', hostinfo: LINUX });
+    const serverSide: Socket[] = [];
+    h.server.http.on('upgrade', (_req, s: Socket) => serverSide.push(s));
+    await a.stream([]);
+    expect(serverSide).toHaveLength(1);
+    await a.stop();
+    await waitUntil(() => serverSide[0].destroyed, 3000, "control's end of the stream closed");
+  });
+});
+
 describe('registered nodes', () => {
   it('update messages are rate-limited and coalesced; the last one is applied', async () => {
     h = await startControl({ policy: POLICY, updateRate: { burst: 3, intervalMs: 200 } });

@@ -240,6 +240,27 @@ describe('admin API', () => {
   });
 });
 
+describe('admin API bodies', () => {
+  // Found by test/robustness: `PUT …/attrs/…` with the body `null` read a property of null (500).
+  const ROUTES = [
+    { method: 'PUT', path: (id: number) => `/api/v1/nodes/${id}/attrs/custom:x` },
+    { method: 'PUT', path: (id: number) => `/api/v1/nodes/${id}/tags` },
+    { method: 'POST', path: () => '/api/v1/keys' },
+    { method: 'POST', path: () => '/api/v1/users' },
+  ];
+  const BODIES = ['null', '[]', '5', '"x"', 'true', '{', '', '{"value":null}'];
+  let nodeId = 0;
+  beforeAll(async () => {
+    nodeId = (await newAgent(h.url).client.register({ authKey: key({ user: 'alice@example.com' }), hostname: 'bodies', hostinfo: LINUX })).node.id;
+  });
+  it.each(ROUTES.flatMap((r) => BODIES.map((body) => ({ ...r, body, route: r.path(0).replace('/0/', '/ID/') }))))('$method $route answers 400 to the body $body', async ({ method, path, body }) => {
+    const token = createApiToken(h.store, 'root@example.com').token;
+    const r = await fetch(new URL(path(nodeId), h.url), { method, headers: { authorization: `Bearer ${token}` }, body });
+    expect(r.status).toBe(400);
+    expect(((await r.json()) as { code: string }).code).toBe('bad_request');
+  });
+});
+
 describe('pinned control key', () => {
   it('an agent pinned to the right key works; pinned to another key it never talks', async () => {
     const probe = newAgent(h.url);
