@@ -13,3 +13,12 @@ export const POLICY = `{
     {"src": ["autogroup:member"], "dst": ["tag:db"], "ip": ["tcp:5432"], "srcPosture": ["posture:jit"]},
   ],
 }`;
+
+/**
+ * POLICY plus every member (untagged) device reaching every other one and the tag:web servers on port 22:
+ * for suites about peers, since a node is sent only the peers the policy relates it to.
+ */
+export const MESH_POLICY = POLICY.replace(
+  '"grants": [',
+  '"grants": [\n    {"src": ["autogroup:member"], "dst": ["autogroup:member", "tag:web"], "ip": ["tcp:22"]},',
+);
