@@ -117,6 +117,12 @@ export class MapStreams {
     const started = performance.now();
     const { cache } = this.opts;
     const now = this.opts.now();
+    if (this.sessions.size === 0) {
+      // Nobody to send to: the stale filters wait (a registration storm before any stream costs no compiles).
+      this.dirty.clear();
+      this.allDirty = false;
+      return;
+    }
     // Compiles stale filters and updates who sees whom; nodes whose visible peers changed owe a delta too.
     cache.sync(now);
     const moved = cache.takeVisibilityChanges();
