@@ -295,9 +295,12 @@ describe.skipIf(missing.length > 0)('end to end: a tailnet in namespaces', () =>
     await lab.addNode('temp');
     const key = await lab.createKey('bob@example.com', { ephemeral: true });
     expect((await lab.up('temp', key)).code).toBe(0);
-    expect(await waitFor(async () => (await peersOf('analyst')).has('temp'), 5000, 200)).toBe(true);
+    // peers by policy: temp (bob, group:analytics) reaches tag:tailsql, so sql lists it; bob's analyst
+    // laptop does not (no grant relates bob's devices to each other)
+    expect(await waitFor(async () => (await peersOf('sql')).has('temp'), 5000, 200)).toBe(true);
+    expect((await peersOf('analyst')).has('temp')).toBe(false);
     expect((await lab.agent('temp', ['logout'])).code).toBe(0);
-    expect(await waitFor(async () => !(await peersOf('analyst')).has('temp'), 5000, 200)).toBe(true);
+    expect(await waitFor(async () => !(await peersOf('sql')).has('temp'), 5000, 200)).toBe(true);
     const st = await lab.agent('temp', ['status']);
     expect(st.stdout).toMatch(/^Logged out/);
   }, 60_000);
