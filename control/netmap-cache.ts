@@ -106,18 +106,19 @@ export class NetmapCache {
     const compiler = this.src.compiler();
     if (!compiler) return;
     if (this.visRebuild || this.vis.deadSlots() > Math.max(1024, this.vis.size)) {
-      this.vis = new PeerVisibility();
+      // After a new compiler the nodes keep their slots, so unchanged visible sets keep their snapshot
+      // objects (and changed ones diff word by word); when dead slots pile up, start afresh.
+      this.vis = this.visRebuild && this.vis.deadSlots() <= Math.max(1024, this.vis.size) ? new PeerVisibility(this.vis) : new PeerVisibility();
       this.visRebuild = false;
       this.visPending.clear();
       const active: NodeRow[] = [];
-      for (const n of this.src.nodes.values()) {
-        if (!isNodeActive(n, now)) continue;
-        active.push(n);
-        this.vis.setNode(n.id, [n.v4, n.v6], n.routes);
-      }
-      for (const n of active) this.vis.setSources(n.id, this.filter(n, compiler).rules.map(srcOf));
-      this.vis.drainChanged();
-      for (const n of active) this.visChanged.add(n.id);
+      for (const n of this.src.nodes.values()) if (isNodeActive(n, now)) active.push(n);
+      const byId = new Map(active.map((n) => [n.id, n]));
+      this.vis.load(
+        active.map((n) => ({ id: n.id, addresses: [n.v4, n.v6], routes: n.routes })),
+        (id) => this.filter(byId.get(id) as NodeRow, compiler).rules.map(srcOf),
+      );
+      for (const id of this.vis.drainChanged()) this.visChanged.add(id);
       return;
     }
     if (this.visPending.size === 0 && this.filterStale.size === 0) return;
