@@ -256,6 +256,8 @@ export class PeerVisibility {
   private v4Index: Array<[number, number]> = [];
   private v6Index: Array<[bigint, number]> = [];
   private readonly routers = new Set<number>();
+  /** recomputeIn's work row (rows change in place, so a rule change allocates nothing). */
+  private scratch = new Uint32Array(0);
 
   /**
    * With `prev` (a new compiler, same nodes): every node keeps its slot and the bit layout stays, so a
@@ -379,8 +381,18 @@ export class PeerVisibility {
    * of bit by bit, which at 10,000 nodes is the difference between milliseconds and most of a second.
    */
   load(nodes: Iterable<{ id: number; addresses: readonly string[]; routes: readonly string[] }>, sourcesOf: (id: number) => Iterable<readonly string[]>): void {
+    const list = [...nodes];
+    // one allocation per row instead of one per doubling
+    let slotsNeeded = this.table.length;
+    for (const n of list) if (!this.reserved.has(n.id) && !this.slotOf.has(n.id)) slotsNeeded++;
+    while (this.words * 32 < slotsNeeded) this.words *= 2;
+    if (this.open.length < this.words) {
+      const open = new Uint32Array(this.words);
+      open.set(this.open);
+      this.open = open;
+    }
     const ids: number[] = [];
-    for (const n of nodes) {
+    for (const n of list) {
       this.setNode(n.id, n.addresses, n.routes);
       ids.push(n.id);
     }
@@ -481,7 +493,9 @@ export class PeerVisibility {
   private recomputeIn(s: number, transpose = true): void {
     const slot = this.slots[s];
     if (!slot) return;
-    const fresh = new Uint32Array(this.words);
+    if (this.scratch.length !== this.words) this.scratch = new Uint32Array(this.words);
+    const fresh = this.scratch;
+    fresh.fill(0);
     for (const e of slot.entries) {
       if (e.wide) continue;
       const b = e.bits;
@@ -491,7 +505,8 @@ export class PeerVisibility {
     const old = this.inRows[s];
     let changed = false;
     if (!transpose) {
-      this.inRows[s] = fresh;
+      if (old.length === fresh.length) old.set(fresh);
+      else this.inRows[s] = fresh.slice();
       return;
     }
     for (let i = 0; i < fresh.length; i++) {
@@ -507,8 +522,10 @@ export class PeerVisibility {
         x ^= low;
       }
     }
-    this.inRows[s] = fresh;
-    if (changed) this.dirty.add(s);
+    if (changed) {
+      old.set(fresh);
+      this.dirty.add(s);
+    }
   }
 
   /** Resolves a new SrcIPs array against the live nodes. */
