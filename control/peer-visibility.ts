@@ -385,7 +385,8 @@ export class PeerVisibility {
     // one allocation per row instead of one per doubling
     let slotsNeeded = this.table.length;
     for (const n of list) if (!this.reserved.has(n.id) && !this.slotOf.has(n.id)) slotsNeeded++;
-    while (this.words * 32 < slotsNeeded) this.words *= 2;
+    // an eighth of headroom for joins before the next doubling (bitsets are scanned whole: keep them tight)
+    if (this.words * 32 < slotsNeeded) this.words = Math.ceil((slotsNeeded * 9) / 8 / 32);
     if (this.open.length < this.words) {
       const open = new Uint32Array(this.words);
       open.set(this.open);
