@@ -15,10 +15,10 @@ export const POLICY = `{
 }`;
 
 /**
- * POLICY plus every member (untagged) device reaching every other one and the tag:web servers on port 22:
- * for suites about peers, since a node is sent only the peers the policy relates it to.
+ * POLICY plus SSH from every member (untagged) device to every other one and to the web and db servers,
+ * and web → db: for suites about peers, since a node is sent only the peers the policy relates it to.
  */
 export const MESH_POLICY = POLICY.replace(
   '"grants": [',
-  '"grants": [\n    {"src": ["autogroup:member"], "dst": ["autogroup:member", "tag:web"], "ip": ["tcp:22"]},',
+  '"grants": [\n    {"src": ["autogroup:member"], "dst": ["autogroup:member", "tag:web", "tag:db"], "ip": ["tcp:22"]},\n    {"src": ["tag:web"], "dst": ["tag:db"], "ip": ["tcp:80"]},',
 );
