@@ -152,6 +152,26 @@ interface Entry {
   users: Set<number>;
   /** Its parts that are not a node's address (CIDRs, ranges, other hosts): tested against newcomers. */
   ranges: Ranges;
+  /** Its member slots when they are few (OR-ing them bit by bit beats a whole row), null when many; undefined: not yet known. */
+  few?: number[] | null;
+}
+
+/** An array's members as a list when there are fewer than one per 8 words of its row. */
+function fewMembers(e: Entry): number[] | null {
+  if (e.few !== undefined) return e.few;
+  const limit = e.bits.length >>> 3;
+  const out: number[] = [];
+  const w = e.bits;
+  for (let i = 0; i < w.length; i++) {
+    let x = w[i];
+    while (x !== 0) {
+      if (out.length >= limit) return (e.few = null);
+      const low = x & -x;
+      out.push(i * 32 + 31 - Math.clz32(low));
+      x ^= low;
+    }
+  }
+  return (e.few = out);
 }
 
 interface Slot {
@@ -256,6 +276,20 @@ export class PeerVisibility {
   private v4Index: Array<[number, number]> = [];
   private v6Index: Array<[bigint, number]> = [];
   private readonly routers = new Set<number>();
+  /** Rows handed out by row() during load(). */
+  private block = EMPTY_ROW;
+  private blockNext = 0;
+
+  /** A zeroed row of `words` words. */
+  private row(): Uint32Array {
+    if (this.blockNext + this.words <= this.block.length) {
+      const r = this.block.subarray(this.blockNext, this.blockNext + this.words);
+      this.blockNext += this.words;
+      return r;
+    }
+    return new Uint32Array(this.words);
+  }
+
   /** recomputeIn's work row (rows change in place, so a rule change allocates nothing). */
   private scratch = new Uint32Array(0);
 
@@ -313,6 +347,7 @@ export class PeerVisibility {
         if (member === hasBit(e.bits, s)) continue;
         if (member) setBit(e.bits, s);
         else clearBit(e.bits, s);
+        e.few = undefined;
         for (const u of e.users) users.add(u);
       }
       for (const u of users) this.recomputeIn(u);
@@ -322,16 +357,16 @@ export class PeerVisibility {
     if (slot !== undefined) {
       this.reserved.delete(id);
       this.slots[slot] = { id, fp, entries: [], wide: 0 };
-      this.inRows[slot] = new Uint32Array(this.words);
-      this.outRows[slot] = new Uint32Array(this.words);
+      this.inRows[slot] = this.row();
+      this.outRows[slot] = this.row();
       this.stale[slot] = true;
     } else {
       slot = this.table.length;
       this.table.push(id);
       if (slot >= this.words * 32) this.grow();
       this.slots.push({ id, fp, entries: [], wide: 0 });
-      this.inRows.push(new Uint32Array(this.words));
-      this.outRows.push(new Uint32Array(this.words));
+      this.inRows.push(this.row());
+      this.outRows.push(this.row());
       this.snaps.push(undefined);
       this.stale.push(true);
     }
@@ -343,6 +378,7 @@ export class PeerVisibility {
     for (const e of this.entries.values()) {
       if (e.wide || !this.admitsRanges(e, fp)) continue;
       setBit(e.bits, slot);
+      e.few = undefined;
       for (const u of e.users) {
         if (u === slot) continue;
         setBit(this.inRows[u], slot);
@@ -365,7 +401,11 @@ export class PeerVisibility {
       clearBit(this.outRows[u], s);
       this.dirty.add(u);
     });
-    for (const e of this.entries.values()) clearBit(e.bits, s);
+    for (const e of this.entries.values()) {
+      if (!hasBit(e.bits, s)) continue;
+      clearBit(e.bits, s);
+      e.few = undefined;
+    }
     this.unindex(s);
     this.slotOf.delete(id);
     this.slots[s] = null;
@@ -392,6 +432,9 @@ export class PeerVisibility {
       open.set(this.open);
       this.open = open;
     }
+    // every row of the load in one allocation (views into it; grow() copies rows out)
+    this.block = new Uint32Array(2 * list.length * this.words);
+    this.blockNext = 0;
     const ids: number[] = [];
     for (const n of list) {
       this.setNode(n.id, n.addresses, n.routes);
@@ -499,6 +542,11 @@ export class PeerVisibility {
     fresh.fill(0);
     for (const e of slot.entries) {
       if (e.wide) continue;
+      const few = fewMembers(e);
+      if (few !== null) {
+        for (let k = 0; k < few.length; k++) fresh[few[k] >>> 5] |= 1 << (few[k] & 31);
+        continue;
+      }
       const b = e.bits;
       for (let i = 0; i < fresh.length; i++) fresh[i] |= b[i];
     }
@@ -595,6 +643,7 @@ export class PeerVisibility {
 }
 
 const EMPTY = new Uint32Array(0);
+const EMPTY_ROW: Uint32Array = EMPTY;
 
 function lowerBound<T extends number | bigint>(list: ReadonlyArray<readonly [T, number]>, v: T): number {
   let lo = 0;
