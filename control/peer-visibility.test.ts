@@ -71,6 +71,21 @@ describe('PeerVisibility', () => {
     for (const [id, peers] of Object.entries(want)) expect(idsOf(v.visible(Number(id)), [1, 2, 3], Number(id)), `node ${id}`).toEqual(peers);
   });
 
+  it.each([
+    { name: 'canonical', text: 'fd7a:115c:a1e0::1' },
+    { name: 'spelled out', text: 'fd7a:115c:a1e0:0:0:0:0:1' },
+    { name: 'upper case', text: 'FD7A:115C:A1E0::1' },
+    { name: 'leading zeros', text: 'fd7a:115c:a1e0::0001' },
+    { name: 'a one-group ::', text: 'fd7a:115c:a1e0:0::0:1' },
+  ])('a node address spelled $name matches the canonical SrcIPs text', ({ text }) => {
+    const v = new PeerVisibility();
+    v.setNode(1, [text], []);
+    v.setNode(2, [v4ForHost(2)], []);
+    v.setSources(2, [Object.freeze(['fd7a:115c:a1e0::1'])]);
+    v.drainChanged();
+    expect(v.visible(2)!.ids()).toEqual([1]);
+  });
+
   it('matches the reference through random joins, leaves, route and rule changes', () => {
     for (let seed = 1; seed <= 30; seed++) {
       const rnd = seededRng(seed);
