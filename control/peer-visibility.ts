@@ -341,6 +341,8 @@ export class PeerVisibility {
   private v4Index: Array<[number, number]> = [];
   private v6Index: Array<[bigint, number]> = [];
   private readonly routers = new Set<number>();
+  /** load() in progress: the address indexes are sorted at its end. */
+  private bulk = false;
   /** Rows handed out by row() during load(). */
   private block = EMPTY_ROW;
   private blockNext = 0;
@@ -501,10 +503,14 @@ export class PeerVisibility {
     this.block = new Uint32Array(2 * list.length * this.words);
     this.blockNext = 0;
     const ids: number[] = [];
+    this.bulk = true; // index() appends; sorted once below
     for (const n of list) {
       this.setNode(n.id, n.addresses, n.routes);
       ids.push(n.id);
     }
+    this.bulk = false;
+    this.v4Index.sort((a, b) => a[0] - b[0]);
+    this.v6Index.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
     for (const id of ids) this.setSources(id, sourcesOf(id), false);
     for (const e of this.entries.values()) {
       if (e.wide || e.users.size === 0) continue;
@@ -678,8 +684,13 @@ export class PeerVisibility {
   private index(s: number): void {
     const fp = (this.slots[s] as Slot).fp;
     for (const t of fp.texts) this.hostSlot.set(t, s);
-    for (const v of fp.v4) this.v4Index.splice(lowerBound(this.v4Index, v), 0, [v, s]);
-    for (const v of fp.v6) this.v6Index.splice(lowerBound(this.v6Index, v), 0, [v, s]);
+    if (this.bulk) {
+      for (const v of fp.v4) this.v4Index.push([v, s]);
+      for (const v of fp.v6) this.v6Index.push([v, s]);
+    } else {
+      for (const v of fp.v4) this.v4Index.splice(lowerBound(this.v4Index, v), 0, [v, s]);
+      for (const v of fp.v6) this.v6Index.splice(lowerBound(this.v6Index, v), 0, [v, s]);
+    }
     if (fp.routes.v4.length + fp.routes.v6.length > 0) this.routers.add(s);
   }
 
