@@ -16,9 +16,12 @@
 // ranges, which control's allocator guarantees (control/addresses.ts).
 //
 // Costs: a rule change costs OR-ing its arrays' bitsets and the changed bits of the transpose; a join
-// tests the new addresses against the range parts of each array (binary search). Slots are never reused
-// within one instance, so a snapshot's bits keep meaning what they meant; the owner builds a new instance
-// on a policy change or when dead slots pile up (deadSlots()).
+// tests the new addresses against the range parts of each array (binary search). A new compiler goes
+// through load(), which builds the transpose per array rather than per bit. Slots are never reused, so a
+// snapshot's bits keep meaning what they meant; the instance made for a new compiler inherits every node's
+// slot (unchanged sets keep their snapshot object), and the owner starts afresh when dead slots pile up.
+// Measured (npm run bench:control, 10,000 nodes / 1,000 grants, this shared 2-core machine): +0.15–0.35 s
+// on a 1.3–1.7 s full computation, +15–30 ms on a join, which now sends 520 deltas instead of 10,000.
 //
 // Not concurrency-safe; one per NetmapCache.
 import { formatIP, parseIP, parsePrefix, type IPAddr } from '../types/ip.js';
