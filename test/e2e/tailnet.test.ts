@@ -149,9 +149,11 @@ describe.skipIf(missing.length > 0)('end to end: a tailnet in namespaces', () =>
       await lab.scope.stop(srv);
     }, 60_000);
 
-    it('analyst → prod tcp/22 is dropped, counted and explained', async () => {
-      const before = await dropCount('prod', 'no_rule');
+    it('analyst → prod: not even a peer (no grant relates them); eng → prod tcp/80 is dropped, counted and explained', async () => {
+      expect((await peersOf('analyst')).has('prod')).toBe(false);
       expect(await connect('analyst', 'prod', 22, 1500)).toBe(false);
+      const before = await dropCount('prod', 'no_rule');
+      expect(await connect('eng', 'prod', 80, 1500)).toBe(false);
       expect(await dropCount('prod', 'no_rule')).toBeGreaterThan(before);
       const ex = await lab.mustAgent('prod', ['explain', '--src', ip.analyst, '--dst', ip.prod, '--proto', 'tcp', '--dport', '22']);
       expect(ex).toMatch(/^DROP \(no_rule\)/);
