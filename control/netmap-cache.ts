@@ -130,7 +130,7 @@ export class NetmapCache {
         this.vis.removeNode(id);
         continue;
       }
-      if (this.vis.visible(id) === null) fresh.add(id);
+      if (!this.vis.hasNode(id)) fresh.add(id);
       this.vis.setNode(id, [n.v4, n.v6], n.routes);
     }
     this.visPending.clear();

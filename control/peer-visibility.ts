@@ -395,6 +395,10 @@ export class PeerVisibility {
     return this.table.length - this.slotOf.size;
   }
 
+  hasNode(id: number): boolean {
+    return this.slotOf.has(id);
+  }
+
   get size(): number {
     return this.slotOf.size;
   }
