@@ -20,8 +20,9 @@
 // through load(), which builds the transpose per array rather than per bit. Slots are never reused, so a
 // snapshot's bits keep meaning what they meant; the instance made for a new compiler inherits every node's
 // slot (unchanged sets keep their snapshot object), and the owner starts afresh when dead slots pile up.
-// Measured (npm run bench:control, 10,000 nodes / 1,000 grants, this shared 2-core machine): +0.15–0.35 s
-// on a 1.3–1.7 s full computation, +15–30 ms on a join, which now sends 520 deltas instead of 10,000.
+// Measured (npm run bench:control, 10,000 nodes / 1,000 grants, this shared 2-core machine): +0–0.3 s on
+// a 1.5–2.1 s full computation, +20–45 ms on a join, which now sends 520 deltas instead of 10,000. About
+// 45 MB per instance (in and out rows, snapshots); the extra garbage after a rebuild shows in GC time.
 //
 // Not concurrency-safe; one per NetmapCache.
 import { formatIP, parseIP, parsePrefix, type IPAddr } from '../types/ip.js';
