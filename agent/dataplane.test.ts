@@ -237,4 +237,18 @@ describe('AgentDataplane over in-memory fakes', () => {
     await until(() => b.dp.engine.counters().drop_no_rule === drops + 1);
     expect(b.tun.received.length).toBe(n + 1);
   });
+
+  it('a peer that leaves the netmap (control no longer relates us) has the local sockets of every flow with it reset, ours too', async () => {
+    // B opens a connection to A: a node-initiated flow, which a new filter would never revoke.
+    const flows0 = b.dp.engine.flowCount;
+    b.tun.inject(buildPacket({ proto: IPPROTO_TCP, src: '100.64.0.2', dst: '100.64.0.1', sport: 40100, dport: 8080, seq: 700, ack: 0, tcpFlags: TCP_SYN }));
+    await until(() => b.dp.engine.flowCount === flows0 + 1);
+    const flows = b.dp.engine.flowCount;
+    const before = b.tun.received.length;
+    // The next netmap no longer carries A: B's socket must get an RST now instead of stalling.
+    b.dp.apply({ ...netmap(b, a, []), peers: [], policyVersion: 6 });
+    const rst = b.tun.received.slice(before).find((p) => isTcp(p, 8080, 40100));
+    expect(rst && tcpFlags(rst) & TCP_RST).toBeTruthy();
+    expect(b.dp.engine.flowCount).toBeLessThan(flows);
+  });
 });

@@ -101,8 +101,11 @@ export class AgentDataplane implements Dataplane {
             persistentKeepaliveSec: PERSISTENT_KEEPALIVE_SEC,
           });
         },
-        removePeer: (k) => {
+        removePeer: (k, allowedIPs) => {
           this.routes.delete(NodePublic.text(k));
+          // A peer control stopped sending (the policy no longer relates us, or it was deleted): its flows
+          // can never complete, so reset the local sockets now (as a revocation does) rather than let them stall.
+          if (allowedIPs) this.forgetPeerFlows(allowedIPs);
           this.device.removePeer(k);
         },
         addAddress: (a) => this.addAddress(a),
@@ -156,6 +159,17 @@ export class AgentDataplane implements Dataplane {
     for (const f of revoked) this.resetFlow(f);
     if (revoked.length > 0) log('new filter revoked %d flows', revoked.length);
     return revoked.length;
+  }
+
+  private forgetPeerFlows(allowedIPs: readonly string[]): void {
+    const prefixes: IPPrefix[] = [];
+    for (const a of allowedIPs) {
+      const p = parsePrefix(a);
+      if (p) prefixes.push(p);
+    }
+    const cut = this.engine.forgetRemote(prefixes);
+    for (const f of cut) this.resetFlow(f);
+    if (cut.length > 0) log('peer left the netmap: reset %d flows', cut.length);
   }
 
   /** RST toward the local socket (into the TUN) and toward the peer (through the tunnel). */

@@ -34,7 +34,7 @@ export interface PeerConfig {
 
 export interface NetmapPlan {
   upserts: PeerConfig[];
-  removals: { nodeKey: string; publicKey: Uint8Array }[];
+  removals: { nodeKey: string; publicKey: Uint8Array; allowedIPs: string[] }[];
   addAddresses: string[];
   removeAddresses: string[];
   /** null when the rules did not change (no filter swap needed). */
@@ -43,7 +43,7 @@ export interface NetmapPlan {
 
 /** What the applier remembers from the last netmap to diff the next one. */
 export interface AppliedState {
-  peers: Map<string, { signature: string; publicKey: Uint8Array }>;
+  peers: Map<string, { signature: string; publicKey: Uint8Array; allowedIPs: string[] }>;
   addresses: string[];
   filterSignature: string;
 }
@@ -88,11 +88,11 @@ export function planNetmap(prev: AppliedState, nm: Netmap, localNets: IPPrefix[]
     const cfg = peerConfigOf(node, localNets);
     if (!cfg || cfg.nodeKey === selfKey || next.peers.has(cfg.nodeKey)) continue;
     const signature = peerSignature(cfg);
-    next.peers.set(cfg.nodeKey, { signature, publicKey: cfg.publicKey });
+    next.peers.set(cfg.nodeKey, { signature, publicKey: cfg.publicKey, allowedIPs: cfg.allowedIPs });
     if (prev.peers.get(cfg.nodeKey)?.signature !== signature) upserts.push(cfg);
   }
   const removals: NetmapPlan['removals'] = [];
-  for (const [nodeKey, old] of prev.peers) if (!next.peers.has(nodeKey)) removals.push({ nodeKey, publicKey: old.publicKey });
+  for (const [nodeKey, old] of prev.peers) if (!next.peers.has(nodeKey)) removals.push({ nodeKey, publicKey: old.publicKey, allowedIPs: old.allowedIPs });
   const addAddresses = next.addresses.filter((a) => !prev.addresses.includes(a));
   const removeAddresses = prev.addresses.filter((a) => !next.addresses.includes(a));
   const localPrefixes = next.addresses;
@@ -104,7 +104,8 @@ export function planNetmap(prev: AppliedState, nm: Netmap, localNets: IPPrefix[]
 /** The data-plane operations a plan needs; the daemon binds them to Device, TunDevice and FilterEngine. */
 export interface DataplanePorts {
   upsertPeer(p: PeerConfig): void;
-  removePeer(publicKey: Uint8Array): void;
+  /** Removes a peer; `allowedIPs` (what it was routed) lets the data plane reset local sockets talking to it. */
+  removePeer(publicKey: Uint8Array, allowedIPs?: readonly string[]): void;
   addAddress(prefix: string): void;
   removeAddress(prefix: string): void;
   /** Compiles and swaps in the new filter; returns how many flows it revoked. */
@@ -130,7 +131,7 @@ export class NetmapApplier {
     const revokedFlows = plan.filter ? this.ports.replaceFilter(plan.filter.rules, plan.filter.origins, plan.filter.localPrefixes) : 0;
     for (const a of plan.addAddresses) this.ports.addAddress(a);
     for (const a of plan.removeAddresses) this.ports.removeAddress(a);
-    for (const r of plan.removals) this.ports.removePeer(r.publicKey);
+    for (const r of plan.removals) this.ports.removePeer(r.publicKey, r.allowedIPs);
     for (const u of plan.upserts) this.ports.upsertPeer(u);
     this.state = next;
     return { plan, revokedFlows };
@@ -138,7 +139,7 @@ export class NetmapApplier {
 
   /** Forgets every peer (down/logout): removes them from the device and closes the filter. */
   clear(): void {
-    for (const [, p] of this.state.peers) this.ports.removePeer(p.publicKey);
+    for (const [, p] of this.state.peers) this.ports.removePeer(p.publicKey, p.allowedIPs);
     this.ports.replaceFilter([], undefined, this.state.addresses);
     this.state = { ...emptyApplied(), addresses: this.state.addresses };
   }

@@ -12,7 +12,7 @@
 // where a flow would be created (a lookup miss), tombstones only on an outbound miss, and the TCP
 // acknowledgment number is read only on the outbound path.
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../packet/headers.js';
-import { parseIP } from '../types/ip.js';
+import { parseIP, prefixContains, type IPPrefix } from '../types/ip.js';
 import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, ipProtoHasPorts } from '../types/ipproto.js';
 import type { CompiledFilter } from './compiled-filter.js';
 import { explainPacket, type Explanation } from './explain.js';
@@ -41,7 +41,7 @@ import {
   PKT_OK,
 } from './packet.js';
 import { parsePacket, readTcpAck } from './packet-parser.js';
-import { pruneTombstones, revokeFlows, type RevokedFlow } from './revoke.js';
+import { dropFlowsOfRemote, pruneTombstones, revokeFlows, type RevokedFlow } from './revoke.js';
 
 export type { RevokedFlow };
 import {
@@ -381,6 +381,19 @@ export class FilterEngine {
     pruneTombstones(this.tombs, allows, t);
     this.revokedTotal += revoked.length;
     return revoked;
+  }
+
+  /**
+   * A peer left the netmap: drops every flow (either direction) with a remote address inside `prefixes`
+   * (its allowed IPs) and returns them, so the data plane resets the local sockets instead of leaving them
+   * to stall. Runs on netmap changes, not per packet.
+   */
+  forgetRemote(prefixes: readonly IPPrefix[], now?: number): RevokedFlow[] {
+    if (prefixes.length === 0) return [];
+    const t = now === undefined ? this.clock() : now;
+    const dropped = dropFlowsOfRemote(this.flows, (remote) => prefixes.some((p) => prefixContains(p, remote)), t);
+    this.revokedTotal += dropped.length;
+    return dropped;
   }
 
   /** Forgets all flow, tombstone and fragment state (counters stay). */

@@ -91,6 +91,26 @@ export function revokeFlows(fl: FlowTable, filter: CompiledFilter | null, now: n
   return revoked;
 }
 
+/**
+ * Drops every flow, in either direction, whose remote address `isGone` says belongs to a peer that left the
+ * netmap (control stopped sending it: the policy no longer relates the two nodes, or it was deleted); returns
+ * them so the data plane can reset the local sockets. Nothing can reach the peer any more, so a socket left
+ * open would only stall; tombstones are not needed (no packet of that peer gets through the device).
+ */
+export function dropFlowsOfRemote(fl: FlowTable, isGone: (remote: Uint8Array) => boolean, now: number): RevokedFlow[] {
+  const dropped: RevokedFlow[] = [];
+  for (const i of fl.indexes()) {
+    if (!fl.isLive(i, now)) continue;
+    const t = tupleOf(fl, i);
+    if (!isGone(t.remote)) continue;
+    const rf: RevokedFlow = { family: t.family, proto: t.proto, local: formatIP(t.local), localPort: t.localPort, remote: formatIP(t.remote), remotePort: t.remotePort };
+    if (t.proto === IPPROTO_TCP && fl.state(i) !== FS_TCP_RESET) rf.tcp = { remoteNextSeq: fl.remoteNextSeq(i) >>> 0, localNextSeq: fl.localNextSeq(i) >>> 0 };
+    dropped.push(rf);
+    fl.remove(i);
+  }
+  return dropped;
+}
+
 /** Removes expired tombstones and those of tuples `filter` allows again (the grant came back). */
 export function pruneTombstones(tombs: FlowTable, filter: CompiledFilter | null, now: number): void {
   for (const i of tombs.indexes()) {
