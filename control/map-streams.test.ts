@@ -7,8 +7,6 @@ function fakeCache(): { cache: NetmapCache; flushes: () => number; built: number
   let flushes = 0;
   const built: number[] = [];
   const cache = {
-    sync: () => {},
-    takeVisibilityChanges: () => [],
     nextPeers: () => {
       flushes++;
       return { prev: null, cur: new Map() };
