@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { buildPacket } from '../packet/build.js';
 import type { FilterRule } from '../types/filter-rule.js';
 import { compareIP, formatIP, parseIP } from '../types/ip.js';
-import { carriesPorts, RuleMatcher } from '../types/rule-match.js';
+import { ipProtoHasPorts } from '../types/ipproto.js';
+import { RuleMatcher } from '../types/rule-match.js';
 import { compileFilter } from './compile.js';
 import { FilterEngine } from './engine.js';
 import { ParsedPacket } from './packet.js';
@@ -150,7 +151,7 @@ describe('compiled filter vs reference matcher', () => {
 });
 
 describe('compiled filter vs rule matcher on packet-free queries', () => {
-  it('the packet parser reads ports for exactly the protocols carriesPorts names', () => {
+  it('the packet parser reads ports for exactly the protocols ipProtoHasPorts names', () => {
     const p = new ParsedPacket();
     const withPorts: number[] = [];
     for (let proto = 0; proto < 256; proto++) {
@@ -160,7 +161,7 @@ describe('compiled filter vs rule matcher on packet-free queries', () => {
       parsePacket(b, 0, b.length, p);
       if (p.hasPorts) withPorts.push(proto);
     }
-    expect(withPorts).toEqual(Array.from({ length: 256 }, (_, i) => i).filter((i) => i !== 1 && carriesPorts(i)));
+    expect(withPorts).toEqual(Array.from({ length: 256 }, (_, i) => i).filter((i) => i !== 1 && ipProtoHasPorts(i)));
   });
 
   it('allowsTuple and capsFor agree with RuleMatcher.match and .caps', () => {

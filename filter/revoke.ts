@@ -53,6 +53,13 @@ function tupleOf(fl: FlowTable, i: number): Tuple {
   return { family, proto: (m >>> 8) & 0xff, local, remote, localPort: fl.keyWord(i, 1) >>> 16, remotePort: fl.keyWord(i, 1) & 0xffff };
 }
 
+/** Flow `i` as the data plane needs it to send RSTs: the tuple, and for a live TCP flow both sequence ends. */
+function describeFlow(fl: FlowTable, i: number, t: Tuple): RevokedFlow {
+  const rf: RevokedFlow = { family: t.family, proto: t.proto, local: formatIP(t.local), localPort: t.localPort, remote: formatIP(t.remote), remotePort: t.remotePort };
+  if (t.proto === IPPROTO_TCP && fl.state(i) !== FS_TCP_RESET) rf.tcp = { remoteNextSeq: fl.remoteNextSeq(i) >>> 0, localNextSeq: fl.localNextSeq(i) >>> 0 };
+  return rf;
+}
+
 /** May the peer reach this tuple under `filter` (null: shields up, nothing new is allowed)? */
 function allowed(filter: CompiledFilter | null, t: Tuple): boolean {
   return filter !== null && filter.allowsTuple(t.family, t.proto, t.remote, t.local, t.localPort, !ipProtoHasPorts(t.proto));
@@ -82,8 +89,7 @@ export function revokeFlows(fl: FlowTable, filter: CompiledFilter | null, now: n
     if ((fl.flags(i) & FF_LOCAL_INIT) !== 0) continue;
     const t = tupleOf(fl, i);
     if (allowed(filter, t)) continue;
-    const rf: RevokedFlow = { family: t.family, proto: t.proto, local: formatIP(t.local), localPort: t.localPort, remote: formatIP(t.remote), remotePort: t.remotePort };
-    if (t.proto === IPPROTO_TCP && fl.state(i) !== FS_TCP_RESET) rf.tcp = { remoteNextSeq: fl.remoteNextSeq(i) >>> 0, localNextSeq: fl.localNextSeq(i) >>> 0 };
+    const rf = describeFlow(fl, i, t);
     revoked.push(rf);
     bury(fl, i, tombs, now);
     fl.remove(i);
@@ -103,8 +109,7 @@ export function dropFlowsOfRemote(fl: FlowTable, isGone: (remote: Uint8Array) =>
     if (!fl.isLive(i, now)) continue;
     const t = tupleOf(fl, i);
     if (!isGone(t.remote)) continue;
-    const rf: RevokedFlow = { family: t.family, proto: t.proto, local: formatIP(t.local), localPort: t.localPort, remote: formatIP(t.remote), remotePort: t.remotePort };
-    if (t.proto === IPPROTO_TCP && fl.state(i) !== FS_TCP_RESET) rf.tcp = { remoteNextSeq: fl.remoteNextSeq(i) >>> 0, localNextSeq: fl.localNextSeq(i) >>> 0 };
+    const rf = describeFlow(fl, i, t);
     dropped.push(rf);
     fl.remove(i);
   }

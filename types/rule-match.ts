@@ -29,15 +29,6 @@ export interface RuleQuery {
   dport: number | null;
 }
 
-/**
- * Protocols whose packets carry a destination port the filter reads (TCP, UDP, DCCP 33, SCTP, UDP-Lite
- * 136: filter/packet-parser.ts; filter/differential.test.ts checks the two agree). Every other protocol
- * is port-less to the filter.
- */
-export function carriesPorts(proto: number): boolean {
-  return ipProtoHasPorts(proto);
-}
-
 /** Capability name → the values of every CapGrant that matched, concatenated in rule order. */
 export type CapMatch = Record<string, unknown[]>;
 
@@ -124,7 +115,7 @@ export class RuleMatcher {
   allowsNew(src: Uint8Array, dst: Uint8Array, proto: number, port: number): number {
     const icmp = (proto === IPPROTO_ICMP && src.length === 4) || (proto === IPPROTO_ICMPV6 && src.length === 16);
     if (icmp) return this.reach(src, dst);
-    return this.match({ src, dst, proto, dport: carriesPorts(proto) ? port : null });
+    return this.match({ src, dst, proto, dport: ipProtoHasPorts(proto) ? port : null });
   }
 
   /**
