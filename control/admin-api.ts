@@ -1,8 +1,9 @@
 // The admin HTTP API (`/api/v1/…`). Every request needs `Authorization: Bearer gwapi-…`, a token created
 // on the host (`control users token create LOGIN [--expiry D]`) for an admin user; only its hash is
-// stored. A revoked or expired token, or one whose user is no longer an admin, gets 401. Without TLS the
-// server answers only loopback callers (server.ts). Responses never carry secrets: keys are listed by id
-// and state.
+// stored. A revoked or expired token, or one whose user is no longer an admin, gets 401. The console calls
+// the same routes with its session cookie plus X-CSRF-Token instead (api-caller.ts); a member's session
+// reaches only GET /api/v1/me. Without TLS the server answers only loopback callers (server.ts).
+// Responses never carry secrets (keys are listed by id and state) and are never cached (no-store).
 //
 //   GET    /api/v1/nodes                      nodes with owner, tags, addresses, online, attributes
 //   DELETE /api/v1/nodes/{id|name}
@@ -15,29 +16,44 @@
 //   DELETE /api/v1/keys/{id}                  revoke
 //   GET    /api/v1/users
 //   POST   /api/v1/users                      body {"login", "role"?: "admin"|"member", "name"?}
+//   PUT    /api/v1/users/{login}              body {"role": "admin"|"member"}
+//   GET    /api/v1/me                         the caller {login, role, nodes: their own untagged nodes}; members too
 //   GET    /api/v1/stats                      live streams and netmap counters
 //   GET    /api/v1/policy                     active policy {version, file, text}
 //   POST   /api/v1/policy                     body = policy text; 400 with diagnostics when invalid
+//   POST   /api/v1/policy/check               body = policy text → {ok, diagnostics: [{line, col, message, code, text}]}
+//   POST   /api/v1/policy/preview?node=N      body = policy text → {ok, diagnostics, draft, active}: who can reach
+//                                             what for node N under the draft and the active policy (policy-preview.ts)
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseDuration } from '../cli/args.js';
-import { formatDiagnostic } from '../types/errors.js';
+import { formatDiagnostic, type Diagnostic } from '../types/errors.js';
 import type { PostureValue } from '../types/tailnet.js';
-import { addUser, createAuthKey, keySummaries, nodeSummaries, removeAttr, requireNode, setAttr, setNodeTags } from './admin-ops.js';
+import { addUser, createAuthKey, keySummaries, nodeSummaries, removeAttr, requireNode, setAttr, setNodeTags, setUserRole } from './admin-ops.js';
+import { resolveCaller, roleRefusal } from './api-caller.js';
+import type { ConsoleSessions } from './console/sessions.js';
 import type { Coordinator } from './coordinator.js';
 import type { Logger } from './logger.js';
-import { parseSecret, secretMatches } from './secrets.js';
+import { reachPreview } from './policy-preview.js';
 
 export interface AdminApiContext {
   coordinator: Coordinator;
   logger: Logger;
+  /** The console's sessions: their cookie (with X-CSRF-Token) is accepted instead of a bearer token. */
+  sessions?: ConsoleSessions;
+  /** Whether the listener is TLS (the session cookie's name and the origin check depend on it). */
+  tls?: boolean;
 }
 
 const MAX_BODY = 1024 * 1024;
 
 function send(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
   res.end(text);
+}
+
+function diagnosticsJson(ds: readonly Diagnostic[]): { line: number; col: number; message: string; code: string; text: string }[] {
+  return ds.map((d) => ({ line: d.line, col: d.col, message: d.message, code: d.code, text: formatDiagnostic(d) }));
 }
 
 function readBody(req: IncomingMessage): Promise<string | null> {
@@ -69,28 +85,12 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown> |
   }
 }
 
-/** The authenticated admin's login, or null. */
-function authenticate(req: IncomingMessage, ctx: AdminApiContext): string | null {
-  const h = req.headers.authorization ?? '';
-  const m = /^Bearer (\S+)$/.exec(h);
-  if (!m) return null;
-  const parsed = parseSecret(m[1], 'gwapi');
-  if (!parsed) return null;
-  const store = ctx.coordinator.store;
-  const row = store.apiToken(parsed.id);
-  if (!row || row.revoked !== null || !secretMatches(parsed.secret, row.hash)) return null;
-  if (row.expires !== null && row.expires <= Date.now()) return null;
-  const user = store.userById(row.userId);
-  if (!user || user.role !== 'admin') return null;
-  store.touchApiToken(row.id);
-  return user.login;
-}
-
 export async function handleAdminApi(req: IncomingMessage, res: ServerResponse, url: URL, ctx: AdminApiContext): Promise<void> {
-  const who = authenticate(req, ctx);
-  if (!who) return send(res, 401, { error: 'missing or invalid API token', code: 'unauthorized' });
   const { coordinator } = ctx;
   const store = coordinator.store;
+  const caller = resolveCaller(req, store, ctx.sessions, ctx.tls === true);
+  if (!('login' in caller)) return send(res, caller.status, { error: caller.error, code: caller.code });
+  const who = caller.login;
   let path: string[];
   try {
     path = url.pathname.slice('/api/v1/'.length).split('/').map(decodeURIComponent);
@@ -98,7 +98,15 @@ export async function handleAdminApi(req: IncomingMessage, res: ServerResponse, 
     return send(res, 400, { error: 'malformed percent-encoding in path', code: 'bad_request' });
   }
   const method = req.method ?? 'GET';
+  const forbidden = roleRefusal(caller, method, path);
+  if (forbidden) return send(res, forbidden.status, { error: forbidden.error, code: forbidden.code });
   try {
+    if (path[0] === 'me' && path.length === 1 && method === 'GET') {
+      const nodes = nodeSummaries(store)
+        .filter((n) => n.user === who && n.tags.length === 0)
+        .map((n) => ({ ...n, online: coordinator.isOnline(n.id) }));
+      return send(res, 200, { login: who, role: caller.role, nodes });
+    }
     if (path[0] === 'nodes' && path.length === 1 && method === 'GET') {
       const nodes = nodeSummaries(store).map((n) => ({ ...n, online: coordinator.isOnline(n.id) }));
       return send(res, 200, { nodes });
@@ -174,6 +182,14 @@ export async function handleAdminApi(req: IncomingMessage, res: ServerResponse, 
       ctx.logger.log('info', 'user added via API', { user: u.login, role: u.role, by: who });
       return send(res, 200, { id: u.id, login: u.login, name: u.name, role: u.role });
     }
+    if (path[0] === 'users' && path.length === 2 && method === 'PUT') {
+      const b = await readJson(req);
+      if (!b || (b.role !== 'admin' && b.role !== 'member')) return send(res, 400, { error: 'body must be {"role": "admin"|"member"}', code: 'bad_request' });
+      const u = setUserRole(store, path[1], b.role);
+      coordinator.refreshUsers([u.id]);
+      ctx.logger.log('info', 'user role set via API', { user: u.login, role: u.role, by: who });
+      return send(res, 200, { id: u.id, login: u.login, name: u.name, role: u.role });
+    }
     if (path[0] === 'users' && path.length === 1 && method === 'GET') {
       return send(res, 200, { users: store.listUsers().map((u) => ({ id: u.id, login: u.login, name: u.name, role: u.role })) });
     }
@@ -183,6 +199,19 @@ export async function handleAdminApi(req: IncomingMessage, res: ServerResponse, 
     if (path[0] === 'policy' && path.length === 1 && method === 'GET') {
       const p = coordinator.activePolicy;
       return send(res, 200, { version: p.id, file: p.file, created: p.created, text: p.text });
+    }
+    if (path[0] === 'policy' && path.length === 2 && (path[1] === 'check' || path[1] === 'preview') && method === 'POST') {
+      const body = await readBody(req);
+      if (body === null) return send(res, 413, { error: 'policy too large', code: 'too_large' });
+      const file = url.searchParams.get('file') ?? 'policy.hujson';
+      const d = coordinator.draft(body, file);
+      const out = { ok: d.check.ok, diagnostics: diagnosticsJson(d.check.diagnostics) };
+      if (path[1] === 'check') return send(res, 200, out);
+      const node = url.searchParams.get('node') ?? '';
+      const active = coordinator.draft(null, file);
+      const before = active.compiler && reachPreview(active.compiler, active.tailnet, node);
+      if (!d.tailnet.nodes.some((n) => n.name === node)) return send(res, 404, { error: `no such node: ${node}`, code: 'not_found' });
+      return send(res, 200, { ...out, draft: d.compiler && reachPreview(d.compiler, d.tailnet, node), active: before });
     }
     if (path[0] === 'policy' && path.length === 1 && method === 'POST') {
       const body = await readBody(req);

@@ -15,12 +15,13 @@
 // Single-threaded; timers are unref'd so a forgotten coordinator does not keep a process alive.
 import type { Diagnostic } from '../types/errors.js';
 import type { Hostinfo } from '../types/netmap.js';
+import type { Tailnet } from '../types/tailnet.js';
 import { ChangeFeed } from './change-feed.js';
 import { EphemeralReaper } from './ephemeral-reaper.js';
 import { ExpiryScheduler } from './expiry-scheduler.js';
 import type { Logger } from './logger.js';
 import { MapStreams, type MapSubscriber } from './map-streams.js';
-import type { NodeCompiler, PolicyEngine, TagPolicy } from './policy-engine.js';
+import type { NodeCompiler, PolicyCheck, PolicyEngine, TagPolicy } from './policy-engine.js';
 import { NetmapCache } from './netmap-cache.js';
 import { fullMessage } from './netmap-diff.js';
 import { registerNode, type RegisterInput, type RegisterOutcome } from './registration.js';
@@ -193,6 +194,19 @@ export class Coordinator {
     this.log.log('info', 'policy activated', { version: row.id, file });
     if (this.tagRules.allowAll) this.log.log('warn', 'the active policy has neither grants nor acls: it ALLOWS ALL traffic (Tailscale compatibility)', { version: row.id });
     return { ok: true, diagnostics: check.diagnostics, version: row.id };
+  }
+
+  /**
+   * Checks a draft against the live tailnet without activating it; with a compiler when it passed (the
+   * console's diagnostics-as-you-type and reachability preview). `text` null: the active policy.
+   */
+  draft(text: string | null, file: string): { check: PolicyCheck; tailnet: Tailnet; compiler: NodeCompiler | null } {
+    const now = this.now();
+    const tailnet = this.state.tailnet(now);
+    const t = text ?? this.policy.text;
+    const f = text === null ? this.policy.file : file;
+    const check = this.engine.check(t, f, tailnet);
+    return { check, tailnet, compiler: check.ok ? this.engine.compiler(t, f, tailnet, now) : null };
   }
 
   // ---------------------------------------------------------------- registration and node changes

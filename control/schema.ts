@@ -80,6 +80,17 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE api_tokens ADD COLUMN expires INTEGER;
   ALTER TABLE api_tokens ADD COLUMN last_used INTEGER;
   `,
+  // 3: one-time sign-in links for the admin console (control/console/sign-in-links.ts), stored hashed
+  `
+  CREATE TABLE console_links (
+    id TEXT PRIMARY KEY,
+    hash TEXT NOT NULL,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created INTEGER NOT NULL,
+    expires INTEGER NOT NULL,
+    used INTEGER
+  );
+  `,
 ];
 
 /** Applies pending migrations; returns the resulting schema version. */

@@ -1,12 +1,13 @@
-// Bearer secrets that control hands out: auth keys (`gwkey-<id>-<secret>`) and admin API tokens
-// (`gwapi-<id>-<secret>`). Only SHA-256 of the secret part is stored; the id is a lookup handle that is
-// safe to show and log. A secret is shown exactly once, when it is created.
+// Bearer secrets that control hands out: auth keys (`gwkey-<id>-<secret>`), admin API tokens
+// (`gwapi-<id>-<secret>`) and the console's one-time sign-in links (`gwlnk-<id>-<secret>`). Only SHA-256
+// of the secret part is stored; the id is a lookup handle that is safe to show and log. A secret is shown
+// exactly once, when it is created.
 //
 // Comparison is constant-time over the fixed-size digests, so a wrong guess leaks nothing about how many
 // bytes matched.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
-export type SecretKind = 'gwkey' | 'gwapi';
+export type SecretKind = 'gwkey' | 'gwapi' | 'gwlnk';
 
 const ID_BYTES = 6; // 12 hex characters: unique enough for a lookup handle, short enough to read
 const SECRET_BYTES = 24; // 192 bits
@@ -29,7 +30,7 @@ export function hashSecret(secret: string): string {
   return createHash('sha256').update(secret, 'utf8').digest('hex');
 }
 
-const SECRET_RE = /^(gwkey|gwapi)-([0-9a-f]{12})-([A-Za-z0-9_-]{16,64})$/;
+const SECRET_RE = /^(gwkey|gwapi|gwlnk)-([0-9a-f]{12})-([A-Za-z0-9_-]{16,64})$/;
 
 /** Splits presented text into its parts; null when it is not shaped like one of our secrets. */
 export function parseSecret(text: unknown, kind: SecretKind): { id: string; secret: string } | null {
@@ -51,5 +52,5 @@ export function secretMatches(secret: string, storedHash: string): boolean {
  * (`gwkey-abc…-XXXX` → `gwkey-abc…-REDACTED`). Callers should never log secrets in the first place.
  */
 export function redactSecrets(text: string): string {
-  return text.replace(/\b(gwkey|gwapi)-([0-9a-f]{12})-[A-Za-z0-9_-]+/g, '$1-$2-REDACTED');
+  return text.replace(/\b(gwkey|gwapi|gwlnk)-([0-9a-f]{12})-[A-Za-z0-9_-]+/g, '$1-$2-REDACTED');
 }

@@ -3,7 +3,8 @@
 //   GET  /key          control's static Noise public key (hex), for the agent's IK handshake
 //   POST /noise        HTTP Upgrade (`grantwire-noise-v1`) to the Noise channel (channel.ts, session.ts)
 //   GET  /health       liveness
-//   /api/v1/…          admin API, bearer tokens (admin-api.ts); loopback callers only unless TLS is on
+//   /api/v1/…          admin API, bearer tokens or a console session (admin-api.ts); loopback callers only unless TLS is on
+//   /admin/…           the admin web console (console/console-http.ts); the same loopback-or-TLS rule
 //
 // With `tls` the same routes are served over HTTPS.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -14,6 +15,9 @@ import { defaultCrypto, type DhPrivateKey } from '../crypto/backend.js';
 import { generatePrivateKey, keyFromHex, keyToHex } from '../crypto/key.js';
 import { adminApiRefusal } from './admin-access.js';
 import { handleAdminApi } from './admin-api.js';
+import { handleConsole } from './console/console-http.js';
+import { LiveEvents } from './console/live-events.js';
+import { ConsoleSessions } from './console/sessions.js';
 import { acceptChannel } from './channel.js';
 import { LiveStreams } from './live-streams.js';
 import { PreAuthGate, type PreAuthLimits } from './preauth-limits.js';
@@ -57,6 +61,8 @@ export class ControlServer {
   private readonly sockets = new Set<Duplex>();
   readonly preAuth: PreAuthGate;
   readonly liveStreams = new LiveStreams();
+  readonly consoleSessions = new ConsoleSessions();
+  readonly consoleEvents: LiveEvents;
 
   constructor(private readonly opts: ControlServerOptions) {
     this.log = opts.logger;
@@ -66,6 +72,7 @@ export class ControlServer {
     this.publicKey = Uint8Array.from(this.controlKey.publicKey);
     this.coordinator = new Coordinator(opts);
     this.preAuth = new PreAuthGate(opts.preAuth);
+    this.consoleEvents = new LiveEvents({ store: opts.store, onlineCount: () => this.coordinator.streamCount });
     const handler = (req: IncomingMessage, res: ServerResponse): void => this.onRequest(req, res);
     this.http = opts.tls ? createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key }, handler) : createServer(handler);
     this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
@@ -96,6 +103,7 @@ export class ControlServer {
 
   async close(): Promise<void> {
     this.coordinator.stop();
+    this.consoleEvents.close();
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((resolve) => this.http.close(() => resolve()));
   }
@@ -107,10 +115,15 @@ export class ControlServer {
       return json(res, 200, { publicKey: keyToHex(this.publicKey), protocol: NOISE_UPGRADE });
     }
     if (req.method === 'GET' && url.pathname === '/health') return json(res, 200, { ok: true, policyVersion: this.coordinator.policyVersion });
-    if (url.pathname.startsWith('/api/v1/')) {
-      const refusal = adminApiRefusal(this.opts.tls !== undefined, req.socket.remoteAddress);
+    const tls = this.opts.tls !== undefined;
+    const isConsole = url.pathname === '/admin' || url.pathname.startsWith('/admin/');
+    if (url.pathname.startsWith('/api/v1/') || isConsole) {
+      const refusal = adminApiRefusal(tls, req.socket.remoteAddress);
       if (refusal !== null) return json(res, 403, { error: refusal, code: 'tls_required' });
-      handleAdminApi(req, res, url, { coordinator: this.coordinator, logger: this.log }).catch((err: unknown) => {
+      const done = isConsole
+        ? handleConsole(req, res, url, { store: this.opts.store, sessions: this.consoleSessions, events: this.consoleEvents, logger: this.log, tls })
+        : handleAdminApi(req, res, url, { coordinator: this.coordinator, logger: this.log, sessions: this.consoleSessions, tls });
+      done.catch((err: unknown) => {
         this.log.log('error', 'admin api failure', { error: (err as Error).message });
         if (!res.headersSent) json(res, 500, { error: 'internal error', code: 'internal' });
       });

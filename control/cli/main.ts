@@ -13,6 +13,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   keys: () => import('./keys.js'),
   nodes: () => import('./nodes.js'),
   attrs: () => import('./attrs.js'),
+  'console link': () => import('./console.js'),
 };
 
 process.exitCode = await dispatch('control', process.argv.slice(2), COMMANDS);

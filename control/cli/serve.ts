@@ -120,6 +120,7 @@ export async function run(argv: string[]): Promise<number> {
     logger.log('warn', 'serving an allow-all policy', { version: pol.id });
   }
   logger.log('info', 'control listening', { url: server.url, policyVersion: pol.id, policyFile: pol.file, nodes: store.listNodes().length });
+  store.setMeta('listen_url', server.url); // where `control console link` points its links
   process.stdout.write(`listening ${server.url}\n`);
 
   await stopped;
