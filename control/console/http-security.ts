@@ -25,7 +25,8 @@ export function securityHeaders(cache = false): OutgoingHttpHeaders {
     'content-security-policy': CONTENT_SECURITY_POLICY,
     'x-frame-options': 'DENY',
     'x-content-type-options': 'nosniff',
-    'referrer-policy': 'no-referrer',
+    // not no-referrer: with it, browsers send `Origin: null` on the console's own form posts
+    'referrer-policy': 'same-origin',
     'cross-origin-opener-policy': 'same-origin',
     'cross-origin-resource-policy': 'same-origin',
     'cache-control': cache ? 'no-cache' : 'no-store',
