@@ -7,7 +7,8 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { labPrerequisites, ROOT, TailnetLab, tail, AGENT_BIN, CONTROL_BIN } from './lab/tailnet-lab.js';
+import { bridgeConsole } from './lab/console-bridge.js';
+import { labPrerequisites, ROOT, TailnetLab, tail, AGENT_BIN, CONTROL_BIN, CONTROL_PORT } from './lab/tailnet-lab.js';
 
 const POLICY = join(ROOT, 'examples', 'least-privilege.hujson');
 const PROBE = 'scripts/lab/probe.ts';
@@ -54,8 +55,13 @@ async function reach(from: string, to: string, port: number, ip: Record<string, 
 async function main(): Promise<void> {
   say(`grantwire demo tailnet (state and logs in ${dir})\n`);
   say(`1. control on ${lab.controlURL}, policy ${POLICY}`);
-  await lab.startControl(POLICY);
-  for (const [login, role] of [['alice@example.com', 'member'], ['bob@example.com', 'member'], ['carol@example.com', 'member']] as const) await lab.addUser(login, role);
+  // Also on the hub's loopback, where the console bridge (below) reaches it as a loopback caller.
+  await lab.startControl(POLICY, ['--listen', `0.0.0.0:${CONTROL_PORT}`]);
+  for (const [login, role] of [['admin@example.com', 'admin'], ['alice@example.com', 'member'], ['bob@example.com', 'member'], ['carol@example.com', 'member']] as const) await lab.addUser(login, role);
+  const consoleUrl = (await bridgeConsole(lab, CONTROL_PORT)).url;
+  const signIn = await lab.mustControl(['console', 'link', '--as', 'admin@example.com', '--expiry', '1h', '--url', consoleUrl]);
+  say(`   admin console: ${consoleUrl}/admin/ (served to loopback callers only without TLS; bridged from the hub namespace)`);
+  say(`   sign in as admin@example.com (one-time link, 1 hour): ${signIn}`);
   const keys = {
     alice: await lab.createKey('alice@example.com', { reusable: true }),
     bob: await lab.createKey('bob@example.com', { reusable: true }),
@@ -128,6 +134,8 @@ async function main(): Promise<void> {
   say(`   sudo ${CONTROL_BIN} attrs set analyst custom:jit-prod true --expiry 1m --state ${lab.stateFile}`);
   say(`   edit a copy of the policy and apply it (takes effect within a second, cutting revoked connections):`);
   say(`   sudo ${CONTROL_BIN} policy set my-policy.hujson --state ${lab.stateFile}`);
+  say(`   the admin console as bob (a member: his devices and requests): a one-time sign-in link`);
+  say(`   sudo ${CONTROL_BIN} console link --as bob@example.com --url ${consoleUrl} --state ${lab.stateFile}`);
   say(`   logs: ${dir}/*.log`);
   say('\nThe tailnet stays up until Ctrl-C.');
   await new Promise(() => undefined);

@@ -4,7 +4,7 @@ import { seededRng } from '../../types/seeded-rng.js';
 import { readSessionCookie, sameOrigin, sessionCookie } from './http-security.js';
 import { ConsoleSessions, csrfMatches, SESSION_IDLE_MS, SESSION_MAX_MS } from './sessions.js';
 
-const req = (headers: Record<string, string>) => ({ headers }) as unknown as IncomingMessage;
+const req = (headers: Record<string, string | undefined>) => ({ headers }) as unknown as IncomingMessage;
 
 describe('session cookie', () => {
   it.each([

@@ -16,10 +16,10 @@ export function dispatcherFor(ca?: string): Dispatcher | undefined {
   return ca === undefined ? undefined : new Agent({ connect: { ca } });
 }
 
-export async function postLogin(url: string, form: Record<string, string>, o: { origin?: string; ca?: string } = {}): Promise<SignInResult> {
+export async function postLogin(url: string, form: Record<string, string | undefined>, o: { origin?: string; ca?: string } = {}): Promise<SignInResult> {
   const res = await undiciFetch(new URL('/admin/login', url), {
     method: 'POST',
-    body: new URLSearchParams(form).toString(),
+    body: new URLSearchParams(Object.entries(form).filter((e): e is [string, string] => e[1] !== undefined)).toString(),
     headers: { 'content-type': 'application/x-www-form-urlencoded', connection: 'close', ...(o.origin !== undefined ? { origin: o.origin } : {}) },
     redirect: 'manual',
     dispatcher: dispatcherFor(o.ca),
