@@ -1,6 +1,8 @@
 // The admin HTTP API (`/api/v1/…`). Every request needs `Authorization: Bearer gwapi-…`, a token created
-// on the host (`control users token create LOGIN [--expiry D]`) for an admin user; only its hash is
-// stored. A revoked or expired token, or one whose user is no longer an admin, gets 401. Without TLS the
+// on the host (`control users token create LOGIN [--expiry D]`); only its hash is stored. A revoked or
+// expired token, or one whose user is gone, gets 401. An admin's token reaches every route; a member's
+// only their own access requests (access-api.ts; 403 elsewhere). Each request runs as the token's user,
+// the actor of the audit entries its changes write. Without TLS the
 // server answers only loopback callers (server.ts). Responses never carry secrets: keys are listed by id
 // and state.
 //
@@ -18,11 +20,15 @@
 //   GET    /api/v1/stats                      live streams and netmap counters
 //   GET    /api/v1/policy                     active policy {version, file, text}
 //   POST   /api/v1/policy                     body = policy text; 400 with diagnostics when invalid
+//   /api/v1/me, /api/v1/access/…, /api/v1/audit, /api/v1/webhook: access-api.ts
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseDuration } from '../cli/args.js';
+import { accessErrorStatus, handleAccessApi, memberRoute, type ApiCaller } from './access-api.js';
+import { withActor } from './audit-log.js';
+import { readBody, readJson, send } from './http-json.js';
 import { formatDiagnostic } from '../types/errors.js';
 import type { PostureValue } from '../types/tailnet.js';
-import { addUser, createAuthKey, keySummaries, nodeSummaries, removeAttr, requireNode, setAttr, setNodeTags } from './admin-ops.js';
+import { addUser, createAuthKey, deleteNode, keySummaries, nodeSummaries, removeAttr, requireNode, revokeAuthKey, setAttr, setNodeTags } from './admin-ops.js';
 import type { Coordinator } from './coordinator.js';
 import type { Logger } from './logger.js';
 import { parseSecret, secretMatches } from './secrets.js';
@@ -30,47 +36,12 @@ import { parseSecret, secretMatches } from './secrets.js';
 export interface AdminApiContext {
   coordinator: Coordinator;
   logger: Logger;
+  /** Called after a change that queued webhook events (the server's dispatcher delivers them). */
+  onEvent?: () => void;
 }
 
-const MAX_BODY = 1024 * 1024;
-
-function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
-function readBody(req: IncomingMessage): Promise<string | null> {
-  return new Promise((resolve) => {
-    const parts: Buffer[] = [];
-    let n = 0;
-    req.on('data', (d: Buffer) => {
-      n += d.length;
-      if (n > MAX_BODY) {
-        resolve(null);
-        req.destroy();
-        return;
-      }
-      parts.push(d);
-    });
-    req.on('end', () => resolve(Buffer.concat(parts).toString('utf8')));
-    req.on('error', () => resolve(null));
-  });
-}
-
-async function readJson(req: IncomingMessage): Promise<Record<string, unknown> | null> {
-  const body = await readBody(req);
-  if (body === null) return null;
-  try {
-    const v: unknown = JSON.parse(body);
-    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
-  } catch {
-    return null;
-  }
-}
-
-/** The authenticated admin's login, or null. */
-function authenticate(req: IncomingMessage, ctx: AdminApiContext): string | null {
+/** The token's user, or null. */
+function authenticate(req: IncomingMessage, ctx: AdminApiContext): ApiCaller | null {
   const h = req.headers.authorization ?? '';
   const m = /^Bearer (\S+)$/.exec(h);
   if (!m) return null;
@@ -81,14 +52,19 @@ function authenticate(req: IncomingMessage, ctx: AdminApiContext): string | null
   if (!row || row.revoked !== null || !secretMatches(parsed.secret, row.hash)) return null;
   if (row.expires !== null && row.expires <= Date.now()) return null;
   const user = store.userById(row.userId);
-  if (!user || user.role !== 'admin') return null;
+  if (!user) return null;
   store.touchApiToken(row.id);
-  return user.login;
+  return { login: user.login, role: user.role };
 }
 
 export async function handleAdminApi(req: IncomingMessage, res: ServerResponse, url: URL, ctx: AdminApiContext): Promise<void> {
-  const who = authenticate(req, ctx);
-  if (!who) return send(res, 401, { error: 'missing or invalid API token', code: 'unauthorized' });
+  const caller = authenticate(req, ctx);
+  if (!caller) return send(res, 401, { error: 'missing or invalid API token', code: 'unauthorized' });
+  return withActor({ actor: caller.login, via: 'api' }, () => route(req, res, url, ctx, caller));
+}
+
+async function route(req: IncomingMessage, res: ServerResponse, url: URL, ctx: AdminApiContext, caller: ApiCaller): Promise<void> {
+  const who = caller.login;
   const { coordinator } = ctx;
   const store = coordinator.store;
   let path: string[];
@@ -99,13 +75,17 @@ export async function handleAdminApi(req: IncomingMessage, res: ServerResponse, 
   }
   const method = req.method ?? 'GET';
   try {
+    if (await handleAccessApi(req, res, url, path, caller, ctx)) return;
+    if (caller.role !== 'admin') {
+      const error = memberRoute(path) ? 'not found' : `${who} is not an admin`;
+      return send(res, memberRoute(path) ? 404 : 403, { error, code: memberRoute(path) ? 'not_found' : 'forbidden' });
+    }
     if (path[0] === 'nodes' && path.length === 1 && method === 'GET') {
       const nodes = nodeSummaries(store).map((n) => ({ ...n, online: coordinator.isOnline(n.id) }));
       return send(res, 200, { nodes });
     }
     if (path[0] === 'nodes' && path.length === 2 && method === 'DELETE') {
-      const n = requireNode(store, path[1]);
-      store.deleteNode(n.id);
+      const n = deleteNode(store, path[1]);
       coordinator.refreshNode(n.id);
       ctx.logger.log('info', 'node deleted via API', { node: n.hostname, id: n.id, by: who });
       return send(res, 200, { deleted: n.id });
@@ -159,7 +139,7 @@ export async function handleAdminApi(req: IncomingMessage, res: ServerResponse, 
     }
     if (path[0] === 'keys' && path.length === 2 && method === 'DELETE') {
       if (!store.authKey(path[1])) return send(res, 404, { error: 'no such key', code: 'not_found' });
-      store.revokeAuthKey(path[1]);
+      revokeAuthKey(store, path[1]);
       ctx.logger.log('info', 'auth key revoked via API', { key: path[1], by: who });
       return send(res, 200, { revoked: path[1] });
     }
@@ -189,13 +169,17 @@ export async function handleAdminApi(req: IncomingMessage, res: ServerResponse, 
       if (body === null) return send(res, 413, { error: 'policy too large', code: 'too_large' });
       const r = coordinator.setPolicy(body, url.searchParams.get('file') ?? 'policy.hujson');
       if (!r.ok) return send(res, 400, { error: 'policy rejected', code: 'policy_invalid', diagnostics: r.diagnostics.map(formatDiagnostic) });
+      ctx.onEvent?.();
       ctx.logger.log('info', 'policy set via API', { version: r.version, by: who });
       return send(res, 200, { version: r.version });
     }
     return send(res, 404, { error: 'not found', code: 'not_found' });
   } catch (err) {
     const e = err as Error & { code?: string };
-    if (typeof e.code === 'string' && e.code.startsWith('ERR_CONTROL_')) return send(res, 400, { error: e.message, code: e.code });
+    if (typeof e.code === 'string' && e.code.startsWith('ERR_CONTROL_')) {
+      const { status, code } = accessErrorStatus(e.code);
+      return send(res, status, { error: e.message, code });
+    }
     throw err;
   }
 }
