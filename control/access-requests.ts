@@ -238,6 +238,7 @@ export function createRequest(store: Store, r: NewRequest, now = Date.now()): Ac
       target: `request ${req.id}`,
       summary: `${req.requester} requests ${req.attribute}=${JSON.stringify(req.value)} for ${formatMs(req.durationMs)} on ${req.node ?? 'all devices'}: ${reason}`,
       after: req,
+      actor: req.requester,
       time: now,
     });
     return req;
@@ -274,7 +275,7 @@ function transition(store: Store, id: number, event: AccessEvent, who: AccessAct
     const before = fromRaw(store, raw);
     const { summary, nodes } = apply(raw, next);
     const after = getRequest(store, id);
-    recordAudit(store.db, { action: `access.${event}`, target: `request ${id}`, summary, before, after, time: now });
+    recordAudit(store.db, { action: `access.${event}`, target: `request ${id}`, summary, before, after, time: now, ...(who.login !== null ? { actor: who.login } : {}) });
     return { request: after, nodes };
   });
 }
