@@ -1,9 +1,11 @@
 // The admin HTTP API (`/api/v1/…`). Every request needs `Authorization: Bearer gwapi-…`, a token created
-// on the host (`control users token create LOGIN [--expiry D]`) for an admin user; only its hash is
-// stored. A revoked or expired token, or one whose user is no longer an admin, gets 401. The console calls
-// the same routes with its session cookie plus X-CSRF-Token instead (api-caller.ts); a member's session
-// reaches only GET /api/v1/me. Without TLS the server answers only loopback callers (server.ts).
-// Responses never carry secrets (keys are listed by id and state) and are never cached (no-store).
+// on the host (`control users token create LOGIN [--expiry D]`); only its hash is stored. A revoked or
+// expired token, or one whose user is gone, gets 401. The console calls the same routes with its session
+// cookie plus X-CSRF-Token instead (api-caller.ts; without the token: 403), as the signed-in user. An
+// admin reaches every route; a member only GET /api/v1/me (their own devices) and their own access
+// requests (access-api.ts; 403 elsewhere). Each request runs as its user, the actor of the audit entries
+// its changes write (via `api` or `console`). Without TLS the server answers only loopback callers
+// (server.ts). Responses never carry secrets (keys are listed by id and state) and are never cached.
 //
 //   GET    /api/v1/nodes                      nodes with owner, tags, addresses, online, attributes
 //   DELETE /api/v1/nodes/{id|name}
@@ -24,73 +26,46 @@
 //   POST   /api/v1/policy/check               body = policy text → {ok, diagnostics: [{line, col, message, code, text}]}
 //   POST   /api/v1/policy/preview?node=N      body = policy text → {ok, diagnostics, draft, active}: who can reach
 //                                             what for node N under the draft and the active policy (policy-preview.ts)
+//   /api/v1/access/…, /api/v1/audit, /api/v1/webhook: access-api.ts
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseDuration } from '../cli/args.js';
 import { formatDiagnostic, type Diagnostic } from '../types/errors.js';
 import type { PostureValue } from '../types/tailnet.js';
-import { addUser, createAuthKey, keySummaries, nodeSummaries, removeAttr, requireNode, setAttr, setNodeTags, setUserRole } from './admin-ops.js';
-import { resolveCaller, roleRefusal } from './api-caller.js';
+import { accessErrorStatus, handleAccessApi, memberRoute } from './access-api.js';
+import { addUser, createAuthKey, deleteNode, keySummaries, nodeSummaries, removeAttr, requireNode, revokeAuthKey, setAttr, setNodeTags, setUserRole } from './admin-ops.js';
+import { resolveCaller, type ApiCaller } from './api-caller.js';
+import { withActor } from './audit-log.js';
 import type { ConsoleSessions } from './console/sessions.js';
 import type { Coordinator } from './coordinator.js';
+import { readBody, readJson, send } from './http-json.js';
 import type { Logger } from './logger.js';
 import { reachPreview } from './policy-preview.js';
 
 export interface AdminApiContext {
   coordinator: Coordinator;
   logger: Logger;
+  /** Called after a change that queued webhook events (the server's dispatcher delivers them). */
+  onEvent?: () => void;
   /** The console's sessions: their cookie (with X-CSRF-Token) is accepted instead of a bearer token. */
   sessions?: ConsoleSessions;
   /** Whether the listener is TLS (the session cookie's name and the origin check depend on it). */
   tls?: boolean;
 }
 
-const MAX_BODY = 1024 * 1024;
-
-function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
-  res.end(text);
-}
-
 function diagnosticsJson(ds: readonly Diagnostic[]): { line: number; col: number; message: string; code: string; text: string }[] {
   return ds.map((d) => ({ line: d.line, col: d.col, message: d.message, code: d.code, text: formatDiagnostic(d) }));
 }
 
-function readBody(req: IncomingMessage): Promise<string | null> {
-  return new Promise((resolve) => {
-    const parts: Buffer[] = [];
-    let n = 0;
-    req.on('data', (d: Buffer) => {
-      n += d.length;
-      if (n > MAX_BODY) {
-        resolve(null);
-        req.destroy();
-        return;
-      }
-      parts.push(d);
-    });
-    req.on('end', () => resolve(Buffer.concat(parts).toString('utf8')));
-    req.on('error', () => resolve(null));
-  });
-}
-
-async function readJson(req: IncomingMessage): Promise<Record<string, unknown> | null> {
-  const body = await readBody(req);
-  if (body === null) return null;
-  try {
-    const v: unknown = JSON.parse(body);
-    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
-  } catch {
-    return null;
-  }
-}
-
 export async function handleAdminApi(req: IncomingMessage, res: ServerResponse, url: URL, ctx: AdminApiContext): Promise<void> {
+  const caller = resolveCaller(req, ctx.coordinator.store, ctx.sessions, ctx.tls === true);
+  if (!('login' in caller)) return send(res, caller.status, { error: caller.error, code: caller.code });
+  return withActor({ actor: caller.login, via: caller.via === 'session' ? 'console' : 'api' }, () => route(req, res, url, ctx, caller));
+}
+
+async function route(req: IncomingMessage, res: ServerResponse, url: URL, ctx: AdminApiContext, caller: ApiCaller): Promise<void> {
+  const who = caller.login;
   const { coordinator } = ctx;
   const store = coordinator.store;
-  const caller = resolveCaller(req, store, ctx.sessions, ctx.tls === true);
-  if (!('login' in caller)) return send(res, caller.status, { error: caller.error, code: caller.code });
-  const who = caller.login;
   let path: string[];
   try {
     path = url.pathname.slice('/api/v1/'.length).split('/').map(decodeURIComponent);
@@ -98,8 +73,6 @@ export async function handleAdminApi(req: IncomingMessage, res: ServerResponse, 
     return send(res, 400, { error: 'malformed percent-encoding in path', code: 'bad_request' });
   }
   const method = req.method ?? 'GET';
-  const forbidden = roleRefusal(caller, method, path);
-  if (forbidden) return send(res, forbidden.status, { error: forbidden.error, code: forbidden.code });
   try {
     if (path[0] === 'me' && path.length === 1 && method === 'GET') {
       const nodes = nodeSummaries(store)
@@ -107,13 +80,17 @@ export async function handleAdminApi(req: IncomingMessage, res: ServerResponse, 
         .map((n) => ({ ...n, online: coordinator.isOnline(n.id) }));
       return send(res, 200, { login: who, role: caller.role, nodes });
     }
+    if (await handleAccessApi(req, res, url, path, caller, ctx)) return;
+    if (caller.role !== 'admin') {
+      const error = memberRoute(path) ? 'not found' : `${who} is not an admin`;
+      return send(res, memberRoute(path) ? 404 : 403, { error, code: memberRoute(path) ? 'not_found' : 'forbidden' });
+    }
     if (path[0] === 'nodes' && path.length === 1 && method === 'GET') {
       const nodes = nodeSummaries(store).map((n) => ({ ...n, online: coordinator.isOnline(n.id) }));
       return send(res, 200, { nodes });
     }
     if (path[0] === 'nodes' && path.length === 2 && method === 'DELETE') {
-      const n = requireNode(store, path[1]);
-      store.deleteNode(n.id);
+      const n = deleteNode(store, path[1]);
       coordinator.refreshNode(n.id);
       ctx.logger.log('info', 'node deleted via API', { node: n.hostname, id: n.id, by: who });
       return send(res, 200, { deleted: n.id });
@@ -167,7 +144,7 @@ export async function handleAdminApi(req: IncomingMessage, res: ServerResponse, 
     }
     if (path[0] === 'keys' && path.length === 2 && method === 'DELETE') {
       if (!store.authKey(path[1])) return send(res, 404, { error: 'no such key', code: 'not_found' });
-      store.revokeAuthKey(path[1]);
+      revokeAuthKey(store, path[1]);
       ctx.logger.log('info', 'auth key revoked via API', { key: path[1], by: who });
       return send(res, 200, { revoked: path[1] });
     }
@@ -218,13 +195,17 @@ export async function handleAdminApi(req: IncomingMessage, res: ServerResponse, 
       if (body === null) return send(res, 413, { error: 'policy too large', code: 'too_large' });
       const r = coordinator.setPolicy(body, url.searchParams.get('file') ?? 'policy.hujson');
       if (!r.ok) return send(res, 400, { error: 'policy rejected', code: 'policy_invalid', diagnostics: r.diagnostics.map(formatDiagnostic) });
+      ctx.onEvent?.();
       ctx.logger.log('info', 'policy set via API', { version: r.version, by: who });
       return send(res, 200, { version: r.version });
     }
     return send(res, 404, { error: 'not found', code: 'not_found' });
   } catch (err) {
     const e = err as Error & { code?: string };
-    if (typeof e.code === 'string' && e.code.startsWith('ERR_CONTROL_')) return send(res, 400, { error: e.message, code: e.code });
+    if (typeof e.code === 'string' && e.code.startsWith('ERR_CONTROL_')) {
+      const { status, code } = accessErrorStatus(e.code);
+      return send(res, status, { error: e.message, code });
+    }
     throw err;
   }
 }

@@ -1,10 +1,9 @@
-// Who is calling the admin API (`/api/v1/…`), and what they may call. Two ways in, mapped to the same user
-// and role checks:
-//   - `Authorization: Bearer gwapi-…`: an API token of an admin user (admin-ops.ts createApiToken);
+// Who is calling the admin API (`/api/v1/…`). Two ways in, mapped to the same user and role checks
+// (admin-api.ts and access-api.ts decide what each role may call):
+//   - `Authorization: Bearer gwapi-…`: an API token (admin-ops.ts createApiToken);
 //   - the console's session cookie plus its CSRF token in `X-CSRF-Token` on every request (the cookie alone
 //     is refused with 403, so a page elsewhere that makes the browser send the cookie gets nothing).
-// Admins may call every route; members only MEMBER_ROUTES (their own devices). A revoked or expired token,
-// or a token or session whose user is no longer an admin where one is needed, is refused on the next call.
+// The role is read from the user's row on every call, so a demotion or deletion takes effect at once.
 import type { IncomingMessage } from 'node:http';
 import type { UserRole } from '../types/tailnet.js';
 import { csrfMatches, type ConsoleSessions } from './console/sessions.js';
@@ -27,30 +26,23 @@ export interface ApiRefusal {
 
 export const CSRF_HEADER = 'x-csrf-token';
 
-/** Routes a member may call, as `METHOD first-path-segment[/second]`. Everything else is admins only. */
-const MEMBER_ROUTES = new Set(['GET me']);
-
-export function memberMayCall(method: string, path: readonly string[]): boolean {
-  return MEMBER_ROUTES.has(`${method} ${path[0] ?? ''}`) || MEMBER_ROUTES.has(`${method} ${path.slice(0, 2).join('/')}`);
-}
-
-/** The admin user a presented `gwapi-…` token belongs to; null when it is malformed, unknown, revoked,
- * expired, or its user is not (or no longer) an admin. Used for bearer calls and the console's sign-in. */
-export function adminTokenUser(store: Store, text: unknown): UserRow | null {
+/** The user a presented `gwapi-…` token belongs to; null when it is malformed, unknown, revoked, expired,
+ * or its user is gone. Used for bearer calls and the console's sign-in. */
+export function tokenUser(store: Store, text: unknown): UserRow | null {
   const parsed = parseSecret(text, 'gwapi');
   if (!parsed) return null;
   const row = store.apiToken(parsed.id);
   if (!row || row.revoked !== null || !secretMatches(parsed.secret, row.hash)) return null;
   if (row.expires !== null && row.expires <= Date.now()) return null;
   const user = store.userById(row.userId);
-  if (!user || user.role !== 'admin') return null;
+  if (!user) return null;
   store.touchApiToken(row.id);
   return user;
 }
 
 function bearerCaller(req: IncomingMessage, store: Store): ApiCaller | null {
   const m = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
-  const user = m ? adminTokenUser(store, m[1]) : null;
+  const user = m ? tokenUser(store, m[1]) : null;
   return user && { userId: user.id, login: user.login, role: user.role, via: 'token' };
 }
 
@@ -67,10 +59,4 @@ export function resolveCaller(req: IncomingMessage, store: Store, sessions: Cons
   const user = store.userById(session.userId);
   if (!user) return { status: 401, code: 'unauthorized', error: 'the signed-in user no longer exists' };
   return { userId: user.id, login: user.login, role: user.role, via: 'session' };
-}
-
-/** A 403 for a member calling an admin route, or null when the call may proceed. */
-export function roleRefusal(caller: ApiCaller, method: string, path: readonly string[]): ApiRefusal | null {
-  if (caller.role === 'admin' || memberMayCall(method, path)) return null;
-  return { status: 403, code: 'forbidden', error: `${caller.login} is a member; this endpoint is for admins` };
 }

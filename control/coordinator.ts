@@ -16,6 +16,10 @@
 import type { Diagnostic } from '../types/errors.js';
 import type { Hostinfo } from '../types/netmap.js';
 import type { Tailnet } from '../types/tailnet.js';
+import { expireDue, grantToNewNode, nextAccessDeadline } from './access-requests.js';
+import { expireAttrs } from './attr-expiry.js';
+import { recordAudit, withActor } from './audit-log.js';
+import { addPolicyVersion } from './policy-store.js';
 import { ChangeFeed } from './change-feed.js';
 import { EphemeralReaper } from './ephemeral-reaper.js';
 import { ExpiryScheduler } from './expiry-scheduler.js';
@@ -108,7 +112,7 @@ export class Coordinator {
     );
     this.streams = new MapStreams({ cache: this.cache, now: this.now, flushDelayMs: opts.flushDelayMs ?? 20, stats: this.stats });
     this.expiry = new ExpiryScheduler({
-      next: (now) => Math.min(this.compiler?.nextExpiry() ?? Infinity, this.state.nextExpiry(now)),
+      next: (now) => Math.min(this.compiler?.nextExpiry() ?? Infinity, this.state.nextExpiry(now), nextAccessDeadline(this.store)),
       onDue: () => this.onExpiry(),
       now: this.now,
     });
@@ -187,7 +191,7 @@ export class Coordinator {
     const tailnet = this.state.tailnet(this.now());
     const check = this.engine.check(text, file, tailnet);
     if (!check.ok) return { ok: false, diagnostics: check.diagnostics };
-    const row = this.store.addPolicy(file, text, this.now());
+    const row = addPolicyVersion(this.store, file, text, this.now());
     this.policy = row;
     this.rebuildCompiler();
     this.expiry.schedule();
@@ -213,6 +217,7 @@ export class Coordinator {
 
   register(input: RegisterInput): RegisterOutcome {
     const outcome = registerNode({ store: this.store, tagRules: this.tagRules, now: this.now(), nodeKeyExpiryMs: this.nodeKeyExpiryMs }, input);
+    if (outcome.ok && outcome.created) grantToNewNode(this.store, outcome.node, this.now());
     if (outcome.ok) this.refreshNode(outcome.node.id);
     return outcome;
   }
@@ -246,11 +251,15 @@ export class Coordinator {
   logout(nodeId: number): void {
     const n = this.state.node(nodeId);
     if (!n) return;
-    if (n.ephemeral) {
-      this.store.deleteNode(nodeId);
-    } else {
-      this.store.updateNode(nodeId, { keyExpiry: this.now() });
-    }
+    const owner = this.state.users.get(n.userId)?.login ?? 'unknown';
+    this.store.tx(() => {
+      if (n.ephemeral) {
+        this.store.deleteNode(nodeId);
+      } else {
+        this.store.updateNode(nodeId, { keyExpiry: this.now() });
+      }
+      recordAudit(this.store.db, { action: 'node.logout', target: n.hostname, summary: `${n.hostname} logged out${n.ephemeral ? ' (ephemeral: deleted)' : ''}`, actor: owner, via: 'agent' });
+    });
     this.log.log('info', 'node logged out', { node: n.hostname, id: nodeId, ephemeral: n.ephemeral });
     this.refreshNode(nodeId, 'logged out');
   }
@@ -339,7 +348,8 @@ export class Coordinator {
 
   private onExpiry(): void {
     const now = this.now();
-    for (const id of this.store.deleteExpiredAttrs(now)) this.refreshNode(id);
+    withActor({ actor: 'system', via: 'expiry' }, () => expireDue(this.store, now));
+    for (const id of expireAttrs(this.store, now)) this.refreshNode(id);
     if (this.compiler) this.invalidateFilters(this.compiler.setNow(now));
     for (const [id, name] of [...this.compiled]) {
       const n = this.state.node(id);
@@ -354,7 +364,11 @@ export class Coordinator {
   private onEphemeralDue(nodeId: number): void {
     if (this.streams.isOnline(nodeId) || !this.state.node(nodeId)) return;
     this.log.log('info', 'ephemeral node removed after its stream ended', { id: nodeId, node: this.state.node(nodeId)?.hostname });
-    this.store.deleteNode(nodeId);
+    const n = this.state.node(nodeId)!;
+    this.store.tx(() => {
+      this.store.deleteNode(nodeId);
+      recordAudit(this.store.db, { action: 'node.delete', target: n.hostname, summary: `ephemeral node ${n.hostname} removed ${Math.round(this.ephemeralTimeoutMs / 1000)}s after its stream ended`, actor: 'system', via: 'ephemeral-reaper' });
+    });
     this.refreshNode(nodeId);
   }
 

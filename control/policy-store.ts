@@ -4,7 +4,8 @@
 import type { Diagnostic } from '../types/errors.js';
 import type { Tailnet } from '../types/tailnet.js';
 import type { PolicyEngine } from './policy-engine.js';
-import type { AttrRow, Store } from './store.js';
+import { lineDiffSummary, recordAudit } from './audit-log.js';
+import type { AttrRow, PolicyRow, Store } from './store.js';
 import { tailnetOf } from './views.js';
 
 export function tailnetFromStore(store: Store, now = Date.now()): Tailnet {
@@ -32,8 +33,26 @@ export function storePolicy(store: Store, engine: PolicyEngine, text: string, fi
   if (active && active.text === text) return { ok: true, diagnostics: [], version: active.id, unchanged: true, allowAll: engine.tags(active.text, active.file).allowAll };
   const check = engine.check(text, file, tailnetFromStore(store));
   if (!check.ok) return { ok: false, diagnostics: check.diagnostics, version: active?.id ?? null, unchanged: true, allowAll: false };
-  const row = store.addPolicy(file, text);
+  const row = addPolicyVersion(store, file, text);
   return { ok: true, diagnostics: check.diagnostics, version: row.id, unchanged: false, allowAll: check.allowAll };
+}
+
+/** Stores and activates a validated policy version with its audit entry (a line diff against the previous one). */
+export function addPolicyVersion(store: Store, file: string, text: string, now = Date.now()): PolicyRow {
+  return store.tx(() => {
+    const before = store.activePolicy();
+    const row = store.addPolicy(file, text, now);
+    const diff = lineDiffSummary(before?.text ?? '', text);
+    recordAudit(store.db, {
+      action: 'policy.set',
+      target: `policy ${row.id}`,
+      summary: `policy ${before ? `version ${before.id}` : '(none)'} → version ${row.id} (${file}): ${diff}`,
+      before: before && { version: before.id, file: before.file },
+      after: { version: row.id, file },
+      time: now,
+    });
+    return row;
+  });
 }
 
 export const ALLOW_ALL_WARNING =

@@ -38,3 +38,8 @@ export function policyTags(text: string, file: string): TagPolicy {
     deniedTags: (who: TagApplier, requested: readonly string[]) => deniedTags(policy, who, requested),
   };
 }
+
+/** The groups of a valid policy (group:name → member logins): who may approve access requests. */
+export function policyGroups(text: string, file: string): ReadonlyMap<string, readonly string[]> {
+  return parseStored(text, file).groups;
+}

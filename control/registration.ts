@@ -11,6 +11,7 @@
 //   same machine key with a new node key      → the existing node, re-keyed (id and addresses kept)
 import type { Hostinfo } from '../types/netmap.js';
 import type { ControlErrorCode } from './protocol.js';
+import { auditRegistration } from './registration-audit.js';
 import { isTag, sanitizeHostname } from './protocol.js';
 import { parseSecret, secretMatches } from './secrets.js';
 import type { TagPolicy } from './policy-engine.js';
@@ -49,57 +50,64 @@ function refuse(code: ControlErrorCode, message: string): RegisterOutcome {
 }
 
 export function registerNode(ctx: RegisterContext, req: RegisterInput): RegisterOutcome {
-  const { store, now } = ctx;
-  // One IMMEDIATE transaction: the key check, its consumption and the node write cannot interleave with a
-  // concurrent registration (another connection, or an admin command in another process).
-  return store.tx(() => {
-    const byNodeKey = store.nodeByNodeKey(req.nodeKey);
-    if (byNodeKey && byNodeKey.machineKey !== req.machineKey) {
-      return refuse('node_key_in_use', 'node key is registered to another machine');
-    }
-    const notExpired = (n: NodeRow): boolean => n.keyExpiry === null || n.keyExpiry > now;
-    if (byNodeKey && notExpired(byNodeKey)) return reRegister(ctx, byNodeKey, req);
-
-    const checked = usableKey(ctx, req.authKey);
-    if (!checked.ok) return checked;
-    const { key, user } = checked;
-
-    const requested = req.requestTags.length > 0 ? req.requestTags : key.tags;
-    const malformed = requested.filter((t) => !isTag(t));
-    const denied = [...malformed, ...ctx.tagRules.deniedTags({ login: user.login, role: user.role, tags: key.tags }, requested.filter(isTag))];
-    if (denied.length > 0) return refuse('tags_not_permitted', tagsRefusal(denied));
-    if (!store.consumeAuthKey(key.id, now)) return refuse('auth_key_used', 'auth key already used');
-
-    const tags = [...new Set(requested)].sort();
-    const keyExpiry = now + (ctx.nodeKeyExpiryMs ?? DEFAULT_NODE_KEY_EXPIRY_MS);
-    const existing = byNodeKey ?? store.nodeByMachineKey(req.machineKey);
-    if (existing) {
-      store.updateNode(existing.id, {
-        nodeKey: req.nodeKey,
-        userId: user.id,
-        tags,
-        hostinfo: req.hostinfo,
-        ephemeral: key.ephemeral,
-        keyExpiry,
-        lastSeen: now,
-      });
-      return { ok: true, node: store.node(existing.id) as NodeRow, created: false, authKeyId: key.id };
-    }
-    const node = store.insertNode(
-      {
-        machineKey: req.machineKey,
-        nodeKey: req.nodeKey,
-        userId: user.id,
-        hostname: sanitizeHostname(req.hostname || req.hostinfo.hostname),
-        tags,
-        hostinfo: req.hostinfo,
-        ephemeral: key.ephemeral,
-        keyExpiry,
-      },
-      now,
-    );
-    return { ok: true, node, created: true, authKeyId: key.id };
+  // One IMMEDIATE transaction: the key check, its consumption, the node write and its audit entry cannot
+  // interleave with a concurrent registration (another connection, or an admin command in another process).
+  return ctx.store.tx(() => {
+    const before = ctx.store.nodeByNodeKey(req.nodeKey) ?? ctx.store.nodeByMachineKey(req.machineKey);
+    const out = decide(ctx, req);
+    auditRegistration(ctx.store, before, out, ctx.now);
+    return out;
   });
+}
+
+function decide(ctx: RegisterContext, req: RegisterInput): RegisterOutcome {
+  const { store, now } = ctx;
+  const byNodeKey = store.nodeByNodeKey(req.nodeKey);
+  if (byNodeKey && byNodeKey.machineKey !== req.machineKey) {
+    return refuse('node_key_in_use', 'node key is registered to another machine');
+  }
+  const notExpired = (n: NodeRow): boolean => n.keyExpiry === null || n.keyExpiry > now;
+  if (byNodeKey && notExpired(byNodeKey)) return reRegister(ctx, byNodeKey, req);
+
+  const checked = usableKey(ctx, req.authKey);
+  if (!checked.ok) return checked;
+  const { key, user } = checked;
+
+  const requested = req.requestTags.length > 0 ? req.requestTags : key.tags;
+  const malformed = requested.filter((t) => !isTag(t));
+  const denied = [...malformed, ...ctx.tagRules.deniedTags({ login: user.login, role: user.role, tags: key.tags }, requested.filter(isTag))];
+  if (denied.length > 0) return refuse('tags_not_permitted', tagsRefusal(denied));
+  if (!store.consumeAuthKey(key.id, now)) return refuse('auth_key_used', 'auth key already used');
+
+  const tags = [...new Set(requested)].sort();
+  const keyExpiry = now + (ctx.nodeKeyExpiryMs ?? DEFAULT_NODE_KEY_EXPIRY_MS);
+  const existing = byNodeKey ?? store.nodeByMachineKey(req.machineKey);
+  if (existing) {
+    store.updateNode(existing.id, {
+      nodeKey: req.nodeKey,
+      userId: user.id,
+      tags,
+      hostinfo: req.hostinfo,
+      ephemeral: key.ephemeral,
+      keyExpiry,
+      lastSeen: now,
+    });
+    return { ok: true, node: store.node(existing.id) as NodeRow, created: false, authKeyId: key.id };
+  }
+  const node = store.insertNode(
+    {
+      machineKey: req.machineKey,
+      nodeKey: req.nodeKey,
+      userId: user.id,
+      hostname: sanitizeHostname(req.hostname || req.hostinfo.hostname),
+      tags,
+      hostinfo: req.hostinfo,
+      ephemeral: key.ephemeral,
+      keyExpiry,
+    },
+    now,
+  );
+  return { ok: true, node, created: true, authKeyId: key.id };
 }
 
 /** The auth key named by `text` if it can register a node now, with its creator; else the refusal. */

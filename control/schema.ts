@@ -80,7 +80,57 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE api_tokens ADD COLUMN expires INTEGER;
   ALTER TABLE api_tokens ADD COLUMN last_used INTEGER;
   `,
-  // 3: one-time sign-in links for the admin console (control/console/sign-in-links.ts), stored hashed
+  // 3: just-in-time access requests, the audit log and the webhook outbox (issue 15)
+  `
+  CREATE TABLE audit_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    time INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    via TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    before TEXT,
+    after TEXT
+  );
+  CREATE INDEX audit_log_time ON audit_log (time);
+  CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+  CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+  CREATE TABLE access_attrs (
+    attr TEXT PRIMARY KEY,
+    approvers TEXT NOT NULL DEFAULT '[]',
+    max_ms INTEGER
+  );
+  CREATE TABLE access_requests (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    requester TEXT NOT NULL,
+    attr TEXT NOT NULL,
+    value TEXT NOT NULL,
+    duration_ms INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    node_id INTEGER,
+    node_name TEXT,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'denied', 'cancelled', 'expired', 'ended', 'revoked')),
+    created INTEGER NOT NULL,
+    pending_until INTEGER NOT NULL,
+    decided INTEGER,
+    decided_by TEXT,
+    decision_reason TEXT,
+    approved_until INTEGER,
+    closed INTEGER,
+    closed_by TEXT,
+    nodes TEXT NOT NULL DEFAULT '[]'
+  );
+  CREATE INDEX access_requests_state ON access_requests (state);
+  CREATE TABLE webhook_outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    body TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt INTEGER NOT NULL,
+    created INTEGER NOT NULL
+  );
+  `,
+  // 4: one-time sign-in links for the admin console (control/console/sign-in-links.ts), stored hashed
   `
   CREATE TABLE console_links (
     id TEXT PRIMARY KEY,

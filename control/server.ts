@@ -28,6 +28,7 @@ import { NOISE_PATH, NOISE_UPGRADE } from './protocol.js';
 import { parseRequestTarget } from './request-target.js';
 import { runSession } from './session.js';
 import type { Store } from './store.js';
+import { WebhookDispatcher, type WebhookDispatcherOptions } from './webhook-dispatcher.js';
 
 export const DEFAULT_KEEPALIVE_MS = 15_000;
 
@@ -40,6 +41,8 @@ export interface ControlServerOptions extends Omit<CoordinatorOptions, 'store'> 
   preAuth?: PreAuthLimits;
   /** Rate of applied `update` messages per map stream (default: DEFAULT_UPDATE_RATE). */
   updateRate?: UpdateRate;
+  /** Webhook delivery tuning (backoff, timeouts); the URL and secret live in the state file. */
+  webhooks?: Partial<Omit<WebhookDispatcherOptions, 'db' | 'logger'>>;
 }
 
 /** Control's long-term Noise key, created on first start and kept in the state file. */
@@ -63,6 +66,7 @@ export class ControlServer {
   readonly liveStreams = new LiveStreams();
   readonly consoleSessions = new ConsoleSessions();
   readonly consoleEvents: LiveEvents;
+  readonly webhooks: WebhookDispatcher;
 
   constructor(private readonly opts: ControlServerOptions) {
     this.log = opts.logger;
@@ -73,6 +77,7 @@ export class ControlServer {
     this.coordinator = new Coordinator(opts);
     this.preAuth = new PreAuthGate(opts.preAuth);
     this.consoleEvents = new LiveEvents({ store: opts.store, onlineCount: () => this.coordinator.streamCount });
+    this.webhooks = new WebhookDispatcher({ ...opts.webhooks, db: opts.store.db, logger: opts.logger });
     const handler = (req: IncomingMessage, res: ServerResponse): void => this.onRequest(req, res);
     this.http = opts.tls ? createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key }, handler) : createServer(handler);
     this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
@@ -85,6 +90,7 @@ export class ControlServer {
   /** Starts the coordinator and listens; resolves with the bound address (port 0 picks a free port). */
   async listen(host: string, port: number): Promise<AddressInfo> {
     this.coordinator.start();
+    this.webhooks.start();
     await new Promise<void>((resolve, reject) => {
       this.http.once('error', reject);
       this.http.listen(port, host, () => {
@@ -104,6 +110,7 @@ export class ControlServer {
   async close(): Promise<void> {
     this.coordinator.stop();
     this.consoleEvents.close();
+    this.webhooks.stop();
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((resolve) => this.http.close(() => resolve()));
   }
@@ -122,7 +129,7 @@ export class ControlServer {
       if (refusal !== null) return json(res, 403, { error: refusal, code: 'tls_required' });
       const done = isConsole
         ? handleConsole(req, res, url, { store: this.opts.store, sessions: this.consoleSessions, events: this.consoleEvents, logger: this.log, tls })
-        : handleAdminApi(req, res, url, { coordinator: this.coordinator, logger: this.log, sessions: this.consoleSessions, tls });
+        : handleAdminApi(req, res, url, { coordinator: this.coordinator, logger: this.log, sessions: this.consoleSessions, tls, onEvent: () => this.webhooks.kick() });
       done.catch((err: unknown) => {
         this.log.log('error', 'admin api failure', { error: (err as Error).message });
         if (!res.headersSent) json(res, 500, { error: 'internal error', code: 'internal' });

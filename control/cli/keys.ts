@@ -2,7 +2,7 @@
 // prints ONLY the key on stdout (scripts capture it). `keys list [--json]` shows ids and state, never
 // secrets. `keys revoke ID` (the id, or the whole key text).
 import { parseCommand, parseDuration, requireFlag, UsageError } from '../../cli/args.js';
-import { createAuthKey, keySummaries } from '../admin-ops.js';
+import { createAuthKey, keySummaries, revokeAuthKey } from '../admin-ops.js';
 import { parseSecret } from '../secrets.js';
 import { formatTime, STATE_FLAG, table, withStore } from './common.js';
 
@@ -67,7 +67,7 @@ export async function run(argv: string[]): Promise<number> {
           process.stderr.write(`control: no such key: ${id}\n`);
           return 1;
         }
-        if (!store.revokeAuthKey(id)) process.stdout.write(`key ${id} was already revoked\n`);
+        if (!revokeAuthKey(store, id)) process.stdout.write(`key ${id} was already revoked\n`);
         else process.stdout.write(`revoked key ${id}\n`);
         return 0;
       });

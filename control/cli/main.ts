@@ -13,6 +13,9 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   keys: () => import('./keys.js'),
   nodes: () => import('./nodes.js'),
   attrs: () => import('./attrs.js'),
+  access: () => import('./access.js'),
+  webhooks: () => import('./webhooks.js'),
+  audit: () => import('./audit.js'),
   'console link': () => import('./console.js'),
 };
 

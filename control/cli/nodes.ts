@@ -1,7 +1,7 @@
 // `control nodes list [--json]`, `nodes delete NODE`, `nodes tags NODE tag:a,tag:b` (NODE: hostname or
 // ID; an empty tag list makes the node user-owned again). A running server applies changes within 1 s.
 import { parseCommand, UsageError } from '../../cli/args.js';
-import { nodeSummaries, requireNode, setNodeTags } from '../admin-ops.js';
+import { deleteNode, nodeSummaries, setNodeTags } from '../admin-ops.js';
 import { formatTime, STATE_FLAG, table, withStore } from './common.js';
 
 export const usage = `usage:
@@ -40,8 +40,7 @@ export async function run(argv: string[]): Promise<number> {
       const { values, positionals } = parseCommand(rest, STATE_FLAG, 1);
       if (positionals.length !== 1) throw new UsageError('nodes delete: expected NODE');
       return withStore(values.state, (store) => {
-        const n = requireNode(store, positionals[0]);
-        store.deleteNode(n.id);
+        const n = deleteNode(store, positionals[0]);
         process.stdout.write(`deleted node ${n.hostname} (id ${n.id})\n`);
         return 0;
       });

@@ -5,7 +5,7 @@
 //                                 /api/v1 with the session cookie + X-CSRF-Token (api-caller.ts)
 //   GET  /admin/static/NAME       the console's own modules and style sheet
 //   GET  /admin/vendor/NAME       preact, preact/hooks, htm (vendor.ts)
-//   POST /admin/login             form `token=gwapi-…` (an admin API token) or `link=gwlnk-…` (a one-time
+//   POST /admin/login             form `token=gwapi-…` (an API token) or `link=gwlnk-…` (a one-time
 //                                 link from `control console link`) → session cookie, 303 to /admin/
 //   POST /admin/logout            ends the session (CSRF token in X-CSRF-Token or the `csrf` form field)
 //   GET  /admin/session           {login, role, csrf} for the signed-in page, or 401
@@ -16,7 +16,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { adminTokenUser } from '../api-caller.js';
+import { tokenUser } from '../api-caller.js';
 import type { Logger } from '../logger.js';
 import type { Store } from '../store.js';
 import { csrfMatches, SESSION_MAX_MS, type ConsoleSessions } from './sessions.js';
@@ -100,8 +100,8 @@ async function login(req: IncomingMessage, res: ServerResponse, ctx: ConsoleCont
     else ctx.logger.log('warn', 'console sign-in refused', { via: 'link', reason: r.refused });
     how = 'link';
   } else if (form.has('token')) {
-    userId = adminTokenUser(ctx.store, form.get('token'))?.id ?? null;
-    if (userId === null) ctx.logger.log('warn', 'console sign-in refused', { via: 'token', reason: 'invalid token or not an admin' });
+    userId = tokenUser(ctx.store, form.get('token'))?.id ?? null;
+    if (userId === null) ctx.logger.log('warn', 'console sign-in refused', { via: 'token', reason: 'invalid, expired or revoked token' });
     how = 'token';
   }
   const user = userId === null ? null : ctx.store.userById(userId);

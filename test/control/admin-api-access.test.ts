@@ -86,11 +86,12 @@ describe('admin tokens and users', () => {
     expect((await api(h.url, make())).status).toBe(want);
   });
 
-  it("demoting a user to member ends their token's access", async () => {
+  it("demoting a user to member ends their token's admin access (403; a member token reaches only access requests)", async () => {
     const t = createApiToken(h.store, 'ops@example.com').token;
     expect((await api(h.url, t)).status).toBe(200);
     setUserRole(h.store, 'ops@example.com', 'member');
-    expect((await api(h.url, t)).status).toBe(401);
+    expect((await api(h.url, t)).status).toBe(403);
+    expect((await api(h.url, t, '/api/v1/access/requests')).status).toBe(200);
     setUserRole(h.store, 'ops@example.com', 'admin');
     expect((await api(h.url, t)).status).toBe(200);
   });

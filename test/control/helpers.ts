@@ -14,7 +14,7 @@ import { createAuthKey, addUser, type CreateKeyOptions } from '../../control/adm
 import { ControlClient, type ClientHostinfo } from '../../control/client.js';
 import { memoryLogger } from '../../control/logger.js';
 import { policyEngine, type PolicyEngine } from '../../control/policy-engine.js';
-import { ControlServer } from '../../control/server.js';
+import { ControlServer, type ControlServerOptions } from '../../control/server.js';
 import type { PreAuthLimits } from '../../control/preauth-limits.js';
 import type { UpdateRate } from '../../control/update-limiter.js';
 import { Store } from '../../control/store.js';
@@ -48,6 +48,7 @@ export interface HarnessOptions {
   tls?: { cert: string; key: string };
   preAuth?: PreAuthLimits;
   updateRate?: UpdateRate;
+  webhooks?: ControlServerOptions['webhooks'];
 }
 
 export async function startControl(o: HarnessOptions = {}): Promise<Harness> {
@@ -66,6 +67,7 @@ export async function startControl(o: HarnessOptions = {}): Promise<Harness> {
     tls: o.tls,
     preAuth: o.preAuth,
     updateRate: o.updateRate,
+    webhooks: o.webhooks,
   });
   if (o.policy !== undefined) {
     const r = server.coordinator.setPolicy(o.policy, 'policy.hujson');
