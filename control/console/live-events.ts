@@ -2,7 +2,8 @@
 // Store mutation, from any process (this server's API, `control` admin commands on the same state file,
 // registration, expiry), appends to the `changes` table; a ticker that runs only while a page listens
 // reads past the last row it saw and sends `event: change` with the kinds that changed (node, user,
-// policy, attr, key, token, …), and the same when the number of live agent streams (online nodes) moves.
+// policy, attr, key, token, …), `audit` when the audit log grew (every change writes one entry, access
+// requests included), and `online` when the number of live agent streams (online nodes) moves.
 // The page then refetches what it shows. Reading `changes` here does not disturb the coordinator's own
 // change feed (that one keeps its own position).
 //
@@ -25,6 +26,7 @@ export class LiveEvents {
   private timer: NodeJS.Timeout | null = null;
   private lastSeq = 0;
   private lastOnline = -1;
+  private lastAudit = 0;
   private lastSent = 0;
 
   constructor(private readonly src: LiveSource, private readonly tickMs = LIVE_TICK_MS) {}
@@ -55,6 +57,7 @@ export class LiveEvents {
   private start(): void {
     this.lastSeq = this.src.store.lastChangeSeq();
     this.lastOnline = this.src.onlineCount();
+    this.lastAudit = this.auditSeq();
     this.lastSent = Date.now();
     this.timer = setInterval(() => this.tick(), this.tickMs);
     this.timer.unref();
@@ -78,9 +81,19 @@ export class LiveEvents {
       this.lastOnline = online;
       kinds.add('online');
     }
+    const audit = this.auditSeq();
+    if (audit !== this.lastAudit) {
+      this.lastAudit = audit;
+      kinds.add('audit');
+    }
     const now = Date.now();
     if (kinds.size > 0) this.broadcast(`event: change\ndata: ${JSON.stringify({ kinds: [...kinds].sort() })}\n\n`, now);
     else if (now - this.lastSent >= KEEPALIVE_MS) this.broadcast(': keep-alive\n\n', now);
+  }
+
+  private auditSeq(): number {
+    const r = this.src.store.db.prepare('SELECT MAX(id) AS id FROM audit_log').get() as { id: number | null };
+    return r.id ?? 0;
   }
 
   private broadcast(text: string, now: number): void {

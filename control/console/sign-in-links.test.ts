@@ -56,6 +56,17 @@ describe('one-time sign-in links', () => {
     expect(() => linkUser(store, undefined)).toThrow(/2 admin users: name one with --as/);
   });
 
+  it('creating a link writes one audit entry, without the secret', () => {
+    const count = () => (store.db.prepare("SELECT COUNT(*) AS n FROM audit_log WHERE action = 'console.link'").get() as { n: number }).n;
+    const before = count();
+    const l = createSignInLink(store, user('bob@example.com'), 60_000, T0);
+    expect(count()).toBe(before + 1);
+    const row = store.db.prepare("SELECT * FROM audit_log WHERE action = 'console.link' ORDER BY id DESC LIMIT 1").get() as { target: string; summary: string };
+    expect(row.target).toBe(l.id);
+    expect(row.summary).toContain('bob@example.com');
+    expect(JSON.stringify(row)).not.toContain(l.secret.split('-')[2]);
+  });
+
   it('deleting the user deletes their links', () => {
     store.addUser('tmp@example.com', 'tmp', 'member');
     const l = createSignInLink(store, user('tmp@example.com'), 60_000, T0);

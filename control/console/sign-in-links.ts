@@ -7,6 +7,7 @@
 // Links live in the state file (table console_links) because the CLI that prints them is another process
 // than the server that consumes them. Deleting a user deletes their links (ON DELETE CASCADE).
 import { GrantwireError } from '../../types/errors.js';
+import { recordAudit } from '../audit-log.js';
 import { newSecret, parseSecret, secretMatches } from '../secrets.js';
 import type { Store, UserRow } from '../store.js';
 
@@ -47,9 +48,12 @@ export function createSignInLink(store: Store, user: UserRow, ttlMs = DEFAULT_LI
   if (!(ttlMs > 0 && ttlMs <= MAX_LINK_TTL_MS)) throw new GrantwireError('ERR_CONTROL_BAD_EXPIRY', `a sign-in link lives between 1 ms and 24h, got ${ttlMs} ms`);
   const s = newSecret('gwlnk');
   const expires = now + ttlMs;
-  store.db.prepare('INSERT INTO console_links (id, hash, user_id, created, expires) VALUES (?, ?, ?, ?, ?)').run(s.id, s.hash, user.id, now, expires);
-  // Old links are useless once expired or used: keep the table small.
-  store.db.prepare('DELETE FROM console_links WHERE expires < ? OR used IS NOT NULL AND used < ?').run(now - 24 * 3600_000, now - 24 * 3600_000);
+  store.tx(() => {
+    store.db.prepare('INSERT INTO console_links (id, hash, user_id, created, expires) VALUES (?, ?, ?, ?, ?)').run(s.id, s.hash, user.id, now, expires);
+    // Old links are useless once expired or used: keep the table small.
+    store.db.prepare('DELETE FROM console_links WHERE expires < ? OR used IS NOT NULL AND used < ?').run(now - 24 * 3600_000, now - 24 * 3600_000);
+    recordAudit(store.db, { action: 'console.link', target: s.id, summary: `one-time console sign-in link ${s.id} for ${user.login} (${user.role}), valid until ${new Date(expires).toISOString()}`, after: { user: user.login, expires }, time: now });
+  });
   return { id: s.id, secret: s.text, user: user.login, expires };
 }
 

@@ -80,6 +80,12 @@ describe('console over plain HTTP (loopback)', () => {
     expect(s.headers.get('cache-control')).toBe('no-store');
   });
 
+  it("a member's API token signs in to a member session", async () => {
+    const r = await postLogin(h.url, { token: createApiToken(h.store, 'bob@example.com').token });
+    expect(r.location).toBe('/admin/');
+    expect((await call(h.url, 'GET', '/admin/session', { cookie: r.cookie! })).body).toMatchObject({ login: 'bob@example.com', role: 'member' });
+  });
+
   it.each([
     { name: 'a malformed token', form: { token: 'nope' } },
     { name: 'an unknown token', form: { token: 'gwapi-000000000000-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' } },

@@ -8,6 +8,8 @@ import { Machines, MyDevices } from './machines.js';
 import { Users } from './users.js';
 import { Keys } from './keys.js';
 import { PolicyEditor } from './policy.js';
+import { pages as accessPages } from './access.js';
+import { pages as auditPages } from './audit.js';
 
 const ADMIN_PAGES = [
   ['machines', 'Machines', Machines],
@@ -17,8 +19,8 @@ const ADMIN_PAGES = [
 ];
 const MEMBER_PAGES = [['devices', 'My devices', MyDevices]];
 
-/** Extra pages registered by other modules (access requests, audit log): [id, title, Component, roles]. */
-export const extraPages = [];
+/** Pages other modules bring: [id, title, Component, roles]. */
+const extraPages = [...accessPages, ...auditPages];
 
 function pagesFor(role) {
   const base = role === 'admin' ? ADMIN_PAGES : MEMBER_PAGES;
@@ -83,13 +85,4 @@ function App() {
   return me ? html`<${Shell} me=${me} />` : html`<${SignIn} />`;
 }
 
-// Optional pages load after the shell's modules; a missing one does not stop the console.
-for (const mod of ['./access.js', './audit.js']) {
-  try {
-    const m = await import(mod);
-    extraPages.push(...m.pages);
-  } catch {
-    // not built into this control
-  }
-}
 render(html`<${App} />`, document.getElementById('app'));
