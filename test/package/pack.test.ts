@@ -72,7 +72,9 @@ describe('npm pack → install into a new project', () => {
 
   it('the tarball holds the build, the bins and the native sources, and no tests, fixtures, scripts or .ts sources', () => {
     for (const want of ['package.json', 'LICENSE', 'README.md', 'binding.gyp', 'bin/agent', 'bin/control', 'bin/launch.js', 'native/grantwire.cc', 'native/common.h',
-      'dist/index.js', 'dist/index.d.ts', 'dist/index.js.map', 'dist/policy/index.js', 'dist/policy/index.d.ts', 'dist/agent/cli/main.js', 'dist/control/cli/main.js']) {
+      'dist/index.js', 'dist/index.d.ts', 'dist/index.js.map', 'dist/policy/index.js', 'dist/policy/index.d.ts', 'dist/agent/cli/main.js', 'dist/control/cli/main.js',
+      // the admin console's page and modules, copied by the build (plain JS: nothing to compile)
+      'dist/control/console/static/index.html', 'dist/control/console/static/app.js', 'dist/control/console/static/console.css']) {
       expect(files, want).toContain(want);
     }
     const unwanted = files.filter((f) => /\.test\.|\.bench\.|-bench\.|testdata|fake-|test-helpers|^test\/|^scripts\/|^examples\/|^build\//.test(f) || (f.endsWith('.ts') && !f.endsWith('.d.ts')));
