@@ -7,7 +7,7 @@
 // Not concurrency-safe; one per server. Timers are unref'd.
 import type Database from 'better-sqlite3';
 import type { Logger } from './logger.js';
-import { dueEvents, EVENT_HEADER, nextEventTime, SIGNATURE_HEADER, signatureHeader, webhookConfig } from './webhook-outbox.js';
+import { EVENT_HEADER, headEvent, SIGNATURE_HEADER, signatureHeader, webhookConfig } from './webhook-outbox.js';
 
 export interface WebhookDispatcherOptions {
   db: Database.Database;
@@ -65,8 +65,9 @@ export class WebhookDispatcher {
         if (this.stopped) return;
         const cfg = webhookConfig(this.o.db);
         if (!cfg) return;
-        const [ev] = dueEvents(this.o.db, this.now(), 1);
-        if (!ev) break;
+        // Strictly oldest first: a failing event holds back later ones until it is delivered or dropped.
+        const ev = headEvent(this.o.db);
+        if (!ev || ev.nextAttempt > this.now()) break;
         const ok = await this.deliver(cfg.url, cfg.secret, ev.body);
         if (this.stopped) return;
         if (ok) {
@@ -84,7 +85,6 @@ export class WebhookDispatcher {
         }
         const delay = Math.min(this.o.maxBackoffMs ?? 5 * 60_000, (this.o.baseBackoffMs ?? 1000) * 2 ** ev.attempts);
         this.o.db.prepare('UPDATE webhook_outbox SET attempts = ?, next_attempt = ? WHERE id = ?').run(attempts, this.now() + delay, ev.id);
-        // Order is kept: later events wait behind a failing one instead of overtaking it.
         break;
       }
     } catch (err) {
@@ -97,7 +97,7 @@ export class WebhookDispatcher {
 
   private armForNext(): void {
     if (this.stopped) return;
-    const next = nextEventTime(this.o.db);
+    const next = headEvent(this.o.db)?.nextAttempt ?? null;
     if (next === null) return;
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => void this.pump(), Math.max(0, next - this.now()));

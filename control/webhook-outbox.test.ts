@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seededRng } from '../types/seeded-rng.js';
 import { recordAudit } from './audit-log.js';
 import { Store } from './store.js';
-import { dueEvents, MAX_OUTBOX, outboxSize, signatureHeader, validateWebhook, verifyWebhookSignature, writeWebhookConfig } from './webhook-outbox.js';
+import { headEvent, MAX_OUTBOX, outboxSize, signatureHeader, validateWebhook, verifyWebhookSignature, writeWebhookConfig } from './webhook-outbox.js';
 
 const SECRET = 'a-very-secret-secret';
 const BODY = '{"type":"access.approve"}';
@@ -76,12 +76,12 @@ describe('outbox', () => {
     recordAudit(store.db, { action: 'user.add', target: 'u', summary: 'not an event' });
     recordAudit(store.db, { action: 'policy.set', target: 'policy 2', summary: 'y', after: { version: 2 } });
     expect(outboxSize(store.db)).toBe(1);
-    const [ev] = dueEvents(store.db, Date.now() + 1);
+    const ev = headEvent(store.db)!;
     expect(JSON.parse(ev.body)).toMatchObject({ type: 'policy.set', target: 'policy 2', data: { version: 2 } });
     store.tx(() => {
       for (let i = 0; i < MAX_OUTBOX + 50; i++) recordAudit(store.db, { action: 'access.request', target: `request ${i}`, summary: 'z' });
     });
     expect(outboxSize(store.db)).toBe(MAX_OUTBOX);
-    expect(JSON.parse(dueEvents(store.db, Date.now() + 1, 1)[0].body)).toMatchObject({ target: 'request 50' });
+    expect(JSON.parse(headEvent(store.db)!.body)).toMatchObject({ target: 'request 50' });
   });
 });

@@ -86,13 +86,9 @@ export interface OutboxRow {
   nextAttempt: number;
 }
 
-export function dueEvents(db: Database.Database, now: number, limit = 16): OutboxRow[] {
-  return (db.prepare('SELECT id, body, attempts, next_attempt AS nextAttempt FROM webhook_outbox WHERE next_attempt <= ? ORDER BY id LIMIT ?').all(now, limit) as OutboxRow[]);
-}
-
-export function nextEventTime(db: Database.Database): number | null {
-  const r = db.prepare('SELECT MIN(next_attempt) AS t FROM webhook_outbox').get() as { t: number | null };
-  return r.t;
+/** The oldest undelivered event (delivery is strictly in order), or null. */
+export function headEvent(db: Database.Database): OutboxRow | null {
+  return (db.prepare('SELECT id, body, attempts, next_attempt AS nextAttempt FROM webhook_outbox ORDER BY id LIMIT 1').get() as OutboxRow | undefined) ?? null;
 }
 
 export function outboxSize(db: Database.Database): number {
