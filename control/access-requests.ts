@@ -233,6 +233,8 @@ export function createRequest(store: Store, r: NewRequest, now = Date.now()): Ac
       )
       .run(user.login, r.attr, JSON.stringify(r.value), r.durationMs, reason, node?.id ?? null, node?.hostname ?? null, now, now + (r.pendingTtlMs ?? DEFAULT_PENDING_TTL_MS));
     const req = getRequest(store, Number(info.lastInsertRowid));
+    // A new deadline: a server reading the change feed re-arms its expiry timer (change-feed.ts).
+    store.db.prepare("INSERT INTO changes (origin, kind, ref) VALUES (?, 'access', ?)").run(store.origin, req.id);
     recordAudit(store.db, {
       action: 'access.request',
       target: `request ${req.id}`,

@@ -92,7 +92,8 @@ function tokenFromRaw(r: Raw): ApiTokenRow {
   };
 }
 
-export type ChangeKind = 'user' | 'node' | 'policy' | 'attr' | 'key' | 'token';
+/** `access`: a new access request (its pending deadline), so a running server re-arms its expiry timer. */
+export type ChangeKind = 'user' | 'node' | 'policy' | 'attr' | 'key' | 'token' | 'access';
 
 export interface ChangeRow {
   seq: number;

@@ -10,7 +10,8 @@ import { formatTime, STATE_FLAG, table, withStore } from './common.js';
 export const usage = `usage:
   control users add LOGIN [--role admin|member] [--name NAME] --state FILE
   control users list [--json] --state FILE
-  control users token create LOGIN [--expiry DURATION] --state FILE   create an admin API token (printed once)
+  control users token create LOGIN [--expiry DURATION] --state FILE   create an API token (printed once;
+                                                a member's reaches only their own access requests)
   control users token list [--json] --state FILE
   control users token revoke ID --state FILE
   control users set-role LOGIN admin|member --state FILE

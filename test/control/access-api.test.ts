@@ -8,6 +8,7 @@ import type { Netmap } from '../../types/netmap.js';
 import { createApiToken } from '../../control/admin-ops.js';
 import { setApprovers, type AccessRequest } from '../../control/access-requests.js';
 import type { AuditEntry } from '../../control/audit-log.js';
+import { seededRng } from '../../types/seeded-rng.js';
 import { LINUX, newAgent, startControl, waitUntil, type Harness, type TestAgent } from './helpers.js';
 
 const POLICY = `{
@@ -167,4 +168,27 @@ describe('access requests over the admin API', () => {
     expect(byActor.every((e) => e.actor === 'bob@example.com')).toBe(true);
     expect(byActor[0]).toMatchObject({ time: expect.any(Number), target: expect.stringMatching(/^request \d+$/), summary: expect.stringContaining('approved') });
   });
+
+  it('fuzz: random paths, methods and bodies on the access routes get a clear 4xx or 200, never a 500', async () => {
+    const next = seededRng(4242);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)];
+    const paths = ['/api/v1/access/requests', '/api/v1/access/requests/1', '/api/v1/access/requests/1/approve', '/api/v1/access/requests/x/deny',
+      '/api/v1/access/requests/99999999999999999999/revoke', '/api/v1/access/approvers/custom:q', '/api/v1/access/approvers/%ZZ', '/api/v1/audit?since=abc',
+      '/api/v1/audit?limit=0', '/api/v1/webhook', '/api/v1/access/requests?state=%00'];
+    const bodies = ['', 'null', '[]', '{"attr": 1}', '{"attr": "custom:q", "value": true, "for": "1h", "reason": "r"}', '{"approvers": [1]}', '{"reason": ""}',
+      '{"url": "javascript:x", "secret": "0123456789abcdef"}', '{"attr": "custom:q", "value": true, "for": "99999999h", "reason": "r"}', '\u0000{'];
+    const deadline = Date.now() + 8000;
+    for (let i = 0; i < 300 && Date.now() < deadline; i++) {
+      const who = pick(['alice', 'carol', 'root']);
+      const method = pick(['GET', 'POST', 'PUT', 'DELETE']);
+      const res = await fetch(new URL(pick(paths), h.url), {
+        method,
+        headers: { authorization: `Bearer ${tokens[who]}` },
+        body: method === 'GET' ? undefined : pick(bodies),
+      });
+      const body = (await res.json()) as { code?: string };
+      expect([200, 400, 403, 404, 409]).toContain(res.status);
+      if (res.status !== 200) expect(typeof body.code).toBe('string');
+    }
+  }, 30_000);
 });
