@@ -21,6 +21,8 @@ import {
 import { approveRequest, accessActor, createRequest, setApprovers } from '../../control/access-requests.js';
 import { listAudit, osUser, type AuditEntry } from '../../control/audit-log.js';
 import { clearWebhook, setWebhook } from '../../control/webhook-admin.js';
+import { createSignInLink } from '../../control/console/sign-in-links.js';
+import { call, signInAs } from '../console/helpers.js';
 import { POLICY } from './fixtures.js';
 import { LINUX, newAgent, runControl, startControl, waitUntil, type Harness } from './helpers.js';
 
@@ -118,6 +120,20 @@ const ROWS: Row[] = [
   { name: 'API PUT approvers', action: 'access.approvers', run: async () => expect(await api('PUT', '/api/v1/access/approvers/custom:jit', { approvers: [] })).toBe(200), via: 'api' },
   { name: 'API PUT webhook', action: 'webhook.set', run: async () => expect(await api('PUT', '/api/v1/webhook', { url: 'http://127.0.0.1:9/x', secret: 'sixteen-characters!' })).toBe(200), via: 'api' },
   { name: 'API DELETE webhook', action: 'webhook.clear', run: async () => expect(await api('DELETE', '/api/v1/webhook')).toBe(200), via: 'api' },
+  { name: 'API PUT user role', action: 'user.role', setup: () => addUser(h.store, `${uniq('r')}@example.com`, 'member').login, run: async (l) => expect(await api('PUT', `/api/v1/users/${l}`, { role: 'admin' })).toBe(200), via: 'api' },
+  // the console: its session calls the same API (via `console`); a one-time link is itself audited
+  {
+    name: 'console POST keys',
+    action: 'key.create',
+    setup: async () => JSON.stringify(await signInAs(h.url, h.store, 'root@example.com')),
+    run: async (s) => {
+      const { cookie, csrf } = JSON.parse(s) as { cookie: string; csrf: string };
+      expect((await call(h.url, 'POST', '/api/v1/keys', { cookie, csrf, body: { user: 'alice@example.com' } })).status).toBe(200);
+    },
+    actor: 'root@example.com',
+    via: 'console',
+  },
+  { name: 'console link', action: 'console.link', run: () => createSignInLink(h.store, h.store.userByLogin('bob@example.com')!) },
   { name: 'API access request', action: 'access.request', run: async () => expect(await api('POST', '/api/v1/access/requests', { attr: 'custom:jit', value: true, for: '1h', reason: 'api' })).toBe(200), actor: 'root@example.com', via: 'api' },
   // the agent side and timers
   {
