@@ -104,6 +104,7 @@ describe('transitions', () => {
   it('a stale pending request cannot be approved even before the timer ran', () => {
     const r = ask();
     expect(() => approveRequest(store, r.id, as('bob@example.com'), T0 + DEFAULT_PENDING_TTL_MS + 1)).toThrow(/is expired/);
+    expect(getRequest(store, r.id).state).toBe('expired');
   });
 
   it('approved → ended at the deadline; the attribute carries the same expiry', () => {

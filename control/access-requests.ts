@@ -266,8 +266,9 @@ function grantOn(store: Store, nodeId: number, attr: string, value: PostureValue
 }
 
 function transition(store: Store, id: number, event: AccessEvent, who: AccessActor, now: number, apply: (raw: Raw, next: AccessState) => { summary: string; nodes: number[] }): { request: AccessRequest; nodes: number[] } {
+  // Deadlines first, in their own transaction: a stale request stays expired even when this call fails.
+  expireDue(store, now);
   return store.tx(() => {
-    expireDue(store, now);
     const raw = rawRequest(store, id);
     const state = raw.state as AccessState;
     const next = nextState(state, event);
