@@ -14,6 +14,8 @@ import { AgentBackend } from './backend.js';
 import { createControlSession } from './control-session.js';
 import { AgentDataplane } from './dataplane.js';
 import { StateStore } from './state-store.js';
+import { HostDialer } from './proxy/host-dialer.js';
+import { startProxies, type ProxyFlags, type RunningProxies } from './proxy/start-proxies.js';
 
 export const DEFAULT_TUN_NAME = 'grantwire0';
 export const DEFAULT_WG_PORT = 41641;
@@ -28,6 +30,8 @@ export interface DaemonOptions {
   log: (line: string) => void;
   /** Accept a state dir or key file others can read (see StateStore). */
   insecureStatePerms?: boolean;
+  /** `--socks5-server` and `--outbound-http-proxy-listen`. */
+  proxies?: ProxyFlags;
 }
 
 /** `--operator` as a uid or a user name from /etc/passwd. */
@@ -75,6 +79,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
 
   let tun: TunDevice | null = null;
   let dataplane: AgentDataplane | null = null;
+  let proxies: RunningProxies | null = null;
   try {
     tun = TunDevice.open({ name: o.tunName, mtu: DEFAULT_TUN_MTU });
     tun.up();
@@ -93,10 +98,15 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
       },
     });
     await backend.start();
+    const be = backend;
+    proxies = await startProxies(o.proxies ?? {}, new HostDialer(() => be.status({ peers: true })));
+    if (proxies.socks5) o.log(`agent daemon: SOCKS5 proxy on ${proxies.socks5}`);
+    if (proxies.http) o.log(`agent daemon: HTTP proxy on ${proxies.http}`);
     o.log(
       `agent daemon: LocalAPI on ${o.socketPath}; ${NodePublic.text(NodePrivate.publicKey(keys.nodePrivateKey))}; tun ${tun.name}; udp port ${bind.port}; state ${backend.backendState()}`,
     );
   } catch (err) {
+    await backend?.stop();
     await server.close();
     await dataplane?.close();
     if (!dataplane) await tun?.close();
@@ -104,8 +114,10 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   }
   const b = backend;
   const d = dataplane;
+  const px = proxies;
   return {
     async close() {
+      await px.close();
       await b.stop();
       await server.close();
       await d.close();

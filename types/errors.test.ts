@@ -28,6 +28,7 @@ const samples: Record<string, GrantwireError> = {
   ControlConnectionError: new errors.ControlConnectionError('m'),
   ControlBadServerError: new errors.ControlBadServerError('m'),
   ControlBadUrlError: new errors.ControlBadUrlError('m'),
+  DialError: new errors.DialError('refused', 'm'),
 };
 
 const classes: [string, ErrorClass][] = [];

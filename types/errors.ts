@@ -200,3 +200,19 @@ export class ControlBadUrlError extends ControlError {
     this.name = 'ControlBadUrlError';
   }
 }
+
+// ---- outbound dials (agent/proxy, node/): SOCKS5 and HTTP proxies, embedded nodes ----
+
+/** Why a dial through the tailnet failed; the proxies map it to a SOCKS5 reply code or an HTTP status. */
+export type DialFailure = 'not_allowed' | 'unresolved' | 'refused' | 'unreachable' | 'timeout' | 'failed';
+
+/** A dial (TCP connect, UDP bind) through the tailnet failed; `reason` says why, `message` says where. */
+export class DialError extends GrantwireError {
+  declare readonly code: 'ERR_DIAL';
+  readonly reason: DialFailure;
+  constructor(reason: DialFailure, message: string, options?: { cause?: unknown }) {
+    super('ERR_DIAL', message, options);
+    this.name = 'DialError';
+    this.reason = reason;
+  }
+}
