@@ -29,6 +29,8 @@ const samples: Record<string, GrantwireError> = {
   ControlBadServerError: new errors.ControlBadServerError('m'),
   ControlBadUrlError: new errors.ControlBadUrlError('m'),
   DialError: new errors.DialError('refused', 'm'),
+  NetstackError: new errors.NetstackError('ERR_NETSTACK_ADDRESS', 'm'),
+  ConnectionError: new errors.ConnectionError('ECONNRESET', 'm'),
 };
 
 const classes: [string, ErrorClass][] = [];

@@ -216,3 +216,39 @@ export class DialError extends GrantwireError {
     this.reason = reason;
   }
 }
+
+// ---- userspace netstack (netstack/) ----
+
+/** Local misuse of the netstack: an address it does not own, a port already bound, a closed stack. */
+export class NetstackError extends GrantwireError {
+  declare readonly code: 'ERR_NETSTACK_ADDRESS' | 'ERR_NETSTACK_PORT_IN_USE' | 'ERR_NETSTACK_CLOSED' | 'ERR_NETSTACK_ARGUMENT' | 'ERR_NETSTACK_MESSAGE_SIZE';
+  constructor(code: NetstackError['code'], message: string) {
+    super(code, message);
+    this.name = 'NetstackError';
+  }
+}
+
+/** The POSIX name node:net would use for the same failure (ECONNREFUSED, …), for code ported from it. */
+export type PosixConnectionCode = 'ECONNREFUSED' | 'ECONNRESET' | 'ETIMEDOUT' | 'ECONNABORTED' | 'EPIPE';
+
+const POSIX_TO_CODE = {
+  ECONNREFUSED: 'ERR_CONNECTION_REFUSED',
+  ECONNRESET: 'ERR_CONNECTION_RESET',
+  ETIMEDOUT: 'ERR_CONNECTION_TIMEOUT',
+  ECONNABORTED: 'ERR_CONNECTION_ABORTED',
+  EPIPE: 'ERR_CONNECTION_CLOSED',
+} as const;
+
+/**
+ * A netstack TCP connection failed: refused (RST to our SYN), reset by the peer, timed out (handshake,
+ * retransmissions, keepalive), or aborted locally. `posixCode` is the code node:net would report.
+ */
+export class ConnectionError extends GrantwireError {
+  declare readonly code: (typeof POSIX_TO_CODE)[PosixConnectionCode];
+  readonly posixCode: PosixConnectionCode;
+  constructor(posixCode: PosixConnectionCode, message: string) {
+    super(POSIX_TO_CODE[posixCode], message);
+    this.name = 'ConnectionError';
+    this.posixCode = posixCode;
+  }
+}
