@@ -7,9 +7,10 @@ import { DEFAULT_TUN_NAME, DEFAULT_WG_PORT, resolveOperator, startDaemon } from 
 
 export const usage = `usage: agent daemon --state-dir DIR [--socket PATH] [--tun NAME] [--port N] [--operator USER|UID] [--insecure-state-perms]
 
-Runs the node daemon in the foreground (as root): keys and prefs live in DIR (0600), the LocalAPI listens
+Runs the node daemon in the foreground (as root, or as any user with --tun userspace): keys and prefs live in DIR (0600), the LocalAPI listens
 on PATH (default $GRANTWIRE_SOCKET or /var/run/grantwire/agentd.sock), the tunnel is TUN interface NAME
-(default ${DEFAULT_TUN_NAME}) and WireGuard listens on UDP port N (default ${DEFAULT_WG_PORT}; 0 picks one).
+(default ${DEFAULT_TUN_NAME}; \`userspace\`: no TUN, a userspace netstack, and connections to this node's
+tailnet address and port P are forwarded to 127.0.0.1:P on this host) and WireGuard listens on UDP port N (default ${DEFAULT_WG_PORT}; 0 picks one).
 --operator lets that user run up/down/logout too. DIR and the key files in it must be private to this
 user (no group/other access); otherwise the daemon refuses to start unless --insecure-state-perms. A restarted daemon resumes without a new login.
 --socks5-server ADDR (e.g. localhost:1080) serves SOCKS5 (CONNECT, UDP ASSOCIATE) and

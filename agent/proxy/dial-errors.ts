@@ -23,6 +23,7 @@ const TABLE: Record<DialFailure, { socks: number; http: number }> = {
 const ERRNO: Record<string, DialFailure> = {
   ECONNREFUSED: 'refused',
   ECONNRESET: 'refused',
+  ECONNABORTED: 'failed',
   ENETUNREACH: 'unreachable',
   EHOSTUNREACH: 'unreachable',
   ETIMEDOUT: 'timeout',
@@ -33,7 +34,9 @@ const ERRNO: Record<string, DialFailure> = {
 
 export function dialFailureOf(err: unknown): DialFailure {
   if (err instanceof DialError) return err.reason;
-  const code = (err as NodeJS.ErrnoException | null)?.code;
+  // node:net errors carry the errno in `code`; the netstack's ConnectionError in `posixCode`.
+  const e = err as { code?: unknown; posixCode?: unknown } | null;
+  const code = typeof e?.posixCode === 'string' ? e.posixCode : typeof e?.code === 'string' ? e.code : undefined;
   return (code && ERRNO[code]) || 'failed';
 }
 
