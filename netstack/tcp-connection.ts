@@ -129,6 +129,7 @@ export class TcpConnection {
   private rttStart = -1;
   private retries = 0;
   private persistShift = 0;
+  private forceSend = false;
   private pendingAcks = 0;
   private sendSpaceWanted = false;
   private closedNotified = false;
@@ -644,8 +645,9 @@ export class TcpConnection {
         let len = Math.min(unsent, this.sendMss);
         if (room < len) {
           // window-limited: a partial segment only if it is at least half the peer's largest window
-          if (room <= 0 || (room < this.sendMss && room < this.maxSndWnd >>> 1) || flight > 0) {
-            if (this.sndWnd === 0 || (flight === 0 && room <= 0)) this.startPersist();
+          // (or when the override timer — the persist timer here — fires with nothing in flight)
+          if (room <= 0 || flight > 0 || (room < this.sendMss && room < this.maxSndWnd >>> 1 && !this.forceSend)) {
+            if (flight === 0) this.startPersist();
             break;
           }
           len = room;
@@ -843,7 +845,11 @@ export class TcpConnection {
         this.emit(seqAdd(this.sndUna, -1), TCP_ACK, optLen, 0);
         this.persistShift++;
         this.startPersist();
-      } else this.pump();
+      } else {
+        this.forceSend = true;
+        this.pump();
+        this.forceSend = false;
+      }
     }
     if (this.keepaliveAt !== 0 && now >= this.keepaliveAt) {
       if (this.keepProbes >= KEEPALIVE_PROBES) return this.toClosed(new ConnectionError('ETIMEDOUT', `keepalive to ${this.remoteLabel()} timed out`));

@@ -33,11 +33,13 @@ export class TcpSocketImpl extends Duplex implements TcpSocket, TcpUser {
   private idleMs = 0;
   private idleTimer: unknown = null;
   private lastActivity = 0;
-  private lastInfo: TcpInfo | null = null;
+  /** Kept after the app lets go, so tcpInfo() follows the connection through LAST_ACK/TIME_WAIT. */
+  private readonly infoSource: TcpConnection;
 
   constructor(init: TcpSocketInit) {
     super({ allowHalfOpen: init.allowHalfOpen, readableHighWaterMark: init.receiveBuffer, decodeStrings: true, emitClose: true, autoDestroy: true });
     this.conn = init.conn;
+    this.infoSource = init.conn;
     this.clock = init.clock;
     this.localAddress = init.localAddress;
     this.localPort = init.conn.localPort;
@@ -131,8 +133,7 @@ export class TcpSocketImpl extends Duplex implements TcpSocket, TcpUser {
   }
 
   tcpInfo(): TcpInfo {
-    if (this.conn) this.lastInfo = this.conn.info();
-    return this.lastInfo ?? ({ state: 'CLOSED' } as TcpInfo);
+    return this.infoSource.info();
   }
 
   // ---- Duplex ----
@@ -174,7 +175,6 @@ export class TcpSocketImpl extends Duplex implements TcpSocket, TcpUser {
     const c = this.conn;
     this.conn = null;
     if (c) {
-      this.lastInfo = c.info();
       // unread data or an error: abort like the kernel does on close() with data pending; else finish
       if (err || this.readableLength > 0) c.abort();
       else c.release();
@@ -212,8 +212,6 @@ export class TcpSocketImpl extends Duplex implements TcpSocket, TcpUser {
   }
 
   onClosed(err: ConnectionError | null): void {
-    const c = this.conn;
-    if (c) this.lastInfo = c.info();
     this.conn = null;
     if (err) {
       this.destroy(err);
