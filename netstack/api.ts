@@ -145,6 +145,8 @@ export interface TcpConnectOptions {
   /** Give up the handshake after this long with ETIMEDOUT; default 75 000 ms. */
   timeoutMs?: number;
   noDelay?: boolean;
+  /** Keep the write side open after the peer's FIN (net.Socket's allowHalfOpen); default false. */
+  allowHalfOpen?: boolean;
 }
 
 export interface TcpListenOptions {
@@ -152,6 +154,8 @@ export interface TcpListenOptions {
   address?: string;
   /** Connections in SYN_RECEIVED before further SYNs to this port are dropped; default 1024. */
   backlog?: number;
+  /** Accepted sockets keep their write side open after the peer's FIN; default false (as net.Server). */
+  allowHalfOpen?: boolean;
 }
 
 /**
