@@ -14,29 +14,7 @@ import { Socks5Server } from '../../agent/proxy/socks5-server.js';
 import { encodeAddress } from '../../agent/proxy/socks5-wire.js';
 import { Node } from '../../node/index.js';
 import { startControl, waitUntil, type Harness } from '../control/helpers.js';
-
-export const USERSPACE_POLICY = `{
-  "tagOwners": {"tag:sql": ["alice@example.com"], "tag:client": ["alice@example.com"]},
-  "grants": [
-    {"src": ["tag:client"], "dst": ["tag:sql"], "ip": ["tcp:443", "udp:53", "icmp:*"],
-     "app": {"example.com/cap/tailsql": [{"dataSrc": ["warehouse"]}]}},
-    {"src": ["tag:client", "tag:sql"], "dst": ["tag:client"], "ip": ["tcp:*"]},
-  ],
-}`;
-
-
-/** GET `path` over an already-connected stream; resolves with status and parsed JSON body. */
-export function getOver(sock: Socket | NodeJS.ReadWriteStream, path: string, host = 'sql'): Promise<{ status: number; body: Record<string, unknown> }> {
-  return new Promise((resolve, reject) => {
-    const r = httpRequest({ path, headers: { host }, createConnection: () => sock as Socket }, (res) => {
-      let text = '';
-      res.on('data', (d) => (text += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown> }));
-    });
-    r.on('error', reject);
-    r.end();
-  });
-}
+import { getOver, USERSPACE_POLICY } from './helpers.js';
 
 function metric(text: string, name: string, reason: string): number {
   const m = new RegExp(`^${name}\\{reason="${reason}"\\} (\\d+)`, 'm').exec(text);
