@@ -441,6 +441,7 @@ export class TcpConnection {
     this.takeSynOptions(seg, false);
     this.irs = seg.seq;
     this.rcvNxt = seqAdd(seg.seq, 1);
+    this.rcvAdv = this.rcvNxt; // the first ACK advertises the window (emit never shrinks from here)
     this.sndWnd = seg.window;
     this.maxSndWnd = this.sndWnd;
     this.sndWl1 = seg.seq;
