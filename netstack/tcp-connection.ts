@@ -330,6 +330,11 @@ export class TcpConnection {
     if (!acceptable && !(rcvWnd === 0 && seg.seq === this.rcvNxt)) {
       if ((flags & TCP_RST) === 0) {
         this.host.counters.tcpDropOutOfWindow++;
+        // TIME_WAIT: a retransmitted FIN is acknowledged and restarts the 2 MSL timer (§3.10.7.4)
+        if (this.state === 'TIME_WAIT' && flags & TCP_FIN) {
+          this.timeWaitAt = now + this.timeWaitMs;
+          this.armTimer();
+        }
         if (flags & TCP_SYN) this.challengeAck();
         else this.sendAck();
       }
@@ -436,6 +441,7 @@ export class TcpConnection {
     this.takeSynOptions(seg, false);
     this.irs = seg.seq;
     this.rcvNxt = seqAdd(seg.seq, 1);
+    this.rcvAdv = this.rcvNxt; // the first ACK advertises the window (emit never shrinks from here)
     this.sndWnd = seg.window;
     this.maxSndWnd = this.sndWnd;
     this.sndWl1 = seg.seq;

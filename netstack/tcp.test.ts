@@ -35,10 +35,15 @@ function collect(s: TcpSocket): { chunks: Buffer[]; ended: boolean; closed: bool
 }
 
 /** Parsed TCP header of a packet captured on the link (IPv4 or IPv6, no extension headers). */
-function tcpOf(p: Uint8Array): { seq: number; ack: number; flags: number; window: number; sport: number; dport: number; dataLen: number } {
+function tcpOf(p: Uint8Array): { seq: number; ack: number; flags: number; window: number; sport: number; dport: number; dataLen: number; end: number } {
   const t = p[0] >> 4 === 4 ? (p[0] & 15) * 4 : 40;
   const dv = new DataView(p.buffer, p.byteOffset, p.length);
-  return { sport: dv.getUint16(t), dport: dv.getUint16(t + 2), seq: dv.getUint32(t + 4), ack: dv.getUint32(t + 8), flags: p[t + 13], window: dv.getUint16(t + 14), dataLen: p.length - t - (p[t + 12] >> 4) * 4 };
+  const seq = dv.getUint32(t + 4);
+  const flags = p[t + 13];
+  const dataLen = p.length - t - (p[t + 12] >> 4) * 4;
+  // the sequence number after this segment (data, SYN and FIN each count)
+  const end = (seq + dataLen + (flags & TCP_SYN ? 1 : 0) + (flags & 1 ? 1 : 0)) >>> 0;
+  return { sport: dv.getUint16(t), dport: dv.getUint16(t + 2), seq, ack: dv.getUint32(t + 8), flags, window: dv.getUint16(t + 14), dataLen, end };
 }
 
 /** Runs a full exchange: a sends `up` bytes to b's echo-less sink, b sends `down` bytes back; both ends close. */
@@ -196,5 +201,220 @@ describe('TCP connection lifecycle', () => {
     expect(srv.data().length).toBe(data.length);
     expect(sha(srv.data())).toBe(sha(data));
     expect(cli.error).toBeNull();
+  });
+});
+
+/** An established connection a→b with some data exchanged and the link idle; `peer()` reads b's numbers. */
+async function established(seed: number): Promise<{ L: LinkPair; client: TcpSocket; server: TcpSocket; cli: ReturnType<typeof collect>; srv: ReturnType<typeof collect>; last: () => ReturnType<typeof tcpOf> }> {
+  const L = linkPair({ seed });
+  let server: TcpSocket | null = null;
+  let srv: ReturnType<typeof collect> | null = null;
+  L.b.listenTcp(5000, (s) => {
+    server = s;
+    srv = collect(s);
+  });
+  let lastBA: Uint8Array | null = null;
+  L.tapBA = (p) => (lastBA = p);
+  const client = L.a.connectTcp({ remoteAddress: ADDR_B4, remotePort: 5000 });
+  const cli = collect(client);
+  client.write(pattern(10_000, 1));
+  await L.run(() => srv !== null && srv.data().length === 10_000);
+  server!.write(pattern(5000, 2));
+  await L.run(() => cli.data().length === 5000);
+  L.clock.advance(1000); // delayed ACKs out, link idle
+  await L.run(() => true);
+  return { L, client, server: server!, cli, srv: srv!, last: () => tcpOf(lastBA!) };
+}
+
+function fromB(client: TcpSocket, f: { flags: number; seq: number; ack: number; payload?: Uint8Array; window?: number; tcpOptions?: Uint8Array }): Uint8Array {
+  return buildPacket({ src: ADDR_B4, dst: ADDR_A4, proto: 'tcp', sport: 5000, dport: client.localPort, tcpFlags: f.flags, seq: f.seq >>> 0, ack: f.ack >>> 0, window: f.window ?? 1000, ...(f.payload ? { payload: f.payload } : {}), ...(f.tcpOptions ? { tcpOptions: f.tcpOptions } : {}) });
+}
+
+describe('RFC 5961: blind RST, SYN and data injection', () => {
+  // seq/ack are offsets from b's next sequence number (a's RCV.NXT) and a's SND.NXT
+  it.each([
+    { name: 'RST with the exact sequence number resets', flags: TCP_RST, seq: 0, ack: 0, challenge: false, reset: true },
+    { name: 'RST in the window but not exact: challenge ACK, connection lives', flags: TCP_RST, seq: 1000, ack: 0, challenge: true, reset: false },
+    { name: 'RST|ACK in the window but not exact: challenge ACK', flags: TCP_RST | TCP_ACK, seq: 1, ack: 0, challenge: true, reset: false },
+    { name: 'RST far out of the window: dropped silently', flags: TCP_RST, seq: 0x40000000, ack: 0, challenge: false, reset: false },
+    { name: 'SYN in the window: challenge ACK, connection lives', flags: TCP_SYN, seq: 10, ack: 0, challenge: true, reset: false },
+    { name: 'SYN|ACK at RCV.NXT: challenge ACK', flags: TCP_SYN | TCP_ACK, seq: 0, ack: 0, challenge: true, reset: false },
+    { name: 'data with an ACK beyond SND.MAX: challenge ACK, data discarded', flags: TCP_ACK, seq: 0, ack: 0x10000000, payload: true, challenge: true, reset: false },
+    { name: 'data with an ACK far below SND.UNA - MAX.SND.WND: challenge ACK, discarded', flags: TCP_ACK, seq: 0, ack: -0x10000000, payload: true, challenge: true, reset: false },
+  ])('$name', async ({ flags, seq, ack, payload, challenge, reset }) => {
+    const { L, client, server, cli, srv, last } = await established(31);
+    const l = last();
+    const before = L.a.stats().tcpChallengeAcks;
+    const sentBefore = L.sent.ab;
+    L.inject('a', fromB(client, { flags, seq: l.end + seq, ack: l.ack + ack, ...(payload ? { payload: Buffer.from('EVIL') } : {}) }));
+    await L.run(() => true);
+    expect(L.a.stats().tcpChallengeAcks - before).toBe(challenge ? 1 : 0);
+    if (challenge) expect(L.sent.ab).toBeGreaterThan(sentBefore);
+    if (reset) {
+      await L.run(() => cli.closed);
+      expect(cli.error?.posixCode).toBe('ECONNRESET');
+      return;
+    }
+    // the stream is intact: more data both ways, checked end to end
+    const more = pattern(50_000, 9);
+    client.end(more);
+    server.end(pattern(5000, 2).subarray(0, 10));
+    await L.run(() => srv.ended && cli.ended);
+    expect(cli.error).toBeNull();
+    expect(sha(srv.data())).toBe(sha(Buffer.concat([pattern(10_000, 1), more])));
+    expect(cli.data().subarray(5000).toString('hex')).toBe(pattern(5000, 2).subarray(0, 10).toString('hex'));
+  });
+});
+
+describe('retransmission', () => {
+  const dataFrom = (port: number) => (p: Uint8Array) => {
+    const t = tcpOf(p);
+    return t.dport === port && t.dataLen > 0;
+  };
+  it.each([
+    { name: 'the SYN is lost: retransmitted after the initial RTO', drop: (p: Uint8Array) => tcpOf(p).flags === TCP_SYN, nth: 1, dir: 'ab' as const, want: 'timeouts' as const },
+    { name: 'the SYN-ACK is lost', drop: (p: Uint8Array) => tcpOf(p).flags === (TCP_SYN | TCP_ACK), nth: 1, dir: 'ba' as const, want: 'none' as const },
+    { name: 'an early data segment is lost: fast retransmit on three duplicate ACKs', drop: dataFrom(5000), nth: 3, dir: 'ab' as const, want: 'fast' as const },
+    { name: 'the last data segment is lost: the RTO recovers it', drop: dataFrom(5000), nth: 0, dir: 'ab' as const, want: 'timeouts' as const },
+  ])('$name', async ({ drop, nth, dir, want }) => {
+    const L = linkPair({ seed: 41 });
+    let seen = 0;
+    let lastDataSeq = -1;
+    const size = nth === 0 ? 3000 : 200_000;
+    L.impair[dir].dropIf = (p) => {
+      if (!drop(p)) return false;
+      seen++;
+      if (nth === 0) {
+        // drop the final data segment once (it carries PSH with the remainder)
+        const t = tcpOf(p);
+        if (t.dataLen < 1228 && lastDataSeq === -1) {
+          lastDataSeq = t.seq;
+          return true;
+        }
+        return false;
+      }
+      return seen === nth;
+    };
+    const r = await exchange(L, 4, size, 0);
+    expect(sha(r.gotUp)).toBe(sha(r.sentUp));
+    const info = r.client.tcpInfo();
+    if (want === 'fast') expect(info.fastRetransmits).toBeGreaterThan(0);
+    if (want === 'timeouts') expect(info.timeouts).toBeGreaterThan(0);
+    expect(L.a.stats().tcpRetransmits + L.b.stats().tcpRetransmits).toBeGreaterThan(0);
+  });
+});
+
+describe('window scaling and timestamps (RFC 7323)', () => {
+  it('more than 1 MiB in flight over a long fat link', async () => {
+    const L = linkPair({ seed: 51, ab: { delayMs: 25 }, ba: { delayMs: 25 } });
+    const r = await exchange(L, 4, 12 << 20, 0);
+    expect(sha(r.gotUp)).toBe(sha(r.sentUp));
+    const info = r.client.tcpInfo();
+    expect(info.sendWindowShift).toBeGreaterThan(0);
+    expect(info.timestamps).toBe(true);
+    expect(info.maxBytesInFlight).toBeGreaterThanOrEqual(1 << 20);
+    expect(info.srttMs).toBeGreaterThanOrEqual(45);
+  }, 120_000);
+});
+
+describe('TIME_WAIT', () => {
+  it('a retransmitted FIN is acknowledged again and restarts the timer', async () => {
+    const L = linkPair({ seed: 61, limits: { timeWaitMs: 10_000 } });
+    let server: TcpSocket | null = null;
+    let serverFin: ReturnType<typeof tcpOf> | null = null;
+    L.tapBA = (p) => {
+      const t = tcpOf(p);
+      if (t.flags & 1) serverFin = t;
+    };
+    L.b.listenTcp(5000, (s) => {
+      server = s;
+      s.resume();
+    });
+    const client = L.a.connectTcp({ remoteAddress: ADDR_B4, remotePort: 5000 });
+    const cli = collect(client);
+    client.end('x');
+    await L.run(() => cli.closed && server !== null && server.destroyed && L.b.stats().tcpConnections === 0);
+    expect(client.tcpInfo().state).toBe('TIME_WAIT');
+    L.clock.advance(8000);
+    let acked = 0;
+    L.tapAB = (p) => {
+      const t = tcpOf(p);
+      if (t.flags === TCP_ACK && t.ack === ((serverFin!.seq + 1) >>> 0)) acked++;
+    };
+    const f = serverFin!;
+    L.inject('a', fromB(client, { flags: f.flags, seq: f.seq, ack: f.ack }));
+    expect(acked).toBe(1);
+    L.clock.advance(8000); // 16 s after entering TIME_WAIT, 8 s after the restart
+    expect(client.tcpInfo().state).toBe('TIME_WAIT');
+    L.clock.advance(2001);
+    expect(client.tcpInfo().state).toBe('CLOSED');
+    expect(L.a.stats().tcpConnections).toBe(0);
+  });
+});
+
+describe('ordinary node code on top', () => {
+  it('node:http serves a netstack connection (server.emit("connection")) and a client uses createConnection', async () => {
+    const L = linkPair({ seed: 71 });
+    const http = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d.toString()));
+      req.on('end', () => res.end(`hello ${req.method} ${req.url} ${body.length}`));
+    });
+    L.b.listenTcp(80, (s) => http.emit('connection', s));
+    let answer = '';
+    let done = false;
+    const req = request({ host: ADDR_B6, port: 80, method: 'POST', path: '/x', createConnection: () => L.a.connectTcp({ remoteAddress: ADDR_B6, remotePort: 80 }) as never }, (res) => {
+      res.on('data', (d: Buffer) => (answer += d.toString()));
+      res.on('end', () => (done = true));
+    });
+    req.end('a'.repeat(100_000));
+    await L.run(() => done);
+    expect(answer).toBe('hello POST /x 100000');
+    http.close();
+  });
+});
+
+describe('UDP and ICMP', () => {
+  it.each([
+    { name: 'IPv4', from: ADDR_A4, to: ADDR_B4 },
+    { name: 'IPv6', from: ADDR_A6, to: ADDR_B6 },
+  ])('UDP echo and ping over $name', async ({ from, to }) => {
+    const L = linkPair({ seed: 81 });
+    const server = L.b.bindUdp(53);
+    server.on('message', (msg: Buffer, rinfo: { address: string; port: number }) => server.send(Buffer.concat([Buffer.from('re:'), msg]), rinfo.port, rinfo.address));
+    const client = L.a.bindUdp(0);
+    let got = '';
+    let rinfoAddr = '';
+    client.on('message', (msg: Buffer, rinfo: { address: string }) => {
+      got = msg.toString();
+      rinfoAddr = rinfo.address;
+    });
+    client.send('hi', 53, to);
+    await L.run(() => got !== '');
+    expect(got).toBe('re:hi');
+    expect(rinfoAddr).toBe(to);
+    let rtt = -1;
+    L.impair.ab.delayMs = 7;
+    void L.a.ping(to, 1000).then((ms) => (rtt = ms));
+    await L.run(() => rtt >= 0);
+    expect(rtt).toBe(7);
+    expect(L.b.stats().icmpEchoOut).toBe(1);
+    // a datagram to an unbound port is counted, and a too-large one is refused
+    client.send('x', 9999, to);
+    await L.run(() => L.b.stats().udpDropNoSocket > 0, 1000);
+    expect(L.b.stats().udpDropNoSocket).toBe(1);
+    let err: Error | null = null;
+    client.send(Buffer.alloc(2000), 53, to, (e) => (err = e));
+    await L.run(() => err !== null);
+    expect((err as unknown as { code: string }).code).toBe('ERR_NETSTACK_MESSAGE_SIZE');
+    void from;
+  });
+
+  it('ping times out with ETIMEDOUT when nothing answers', async () => {
+    const L = linkPair({ seed: 82, ab: { loss: 1 } });
+    let code = '';
+    void L.a.ping(ADDR_B4, 500).catch((e: { posixCode: string }) => (code = e.posixCode));
+    await L.run(() => code !== '');
+    expect(code).toBe('ETIMEDOUT');
   });
 });
