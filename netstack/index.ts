@@ -7,7 +7,7 @@
 //   ns.input(pkt, off, len)                        — a packet from the tunnel (already filtered)
 //   ns.connectTcp({ remoteAddress, remotePort })   — a TcpSocket (Duplex, 'connect' event)
 //   ns.listenTcp(port, onConnection, { address })  — a TcpListener ('connection' event, like net.Server)
-//   ns.setTcpFallback(onSyn, onConnection)         — accept SYNs to ports without a listener
+//   ns.setTcpFallback(onSyn, onConnection, { allowHalfOpen }) — accept SYNs to ports without a listener
 //   ns.bindUdp(port, { address })                  — a UdpSocket ('message' (msg, rinfo), like dgram)
 //   ns.setUdpFallback(onDatagram)                  — datagrams to unbound ports
 //   await ns.ping(address, timeoutMs)              — ICMP/ICMPv6 echo RTT in ms

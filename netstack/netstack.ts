@@ -75,6 +75,7 @@ export class Netstack implements TcpHost, UdpHost {
   private readonly listeners = new Map<number, TcpListenerImpl[]>();
   private tcpFallback: ((info: FlowInfo) => boolean) | null = null;
   private tcpFallbackConn: ((s: TcpSocket) => void) | null = null;
+  private tcpFallbackHalfOpen = false;
   private readonly udp = new Map<number, UdpSocketImpl[]>();
   private udpFallback: UdpFallback | null = null;
   private readonly pings = new Map<number, PendingPing>();
@@ -312,7 +313,7 @@ export class Netstack implements TcpHost, UdpHost {
     const owner = conn.owner as TcpListenerImpl | 'fallback' | null;
     conn.owner = null;
     if (owner instanceof TcpListenerImpl) owner.halfOpen--;
-    const sock = this.newSocket(conn, false, owner instanceof TcpListenerImpl ? owner.allowHalfOpen : false);
+    const sock = this.newSocket(conn, false, owner instanceof TcpListenerImpl ? owner.allowHalfOpen : this.tcpFallbackHalfOpen);
     if (owner instanceof TcpListenerImpl) owner.accept(sock);
     else if (owner === 'fallback' && this.tcpFallbackConn) this.tcpFallbackConn(sock);
     else sock.resetAndDestroy();
@@ -459,9 +460,10 @@ export class Netstack implements TcpHost, UdpHost {
    * Accept SYNs to ports with no listener: `onSyn` decides per SYN (false → RST); accepted connections are
    * handed to `onConnection` once established. null turns the fallback off.
    */
-  setTcpFallback(onSyn: ((info: FlowInfo) => boolean) | null, onConnection?: (s: TcpSocket) => void): void {
+  setTcpFallback(onSyn: ((info: FlowInfo) => boolean) | null, onConnection?: (s: TcpSocket) => void, opts?: { allowHalfOpen?: boolean }): void {
     this.tcpFallback = onSyn;
     this.tcpFallbackConn = onConnection ?? null;
+    this.tcpFallbackHalfOpen = opts?.allowHalfOpen ?? false;
   }
 
   /** Binds a UDP port (0: ephemeral) on all addresses or opts.address. */

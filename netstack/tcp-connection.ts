@@ -77,6 +77,11 @@ export interface TcpConnectionConfig {
   tsOffset: number;
 }
 
+/** The earlier of two deadlines, 0 meaning "none". */
+function earliest(a: number, b: number): number {
+  return b !== 0 && (a === 0 || b < a) ? b : a;
+}
+
 export class TcpConnection {
   state: TcpState = 'CLOSED';
   readonly family: 4 | 6;
@@ -820,8 +825,12 @@ export class TcpConnection {
 
   private armTimer(): void {
     if (this.isClosed()) return;
-    let at = 0;
-    for (const d of [this.rtoAt, this.delackAt, this.persistAt, this.keepaliveAt, this.timeWaitAt, this.connectDeadline]) if (d !== 0 && (at === 0 || d < at)) at = d;
+    let at = earliest(0, this.rtoAt);
+    at = earliest(at, this.delackAt);
+    at = earliest(at, this.persistAt);
+    at = earliest(at, this.keepaliveAt);
+    at = earliest(at, this.timeWaitAt);
+    at = earliest(at, this.connectDeadline);
     if (at === 0) return;
     if (this.timer !== null && this.timerAt <= at) return;
     if (this.timer !== null) this.host.clock.clearTimer(this.timer);

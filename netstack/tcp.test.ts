@@ -418,3 +418,49 @@ describe('UDP and ICMP', () => {
     expect(code).toBe('ETIMEDOUT');
   });
 });
+
+describe('fallbacks for unbound ports', () => {
+  it.each([
+    { name: 'accepted: the connection reaches onConnection with its addresses', accept: true },
+    { name: 'declined: the SYN is answered with RST (ECONNREFUSED)', accept: false },
+  ])('TCP $name', async ({ accept }) => {
+    const L = linkPair({ seed: 91 });
+    const seen: string[] = [];
+    let server: TcpSocket | null = null;
+    L.b.setTcpFallback(
+      (info) => {
+        seen.push(`${info.remoteAddress}:${info.remotePort} → ${info.localAddress}:${info.localPort}`);
+        return accept;
+      },
+      (s) => {
+        server = s;
+        s.end('forwarded');
+      },
+      { allowHalfOpen: true },
+    );
+    const client = L.a.connectTcp({ remoteAddress: ADDR_B6, remotePort: 8443 });
+    const cli = collect(client);
+    client.end();
+    await L.run(() => cli.closed);
+    expect(seen).toEqual([`${ADDR_A6}:${client.localPort} → ${ADDR_B6}:8443`]);
+    if (accept) {
+      expect(cli.error).toBeNull();
+      expect(cli.data().toString()).toBe('forwarded');
+      expect(server!.remoteAddress).toBe(ADDR_A6);
+      expect(server!.localPort).toBe(8443);
+    } else expect(cli.error?.posixCode).toBe('ECONNREFUSED');
+  });
+
+  it('UDP: datagrams to unbound ports go to the fallback with their flow', async () => {
+    const L = linkPair({ seed: 92 });
+    const got: string[] = [];
+    L.b.setUdpFallback((msg, info) => {
+      got.push(`${msg.toString()} ${info.remoteAddress}:${info.remotePort} → ${info.localAddress}:${info.localPort}`);
+    });
+    const s = L.a.bindUdp(4000);
+    s.send('dns?', 53, ADDR_B4);
+    await L.run(() => got.length > 0);
+    expect(got).toEqual([`dns? ${ADDR_A4}:4000 → ${ADDR_B4}:53`]);
+    expect(L.b.stats().udpDropNoSocket).toBe(0);
+  });
+});
