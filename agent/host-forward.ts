@@ -31,9 +31,11 @@ export class HostForwarder {
 
   start(): void {
     this.detach = this.device.attach((stack: Netstack) => {
+      // Half-open like the host side: a FIN from either end is passed on, the other direction keeps flowing.
       stack.setTcpFallback(
         () => true,
         (s) => this.forward(s),
+        { allowHalfOpen: true },
       );
       return () => stack.setTcpFallback(null);
     });
