@@ -4,8 +4,11 @@
 // compiler or the native addon.
 //
 // Other entry points (package.json `exports`): 'grantwire/policy' (the policy checker and compiler, for
-// tools that lint policy files). 'grantwire/node' is reserved for the embedded node API.
+// tools that lint policy files). `Node` (node/) makes the app itself a tailnet node; it loads its runtime
+// (WireGuard, the control client, the netstack) only when up() is called.
 export { AccessDeniedError, LocalApiError, LocalClient, PeerNotFoundError, type LocalClientOptions } from './localapi/client.js';
+export { Node, NodeListener, NodeUdpSocket, type NodeOptions, type PeerRef } from './node/index.js';
+export { DialError, GrantwireError } from './types/errors.js';
 export { DEFAULT_SOCKET_PATH } from './localapi/socket-path.js';
 export type {
   BackendState,

@@ -51,6 +51,11 @@ export interface BackendOptions {
   rotateNodeKey?: () => Promise<void>;
   /** How often to look for changed local endpoints while streaming (default 10 s). */
   endpointRefreshMs?: number;
+  /**
+   * Userspace mode: the tailnet peer behind a connection the agent forwarded to a host port, by the
+   * host-side client address (`127.0.0.1:PORT`), so whois answers for it (agent/host-forward.ts).
+   */
+  forwardedPeer?: (ip: string, port: number) => string | null;
 }
 
 export class AgentBackend implements LocalBackend {
@@ -253,7 +258,8 @@ export class AgentBackend implements LocalBackend {
   // ---- LocalBackend ----
 
   whois(addr: WhoisAddr): WhoIsResponse | null {
-    return this.index.lookup(addr);
+    const fwd = addr.kind === 'ip' && addr.port !== null ? this.opts.forwardedPeer?.(addr.ip, addr.port) : null;
+    return this.index.lookup(fwd ? { kind: 'ip', ip: fwd, port: null } : addr);
   }
 
   status(opts: { peers: boolean }): StatusResponse {

@@ -1,5 +1,6 @@
 // The node daemon: wires the state dir, the data plane (TUN + native UDP + WireGuard Device + filter),
 // the backend state machine, control and the LocalAPI server together, then runs until SIGINT/SIGTERM.
+// With --tun userspace the packet device is a netstack and nothing privileged is touched (daemon-io.ts).
 // Decisions live in backend.ts, netmap-apply.ts and localapi/; this file only opens things in the right
 // order (the socket first, so a second daemon fails before touching the TUN) and closes them again.
 import { readFileSync } from 'node:fs';
@@ -7,13 +8,16 @@ import { GrantwireError } from '../types/errors.js';
 import { LocalApiServer } from '../localapi/server.js';
 import { peerCredentials } from '../net/native-peercred.js';
 import { nativeLoadError, loadNative } from '../net/native-addon.js';
-import { TunDevice } from '../net/tun-device.js';
-import { NativeUdpBind } from '../net/udp-native.js';
+import type { PacketDevice } from '../net/io.js';
 import { NodePrivate, NodePublic } from '../crypto/key.js';
 import { AgentBackend } from './backend.js';
 import { createControlSession } from './control-session.js';
 import { AgentDataplane } from './dataplane.js';
 import { StateStore } from './state-store.js';
+import { openTunIO, openUserspaceIO, USERSPACE_TUN } from './daemon-io.js';
+import { HostDialer } from './proxy/host-dialer.js';
+import { NetstackDialer } from './proxy/netstack-dialer.js';
+import { startProxies, type ProxyFlags, type RunningProxies } from './proxy/start-proxies.js';
 
 export const DEFAULT_TUN_NAME = 'grantwire0';
 export const DEFAULT_WG_PORT = 41641;
@@ -28,6 +32,8 @@ export interface DaemonOptions {
   log: (line: string) => void;
   /** Accept a state dir or key file others can read (see StateStore). */
   insecureStatePerms?: boolean;
+  /** `--socks5-server` and `--outbound-http-proxy-listen`. */
+  proxies?: ProxyFlags;
 }
 
 /** `--operator` as a uid or a user name from /etc/passwd. */
@@ -51,8 +57,9 @@ export interface RunningDaemon {
 }
 
 export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
-  if (process.getuid?.() !== 0) throw new GrantwireError('ERR_NOT_ROOT', 'the daemon must run as root (it creates a TUN interface and routes)');
-  if (!loadNative()) throw new GrantwireError('ERR_NATIVE', `${nativeLoadError() ?? 'native addon unavailable'}`);
+  const userspace = o.tunName === USERSPACE_TUN;
+  if (!userspace && process.getuid?.() !== 0) throw new GrantwireError('ERR_NOT_ROOT', 'the daemon must run as root (it creates a TUN interface and routes); --tun userspace runs without');
+  if (!userspace && !loadNative()) throw new GrantwireError('ERR_NATIVE', `${nativeLoadError() ?? 'native addon unavailable'}`);
   const store = new StateStore(o.stateDir, { insecurePerms: o.insecureStatePerms });
   const keys = await store.loadKeys();
 
@@ -73,13 +80,14 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   });
   await server.listen();
 
-  let tun: TunDevice | null = null;
+  let tun: PacketDevice | null = null;
   let dataplane: AgentDataplane | null = null;
+  let proxies: RunningProxies | null = null;
   try {
-    tun = TunDevice.open({ name: o.tunName, mtu: DEFAULT_TUN_MTU });
-    tun.up();
-    const bind = NativeUdpBind.open({ port: o.port });
-    const dp = new AgentDataplane({ privateKey: keys.nodePrivateKey, tun, tunControl: tun, bind });
+    const io = userspace ? await openUserspaceIO(o.port, DEFAULT_TUN_MTU) : openTunIO(o.tunName, o.port, DEFAULT_TUN_MTU);
+    tun = io.tun;
+    const bind = io.bind;
+    const dp = new AgentDataplane({ privateKey: keys.nodePrivateKey, tun, tunControl: io.tunControl, bind });
     dataplane = dp;
     dp.start();
     backend = new AgentBackend({
@@ -91,12 +99,19 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
         dp.setPrivateKey(keys.nodePrivateKey);
         o.log(`agent daemon: logged out; new node key ${NodePublic.text(NodePrivate.publicKey(keys.nodePrivateKey))}`);
       },
+      ...(io.userspace ? { forwardedPeer: (ip: string, port: number) => io.userspace!.forwarder.lookup(ip, port)?.remoteAddress ?? null } : {}),
     });
     await backend.start();
+    const be = backend;
+    const status = () => be.status({ peers: true });
+    proxies = await startProxies(o.proxies ?? {}, io.userspace ? new NetstackDialer(io.userspace.device, status) : new HostDialer(status));
+    if (proxies.socks5) o.log(`agent daemon: SOCKS5 proxy on ${proxies.socks5}`);
+    if (proxies.http) o.log(`agent daemon: HTTP proxy on ${proxies.http}`);
     o.log(
-      `agent daemon: LocalAPI on ${o.socketPath}; ${NodePublic.text(NodePrivate.publicKey(keys.nodePrivateKey))}; tun ${tun.name}; udp port ${bind.port}; state ${backend.backendState()}`,
+      `agent daemon: LocalAPI on ${o.socketPath}; ${NodePublic.text(NodePrivate.publicKey(keys.nodePrivateKey))}; tun ${userspace ? 'userspace (netstack)' : tun.name}; udp port ${bind.port}; state ${backend.backendState()}`,
     );
   } catch (err) {
+    await backend?.stop();
     await server.close();
     await dataplane?.close();
     if (!dataplane) await tun?.close();
@@ -104,8 +119,10 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   }
   const b = backend;
   const d = dataplane;
+  const px = proxies;
   return {
     async close() {
+      await px.close();
       await b.stop();
       await server.close();
       await d.close();

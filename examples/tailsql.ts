@@ -10,6 +10,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { parseArgs } from 'node:util';
 import { LocalClient, PeerNotFoundError } from '../localapi/client.js';
+import type { WhoIsResponse } from '../localapi/types.js';
 import { allowedSources, TAILSQL_CAP } from './tailsql-auth.js';
 
 export const DATA_SOURCES: Record<string, { columns: string[]; rows: unknown[][] }> = {
@@ -25,7 +26,12 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-export function createTailsqlHandler(client: LocalClient) {
+/** Who is calling: the LocalAPI client (this file) or an embedded node (tailsql-embedded.ts). */
+export interface WhoisSource {
+  whois(addr: string): Promise<WhoIsResponse>;
+}
+
+export function createTailsqlHandler(client: WhoisSource) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     // An absolute-form target can be any text (`http://[/`): parse it without throwing, answer 400 later.
     let url: URL | null = null;

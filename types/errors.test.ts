@@ -28,6 +28,9 @@ const samples: Record<string, GrantwireError> = {
   ControlConnectionError: new errors.ControlConnectionError('m'),
   ControlBadServerError: new errors.ControlBadServerError('m'),
   ControlBadUrlError: new errors.ControlBadUrlError('m'),
+  DialError: new errors.DialError('refused', 'm'),
+  NetstackError: new errors.NetstackError('ERR_NETSTACK_ADDRESS', 'm'),
+  ConnectionError: new errors.ConnectionError('ECONNRESET', 'm'),
 };
 
 const classes: [string, ErrorClass][] = [];

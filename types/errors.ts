@@ -200,3 +200,55 @@ export class ControlBadUrlError extends ControlError {
     this.name = 'ControlBadUrlError';
   }
 }
+
+// ---- outbound dials (agent/proxy, node/): SOCKS5 and HTTP proxies, embedded nodes ----
+
+/** Why a dial through the tailnet failed; the proxies map it to a SOCKS5 reply code or an HTTP status. */
+export type DialFailure = 'not_allowed' | 'unresolved' | 'refused' | 'unreachable' | 'timeout' | 'failed';
+
+/** A dial (TCP connect, UDP bind) through the tailnet failed; `reason` says why, `message` says where. */
+export class DialError extends GrantwireError {
+  declare readonly code: 'ERR_DIAL';
+  readonly reason: DialFailure;
+  constructor(reason: DialFailure, message: string, options?: { cause?: unknown }) {
+    super('ERR_DIAL', message, options);
+    this.name = 'DialError';
+    this.reason = reason;
+  }
+}
+
+// ---- userspace netstack (netstack/) ----
+
+/** Local misuse of the netstack: an address it does not own, a port already bound, a closed stack. */
+export class NetstackError extends GrantwireError {
+  declare readonly code: 'ERR_NETSTACK_ADDRESS' | 'ERR_NETSTACK_PORT_IN_USE' | 'ERR_NETSTACK_CLOSED' | 'ERR_NETSTACK_ARGUMENT' | 'ERR_NETSTACK_MESSAGE_SIZE';
+  constructor(code: NetstackError['code'], message: string) {
+    super(code, message);
+    this.name = 'NetstackError';
+  }
+}
+
+/** The POSIX name node:net would use for the same failure (ECONNREFUSED, …), for code ported from it. */
+export type PosixConnectionCode = 'ECONNREFUSED' | 'ECONNRESET' | 'ETIMEDOUT' | 'ECONNABORTED' | 'EPIPE';
+
+const POSIX_TO_CODE = {
+  ECONNREFUSED: 'ERR_CONNECTION_REFUSED',
+  ECONNRESET: 'ERR_CONNECTION_RESET',
+  ETIMEDOUT: 'ERR_CONNECTION_TIMEOUT',
+  ECONNABORTED: 'ERR_CONNECTION_ABORTED',
+  EPIPE: 'ERR_CONNECTION_CLOSED',
+} as const;
+
+/**
+ * A netstack TCP connection failed: refused (RST to our SYN), reset by the peer, timed out (handshake,
+ * retransmissions, keepalive), or aborted locally. `posixCode` is the code node:net would report.
+ */
+export class ConnectionError extends GrantwireError {
+  declare readonly code: (typeof POSIX_TO_CODE)[PosixConnectionCode];
+  readonly posixCode: PosixConnectionCode;
+  constructor(posixCode: PosixConnectionCode, message: string) {
+    super(POSIX_TO_CODE[posixCode], message);
+    this.name = 'ConnectionError';
+    this.posixCode = posixCode;
+  }
+}

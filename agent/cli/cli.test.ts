@@ -169,6 +169,8 @@ describe('agent CLI usage', () => {
     { args: ['daemon'], msg: 'missing required flag --state-dir' },
     { args: ['daemon', '--state-dir', '/tmp/x', '--port', '70000'], msg: '--port' },
     { args: ['daemon', '--state-dir', '/tmp/x', '--tun', 'a-very-long-interface-name'], msg: '--tun' },
+    { args: ['daemon', '--state-dir', '/tmp/x', '--socks5-server', '1080'], msg: '--socks5-server 1080: want HOST:PORT' },
+    { args: ['daemon', '--state-dir', '/tmp/x', '--outbound-http-proxy-listen', 'example.com:8080'], msg: 'host must be localhost or an IP' },
   ])('$args → UsageError ($msg)', async ({ args, msg }) => {
     const mod = await MODULES[args[0]]();
     await expect(mod.run(args.slice(1))).rejects.toThrow(msg);

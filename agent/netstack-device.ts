@@ -1,0 +1,206 @@
+// The userspace packet device: a PacketDevice backed by a Netstack instead of a Linux TUN, so a node runs
+// with no /dev/net/tun, no netlink and no capabilities. Packets the WireGuard device writes "toward the
+// host" (already judged by the filter, exactly as in TUN mode) go to netstack.input; what the netstack
+// sends comes back through start()'s callback as outbound packets (recorded by the filter hook,
+// encrypted, sent). It is also the TunControl: the node's tailnet addresses arrive with the first netmap
+// and become the netstack's; routes need nothing (the netstack sees every packet the tunnel delivers).
+//
+// The netstack's addresses are fixed when it is built, so an address change builds a new one; whatever
+// must live on it (listeners, UDP sockets, the inbound forwarder) registers with attach(), which runs now
+// and again for every new netstack.
+//
+// Output is deferred to a microtask: netstack.input may answer synchronously (an ACK) while the WireGuard
+// device is still inside its inbound batch, and the device's paths are not written to be re-entered.
+// Packets are copied into a pool of MTU-sized buffers that grows to the largest burst and is reused, so a
+// steady flow allocates nothing per packet.
+import { debuglog } from 'node:util';
+import type { PacketBatch, PacketDevice } from '../net/io.js';
+import { Netstack } from '../netstack/index.js';
+import type { NetstackLimits } from '../netstack/index.js';
+import type { TunControl } from './dataplane.js';
+
+const log = debuglog('grantwire:userspace');
+
+export const USERSPACE_DEVICE_NAME = 'userspace';
+
+/** What runs on each netstack: called with it; the returned function undoes it when the netstack goes. */
+export type StackAttachment = (stack: Netstack) => (() => void) | void;
+
+export interface NetstackDeviceOptions {
+  mtu: number;
+  limits?: NetstackLimits;
+}
+
+export class NetstackDevice implements PacketDevice, TunControl {
+  readonly name = USERSPACE_DEVICE_NAME;
+  readonly mtu: number;
+  private stackValue: Netstack | null = null;
+  private addrs: string[] = [];
+  private rebuildQueued = false;
+  private onPackets: ((b: PacketBatch) => void) | null = null;
+  private readonly attachments = new Map<StackAttachment, (() => void) | void>();
+  private readonly addressWaiters: (() => void)[] = [];
+  private closed = false;
+  // Deferred output: bufs[0..count) hold lens[i] bytes each.
+  // Two batches: output during a flush (the device's callback may cause more) fills the other one.
+  private out: PacketBatch = { count: 0, bufs: [], lens: new Uint32Array(64) };
+  private spare: PacketBatch = { count: 0, bufs: [], lens: new Uint32Array(64) };
+  private flushQueued = false;
+  private readonly flush = () => this.flushOutput();
+  /** Packets delivered to the netstack / dropped because it has no address yet. */
+  readonly stats = { toStack: 0, fromStack: 0, dropNoStack: 0 };
+
+  constructor(private readonly opts: NetstackDeviceOptions) {
+    this.mtu = opts.mtu;
+  }
+
+  /** The current netstack (null until the node has an address). */
+  get stack(): Netstack | null {
+    return this.stackValue;
+  }
+
+  get addresses(): readonly string[] {
+    return this.addrs;
+  }
+
+  /** Resolves once the netstack exists (the first netmap gave this node its addresses). */
+  whenReady(): Promise<Netstack> {
+    if (this.stackValue) return Promise.resolve(this.stackValue);
+    return new Promise((resolve) => this.addressWaiters.push(() => resolve(this.stackValue!)));
+  }
+
+  /** Runs `a` on the current netstack (if any) and on every later one; returns the detacher. */
+  attach(a: StackAttachment): () => void {
+    this.attachments.set(a, this.stackValue ? a(this.stackValue) : undefined);
+    return () => {
+      const undo = this.attachments.get(a);
+      this.attachments.delete(a);
+      if (typeof undo === 'function') undo();
+    };
+  }
+
+  // ---- PacketDevice ----
+
+  start(onPackets: (batch: PacketBatch) => void): void {
+    this.onPackets = onPackets;
+  }
+
+  write(buf: Uint8Array, off: number, len: number): boolean {
+    const s = this.stackValue;
+    if (!s) {
+      this.stats.dropNoStack++;
+      return false;
+    }
+    this.stats.toStack++;
+    s.input(buf, off, len);
+    return true;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.onPackets = null;
+    this.teardown();
+  }
+
+  // ---- TunControl ----
+
+  addAddress(prefix: string): void {
+    const a = prefix.split('/')[0];
+    if (this.addrs.includes(a)) return;
+    this.addrs = [...this.addrs, a];
+    this.queueRebuild();
+  }
+
+  removeAddress(prefix: string): void {
+    const a = prefix.split('/')[0];
+    if (!this.addrs.includes(a)) return;
+    this.addrs = this.addrs.filter((x) => x !== a);
+    this.queueRebuild();
+  }
+
+  addRoute(_prefix: string): void {
+    // Nothing to route: every packet the tunnel accepts is delivered to the netstack.
+  }
+
+  // ---- internals ----
+
+  /** Addresses arrive one by one from the same netmap; build once they are all in. */
+  private queueRebuild(): void {
+    if (this.rebuildQueued) return;
+    this.rebuildQueued = true;
+    queueMicrotask(() => {
+      this.rebuildQueued = false;
+      this.rebuild();
+    });
+  }
+
+  private rebuild(): void {
+    if (this.closed) return;
+    this.teardown();
+    if (this.addrs.length === 0) return;
+    const stack = new Netstack({ addresses: [...this.addrs], mtu: this.mtu, output: (p, l) => this.output(p, l), ...(this.opts.limits ? { limits: this.opts.limits } : {}) });
+    this.stackValue = stack;
+    log('netstack on %s', this.addrs.join(', '));
+    for (const a of [...this.attachments.keys()]) {
+      try {
+        this.attachments.set(a, a(stack));
+      } catch (err) {
+        log('attaching to the new netstack failed: %s', (err as Error).message);
+      }
+    }
+    const w = this.addressWaiters.splice(0);
+    for (const f of w) f();
+  }
+
+  private teardown(): void {
+    const s = this.stackValue;
+    if (!s) return;
+    this.stackValue = null;
+    for (const [a, undo] of this.attachments) {
+      if (typeof undo === 'function') {
+        try {
+          undo();
+        } catch (err) {
+          log('detaching failed: %s', (err as Error).message);
+        }
+      }
+      this.attachments.set(a, undefined);
+    }
+    s.close();
+  }
+
+  private output(packet: Uint8Array, len: number): void {
+    if (!this.onPackets) return;
+    const b = this.out;
+    const i = b.count;
+    if (i === b.lens.length) {
+      const lens = new Uint32Array(b.lens.length * 2);
+      lens.set(b.lens);
+      b.lens = lens;
+    }
+    if (i === b.bufs.length) b.bufs.push(new Uint8Array(this.mtu));
+    let buf = b.bufs[i];
+    if (buf.length < len) buf = b.bufs[i] = new Uint8Array(len);
+    buf.set(packet.subarray(0, len));
+    b.lens[i] = len;
+    b.count = i + 1;
+    this.stats.fromStack++;
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(this.flush);
+    }
+  }
+
+  private flushOutput(): void {
+    this.flushQueued = false;
+    const b = this.out;
+    if (b.count === 0) return;
+    this.out = this.spare;
+    this.spare = b;
+    try {
+      this.onPackets?.(b);
+    } finally {
+      b.count = 0;
+    }
+  }
+}
