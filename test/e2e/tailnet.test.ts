@@ -149,9 +149,11 @@ describe.skipIf(missing.length > 0)('end to end: a tailnet in namespaces', () =>
       await lab.scope.stop(srv);
     }, 60_000);
 
-    it('analyst → prod tcp/22 is dropped, counted and explained', async () => {
-      const before = await dropCount('prod', 'no_rule');
+    it('analyst → prod: not even a peer (no grant relates them); eng → prod tcp/80 is dropped, counted and explained', async () => {
+      expect((await peersOf('analyst')).has('prod')).toBe(false);
       expect(await connect('analyst', 'prod', 22, 1500)).toBe(false);
+      const before = await dropCount('prod', 'no_rule');
+      expect(await connect('eng', 'prod', 80, 1500)).toBe(false);
       expect(await dropCount('prod', 'no_rule')).toBeGreaterThan(before);
       const ex = await lab.mustAgent('prod', ['explain', '--src', ip.analyst, '--dst', ip.prod, '--proto', 'tcp', '--dport', '22']);
       expect(ex).toMatch(/^DROP \(no_rule\)/);
@@ -295,9 +297,12 @@ describe.skipIf(missing.length > 0)('end to end: a tailnet in namespaces', () =>
     await lab.addNode('temp');
     const key = await lab.createKey('bob@example.com', { ephemeral: true });
     expect((await lab.up('temp', key)).code).toBe(0);
-    expect(await waitFor(async () => (await peersOf('analyst')).has('temp'), 5000, 200)).toBe(true);
+    // peers by policy: temp (bob, group:analytics) reaches tag:tailsql, so sql lists it; bob's analyst
+    // laptop does not (no grant relates bob's devices to each other)
+    expect(await waitFor(async () => (await peersOf('sql')).has('temp'), 5000, 200)).toBe(true);
+    expect((await peersOf('analyst')).has('temp')).toBe(false);
     expect((await lab.agent('temp', ['logout'])).code).toBe(0);
-    expect(await waitFor(async () => !(await peersOf('analyst')).has('temp'), 5000, 200)).toBe(true);
+    expect(await waitFor(async () => !(await peersOf('sql')).has('temp'), 5000, 200)).toBe(true);
     const st = await lab.agent('temp', ['status']);
     expect(st.stdout).toMatch(/^Logged out/);
   }, 60_000);
