@@ -129,6 +129,16 @@ describe('AgentDataplane over in-memory fakes', () => {
     await expect(a.dp.ping('100.64.0.9', 100)).rejects.toMatchObject({ code: 'ERR_LOCALAPI_FAILURE', wireCode: 'timeout' });
   });
 
+  it('ping: an aborted signal (the LocalAPI client went away) ends the wait at once, before the timeout', async () => {
+    const ac = new AbortController();
+    // 100.64.0.9 is nobody's: no reply can come
+    const p = a.dp.ping('100.64.0.9', 5000, ac.signal).then(() => 'replied', (e: { wireCode?: string }) => e.wireCode);
+    ac.abort();
+    const first = await Promise.race([p, new Promise((r) => setTimeout(() => r('still waiting'), 1000))]);
+    expect(first).toBe('canceled');
+    await expect(a.dp.ping('100.64.0.9', 5000, AbortSignal.abort())).rejects.toMatchObject({ wireCode: 'canceled' });
+  });
+
   it('capsFor, explain and peer stats answer from the live state', () => {
     expect(b.dp.capsFor('100.64.0.1', '100.64.0.2')).toEqual({ 'example.com/cap/tailsql': [{ dataSrc: ['warehouse'] }] });
     expect(a.dp.capsFor('100.64.0.2', '100.64.0.1')).toBeNull();
