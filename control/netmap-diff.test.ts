@@ -131,6 +131,28 @@ describe('netmap deltas', () => {
     expect(d.delta.peersChanged.map((p) => p.id)).toEqual([3]);
   });
 
+  it.each([
+    { name: 'seen and unseen peers change', change: [2, 3, 4], own: false, want: [2, 4] },
+    { name: 'only unseen peers change', change: [3, 5], own: false, want: null },
+    { name: 'only unseen peers change, and our filter', change: [3], own: true, want: [] },
+    { name: 'seen and unseen peers change, and our filter', change: [3, 4], own: true, want: [4] },
+  ])('one shared change, several peers: $name', ({ change, own, want }) => {
+    const vis = new PeerVisibility();
+    for (const id of [1, 2, 3, 4, 5]) vis.setNode(id, [v4ForHost(id), v6ForHost(id)], []);
+    vis.setSources(1, [Object.freeze([v4ForHost(2), v4ForHost(4)])]);
+    vis.drainChanged();
+    const before = new Map([[1, 0], [2, 0], [3, 0], [4, 0], [5, 0]]);
+    const after = new Map([...before].map(([id, v]) => [id, change.includes(id) ? v + 1 : v]));
+    const a = parts(1, before, 0, 1, 0, vis.visible(1)!);
+    const b = parts(1, after, own ? 1 : 0, 1, 0, vis.visible(1)!);
+    const d = deltaMessage(a, b, diffPeers(a.peers, b.peers));
+    if (want === null) return expect(d).toBeNull();
+    const delta = (JSON.parse(d!) as { delta: { peersChanged?: NetmapNode[]; packetFilter?: unknown } }).delta;
+    expect((delta.peersChanged ?? []).map((p) => p.id)).toEqual(want);
+    expect(delta.packetFilter !== undefined).toBe(own);
+    expect(applyDelta(parse(fullMessage(a)), delta)).toEqual(parse(fullMessage(b)));
+  });
+
   it('streams whose only change is the shared peer change get the same message string', () => {
     const before = new Map([[1, 0], [2, 0], [3, 0], [4, 0]]);
     const after = new Map([[1, 0], [2, 0], [3, 9], [4, 0], [5, 1]]);

@@ -93,13 +93,20 @@ export function deltaMessage(prev: NetmapParts, cur: NetmapParts, shared?: PeerD
   let peers = '';
   if (prev.peers !== cur.peers || prev.visible !== cur.visible) {
     const sharedOk = shared !== undefined && shared.from === prev.peers && shared.to === cur.peers;
-    if (shared && sharedOk && prev.visible === cur.visible && !shared.touched.has(cur.selfId) && seesAll(shared, cur.visible)) {
-      shared.fragment ??= peerFragment(shared, cur.peers, -1);
+    const seen = shared && sharedOk && prev.visible === cur.visible && !shared.touched.has(cur.selfId) ? seenChanges(shared, cur.visible) : null;
+    if (seen === SEES_ALL) {
+      const d = shared as PeerDelta;
+      d.fragment ??= peerFragment(d, cur.peers, -1);
       if (!own) {
-        if (shared.message === undefined) shared.message = shared.fragment === '' ? null : `{"type":"delta","delta":{${shared.fragment}}}`;
-        return shared.message;
+        if (d.message === undefined) d.message = d.fragment === '' ? null : `{"type":"delta","delta":{${d.fragment}}}`;
+        return d.message;
       }
-      peers = shared.fragment;
+      peers = d.fragment;
+    } else if (seen === SEES_NONE) {
+      // The common case with peers by policy: a node joined or changed that this stream is not sent.
+      if (!own) return null;
+    } else if (seen !== null) {
+      peers = changesFragment({ changed: seen, removed: [] }, cur.peers);
     } else {
       peers = changesFragment(peerChanges(prev, cur, sharedOk ? shared : undefined), cur.peers);
     }
@@ -116,12 +123,24 @@ export function deltaMessage(prev: NetmapParts, cur: NetmapParts, shared?: PeerD
   return body === '' ? null : '{"type":"delta","delta":{' + body + '}}';
 }
 
-/** The stream sees every peer the shared change names (so it can take the shared message as it is). */
-function seesAll(d: PeerDelta, v: VisibleSet): boolean {
-  if (v.all) return true;
-  if (d.removed.length > 0) return false;
-  for (const id of d.changed) if (!v.has(id)) return false;
-  return true;
+const SEES_ALL = 1;
+const SEES_NONE = 2;
+
+/**
+ * What of the flush's shared peer change a stream with an unchanged visible set is told: all of it (it may
+ * take the shared message as it is), none of it, or the changed entries it sees. A node that leaves leaves
+ * every visible set it was in, so no removed id is in an unchanged set that is not `all`. Allocates only
+ * for the mixed case: most streams of a large tailnet do not see a given joiner.
+ */
+function seenChanges(d: PeerDelta, v: VisibleSet): typeof SEES_ALL | typeof SEES_NONE | number[] {
+  if (v.all) return SEES_ALL;
+  let seen = 0;
+  for (const id of d.changed) if (v.has(id)) seen++;
+  if (seen === d.changed.length && d.removed.length === 0) return SEES_ALL;
+  if (seen === 0) return SEES_NONE;
+  const out: number[] = [];
+  for (const id of d.changed) if (v.has(id)) out.push(id);
+  return out;
 }
 
 interface PeerChanges {
