@@ -36,7 +36,8 @@ export interface Dataplane {
   clear(): void;
   capsFor: CapsFor;
   explain(q: ExplainQuery): ExplainResponse;
-  ping(ip: string, timeoutMs: number): Promise<number>;
+  /** One echo's round-trip time in ms; rejects on timeout, or at once when `signal` aborts. */
+  ping(ip: string, timeoutMs: number, signal?: AbortSignal): Promise<number>;
   /** Keyed by node key. */
   peerStats(): Map<string, PeerStats>;
   metricFamilies(): MetricFamily[];

@@ -388,10 +388,10 @@ export class AgentBackend implements LocalBackend {
     return this.opts.dataplane.explain(q);
   }
 
-  async ping(ip: string, timeoutMs: number): Promise<PingResponse> {
+  async ping(ip: string, timeoutMs: number, signal?: AbortSignal): Promise<PingResponse> {
     const who = this.index.lookup({ kind: 'ip', ip, port: null });
     if (!who || who.Node.Key === this.netmap?.self.nodeKey) throw new LocalApiFailure(404, 'not_found', `no peer with address ${ip}`);
-    const rttMs = await this.opts.dataplane.ping(ip, timeoutMs);
+    const rttMs = await this.opts.dataplane.ping(ip, timeoutMs, signal);
     return { IP: ip, NodeName: who.Node.ComputedName, Type: 'ICMP', LatencySeconds: rttMs / 1000 };
   }
 

@@ -129,6 +129,16 @@ describe('AgentDataplane over in-memory fakes', () => {
     await expect(a.dp.ping('100.64.0.9', 100)).rejects.toMatchObject({ code: 'ERR_LOCALAPI_FAILURE', wireCode: 'timeout' });
   });
 
+  it('ping: an aborted signal (the LocalAPI client went away) ends the wait at once, before the timeout', async () => {
+    const ac = new AbortController();
+    // 100.64.0.9 is nobody's: no reply can come
+    const p = a.dp.ping('100.64.0.9', 5000, ac.signal).then(() => 'replied', (e: { wireCode?: string }) => e.wireCode);
+    ac.abort();
+    const first = await Promise.race([p, new Promise((r) => setTimeout(() => r('still waiting'), 1000))]);
+    expect(first).toBe('canceled');
+    await expect(a.dp.ping('100.64.0.9', 5000, AbortSignal.abort())).rejects.toMatchObject({ wireCode: 'canceled' });
+  });
+
   it('capsFor, explain and peer stats answer from the live state', () => {
     expect(b.dp.capsFor('100.64.0.1', '100.64.0.2')).toEqual({ 'example.com/cap/tailsql': [{ dataSrc: ['warehouse'] }] });
     expect(a.dp.capsFor('100.64.0.2', '100.64.0.1')).toBeNull();
@@ -250,5 +260,60 @@ describe('AgentDataplane over in-memory fakes', () => {
     const rst = b.tun.received.slice(before).find((p) => isTcp(p, 8080, 40100));
     expect(rst && tcpFlags(rst) & TCP_RST).toBeTruthy();
     expect(b.dp.engine.flowCount).toBeLessThan(flows);
+  });
+});
+
+// Peers by policy: a revoked grant also removes the peer from both nodes' netmaps, in whichever order the
+// two netmaps land. Both local sockets must get an RST they accept (sequence number = their RCV.NXT), from
+// the other side through the tunnel while it is still there or from the node itself: the client's flow is
+// one it opened, which no filter change revokes.
+describe('a peer leaving both netmaps cuts an established connection on both sides', () => {
+  const seqOf = (p: Uint8Array) => ((p[24] << 24) | (p[25] << 16) | (p[26] << 8) | p[27]) >>> 0;
+  const rstTo = (s: Side, sport: number, dport: number, seq: number) => s.tun.received.some((p) => isTcp(p, sport, dport) && (tcpFlags(p) & TCP_RST) !== 0 && seqOf(p) === seq);
+
+  it.each([
+    { order: 'client first', first: 'a', settle: false },
+    { order: 'server first, client at once (before the RST crosses)', first: 'b', settle: false },
+    { order: 'server first, client after the RST crossed', first: 'b', settle: true },
+  ])('$order', async ({ first, settle }) => {
+    const net = new FakeNetwork();
+    const a = makeSide(net, 1); // the client (eng)
+    const b = makeSide(net, 2); // the server (prod): SSH from A
+    try {
+      a.dp.apply(netmap(a, b, []));
+      b.dp.apply(netmap(b, a, SSH_FROM_1));
+      const seg = (s: Side, sport: number, dport: number, flags: number, seq: number, ack: number, len = 0) =>
+        s.tun.inject(buildPacket({ proto: IPPROTO_TCP, src: s.node.addresses[0].split('/')[0], dst: (s === a ? b : a).node.addresses[0].split('/')[0], sport, dport, seq, ack, tcpFlags: flags, payload: new Uint8Array(len) }));
+      // Handshake, 5 bytes A → B, 10 bytes B → A: A expects 5011 next, B expects 1006.
+      seg(a, 40000, 22, TCP_SYN, 1000, 0);
+      await until(() => b.tun.received.some((p) => isTcp(p, 40000, 22)));
+      seg(b, 22, 40000, TCP_SYN | TCP_ACK, 5000, 1001);
+      await until(() => a.tun.received.some((p) => isTcp(p, 22, 40000)));
+      seg(a, 40000, 22, TCP_ACK, 1001, 5001, 5);
+      await until(() => b.tun.received.filter((p) => isTcp(p, 40000, 22)).length === 2);
+      seg(b, 22, 40000, TCP_ACK, 5001, 1006, 10);
+      await until(() => a.tun.received.filter((p) => isTcp(p, 22, 40000)).length === 2);
+      seg(a, 40000, 22, TCP_ACK, 1006, 5011);
+      await until(() => b.tun.received.filter((p) => isTcp(p, 40000, 22)).length === 3);
+
+      // The grant is revoked: B's filter loses it, and neither node is sent the other any more.
+      const leaveA = () => a.dp.apply({ ...netmap(a, b, []), peers: [], policyVersion: 2 });
+      const leaveB = () => b.dp.apply({ ...netmap(b, a, []), peers: [], policyVersion: 2 });
+      if (first === 'a') leaveA();
+      else leaveB();
+      if (settle) await until(() => rstTo(a, 22, 40000, 5011));
+      if (first === 'a') leaveB();
+      else leaveA();
+      await until(() => rstTo(a, 22, 40000, 5011) && rstTo(b, 40000, 22, 1006));
+
+      // A's socket ignored nothing here, but one that keeps talking on the tuple is answered at its own ACK.
+      const n = a.tun.received.length;
+      seg(a, 40000, 22, TCP_ACK, 1006, 5011, 1);
+      expect(a.tun.received.slice(n).some((p) => isTcp(p, 22, 40000) && (tcpFlags(p) & TCP_RST) !== 0 && seqOf(p) === 5011)).toBe(true);
+      expect(a.dp.engine.flowCount).toBe(0);
+    } finally {
+      await a.dp.close();
+      await b.dp.close();
+    }
   });
 });

@@ -238,7 +238,8 @@ export class AgentDataplane implements Dataplane {
     return { Query: q, Verdict: e.verdict, Reason: e.reason, Detail: e };
   }
 
-  ping(ip: string, timeoutMs: number): Promise<number> {
+  ping(ip: string, timeoutMs: number, signal?: AbortSignal): Promise<number> {
+    if (signal?.aborted) return Promise.reject(pingCanceled());
     const v6 = ip.includes(':');
     const self = this.addresses.map((a) => a.split('/')[0]).find((a) => a.includes(':') === v6);
     if (!self) return Promise.reject(new LocalApiFailure(409, 'not_running', 'this node has no tailnet address of that family yet'));
@@ -247,19 +248,19 @@ export class AgentDataplane implements Dataplane {
     const pkt = buildEchoRequest(self, ip, this.pingId, seq, payload);
     return new Promise<number>((resolve, reject) => {
       const t0 = performance.now();
-      const timer = setTimeout(() => {
-        cancel();
-        reject(new LocalApiFailure(504, 'timeout', `no echo reply from ${ip} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      const cancel = this.hook.expectEchoReply(this.pingId, seq, () => {
-        clearTimeout(timer);
-        resolve(performance.now() - t0);
-      });
-      if (!this.tun.injectOutbound(pkt)) {
+      // Every way out releases the echo waiter, the timer and the abort listener.
+      const end = (err: LocalApiFailure | null): void => {
         clearTimeout(timer);
         cancel();
-        reject(new LocalApiFailure(409, 'not_running', 'the data plane is not started'));
-      }
+        signal?.removeEventListener('abort', onAbort);
+        if (err) reject(err);
+        else resolve(performance.now() - t0);
+      };
+      const onAbort = (): void => end(pingCanceled());
+      const timer = setTimeout(() => end(new LocalApiFailure(504, 'timeout', `no echo reply from ${ip} within ${timeoutMs} ms`)), timeoutMs);
+      const cancel = this.hook.expectEchoReply(this.pingId, seq, () => end(null));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      if (!this.tun.injectOutbound(pkt)) end(new LocalApiFailure(409, 'not_running', 'the data plane is not started'));
     });
   }
 
@@ -333,4 +334,9 @@ export class AgentDataplane implements Dataplane {
     // IPv4 first: chooseEndpoint on the other side prefers a shared subnet, then IPv4.
     return out.sort((x, y) => Number(x.startsWith('[')) - Number(y.startsWith('[')));
   }
+}
+
+/** A ping whose LocalAPI client went away (never sent: there is nobody to answer). */
+function pingCanceled(): LocalApiFailure {
+  return new LocalApiFailure(499, 'canceled', 'the ping was canceled: its client went away');
 }

@@ -9,8 +9,9 @@
 //   processes (admin commands) arrive through the `changes` table, polled every pollIntervalMs.
 // - The compiler sees exactly the active (unexpired) nodes. A node change goes through upsertNode /
 //   removeNode, which name the nodes whose filters may have changed; only their compiled rules are redone.
-// - Peers are every other active node, so a change to a node's peer entry (join, leave, endpoints,
-//   online, tags) makes every streaming node dirty; its serialized peer entry is cached and reused.
+// - Every active node's serialized peer entry is shared; a change to one (join, leave, endpoints, online,
+//   tags) makes every streaming node dirty. Which entries a node is sent follows the policy (the nodes it
+//   may reach or be reached by, peer-visibility.ts); nodes whose set changes get a delta too.
 //
 // Single-threaded; timers are unref'd so a forgotten coordinator does not keep a process alive.
 import type { Diagnostic } from '../types/errors.js';

@@ -7,6 +7,8 @@ function fakeCache(): { cache: NetmapCache; flushes: () => number; built: number
   let flushes = 0;
   const built: number[] = [];
   const cache = {
+    sync: () => {},
+    takeVisibilityChanges: () => [],
     nextPeers: () => {
       flushes++;
       return { prev: null, cur: new Map() };

@@ -116,10 +116,24 @@ export class MapStreams {
     this.flushTimer = null;
     const started = performance.now();
     const { cache } = this.opts;
-    const ids = this.allDirty ? [...this.sessions.keys()] : [...this.dirty];
+    const now = this.opts.now();
+    if (this.sessions.size === 0) {
+      // Nobody to send to: the stale filters wait (a registration storm before any stream costs no compiles).
+      this.dirty.clear();
+      this.allDirty = false;
+      return;
+    }
+    // Compiles stale filters and updates who sees whom; nodes whose visible peers changed owe a delta too.
+    cache.sync(now);
+    const moved = cache.takeVisibilityChanges();
+    let ids: number[];
+    if (this.allDirty) ids = [...this.sessions.keys()];
+    else {
+      for (const id of moved) this.dirty.add(id);
+      ids = [...this.dirty];
+    }
     this.dirty.clear();
     this.allDirty = false;
-    const now = this.opts.now();
     const peers = cache.nextPeers(now);
     // Streams that were current after the previous flush all hold peers.prev: diff it once for all of them.
     const shared = peers.prev ? diffPeers(peers.prev, peers.cur) : undefined;
@@ -143,6 +157,8 @@ export class MapStreams {
   markCurrent(): void {
     const { cache } = this.opts;
     const now = this.opts.now();
+    cache.sync(now);
+    cache.takeVisibilityChanges();
     const peers = cache.nextPeers(now).cur;
     for (const [id, subs] of this.sessions) {
       const parts = cache.parts(id, peers, now);

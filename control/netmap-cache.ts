@@ -5,10 +5,16 @@
 //
 // Invariant: a peer entry can only change together with peersChanged = true, and the coordinator then marks
 // every stream dirty, so every stream holds the previous shared peer map (see currentPeers).
+//
+// Which of the shared peer entries a node is sent is its VisibleSet (peer-visibility.ts), computed from every
+// active node's compiled rules; so before any node's parts are built, sync() compiles every stale filter
+// (not only those of streaming nodes) and updates the visibility, collecting the nodes whose set changed for
+// the next flush (takeVisibilityChanges).
 import { TAGGED_DEVICES_USER } from '../types/netmap.js';
 import type { FilterRule } from '../types/filter-rule.js';
 import { originsJson, rulesJson } from './filter-json.js';
 import type { NetmapParts } from './netmap-diff.js';
+import { PeerVisibility } from './peer-visibility.js';
 import type { NodeCompiler } from './policy-engine.js';
 import type { NodeRow, UserRow } from './store.js';
 import { isNodeActive, netmapNodeOf, userProfileOf } from './views.js';
@@ -38,6 +44,13 @@ export class NetmapCache {
   private userProfilesStale = true;
   private sharedPeers: Map<number, string> | null = null;
   private peersChanged = true;
+  private vis = new PeerVisibility();
+  /** A new compiler: visibility is rebuilt from scratch at the next sync. */
+  private visRebuild = true;
+  /** Nodes whose row changed since the last sync (joined, left, expired, routes). */
+  private readonly visPending = new Set<number>();
+  /** Nodes whose visible set changed since the last takeVisibilityChanges(). */
+  private readonly visChanged = new Set<number>();
 
   constructor(
     private readonly src: NetmapSource,
@@ -50,6 +63,7 @@ export class NetmapCache {
     this.selfJson.delete(id);
     this.peersChanged = true;
     this.userProfilesStale = true;
+    this.visPending.add(id);
     if (removed) {
       this.filterJson.delete(id);
       this.filterStale.delete(id);
@@ -74,6 +88,64 @@ export class NetmapCache {
     this.selfJson.clear();
     this.peersChanged = true;
     this.userProfilesStale = true;
+    this.visRebuild = true;
+  }
+
+  /** Nodes whose visible peers changed since the last call (the flush sends them a delta). */
+  takeVisibilityChanges(): number[] {
+    const out = [...this.visChanged];
+    this.visChanged.clear();
+    return out;
+  }
+
+  /**
+   * Compiles every stale filter of an active node and brings the visibility up to date. Cheap when nothing
+   * changed. Rebuilds from scratch after a new compiler, or once removed nodes' slots outnumber live ones.
+   */
+  sync(now: number): void {
+    const compiler = this.src.compiler();
+    if (!compiler) return;
+    if (this.visRebuild || this.vis.deadSlots() > Math.max(1024, this.vis.size)) {
+      // After a new compiler the nodes keep their slots, so unchanged visible sets keep their snapshot
+      // objects (and changed ones diff word by word); when dead slots pile up, start afresh.
+      this.vis = this.visRebuild && this.vis.deadSlots() <= Math.max(1024, this.vis.size) ? new PeerVisibility(this.vis) : new PeerVisibility();
+      this.visRebuild = false;
+      this.visPending.clear();
+      const active: NodeRow[] = [];
+      for (const n of this.src.nodes.values()) if (isNodeActive(n, now)) active.push(n);
+      const byId = new Map(active.map((n) => [n.id, n]));
+      this.vis.load(
+        active.map((n) => ({ id: n.id, addresses: [n.v4, n.v6], routes: n.routes })),
+        (id) => this.filter(byId.get(id) as NodeRow, compiler).rules.map(srcOf),
+      );
+      for (const id of this.vis.drainChanged()) this.visChanged.add(id);
+      return;
+    }
+    if (this.visPending.size === 0 && this.filterStale.size === 0) return;
+    /** Nodes new to the visibility (joined, or active again): their sources are set whatever the cache holds. */
+    const fresh = new Set<number>();
+    for (const id of this.visPending) {
+      const n = this.src.nodes.get(id);
+      if (!n || !isNodeActive(n, now)) {
+        this.vis.removeNode(id);
+        continue;
+      }
+      if (!this.vis.hasNode(id)) fresh.add(id);
+      this.vis.setNode(id, [n.v4, n.v6], n.routes);
+    }
+    this.visPending.clear();
+    for (const id of [...this.filterStale, ...fresh]) {
+      const n = this.src.nodes.get(id);
+      if (!n || !isNodeActive(n, now)) {
+        // recompiled when it is active again: the compiler names it then (upsertNode)
+        this.filterStale.delete(id);
+        continue;
+      }
+      const before = this.filterFrom.get(id)?.rules;
+      const after = this.filter(n, compiler).rules;
+      if (before === undefined || fresh.has(id) || !sameItems(before, after)) this.vis.setSources(id, after.map(srcOf));
+    }
+    for (const id of this.vis.drainChanged()) this.visChanged.add(id);
   }
 
   /** The shared peer map for this flush, and the previous flush's (null the first time or when unchanged). */
@@ -101,11 +173,32 @@ export class NetmapCache {
     return out;
   }
 
-  /** One node's current netmap parts (compiling its filter if stale); null if it has no netmap. */
+  /** One node's current netmap parts (compiling stale filters first); null if it has no netmap. */
   parts(id: number, peers: Map<number, string>, now: number): NetmapParts | null {
     const self = this.src.nodes.get(id);
     const compiler = this.src.compiler();
     if (!self || !isNodeActive(self, now) || !compiler) return null;
+    this.sync(now);
+    const visible = this.vis.visible(id);
+    if (visible === null) return null;
+    const filter = this.filter(self, compiler).json;
+    if (this.userProfilesJson === null || this.userProfilesStale) {
+      const fresh = this.buildUserProfiles(now);
+      if (fresh !== this.userProfilesJson) this.userProfilesJson = fresh;
+      this.userProfilesStale = false;
+    }
+    let selfJson = this.selfJson.get(id);
+    if (selfJson === undefined) {
+      selfJson = JSON.stringify(netmapNodeOf(self, true, true));
+      this.selfJson.set(id, selfJson);
+    }
+    this.stats.netmapsBuilt++;
+    return { selfId: id, self: selfJson, peers, visible, userProfiles: this.userProfilesJson as string, filter, policyVersion: this.src.policyVersion() };
+  }
+
+  /** A node's compiled filter and its serialized form, compiled again only when stale. */
+  private filter(self: NodeRow, compiler: NodeCompiler): { rules: readonly FilterRule[]; json: string } {
+    const id = self.id;
     let filter = this.filterJson.get(id);
     if (filter === undefined || this.filterStale.has(id)) {
       const c = compiler.compileNode(self.hostname);
@@ -121,21 +214,10 @@ export class NetmapCache {
         if (fresh !== filter) filter = fresh;
       }
       this.filterFrom.set(id, { rules: c.rules, json, capMap });
-      this.filterJson.set(id, filter);
+      this.filterJson.set(id, filter as string);
       this.filterStale.delete(id);
     }
-    if (this.userProfilesJson === null || this.userProfilesStale) {
-      const fresh = this.buildUserProfiles(now);
-      if (fresh !== this.userProfilesJson) this.userProfilesJson = fresh;
-      this.userProfilesStale = false;
-    }
-    let selfJson = this.selfJson.get(id);
-    if (selfJson === undefined) {
-      selfJson = JSON.stringify(netmapNodeOf(self, true, true));
-      this.selfJson.set(id, selfJson);
-    }
-    this.stats.netmapsBuilt++;
-    return { selfId: id, self: selfJson, peers, userProfiles: this.userProfilesJson as string, filter, policyVersion: this.src.policyVersion() };
+    return { rules: (this.filterFrom.get(id) as { rules: readonly FilterRule[] }).rules, json: filter };
   }
 
   /** Owners of untagged active nodes, then the tagged-devices pseudo-user if any node is tagged. */
@@ -154,6 +236,10 @@ export class NetmapCache {
     if (tagged) profiles.push(TAGGED_DEVICES_USER);
     return JSON.stringify(profiles);
   }
+}
+
+function srcOf(r: FilterRule): readonly string[] {
+  return r.SrcIPs;
 }
 
 /** Same length and the same objects at every index. */

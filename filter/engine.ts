@@ -342,9 +342,10 @@ export class FilterEngine {
     if (proto === IPPROTO_TCP) {
       const f = p.tcpFlags;
       fl.trackTcp(i, FF_SEEN_OUT, f, p.seq, (p.seq + p.payloadLen + (f & TCP_SYN ? 1 : 0) + (f & TCP_FIN)) | 0);
-      // What the local socket acknowledges is what it expects next from the peer (its RCV.NXT); only
-      // flows the peer opened can be revoked, so only theirs need it.
-      if ((f & TCP_ACK) !== 0 && (fl.flags(i) & FF_LOCAL_INIT) === 0) fl.setRemoteNextSeq(i, readTcpAck(buf, off, p));
+      // What the local socket acknowledges is what it expects next from the peer (its RCV.NXT). Flows
+      // either side opened need it: a new filter revokes the peer's, and a peer leaving the netmap ends
+      // ours too (forgetRemote), whose RST toward the local socket must be in window as well.
+      if ((f & TCP_ACK) !== 0) fl.setRemoteNextSeq(i, readTcpAck(buf, off, p));
     } else if (p.hasPorts) fl.trackOther(i, FF_SEEN_OUT);
     return VERDICT_ACCEPT_OUTBOUND;
   }
@@ -385,13 +386,13 @@ export class FilterEngine {
 
   /**
    * A peer left the netmap: drops every flow (either direction) with a remote address inside `prefixes`
-   * (its allowed IPs) and returns them, so the data plane resets the local sockets instead of leaving them
-   * to stall. Runs on netmap changes, not per packet.
+   * (its allowed IPs), tombstones them, and returns them, so the data plane resets the local sockets
+   * instead of leaving them to stall. Runs on netmap changes, not per packet.
    */
   forgetRemote(prefixes: readonly IPPrefix[], now?: number): RevokedFlow[] {
     if (prefixes.length === 0) return [];
     const t = now === undefined ? this.clock() : now;
-    const dropped = dropFlowsOfRemote(this.flows, (remote) => prefixes.some((p) => prefixContains(p, remote)), t);
+    const dropped = dropFlowsOfRemote(this.flows, (remote) => prefixes.some((p) => prefixContains(p, remote)), t, this.tombs);
     this.revokedTotal += dropped.length;
     return dropped;
   }

@@ -101,16 +101,19 @@ export function revokeFlows(fl: FlowTable, filter: CompiledFilter | null, now: n
  * Drops every flow, in either direction, whose remote address `isGone` says belongs to a peer that left the
  * netmap (control stopped sending it: the policy no longer relates the two nodes, or it was deleted); returns
  * them so the data plane can reset the local sockets. Nothing can reach the peer any more, so a socket left
- * open would only stall; tombstones are not needed (no packet of that peer gets through the device).
+ * open would only stall. Each tuple is buried as a revoked one is: should the local socket ignore the first
+ * RST (its window moved past what the filter saw), its next segment on the tuple is answered with an RST at
+ * its own ACK number instead of silently opening a flow toward a peer that is not there (or, once the peer
+ * is back, letting it in on a connection its side has already reset).
  */
-export function dropFlowsOfRemote(fl: FlowTable, isGone: (remote: Uint8Array) => boolean, now: number): RevokedFlow[] {
+export function dropFlowsOfRemote(fl: FlowTable, isGone: (remote: Uint8Array) => boolean, now: number, tombs: FlowTable): RevokedFlow[] {
   const dropped: RevokedFlow[] = [];
   for (const i of fl.indexes()) {
     if (!fl.isLive(i, now)) continue;
     const t = tupleOf(fl, i);
     if (!isGone(t.remote)) continue;
-    const rf = describeFlow(fl, i, t);
-    dropped.push(rf);
+    dropped.push(describeFlow(fl, i, t));
+    bury(fl, i, tombs, now);
     fl.remove(i);
   }
   return dropped;

@@ -50,6 +50,9 @@ export class FakeBackend implements LocalBackend {
   state: BackendState = 'Running';
   prefs: Prefs = { ControlURL: 'http://127.0.0.1:8080', Hostname: 'node-1', AdvertiseTags: [], WantRunning: true, ShieldsUp: false, LoggedOut: false };
   readonly calls: string[] = [];
+  /** When set, a ping gets no reply: it ends at its timeout (504) or when its signal aborts (counted in pingsCanceled). */
+  pingNoReply = false;
+  pingsCanceled = 0;
   /** When set, `up` fails with this reason (as control would). */
   upFailure: string | null = null;
   private readonly listeners = new Set<(ev: WatchEvent) => void>();
@@ -102,9 +105,19 @@ export class FakeBackend implements LocalBackend {
     return { Query: q, Verdict: 'drop', Reason: 'no_rule', Detail: null };
   }
 
-  async ping(ip: string): Promise<PingResponse> {
+  async ping(ip: string, timeoutMs: number, signal?: AbortSignal): Promise<PingResponse> {
     const who = this.index.lookup({ kind: 'ip', ip, port: null });
     if (!who) throw new LocalApiFailure(404, 'not_found', `no peer with address ${ip}`);
+    if (this.pingNoReply) {
+      await new Promise<void>((_, reject) => {
+        const timer = setTimeout(() => reject(new LocalApiFailure(504, 'timeout', `no echo reply from ${ip} within ${timeoutMs} ms`)), timeoutMs);
+        signal?.addEventListener('abort', () => {
+          clearTimeout(timer);
+          this.pingsCanceled++;
+          reject(new LocalApiFailure(499, 'canceled', 'the ping was canceled'));
+        }, { once: true });
+      });
+    }
     return { IP: ip, NodeName: who.Node.ComputedName, Type: 'ICMP', LatencySeconds: 0.001 };
   }
 

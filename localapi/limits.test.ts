@@ -41,8 +41,30 @@ function get(socketPath: string, path: string): Promise<number> {
   });
 }
 
-/** A connection that sent `raw` and then stops reading; resolves once the first bytes arrived (or it closed). */
-function stalled(socketPath: string, raw: string): Promise<{ s: Socket; first: string; closed: Promise<void> }> {
+function post(socketPath: string, path: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ socketPath, path, method: 'POST', agent: false, headers: { host: 'local-agentd.sock' } }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function until(pred: () => boolean, ms = 3000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/**
+ * A connection that sent `raw` and then stops reading; resolves once the first bytes arrived (or it closed),
+ * or after `quietMs` without any (a request still being answered).
+ */
+function stalled(socketPath: string, raw: string, quietMs?: number): Promise<{ s: Socket; first: string; closed: Promise<void> }> {
   return new Promise((resolve) => {
     const s = connect(socketPath);
     const closed = new Promise<void>((r) => s.once('close', () => r()));
@@ -53,6 +75,7 @@ function stalled(socketPath: string, raw: string): Promise<{ s: Socket; first: s
     s.once('close', () => resolve({ s, first: '', closed }));
     s.on('error', () => {});
     s.write(raw);
+    if (quietMs !== undefined) setTimeout(() => resolve({ s, first: '', closed }), quietMs);
   });
 }
 
@@ -80,6 +103,28 @@ describe('LocalAPI limits', () => {
     await new Promise((r) => setTimeout(r, 50));
     expect(server.watcherCount).toBe(1);
     watchers[1].s.destroy();
+  });
+
+  it('answers 503 to a ping over maxPings in flight, and serves pings again once one ends', async () => {
+    const { server, backend, socketPath } = await serve({ maxPings: 2 });
+    backend.pingNoReply = true;
+    const held = [0, 1].map(() => post(socketPath, '/localapi/v0/ping?ip=100.64.0.2&timeout=3000'));
+    await until(() => server.pingCount === 2);
+    expect(await post(socketPath, '/localapi/v0/ping?ip=100.64.0.2&timeout=1')).toBe(503);
+    backend.pingNoReply = false;
+    expect(await Promise.all(held)).toEqual([504, 504]);
+    expect(server.pingCount).toBe(0);
+    expect(await post(socketPath, '/localapi/v0/ping?ip=100.64.0.2')).toBe(200);
+  });
+
+  it('stops a ping at once when its client goes away (it does not run to its timeout)', async () => {
+    const { server, backend, socketPath } = await serve({});
+    backend.pingNoReply = true;
+    const w = await stalled(socketPath, `POST /localapi/v0/ping?ip=100.64.0.2&timeout=60000 HTTP/1.1\r\n${H}content-length: 0\r\n\r\n`, 200);
+    await until(() => server.pingCount === 1);
+    w.s.destroy();
+    await w.closed;
+    await until(() => backend.pingsCanceled === 1 && server.pingCount === 0);
   });
 
   it('drops a watcher that does not read instead of buffering without bound', async () => {

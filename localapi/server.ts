@@ -13,6 +13,7 @@ import { PROMETHEUS_CONTENT_TYPE } from './metrics.js';
 import { accessFor, admit, type Access, type AccessPolicy } from './permissions.js';
 import { LocalApiFailure, type ExplainQuery, type LocalBackend, type PrefsPatch, type UpRequest } from './types.js';
 import { parseWhoisAddr } from './whois.js';
+import { DEFAULT_MAX_PINGS, PingLimiter, pingTimeoutMs } from './ping-limit.js';
 
 const log = debuglog('grantwire:localapi');
 
@@ -36,6 +37,8 @@ export interface LocalApiServerOptions {
   maxWatchers?: number;
   /** A watcher with this much unsent output is dropped, not buffered further (default DEFAULT_WATCH_BUFFER_BYTES). */
   maxWatchBufferBytes?: number;
+  /** Concurrent `ping` requests; more get 503 (default DEFAULT_MAX_PINGS, ping-limit.ts). */
+  maxPings?: number;
 }
 
 // Implementation limits. The socket is world-writable (any local user may connect), so without them one
@@ -226,11 +229,13 @@ export class LocalApiServer {
   private readonly peerUid: PeerUidSource;
   private readonly access = new WeakMap<Socket, Access>();
   private readonly streams = new Set<ServerResponse>();
+  private readonly pings: PingLimiter;
   private listening = false;
 
   constructor(private readonly opts: LocalApiServerOptions) {
     this.policy = { daemonUid: opts.daemonUid !== undefined ? opts.daemonUid : (process.getuid?.() ?? null), operatorUid: opts.operatorUid ?? null };
     this.peerUid = opts.peerUid ?? (() => null);
+    this.pings = new PingLimiter(opts.maxPings ?? DEFAULT_MAX_PINGS);
     this.server = createServer({ keepAliveTimeout: 60_000 }, (req, res) => this.handle(req, res));
     this.server.maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     this.server.on('connection', (socket: Socket) => {
@@ -310,7 +315,7 @@ export class LocalApiServer {
   }
 
   private fail(res: ServerResponse, err: unknown): void {
-    if (res.headersSent) {
+    if (res.headersSent || res.destroyed) {
       res.destroy();
       return;
     }
@@ -362,9 +367,8 @@ export class LocalApiServer {
         if (!ipText) throw new LocalApiFailure(400, 'bad_request', "missing 'ip' parameter");
         const addr = parseWhoisAddr(ipText);
         if (!addr || addr.kind !== 'ip') throw new LocalApiFailure(400, 'bad_request', `invalid 'ip' parameter ${JSON.stringify(ipText)}`);
-        const t = Number(query.get('timeout') ?? '2000');
-        const timeoutMs = Number.isFinite(t) && t > 0 && t <= 60_000 ? t : 2000;
-        return sendJSON(res, 200, await b.ping(addr.ip, timeoutMs));
+        const timeoutMs = pingTimeoutMs(query.get('timeout'));
+        return sendJSON(res, 200, await this.pings.run(res, (signal) => b.ping(addr.ip, timeoutMs, signal)));
       }
       case 'watch':
         return this.watch(req, res);
@@ -376,6 +380,11 @@ export class LocalApiServer {
   /** Live `watch` streams. */
   get watcherCount(): number {
     return this.streams.size;
+  }
+
+  /** `ping` requests in flight. */
+  get pingCount(): number {
+    return this.pings.inFlight;
   }
 
   /**

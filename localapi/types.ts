@@ -141,8 +141,8 @@ export interface LocalBackend {
   down(): Promise<void>;
   logout(): Promise<void>;
   explain(q: ExplainQuery): ExplainResponse;
-  /** Sends one ICMP echo to the peer owning `ip` through the tunnel; rejects on timeout. */
-  ping(ip: string, timeoutMs: number): Promise<PingResponse>;
+  /** Sends one ICMP echo to the peer owning `ip` through the tunnel; rejects on timeout, or at once when `signal` aborts (the client went away). */
+  ping(ip: string, timeoutMs: number, signal?: AbortSignal): Promise<PingResponse>;
   /** Prometheus text exposition. */
   metrics(): string;
   /** Subscribes to state changes; returns the unsubscribe function. */

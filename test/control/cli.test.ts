@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { POLICY } from './fixtures.js';
+import { MESH_POLICY as POLICY } from './fixtures.js';
 import { LINUX, newAgent, runControl, waitUntil } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gwc-cli-'));

@@ -13,3 +13,12 @@ export const POLICY = `{
     {"src": ["autogroup:member"], "dst": ["tag:db"], "ip": ["tcp:5432"], "srcPosture": ["posture:jit"]},
   ],
 }`;
+
+/**
+ * POLICY plus SSH from every member (untagged) device to every other one and to the web and db servers,
+ * and web → db: for suites about peers, since a node is sent only the peers the policy relates it to.
+ */
+export const MESH_POLICY = POLICY.replace(
+  '"grants": [',
+  '"grants": [\n    {"src": ["autogroup:member"], "dst": ["autogroup:member", "tag:web", "tag:db"], "ip": ["tcp:22"]},\n    {"src": ["tag:web"], "dst": ["tag:db"], "ip": ["tcp:80"]},',
+);

@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ControlError, ControlRefusedError } from '../../control/client.js';
 import { TAGGED_DEVICES_USER } from '../../types/netmap.js';
-import { POLICY } from './fixtures.js';
+import { MESH_POLICY, POLICY } from './fixtures.js';
 import { LINUX, newAgent, startControl, waitUntil, type Harness } from './helpers.js';
 
 
@@ -198,7 +198,7 @@ describe('nodes', () => {
 describe('node key expiry', () => {
   it('cuts an expired node from every netmap', async () => {
     // Long enough that a loaded CI box still sees `a` in b's netmap before a's key expires.
-    const h2 = await startControl({ policy: POLICY, nodeKeyExpiryMs: 4000 });
+    const h2 = await startControl({ policy: MESH_POLICY, nodeKeyExpiryMs: 4000 });
     try {
       h2.addUser('alice@example.com');
       const key = h2.key({ user: 'alice@example.com', reusable: true });

@@ -10,7 +10,7 @@ import { tailnetFromStore } from '../../control/policy-store.js';
 import type { Netmap } from '../../types/netmap.js';
 import { TAGGED_DEVICES_USER } from '../../types/netmap.js';
 import { LINUX, newAgent, runControl, startControl, waitUntil, type Harness, type TestAgent } from './helpers.js';
-import { POLICY } from './fixtures.js';
+import { MESH_POLICY as POLICY } from './fixtures.js';
 
 const WITHIN_MS = 1000;
 let h: Harness;
@@ -74,7 +74,8 @@ describe('netmap contents', () => {
     expect(srcIPsOn(w, 443)).not.toContain(ip4(bob));
     expect(w.packetFilter.every((r) => r.IPProto === undefined || r.IPProto.join() === '6')).toBe(true);
     expect(srcIPsOn(db.latest()!, 5432)).toEqual([]);
-    expect(alice.latest()!.packetFilter).toEqual([]);
+    // alice admits only MESH_POLICY's SSH from member devices
+    expect(alice.latest()!.packetFilter.flatMap((r) => r.DstPorts ?? []).every((d) => d.Ports.First === 22 && d.Ports.Last === 22)).toBe(true);
   });
 
   it('peers carry addresses, allowedIPs, endpoints, tags, owner and online state; tagged nodes use tagged-devices', () => {

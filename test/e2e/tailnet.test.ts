@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { labPrerequisites, ROOT, TailnetLab, tail, type CmdResult } from '../../scripts/lab/tailnet-lab.js';
+import { labPrerequisites, ROOT, runCmd, TailnetLab, tail, type CmdResult } from '../../scripts/lab/tailnet-lab.js';
 import { waitFor } from '../netns.js';
 
 const missing = labPrerequisites();
@@ -78,6 +78,13 @@ describe.skipIf(missing.length > 0)('end to end: a tailnet in namespaces', () =>
 
   async function connect(from: string, to: string, port: number, timeoutMs = 2000): Promise<boolean> {
     return (await lab.runTs(from, PROBE, ['connect', '--host', ip[to], '--port', String(port), '--timeout', String(timeoutMs)])).code === 0;
+  }
+
+  /** Established TCP connections from `from`'s tailnet IPv4 to `to`'s port, as `to`'s kernel sees them. */
+  async function established(to: string, port: number, from: string): Promise<number> {
+    const r = await runCmd('ip', ['netns', 'exec', lab.node(to).ns, 'ss', '-Htn', 'state', 'established', `( sport = :${port} )`, 'dst', ip[from]]);
+    if (r.code !== 0) throw new Error(`ss in ${to}: ${r.stderr}`);
+    return r.stdout.split('\n').filter((l) => l.trim() !== '').length;
   }
 
   async function dropCount(name: string, reason: string): Promise<number> {
@@ -149,9 +156,11 @@ describe.skipIf(missing.length > 0)('end to end: a tailnet in namespaces', () =>
       await lab.scope.stop(srv);
     }, 60_000);
 
-    it('analyst → prod tcp/22 is dropped, counted and explained', async () => {
-      const before = await dropCount('prod', 'no_rule');
+    it('analyst → prod: not even a peer (no grant relates them); eng → prod tcp/80 is dropped, counted and explained', async () => {
+      expect((await peersOf('analyst')).has('prod')).toBe(false);
       expect(await connect('analyst', 'prod', 22, 1500)).toBe(false);
+      const before = await dropCount('prod', 'no_rule');
+      expect(await connect('eng', 'prod', 80, 1500)).toBe(false);
       expect(await dropCount('prod', 'no_rule')).toBeGreaterThan(before);
       const ex = await lab.mustAgent('prod', ['explain', '--src', ip.analyst, '--dst', ip.prod, '--proto', 'tcp', '--dport', '22']);
       expect(ex).toMatch(/^DROP \(no_rule\)/);
@@ -174,6 +183,7 @@ describe.skipIf(missing.length > 0)('end to end: a tailnet in namespaces', () =>
     it('a policy change revoking the grant cuts an ESTABLISHED connection within 1 s; restoring allows new ones', async () => {
       const hold = lab.spawnTsPiped('eng', PROBE, ['hold', '--host', ip.prod, '--port', '22']);
       await nextLine(hold, (o) => o.connected === true, 15_000);
+      expect(await established('prod', 22, 'eng')).toBe(1);
       const cut = nextLine(hold, (o) => typeof o.cut === 'string', 15_000);
       const revoked = readFileSync(POLICY, 'utf8').replace('{"src": ["group:engineering"], "dst": ["tag:prod-server"], "ip": ["tcp:22"]},', '');
       const revokedFile = join(dir, 'revoked.hujson');
@@ -187,6 +197,8 @@ describe.skipIf(missing.length > 0)('end to end: a tailnet in namespaces', () =>
       console.log(`revocation: connection cut (${String(ev.cut)}) ${ms} ms after 'control policy set' returned`);
       expect(ev.cut).not.toBe('stalled'); // an RST, not just silence
       expect(ms).toBeLessThan(1000);
+      // Both ends: prod's socket was reset too (with peers by policy, eng and prod also stop being peers).
+      expect(await waitFor(async () => (await established('prod', 22, 'eng')) === 0, 1000, 50)).toBe(true);
       expect(await connect('eng', 'prod', 22, 1500)).toBe(false);
 
       expect((await lab.controlCmd(['policy', 'set', POLICY])).code).toBe(0);
@@ -295,9 +307,12 @@ describe.skipIf(missing.length > 0)('end to end: a tailnet in namespaces', () =>
     await lab.addNode('temp');
     const key = await lab.createKey('bob@example.com', { ephemeral: true });
     expect((await lab.up('temp', key)).code).toBe(0);
-    expect(await waitFor(async () => (await peersOf('analyst')).has('temp'), 5000, 200)).toBe(true);
+    // peers by policy: temp (bob, group:analytics) reaches tag:tailsql, so sql lists it; bob's analyst
+    // laptop does not (no grant relates bob's devices to each other)
+    expect(await waitFor(async () => (await peersOf('sql')).has('temp'), 5000, 200)).toBe(true);
+    expect((await peersOf('analyst')).has('temp')).toBe(false);
     expect((await lab.agent('temp', ['logout'])).code).toBe(0);
-    expect(await waitFor(async () => !(await peersOf('analyst')).has('temp'), 5000, 200)).toBe(true);
+    expect(await waitFor(async () => !(await peersOf('sql')).has('temp'), 5000, 200)).toBe(true);
     const st = await lab.agent('temp', ['status']);
     expect(st.stdout).toMatch(/^Logged out/);
   }, 60_000);

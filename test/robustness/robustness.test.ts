@@ -211,11 +211,12 @@ function count(stream: string, status: number | null): void {
 /**
  * A 5xx is a handler that failed on its input. Expected ones: a refused upgrade (503, pre-auth limits), and
  * a LocalAPI ping whose reply did not come within its timeout (504 is the ping endpoint's answer for that;
- * with `timeout=1` on a loaded machine it is the normal outcome).
+ * with `timeout=1` on a loaded machine it is the normal outcome), and a ping over the in-flight cap (503,
+ * localapi/ping-limit.ts).
  */
 function judge(stream: string, seed: number, req: FuzzRequest, status: number | null): void {
   count(stream, status);
-  const pingTimeout = status === 504 && / \/localapi\/v0\/ping[?\s]/.test(req.bytes.subarray(0, 200).toString('latin1'));
+  const pingTimeout = (status === 504 || status === 503) && / \/localapi\/v0\/ping[?\s]/.test(req.bytes.subarray(0, 200).toString('latin1'));
   if (status !== null && status >= 500 && !(req.upgrade && status === 503) && !pingTimeout) {
     seen.serverErrors.push(`${stream} seed ${seed}: ${status} for ${req.label}: ${JSON.stringify(req.bytes.subarray(0, 200).toString('latin1'))}`);
   }
