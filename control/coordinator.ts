@@ -29,6 +29,8 @@ import type { NodeCompiler, PolicyCheck, PolicyEngine, TagPolicy } from './polic
 import { NetmapCache } from './netmap-cache.js';
 import { fullMessage } from './netmap-diff.js';
 import { registerNode, type RegisterInput, type RegisterOutcome } from './registration.js';
+import { PrimaryRoutes } from './route-primary.js';
+import { NO_AUTO_APPROVER, PRIMARY_ROUTES_META, reconcileRoutes, routeApprover, type RouteApprover } from './routes.js';
 import { StateView } from './state-view.js';
 import type { NodeRow, PolicyRow, Store } from './store.js';
 import { isNodeActive } from './views.js';
@@ -77,6 +79,9 @@ export class Coordinator {
   /** The active policy's tag ownership and allow-all flag, from the engine (control never parses policy text). */
   private tagRules: TagPolicy;
   private compiler: NodeCompiler | null = null;
+  /** The active policy's autoApprovers (routes.ts) and the elected primary routers (route-primary.ts). */
+  private approver: RouteApprover = NO_AUTO_APPROVER;
+  private readonly primaries = new PrimaryRoutes();
   /** Nodes the compiler currently knows (active ones), by id → name. */
   private compiled = new Map<number, string>();
 
@@ -107,6 +112,7 @@ export class Coordinator {
         compiler: () => this.compiler,
         isOnline: (id) => this.streams.isOnline(id),
         policyVersion: () => this.policy.id,
+        primaryRoutes: (id) => this.primaries.routesOf(id),
       },
       this.stats,
     );
@@ -167,6 +173,7 @@ export class Coordinator {
    */
   rebuildCompiler(): void {
     const now = this.now();
+    this.reconcileAllRoutes();
     const tailnet = this.state.tailnet(now);
     try {
       this.compiler = this.engine.compiler(this.policy.text, this.policy.file, tailnet, now);
@@ -181,7 +188,36 @@ export class Coordinator {
     for (const n of this.state.nodes.values()) if (isNodeActive(n, now)) this.compiled.set(n.id, n.hostname);
     this.stats.fullRebuilds++;
     this.cache.allChanged();
+    this.electPrimaries();
     this.streams.markAllDirty();
+  }
+
+  // ---------------------------------------------------------------- subnet routes (routes.ts)
+
+  /** New approver for the active policy; every node's effective routes re-derived before compiling. */
+  private reconcileAllRoutes(): void {
+    try {
+      const users = [...this.state.users.values()].map((u) => ({ login: u.login, role: u.role }));
+      this.approver = routeApprover(this.policy.text, this.policy.file, users);
+    } catch {
+      this.approver = NO_AUTO_APPROVER; // a policy that no longer compiles approves nothing (fail closed)
+    }
+    let changed = false;
+    for (const n of this.state.nodes.values()) if (reconcileRoutes(this.store, this.approver, n, this.state.users.get(n.userId), false)) changed = true;
+    if (changed) this.state.load();
+  }
+
+  /** Re-elects primary routers; peers whose allowed IPs changed get new peer entries on every stream. */
+  private electPrimaries(): void {
+    const now = this.now();
+    const routers = [];
+    for (const n of this.state.nodes.values()) if (n.routes.length > 0 && isNodeActive(n, now)) routers.push({ id: n.id, routes: n.routes, online: this.streams.isOnline(n.id) });
+    const changed = this.primaries.update(routers);
+    if (changed.length === 0) return;
+    for (const id of changed) this.cache.onlineChanged(id);
+    this.streams.markAllDirty();
+    this.store.setMeta(PRIMARY_ROUTES_META, JSON.stringify(this.primaries.snapshot()));
+    this.log.log('info', 'primary routes changed', { primaries: JSON.stringify(this.primaries.snapshot()) });
   }
 
   // ---------------------------------------------------------------- policy
@@ -241,7 +277,8 @@ export class Coordinator {
     if (!n) return;
     const fields: { endpoints?: string[]; hostinfo?: Hostinfo } = {};
     if (upd.endpoints && upd.endpoints.join(',') !== n.endpoints.join(',')) fields.endpoints = upd.endpoints;
-    if (upd.hostinfo && JSON.stringify(upd.hostinfo) !== JSON.stringify(n.hostinfo)) fields.hostinfo = upd.hostinfo;
+    const stored = n.advertisedRoutes.length > 0 ? { ...n.hostinfo, routableIPs: n.advertisedRoutes } : n.hostinfo;
+    if (upd.hostinfo && JSON.stringify(upd.hostinfo) !== JSON.stringify(stored)) fields.hostinfo = upd.hostinfo;
     if (Object.keys(fields).length === 0) return;
     this.store.updateNode(nodeId, fields);
     this.refreshNode(nodeId);
@@ -266,6 +303,8 @@ export class Coordinator {
 
   /** Re-reads one node (and its attributes) from the store and applies whatever changed. */
   refreshNode(id: number, goneReason = 'node deleted'): void {
+    const row = this.store.node(id);
+    if (row) reconcileRoutes(this.store, this.approver, row, this.state.users.get(row.userId) ?? this.store.userById(row.userId) ?? undefined, false);
     const { before, after, same } = this.state.refreshNode(id);
     const now = this.now();
     if (!after) this.reaper.cancel(id);
@@ -275,6 +314,7 @@ export class Coordinator {
     }
     this.applyToCompiler(before, after, now);
     this.cache.nodeChanged(id, after === null);
+    this.electPrimaries();
     this.streams.markAllDirty();
     if (!after || !isNodeActive(after, now)) this.streams.kick(id, after ? 'node_key_expired' : 'unknown_node', after ? `node key expired (${goneReason})` : goneReason);
     this.expiry.schedule();
@@ -405,6 +445,7 @@ export class Coordinator {
 
   private onlineChanged(nodeId: number): void {
     this.cache.onlineChanged(nodeId);
+    this.electPrimaries();
     this.streams.markAllDirty();
   }
 

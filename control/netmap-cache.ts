@@ -20,6 +20,8 @@ export interface NetmapSource {
   compiler(): NodeCompiler | null;
   isOnline(id: number): boolean;
   policyVersion(): number;
+  /** The subnet routes this node is the primary router for (route-primary.ts); none when absent. */
+  primaryRoutes?(id: number): readonly string[];
 }
 
 export interface NetmapStats {
@@ -93,7 +95,7 @@ export class NetmapCache {
       if (!isNodeActive(n, now)) continue;
       let pj = this.peerJson.get(n.id);
       if (pj === undefined) {
-        pj = JSON.stringify(netmapNodeOf(n, this.src.isOnline(n.id), false));
+        pj = JSON.stringify(netmapNodeOf(n, this.src.isOnline(n.id), false, this.src.primaryRoutes?.(n.id)));
         this.peerJson.set(n.id, pj);
       }
       out.set(n.id, pj);
