@@ -13,6 +13,7 @@ import { PROMETHEUS_CONTENT_TYPE } from './metrics.js';
 import { accessFor, admit, type Access, type AccessPolicy } from './permissions.js';
 import { LocalApiFailure, type ExplainQuery, type LocalBackend, type PrefsPatch, type UpRequest } from './types.js';
 import { parseWhoisAddr } from './whois.js';
+import { parseRoutePrefs, ROUTE_PREF_KEYS } from './route-prefs.js';
 
 const log = debuglog('grantwire:localapi');
 
@@ -141,14 +142,14 @@ function optBool(o: Record<string, unknown>, k: string): boolean | undefined {
   return v;
 }
 
-const PATCHABLE = new Set(['ControlURL', 'Hostname', 'AdvertiseTags', 'WantRunning', 'ShieldsUp']);
-const UP_KEYS = new Set(['ControlURL', 'AuthKey', 'Hostname', 'AdvertiseTags', 'TimeoutMs']);
+const PATCHABLE = new Set(['ControlURL', 'Hostname', 'AdvertiseTags', 'WantRunning', 'ShieldsUp', ...ROUTE_PREF_KEYS]);
+const UP_KEYS = new Set(['ControlURL', 'AuthKey', 'Hostname', 'AdvertiseTags', 'TimeoutMs', ...ROUTE_PREF_KEYS]);
 
 /** Validates a prefs PATCH body (unknown keys are errors, so typos do not pass silently). */
 export function parsePrefsPatch(body: unknown): PrefsPatch {
   const o = asObject(body);
   for (const k of Object.keys(o)) if (!PATCHABLE.has(k)) throw new LocalApiFailure(400, 'bad_request', `unknown or read-only pref '${k}'`);
-  const out: PrefsPatch = {};
+  const out: PrefsPatch = parseRoutePrefs(o);
   const url = optString(o, 'ControlURL');
   if (url !== undefined) out.ControlURL = url;
   const host = optString(o, 'Hostname');
@@ -165,7 +166,7 @@ export function parsePrefsPatch(body: unknown): PrefsPatch {
 export function parseUpRequest(body: unknown): UpRequest {
   const o = asObject(body);
   for (const k of Object.keys(o)) if (!UP_KEYS.has(k)) throw new LocalApiFailure(400, 'bad_request', `unknown field '${k}'`);
-  const out: UpRequest = {};
+  const out: UpRequest = parseRoutePrefs(o);
   const url = optString(o, 'ControlURL');
   if (url !== undefined) out.ControlURL = url;
   const key = optString(o, 'AuthKey');
