@@ -52,7 +52,10 @@ export function selectRoutes(nm: Netmap, prefs: RoutePrefs): RouteSelection {
   else if (exit && !(exit.routes ?? []).some(isExitRoute)) problem = `${exit.name} is not an approved exit node (default traffic is dropped)`;
   else if (exit && !exit.online) problem = `exit node ${exit.name} is offline`;
   const peers = nm.peers.map((p) => {
-    const keep = p.allowedIPs.filter((a) => (isExitRoute(a) ? p === exit : isTailnetPrefix(a) || prefs.RouteAll === true));
+    // Only the peer's own approved routes are chosen here; anything else stays for the sanitizer to refuse
+    // and count (a hostile 0.0.0.0/0 must not vanish silently).
+    const routes = p.routes ?? [];
+    const keep = p.allowedIPs.filter((a) => !routes.includes(a) || (isExitRoute(a) ? p === exit : isTailnetPrefix(a) || prefs.RouteAll === true));
     return keep.length === p.allowedIPs.length ? p : { ...p, allowedIPs: keep };
   });
   return { netmap: { ...nm, peers }, exitNode: exit, problem };
