@@ -30,6 +30,9 @@ import { NetmapCache } from './netmap-cache.js';
 import { fullMessage } from './netmap-diff.js';
 import { registerNode, type RegisterInput, type RegisterOutcome } from './registration.js';
 import { PrimaryRoutes } from './route-primary.js';
+import { steer } from './route-steering.js';
+import { parseIP } from '../types/ip.js';
+import type { FilterRule } from '../types/filter-rule.js';
 import { NO_AUTO_APPROVER, PRIMARY_ROUTES_META, reconcileRoutes, routeApprover, type RouteApprover } from './routes.js';
 import { StateView } from './state-view.js';
 import type { NodeRow, PolicyRow, Store } from './store.js';
@@ -82,6 +85,8 @@ export class Coordinator {
   /** The active policy's autoApprovers (routes.ts) and the elected primary routers (route-primary.ts). */
   private approver: RouteApprover = NO_AUTO_APPROVER;
   private readonly primaries = new PrimaryRoutes();
+  /** Compiled rules of routers serving shared routes, for steering; cleared whenever filters may change. */
+  private routerRules = new Map<number, readonly FilterRule[]>();
   /** Nodes the compiler currently knows (active ones), by id → name. */
   private compiled = new Map<number, string>();
 
@@ -113,6 +118,7 @@ export class Coordinator {
         isOnline: (id) => this.streams.isOnline(id),
         policyVersion: () => this.policy.id,
         primaryRoutes: (id) => this.primaries.routesOf(id),
+        steering: (viewer) => this.steeringFor(viewer),
       },
       this.stats,
     );
@@ -187,6 +193,7 @@ export class Coordinator {
     this.compiled = new Map();
     for (const n of this.state.nodes.values()) if (isNodeActive(n, now)) this.compiled.set(n.id, n.hostname);
     this.stats.fullRebuilds++;
+    this.routerRules.clear();
     this.cache.allChanged();
     this.electPrimaries();
     this.streams.markAllDirty();
@@ -205,6 +212,41 @@ export class Coordinator {
     let changed = false;
     for (const n of this.state.nodes.values()) if (reconcileRoutes(this.store, this.approver, n, this.state.users.get(n.userId), false)) changed = true;
     if (changed) this.state.load();
+  }
+
+  /** Per viewer: routers whose routes differ from their primary routes because of `via` (route-steering.ts). */
+  private steeringFor(viewerId: number): Map<number, readonly string[]> | null {
+    const shared = this.primaries.sharedRoutes();
+    const viewer = this.state.node(viewerId);
+    if (shared.size === 0 || !viewer || !this.compiler) return null;
+    const addrs = [viewer.v4, viewer.v6].map((a) => parseIP(a)?.bytes).filter((b): b is Uint8Array => b !== undefined);
+    let out: Map<number, string[]> | null = null;
+    for (const [route, ids] of shared) {
+      const primary = this.primaries.primaryOf(route);
+      if (primary === undefined || ids.includes(viewerId)) continue;
+      const routers = ids.map((id) => ({ id, online: this.streams.isOnline(id), rules: this.rulesOf(id) }));
+      const chosen = steer(route, primary, routers, addrs);
+      if (chosen === primary) continue;
+      out ??= new Map();
+      for (const id of [primary, chosen]) if (!out.has(id)) out.set(id, [...this.primaries.routesOf(id)]);
+      out.set(primary, out.get(primary)!.filter((r) => r !== route));
+      out.get(chosen)!.push(route);
+    }
+    return out;
+  }
+
+  private rulesOf(id: number): readonly FilterRule[] {
+    let r = this.routerRules.get(id);
+    if (!r) {
+      const name = this.compiled.get(id);
+      try {
+        r = name !== undefined && this.compiler ? this.compiler.compileNode(name).rules : [];
+      } catch {
+        r = [];
+      }
+      this.routerRules.set(id, r);
+    }
+    return r;
   }
 
   /** Re-elects primary routers; peers whose allowed IPs changed get new peer entries on every stream. */
@@ -338,6 +380,7 @@ export class Coordinator {
   }
 
   private invalidateFilters(names: Iterable<string>): void {
+    this.routerRules.clear();
     const ids: number[] = [];
     for (const name of names) {
       const id = this.state.idByName(name);

@@ -22,6 +22,8 @@ export interface NetmapSource {
   policyVersion(): number;
   /** The subnet routes this node is the primary router for (route-primary.ts); none when absent. */
   primaryRoutes?(id: number): readonly string[];
+  /** For one viewer, routers whose routes differ from their primaries (`via`, route-steering.ts); null: none. */
+  steering?(viewerId: number): Map<number, readonly string[]> | null;
 }
 
 export interface NetmapStats {
@@ -39,6 +41,8 @@ export class NetmapCache {
   private userProfilesJson: string | null = null;
   private userProfilesStale = true;
   private sharedPeers: Map<number, string> | null = null;
+  /** Per-viewer peer maps where `via` steering changed some routers' entries (kept while unchanged). */
+  private steered = new Map<number, { base: Map<number, string>; sig: string; peers: Map<number, string> }>();
   private peersChanged = true;
 
   constructor(
@@ -137,7 +141,27 @@ export class NetmapCache {
       this.selfJson.set(id, selfJson);
     }
     this.stats.netmapsBuilt++;
+    peers = this.steeredPeers(id, peers, now);
     return { selfId: id, self: selfJson, peers, userProfiles: this.userProfilesJson as string, filter, policyVersion: this.src.policyVersion() };
+  }
+
+  /** The shared peer map, or this viewer's copy with steered router entries (same reference while unchanged). */
+  private steeredPeers(viewer: number, base: Map<number, string>, now: number): Map<number, string> {
+    const o = this.src.steering?.(viewer) ?? null;
+    if (!o || o.size === 0) {
+      this.steered.delete(viewer);
+      return base;
+    }
+    const sig = JSON.stringify([...o]);
+    const old = this.steered.get(viewer);
+    if (old && old.base === base && old.sig === sig) return old.peers;
+    const peers = new Map(base);
+    for (const [rid, routes] of o) {
+      const n = this.src.nodes.get(rid);
+      if (n && isNodeActive(n, now) && peers.has(rid)) peers.set(rid, JSON.stringify(netmapNodeOf(n, this.src.isOnline(rid), false, routes)));
+    }
+    this.steered.set(viewer, { base, sig, peers });
+    return peers;
   }
 
   /** Owners of untagged active nodes, then the tagged-devices pseudo-user if any node is tagged. */

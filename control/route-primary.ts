@@ -21,6 +21,8 @@ export class PrimaryRoutes {
   private primary = new Map<string, number>();
   /** node id → its primary routes (sorted as the node's routes are). */
   private byNode = new Map<number, string[]>();
+  /** Routes served by more than one router → their ids (what `via` steering chooses among). */
+  private shared = new Map<string, number[]>();
 
   /** Re-elects from the current routers; returns the ids whose primary routes changed. */
   update(routers: Iterable<RouterState>): number[] {
@@ -42,6 +44,7 @@ export class PrimaryRoutes {
       else next.set(route, (online ?? list[0]).id);
     }
     const byNode = new Map<number, string[]>();
+    this.shared = new Map([...candidates].filter(([, l]) => l.length > 1).map(([route, l]) => [route, l.map((r) => r.id)]));
     for (const [route, id] of next) {
       let l = byNode.get(id);
       if (!l) byNode.set(id, (l = []));
@@ -58,6 +61,10 @@ export class PrimaryRoutes {
   /** The node's primary routes (subnet routes only). */
   routesOf(id: number): readonly string[] {
     return this.byNode.get(id) ?? [];
+  }
+
+  sharedRoutes(): ReadonlyMap<string, readonly number[]> {
+    return this.shared;
   }
 
   primaryOf(route: string): number | undefined {

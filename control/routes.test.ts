@@ -17,11 +17,12 @@ const dir = mkdtempSync(join(tmpdir(), 'gwr-routes-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const LAN = '203.0.113.0/24';
-const policy = (auto: string) => `{
+const GRANTS = `{"src": ["group:eng"], "dst": ["${LAN}"], "ip": ["tcp:80"]},
+             {"src": ["group:eng"], "dst": ["autogroup:internet"], "ip": ["*"]}`;
+const policy = (auto: string, grants = GRANTS) => `{
   "groups": {"group:eng": ["alice@example.com"]},
-  "tagOwners": {"tag:router": ["alice@example.com"], "tag:exit": ["alice@example.com"]},
-  "grants": [{"src": ["group:eng"], "dst": ["${LAN}"], "ip": ["tcp:80"]},
-             {"src": ["group:eng"], "dst": ["autogroup:internet"], "ip": ["*"]}],
+  "tagOwners": {"tag:router": ["alice@example.com"], "tag:exit": ["alice@example.com"], "tag:rb": ["alice@example.com"]},
+  "grants": [${grants}],
   ${auto}
 }`;
 
@@ -31,19 +32,19 @@ afterEach(() => {
   for (const c of open.splice(0)) c.stop();
 });
 
-function setup(auto = '') {
+function setup(auto = '', grants = GRANTS, r2Tags = ['tag:router']) {
   const store = new Store(join(dir, `c${++n}.db`));
   const alice = store.addUser('alice@example.com', 'Alice', 'member');
   const add = (name: string, tags: string[], routableIPs?: string[]) =>
     store.insertNode({ machineKey: `mkey:${name}`, nodeKey: `nodekey:${name}`, userId: alice.id, hostname: name, tags, hostinfo: { hostname: name, os: 'linux', ...(routableIPs ? { routableIPs } : {}) }, ephemeral: false, keyExpiry: null });
   const client = add('client', []);
   const r1 = add('r1', ['tag:router'], [LAN]);
-  const r2 = add('r2', ['tag:router'], [LAN]);
+  const r2 = add('r2', r2Tags, [LAN]);
   const exit = add('exit', ['tag:exit'], ['0.0.0.0/0', '::/0']);
   const c = new Coordinator({ store, engine: policyEngine, logger: silentLogger, pollIntervalMs: 3_600_000, flushDelayMs: 0 });
   open.push(c);
   c.start();
-  const r = c.setPolicy(policy(auto), 'p.hujson');
+  const r = c.setPolicy(policy(auto, grants), 'p.hujson');
   expect(r.diagnostics).toEqual([]);
   const netmap = (id: number): Netmap => (JSON.parse(c.netmapMessage(id)!) as { netmap: Netmap }).netmap;
   const allowed = (viewer: number, peer: string) => netmap(viewer).peers.find((p) => p.name === peer)!.allowedIPs.filter((a) => !a.startsWith('100.') && !a.startsWith('fd7a:'));
@@ -122,5 +123,22 @@ describe('route approval', () => {
     approveRoutes(t.store, 'exit', ['0.0.0.0/0', '::/0']);
     t.c.refreshNode(t.ids.exit);
     expect(JSON.stringify(t.netmap(t.ids.exit).packetFilter)).toContain('0.0.0.0/0');
+  });
+
+  it('via: the client is steered to the router carrying the via tag, others keep the primary', () => {
+    const viaGrants = `{"src": ["group:eng"], "dst": ["${LAN}"], "ip": ["tcp:80"], "via": ["tag:rb"]}`;
+    const t = setup(`"autoApprovers": {"routes": {"203.0.113.0/24": ["tag:router", "tag:rb"]}},`, viaGrants, ['tag:rb']);
+    t.online(t.ids.r1);
+    t.online(t.ids.r2);
+    // r1 is primary (lower id) but its filter has no rule for the via grant; r2's has.
+    expect(JSON.stringify(t.netmap(t.ids.r1).packetFilter)).not.toContain(LAN);
+    expect(JSON.stringify(t.netmap(t.ids.r2).packetFilter)).toContain(LAN);
+    expect(routeSummaries(t.store).find((s) => s.name === 'r1')?.primary).toEqual([LAN]);
+    expect([t.allowed(t.ids.client, 'r1'), t.allowed(t.ids.client, 'r2')]).toEqual([[], [LAN]]);
+    // the exit node is no source of the grant: it keeps the primary
+    expect([t.allowed(t.ids.exit, 'r1'), t.allowed(t.ids.exit, 'r2')]).toEqual([[LAN], []]);
+    // without via both routers admit the client and the primary carries the route
+    expect(t.c.setPolicy(policy(`"autoApprovers": {"routes": {"203.0.113.0/24": ["tag:router", "tag:rb"]}},`), 'p.hujson').ok).toBe(true);
+    expect([t.allowed(t.ids.client, 'r1'), t.allowed(t.ids.client, 'r2')]).toEqual([[LAN], []]);
   });
 });
