@@ -55,4 +55,6 @@ export interface RoutingPlan {
   serving: boolean;
   /** Masquerade tailnet traffic leaving through other interfaces. */
   masquerade: boolean;
+  /** Block the directly connected networks (exit node without LAN access), except these addresses. */
+  lanBlock?: { block: boolean; exempt: string[] };
 }

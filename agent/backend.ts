@@ -210,7 +210,8 @@ export class AgentBackend implements LocalBackend {
       this.opts.dataplane.apply(nm);
       const served = servedRoutes(nm);
       const exitServed = served.some((r) => r === '0.0.0.0/0' || r === '::/0');
-      this.opts.dataplane.setRouting?.({ osRoutes: osRoutesOf(nm, prefs), serving: served.length > 0, masquerade: exitServed || prefs.NoSNAT !== true });
+      const lanBlock = { block: (prefs.ExitNode ?? '') !== '' && prefs.ExitNodeAllowLANAccess !== true, exempt: [prefs.ControlURL, ...nm.peers.flatMap((p) => p.endpoints)] };
+      this.opts.dataplane.setRouting?.({ osRoutes: osRoutesOf(nm, prefs), serving: served.length > 0, masquerade: exitServed || prefs.NoSNAT !== true, lanBlock });
       this.exitNodeKey = sel.exitNode?.nodeKey;
       this.routeWarning = sel.problem;
     } catch (err) {

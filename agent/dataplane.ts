@@ -18,7 +18,7 @@ import { buildEchoRequest } from '../packet/icmp-echo.js';
 import { buildProbe } from '../packet/probe.js';
 import { buildResetToLocal, buildResetToRemote } from '../packet/tcp-reset.js';
 import type { FilterRule, RuleOrigin } from '../types/filter-rule.js';
-import { parseIP, parsePrefix, type IPPrefix } from '../types/ip.js';
+import { formatPrefix, maskPrefix, parseIP, parsePrefix, type IPPrefix } from '../types/ip.js';
 import type { Netmap } from '../types/netmap.js';
 import { Device } from '../wireguard/device.js';
 import type { PacketDevice, UdpBind } from '../net/io.js';
@@ -261,6 +261,8 @@ export class AgentDataplane implements Dataplane {
     }
     this.osRoutes = [...r.osRoutes];
     this.routerOs?.apply({ serving: r.serving, masquerade: r.masquerade, tun: this.opts.tun.name });
+    const lb = r.lanBlock ?? { block: false, exempt: [] };
+    this.routerOs?.applyLanBlock({ block: lb.block, exempt: lb.exempt, lans: lb.block ? this.localNets().map((p) => formatPrefix(maskPrefix(p))) : [] });
   }
 
   readonly capsFor: CapsFor = (src, dst) => this.engine.capsFor(src, dst);

@@ -51,3 +51,28 @@ describe('RouterOs', () => {
     expect(logs[0]).toMatch(/nft failed .*not installed.*command not found/);
   });
 });
+
+describe('exit node LAN block', () => {
+  it('rejects new traffic to connected networks except peers’ endpoints and control; link-local untouched', async () => {
+    const { lanBlockScript } = await import('./exit-lan-block.js');
+    const s = lanBlockScript({ block: true, lans: ['192.0.2.0/24', 'fe80::/64', '2001:db8:1::/64'], exempt: ['http://192.0.2.1:8080', '192.0.2.11:41641', '[2001:db8:1::5]:41641', 'https://control.example:443'] });
+    expect(s).toContain('ct state established,related accept');
+    expect(s).toContain('ip daddr { 192.0.2.1, 192.0.2.11 } accept');
+    expect(s).toContain('ip daddr { 192.0.2.0/24 } reject with icmpx type admin-prohibited');
+    expect(s).toContain('ip6 daddr { 2001:db8:1::5 } accept');
+    expect(s).toContain('ip6 daddr { 2001:db8:1::/64 } reject');
+    expect(s).not.toContain('fe80');
+    expect(lanBlockScript({ block: false, lans: ['192.0.2.0/24'], exempt: [] })).not.toContain('reject');
+  });
+
+  it('installs once, removes when lifted, never touches nft when it was never on', () => {
+    const { host, calls } = fakeHost();
+    const os = new RouterOs(host);
+    os.applyLanBlock({ block: false, lans: ['192.0.2.0/24'], exempt: [] });
+    expect(calls).toEqual([]);
+    os.applyLanBlock({ block: true, lans: ['192.0.2.0/24'], exempt: [] });
+    os.applyLanBlock({ block: true, lans: ['192.0.2.0/24'], exempt: [] });
+    os.applyLanBlock({ block: false, lans: [], exempt: [] });
+    expect(calls).toEqual(['nft:flush', 'nft:flush']);
+  });
+});

@@ -11,6 +11,7 @@
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { TAILNET_V4_RANGE, TAILNET_V6_RANGE } from '../types/filter-rule.js';
+import { lanBlockScript, type LanBlockWish } from './exit-lan-block.js';
 
 export const NFT_TABLE = 'grantwire_routes';
 
@@ -87,8 +88,23 @@ export class RouterOs {
     }
   }
 
-  /** Removes the table (daemon shutdown). */
+  private currentLan = '';
+
+  /** The exit-node LAN block (exit-lan-block.ts), replaced as a whole when it changes. */
+  applyLanBlock(w: LanBlockWish): void {
+    const script = lanBlockScript(w);
+    if (script === this.currentLan || (this.currentLan === '' && !w.block)) return;
+    try {
+      this.host.nft(script);
+      this.currentLan = w.block ? script : '';
+    } catch (err) {
+      this.log(`routes: nft failed (LAN block for the exit node not ${w.block ? 'installed' : 'removed'}): ${(err as Error).message}`);
+    }
+  }
+
+  /** Removes the tables (daemon shutdown). */
   close(tun: string): void {
+    this.applyLanBlock({ block: false, lans: [], exempt: [] });
     if (this.current === '') return;
     this.apply({ serving: false, masquerade: false, tun });
   }

@@ -19,24 +19,27 @@ const PROBE = join(ROOT, 'scripts/lab/probe.ts');
 const LAN_HOST = '203.0.113.10';
 const NET_HOST = '198.51.100.10';
 const LAN = '203.0.113.0/24';
+const HOME_LAN_HOST = '192.0.2.250';
 
 interface PolicyOpts {
   lanGrant?: boolean;
   internetGrant?: boolean;
   autoRoutes?: boolean;
   autoExit?: boolean;
+  /** The LAN grant only through routers tagged tag:router. */
+  via?: boolean;
 }
 
 function policy(o: PolicyOpts): string {
   const grants = [`{"src": ["group:eng"], "dst": ["tag:router", "tag:exit"], "ip": ["icmp:*"]}`];
-  if (o.lanGrant !== false) grants.push(`{"src": ["group:eng"], "dst": ["${LAN}"], "ip": ["tcp:80"]}`);
+  if (o.lanGrant !== false) grants.push(`{"src": ["group:eng"], "dst": ["${LAN}"], "ip": ["tcp:80"]${o.via ? ', "via": ["tag:router"]' : ''}}`);
   if (o.internetGrant !== false) grants.push(`{"src": ["group:eng"], "dst": ["autogroup:internet"], "ip": ["*"]}`);
   const auto: string[] = [];
-  if (o.autoRoutes) auto.push(`"routes": {"203.0.113.0/24": ["tag:router"]}`);
+  if (o.autoRoutes) auto.push(`"routes": {"203.0.113.0/24": ["tag:router", "tag:rb"]}`);
   if (o.autoExit) auto.push(`"exitNode": ["tag:exit"]`);
   return `{
   "groups": {"group:eng": ["alice@example.com"]},
-  "tagOwners": {"tag:router": ["alice@example.com"], "tag:exit": ["alice@example.com"]},
+  "tagOwners": {"tag:router": ["alice@example.com"], "tag:rb": ["alice@example.com"], "tag:exit": ["alice@example.com"]},
   "grants": [${grants.join(',\n    ')}],
   ${auto.length > 0 ? `"autoApprovers": {${auto.join(', ')}},` : ''}
 }
@@ -102,6 +105,9 @@ describe.skipIf(missing.length > 0)('subnet routers and exit nodes in namespaces
     serve('gwr-lan', LAN_HOST, 80);
     serve('gwr-lan', LAN_HOST, 8080);
     serve('gwr-inet', NET_HOST, 80);
+    // A service on the client's own LAN (the underlay), for --exit-node-allow-lan-access.
+    addAddr(lab.hub, lab.bridge, `${HOME_LAN_HOST}/24`);
+    serve(lab.hub, HOME_LAN_HOST, 80);
   }, 240_000);
 
   afterAll(async () => {
@@ -173,18 +179,43 @@ describe.skipIf(missing.length > 0)('subnet routers and exit nodes in namespaces
     expect((await routes()).get('r2')?.primary).toEqual([LAN]);
   }, 60_000);
 
+  it('via: the client is steered to the router with the via tag while the other one is primary', async () => {
+    await lab.startDaemon(lab.node('r1'));
+    await lab.mustControl(['nodes', 'tags', 'r2', 'tag:rb']);
+    await setPolicy({ autoRoutes: true, via: true });
+    expect(await waitFor(async () => (await routes()).get('r1')?.effective.join() === LAN && (await routes()).get('r2')?.primary.join() === LAN, 10_000, 200)).toBe(true);
+    const r1Has = async () => {
+      const st = JSON.parse(await lab.mustAgent('client', ['status', '--json'])) as { Peer: Record<string, { HostName: string; AllowedIPs: string[] }> };
+      const peers = Object.values(st.Peer);
+      return peers.find((p) => p.HostName === 'r1')?.AllowedIPs.includes(LAN) === true && peers.find((p) => p.HostName === 'r2')?.AllowedIPs.includes(LAN) === false;
+    };
+    expect(await waitFor(r1Has, 10_000, 200)).toBe(true);
+    // r2 (the primary) has no rule for the via grant: only the steering makes this work
+    expect(await waitFor(() => connect('client', LAN_HOST, 80), 10_000, 200)).toBe(true);
+    await setPolicy({ autoRoutes: true });
+    expect(await waitFor(async () => !(await r1Has()), 10_000, 200)).toBe(true);
+    expect(await waitFor(() => connect('client', LAN_HOST, 80), 10_000, 200)).toBe(true);
+  }, 90_000);
+
   it('exit node: the client reaches the "Internet" through it, and loses it when the grant or the exit node goes', async () => {
     await setPolicy({ autoRoutes: true, autoExit: true });
     const r = await lab.up('exit', key, { tags: ['tag:exit'], extra: ['--advertise-exit-node'] });
     expect(r.code, r.stderr).toBe(0);
     expect(await waitFor(async () => (await routes()).get('exit')?.effective.join() === '0.0.0.0/0,::/0', 5000, 200)).toBe(true);
     expect(await connect('client', NET_HOST, 80)).toBe(false); // no exit node chosen yet
+    expect(await connect('client', HOME_LAN_HOST, 80)).toBe(true); // nor any LAN block
     await lab.mustAgent('client', ['set', '--exit-node', 'exit']);
     expect(await waitFor(() => connect('client', NET_HOST, 80), 10_000, 200)).toBe(true);
     const st = JSON.parse(await lab.mustAgent('client', ['status', '--json'])) as { Peer: Record<string, { HostName: string; ExitNode?: boolean }> };
     expect(Object.values(st.Peer).find((p) => p.HostName === 'exit')?.ExitNode).toBe(true);
     // The LAN behind r2 stays reachable (more specific route) while default traffic goes to the exit node.
     expect(await connect('client', LAN_HOST, 80)).toBe(true);
+    // Its own LAN only with --exit-node-allow-lan-access (control and peers stay reachable either way).
+    expect(await connect('client', HOME_LAN_HOST, 80)).toBe(false);
+    await lab.mustAgent('client', ['set', '--exit-node-allow-lan-access']);
+    expect(await waitFor(() => connect('client', HOME_LAN_HOST, 80), 10_000, 200)).toBe(true);
+    await lab.mustAgent('client', ['set', '--exit-node-allow-lan-access=false']);
+    expect(await waitFor(async () => !(await connect('client', HOME_LAN_HOST, 80, 1000)), 10_000, 200)).toBe(true);
 
     await setPolicy({ autoRoutes: true, autoExit: true, internetGrant: false });
     expect(await waitFor(async () => !(await connect('client', NET_HOST, 80, 1000)), 10_000, 200)).toBe(true);
