@@ -184,6 +184,25 @@ export class TailnetLab {
     return this.agent(name, args);
   }
 
+  /**
+   * A LAN behind subnet routers (issue 14): namespace `${prefix}${name}` with a bridge holding `hostCidr`
+   * (the LAN host itself), and in each router's namespace an interface `lan0` with its LAN address, plugged
+   * into that bridge. Returns the LAN namespace (serve things there with scope.spawn).
+   */
+  addLan(name: string, hostCidr: string, routers: { node: string; cidr: string }[]): string {
+    const ns = this.scope.netns(`${this.prefix}${name}`);
+    run('ip', ['-n', ns, 'link', 'add', 'lanbr', 'type', 'bridge']);
+    run('ip', ['-n', ns, 'link', 'set', 'lanbr', 'up']);
+    addAddr(ns, 'lanbr', hostCidr);
+    routers.forEach((r, i) => {
+      const peer = `${this.prefix}${name.slice(0, 3)}${i}`;
+      vethPair(this.node(r.node).ns, 'lan0', ns, peer);
+      run('ip', ['-n', ns, 'link', 'set', peer, 'master', 'lanbr']);
+      addAddr(this.node(r.node).ns, 'lan0', r.cidr);
+    });
+    return ns;
+  }
+
   /** The node's tailnet IPv4. */
   async ip4(name: string): Promise<string> {
     return (await this.mustAgent(name, ['ip', '-4'])).trim();
