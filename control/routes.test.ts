@@ -70,6 +70,8 @@ describe('route approval', () => {
     unapproveRoutes(t.store, 'r1', [LAN]);
     t.c.refreshNode(t.ids.r1);
     expect(t.allowed(t.ids.client, 'r1')).toEqual([]);
+    const audit = t.store.db.prepare("SELECT action, target FROM audit_log WHERE action LIKE 'node.routes.%' ORDER BY id").all();
+    expect(audit).toEqual([{ action: 'node.routes.approve', target: 'r1' }, { action: 'node.routes.unapprove', target: 'r1' }]);
   });
 
   it('approving a route the node does not advertise takes effect only once it does', () => {

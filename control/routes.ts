@@ -6,11 +6,13 @@
 // An approval of a route the node does not advertise is remembered and takes effect when it does.
 //
 // The coordinator reconciles nodes.routes after every node change and policy change; the admin commands
-// reconcile the node they touched, so the listing is right even without a running server.
+// reconcile the node they touched, so the listing is right even without a running server. An approval
+// that changes something writes one audit entry (audit-log.ts) in the same transaction.
 import { GrantwireError } from '../types/errors.js';
 import { checkRoutes, sortRoutes } from '../types/route.js';
 import type { TailnetNode, TailnetUser } from '../types/tailnet.js';
 import { AutoApprover } from '../policy/auto-approvers.js';
+import { recordAudit } from './audit-log.js';
 import { parseStored } from './policy-tags.js';
 import type { NodeRow, Store, UserRow } from './store.js';
 
@@ -126,6 +128,9 @@ function changeApproval(store: Store, nodeRef: string, prefixes: readonly string
   const approved = approve ? sortRoutes([...new Set([...n.approvedRoutes, ...routes])]) : n.approvedRoutes.filter((r) => !routes.includes(r));
   store.tx(() => {
     store.updateNode(n.id, { approvedRoutes: approved });
+    if (approved.join() !== n.approvedRoutes.join()) {
+      recordAudit(store.db, { action: approve ? 'node.routes.approve' : 'node.routes.unapprove', target: n.hostname, summary: `${n.hostname}: ${approve ? 'approved' : 'unapproved'} ${routes.join(', ')}`, before: { approved: n.approvedRoutes }, after: { approved } });
+    }
     const after = store.node(n.id)!;
     reconcileRoutes(store, storedApprover(store), after, store.userById(after.userId) ?? undefined, true);
   });
