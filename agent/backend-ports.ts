@@ -45,4 +45,17 @@ export interface Dataplane {
   endpoints(): string[];
   /** ShieldsUp (prefs): no new inbound connections; raising it cuts the ones peers opened. */
   setShieldsUp(on: boolean): void;
+  /** Subnet routes and exit node (agent/route-select.ts): OS routes, forwarding and masquerade. */
+  setRouting?(r: RoutingPlan): void;
+}
+
+export interface RoutingPlan {
+  /** Prefixes routed into the TUN beyond the tailnet ranges (accepted subnet routes, exit halves). */
+  osRoutes: string[];
+  /** This node serves subnet or exit routes: forward between the TUN and its other interfaces. */
+  serving: boolean;
+  /** Masquerade tailnet traffic leaving through other interfaces. */
+  masquerade: boolean;
+  /** Block the directly connected networks (exit node without LAN access), except these addresses. */
+  lanBlock?: { block: boolean; exempt: string[] };
 }

@@ -29,6 +29,8 @@ import { WhoisIndex } from '../localapi/whois.js';
 import type { Hostinfo, Netmap } from '../types/netmap.js';
 import type { ControlFactory, ControlRefusal, ControlSession, Dataplane } from './backend-ports.js';
 import { sanitizeNetmap, type RejectReason } from './netmap-sanitize.js';
+import { osRoutesOf, selectRoutes, servedRoutes } from './route-select.js';
+import { routePrefsChanged, routePrefsOf, type RoutePrefs } from './route-prefs-apply.js';
 import type { PersistedState, StateStore } from './state-store.js';
 
 export type { ControlFactory, ControlRefusal, ControlSession, Dataplane } from './backend-ports.js';
@@ -73,6 +75,10 @@ export class AgentBackend implements LocalBackend {
   private readonly netmapRejected = new Map<RejectReason, number>();
   /** A health line while the current netmap had rejected entries. */
   private netmapWarning: string | null = null;
+  /** The last netmap as control sent it (re-applied when the route prefs change) and the exit node in use. */
+  private rawNetmap: Netmap | null = null;
+  private exitNodeKey: string | undefined;
+  private routeWarning: string | null = null;
   private waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
   private readonly listeners = new Set<(ev: WatchEvent) => void>();
   /** Serializes lifecycle calls (up/down/logout/prefs) so they never interleave. */
@@ -109,7 +115,17 @@ export class AgentBackend implements LocalBackend {
   }
 
   private hostinfo(): Hostinfo {
-    return { hostname: this.hostname(), os: process.platform, osVersion: osRelease(), agentVersion: AGENT_VERSION };
+    const h: Hostinfo = { hostname: this.hostname(), os: process.platform, osVersion: osRelease(), agentVersion: AGENT_VERSION };
+    const routes = this.persisted.prefs.AdvertiseRoutes ?? [];
+    if (routes.length > 0) h.routableIPs = [...routes];
+    return h;
+  }
+
+  /** New route prefs: tell control what we advertise, and re-apply the last netmap with the new choices. */
+  private applyRoutePrefs(before: RoutePrefs): void {
+    const p = this.persisted.prefs;
+    if ((before.AdvertiseRoutes ?? []).join() !== (p.AdvertiseRoutes ?? []).join()) this.session?.updateHostinfo?.(this.hostinfo());
+    if (this.rawNetmap && this.stream) this.onNetmap(this.rawNetmap, this.stream.signal);
   }
 
   private hostname(): string {
@@ -183,15 +199,26 @@ export class AgentBackend implements LocalBackend {
   private dropNetmap(): void {
     this.opts.dataplane.clear();
     this.netmap = null;
+    this.rawNetmap = null;
+    this.exitNodeKey = undefined;
     this.index = new WhoisIndex(null, this.opts.dataplane.capsFor);
   }
 
   private onNetmap(raw: Netmap, signal: AbortSignal): void {
     if (signal.aborted) return;
-    const nm = this.sanitize(raw);
+    this.rawNetmap = raw;
+    const prefs = this.persisted.prefs;
+    const sel = selectRoutes(raw, prefs);
+    const nm = this.sanitize(sel.netmap);
     const prev = this.netmap;
     try {
       this.opts.dataplane.apply(nm);
+      const served = servedRoutes(nm);
+      const exitServed = served.some((r) => r === '0.0.0.0/0' || r === '::/0');
+      const lanBlock = { block: (prefs.ExitNode ?? '') !== '' && prefs.ExitNodeAllowLANAccess !== true, exempt: [prefs.ControlURL, ...nm.peers.flatMap((p) => p.endpoints)] };
+      this.opts.dataplane.setRouting?.({ osRoutes: osRoutesOf(nm, prefs), serving: served.length > 0, masquerade: exitServed || prefs.NoSNAT !== true, lanBlock });
+      this.exitNodeKey = sel.exitNode?.nodeKey;
+      this.routeWarning = sel.problem;
     } catch (err) {
       // A bad netmap must not take the node down; keep the previous data plane and say so.
       log('applying netmap failed: %s', (err as Error).stack ?? String(err));
@@ -270,21 +297,25 @@ export class AgentBackend implements LocalBackend {
       nowMs: Date.now(),
       includePeers: opts.peers,
       version: AGENT_VERSION,
-      health: [this.lastError, this.netmapWarning].filter((x): x is string => x !== null),
+      health: [this.lastError, this.netmapWarning, this.routeWarning].filter((x): x is string => x !== null),
       shieldsUp: this.persisted.prefs.ShieldsUp,
+      ...(this.exitNodeKey !== undefined ? { exitNodeKey: this.exitNodeKey } : {}),
     });
   }
 
   getPrefs(): Prefs {
-    return { ...this.persisted.prefs, AdvertiseTags: [...this.persisted.prefs.AdvertiseTags] };
+    const p = this.persisted.prefs;
+    return { ...p, AdvertiseTags: [...p.AdvertiseTags], ...(p.AdvertiseRoutes ? { AdvertiseRoutes: [...p.AdvertiseRoutes] } : {}) };
   }
 
   patchPrefs(patch: PrefsPatch): Promise<Prefs> {
     return this.serialize(async () => {
       const wasRunning = this.persisted.prefs.WantRunning;
       const renamed = patch.Hostname !== undefined && patch.Hostname !== this.persisted.prefs.Hostname;
+      const before: RoutePrefs = { ...this.persisted.prefs };
       this.persisted.prefs = { ...this.persisted.prefs, ...patch };
       await this.save();
+      if (routePrefsChanged(before, this.persisted.prefs)) this.applyRoutePrefs(before);
       if (patch.ShieldsUp !== undefined) this.opts.dataplane.setShieldsUp(patch.ShieldsUp);
       if (renamed) this.session?.updateHostinfo?.(this.hostinfo());
       if (patch.WantRunning === false && wasRunning) {
@@ -318,10 +349,11 @@ export class AgentBackend implements LocalBackend {
         let nodeId: number | null;
         let controlKey: string | null | undefined;
         try {
+          const routes = req.AdvertiseRoutes ?? prefs.AdvertiseRoutes ?? [];
           ({ nodeId, controlKey } = await session.register({
             authKey: req.AuthKey,
             hostname,
-            hostinfo: { ...this.hostinfo(), hostname },
+            hostinfo: { ...this.hostinfo(), hostname, ...(routes.length > 0 ? { routableIPs: routes } : {}) },
             requestTags: tags,
           }));
         } catch (err) {
@@ -333,7 +365,7 @@ export class AgentBackend implements LocalBackend {
         this.disconnect();
         this.session = session;
         this.persisted = {
-          prefs: { ...prefs, ControlURL: url, Hostname: hostname, AdvertiseTags: tags, WantRunning: true, LoggedOut: false },
+          prefs: { ...prefs, ...routePrefsOf(req), ControlURL: url, Hostname: hostname, AdvertiseTags: tags, WantRunning: true, LoggedOut: false },
           registered: true,
           nodeId,
           controlKey: controlKey ?? (urlChanged ? null : this.persisted.controlKey),
@@ -342,8 +374,11 @@ export class AgentBackend implements LocalBackend {
         const renamed = req.Hostname !== undefined && req.Hostname !== this.persisted.prefs.Hostname;
         if (req.Hostname !== undefined) this.persisted.prefs.Hostname = req.Hostname;
         this.persisted.prefs.WantRunning = true;
+        const before: RoutePrefs = { ...this.persisted.prefs };
+        Object.assign(this.persisted.prefs, routePrefsOf(req));
         this.session ??= this.opts.control(url, this.persisted.controlKey);
         if (renamed) this.session.updateHostinfo?.(this.hostinfo());
+        if (routePrefsChanged(before, this.persisted.prefs)) this.applyRoutePrefs(before);
       }
       await this.save();
       this.connect();

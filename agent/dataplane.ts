@@ -18,7 +18,7 @@ import { buildEchoRequest } from '../packet/icmp-echo.js';
 import { buildProbe } from '../packet/probe.js';
 import { buildResetToLocal, buildResetToRemote } from '../packet/tcp-reset.js';
 import type { FilterRule, RuleOrigin } from '../types/filter-rule.js';
-import { parseIP, parsePrefix, type IPPrefix } from '../types/ip.js';
+import { formatPrefix, maskPrefix, parseIP, parsePrefix, type IPPrefix } from '../types/ip.js';
 import type { Netmap } from '../types/netmap.js';
 import { Device } from '../wireguard/device.js';
 import type { PacketDevice, UdpBind } from '../net/io.js';
@@ -29,6 +29,8 @@ import { InjectableTun } from './injectable-tun.js';
 import { NetmapApplier, PERSISTENT_KEEPALIVE_SEC, TAILNET_ROUTES } from './netmap-apply.js';
 import { PeerRoutes } from './peer-routes.js';
 import { resetForLocalSegment } from './revoked-reset.js';
+import { RouterOs, realRouterHost, type RouterHost } from './router-os.js';
+import type { RoutingPlan } from './backend-ports.js';
 
 const log = debuglog('grantwire:dataplane');
 
@@ -37,6 +39,7 @@ export interface TunControl {
   addAddress(prefix: string): void;
   removeAddress(prefix: string): void;
   addRoute(prefix: string): void;
+  removeRoute?(prefix: string): void;
 }
 
 /** A host interface address as os.networkInterfaces() reports it. */
@@ -63,6 +66,8 @@ export interface DataplaneOptions {
   /** Host addresses (for endpoints to report and direct-path choice); default os.networkInterfaces(). */
   hostAddresses?: () => HostAddress[];
   logger?: (msg: string) => void;
+  /** Forwarding and masquerade for a subnet router (default: the real host when tunControl is given). */
+  routerHost?: RouterHost | null;
 }
 
 export class AgentDataplane implements Dataplane {
@@ -80,6 +85,9 @@ export class AgentDataplane implements Dataplane {
   private rstsSent = 0;
   private peerNames = new Map<string, string>();
   private readonly routes = new PeerRoutes();
+  /** Subnet and exit routes currently routed into the TUN (route-select.ts). */
+  private osRoutes: string[] = [];
+  private readonly routerOs: RouterOs | null;
 
   constructor(private readonly opts: DataplaneOptions) {
     this.engine = new FilterEngine(compileFilter([], { localPrefixes: [] }), { icmpErrorRelay: this.routes.relays });
@@ -88,6 +96,8 @@ export class AgentDataplane implements Dataplane {
     this.tun = new InjectableTun(opts.tun);
     this.device = new Device({ privateKey: opts.privateKey, tun: this.tun, bind: opts.bind, hook: this.hook, logger: opts.logger ?? null });
     this.hostAddrs = opts.hostAddresses ?? hostAddresses;
+    const rh = opts.routerHost === undefined ? (opts.tunControl ? realRouterHost : null) : opts.routerHost;
+    this.routerOs = rh ? new RouterOs(rh, (m) => log('%s', m)) : null;
     this.applier = new NetmapApplier(
       {
         upsertPeer: (p) => {
@@ -124,6 +134,7 @@ export class AgentDataplane implements Dataplane {
   }
 
   async close(): Promise<void> {
+    this.routerOs?.close(this.opts.tun.name);
     await this.device.close();
   }
 
@@ -224,6 +235,34 @@ export class AgentDataplane implements Dataplane {
 
   clear(): void {
     this.applier.clear();
+    this.setRouting({ osRoutes: [], serving: false, masquerade: false });
+  }
+
+  /** Routes into the TUN beyond the tailnet, and forwarding/masquerade when this node serves routes. */
+  setRouting(r: RoutingPlan): void {
+    const tc = this.opts.tunControl;
+    if (tc) {
+      for (const p of this.osRoutes) {
+        if (r.osRoutes.includes(p)) continue;
+        try {
+          tc.removeRoute?.(p);
+        } catch (err) {
+          log('route %s: %s', p, (err as Error).message);
+        }
+      }
+      for (const p of r.osRoutes) {
+        if (this.osRoutes.includes(p)) continue;
+        try {
+          tc.addRoute(p);
+        } catch (err) {
+          log('route %s: %s', p, (err as Error).message);
+        }
+      }
+    }
+    this.osRoutes = [...r.osRoutes];
+    this.routerOs?.apply({ serving: r.serving, masquerade: r.masquerade, tun: this.opts.tun.name });
+    const lb = r.lanBlock ?? { block: false, exempt: [] };
+    this.routerOs?.applyLanBlock({ block: lb.block, exempt: lb.exempt, lans: lb.block ? this.localNets().map((p) => formatPrefix(maskPrefix(p))) : [] });
   }
 
   readonly capsFor: CapsFor = (src, dst) => this.engine.capsFor(src, dst);

@@ -13,10 +13,14 @@ export function ownerOf(p: PeerStatus, st: StatusResponse): string {
 
 /** `-` for self, `offline`, `active; direct IP:PORT`, or `idle`. */
 export function peerState(p: PeerStatus, isSelf: boolean): string {
-  if (isSelf) return '-';
-  if (!p.Online) return 'offline';
-  if (p.Active && p.CurAddr) return `active; direct ${p.CurAddr}`;
-  return 'idle';
+  const extra = [p.ExitNode ? 'exit node' : p.ExitNodeOption ? 'offers exit node' : '', p.PrimaryRoutes ? `${isSelf ? 'serving' : 'routes'} ${p.PrimaryRoutes.join(',')}` : '']
+    .filter((x) => x !== '')
+    .map((x) => `; ${x}`)
+    .join('');
+  if (isSelf) return extra === '' ? '-' : extra.slice(2);
+  if (!p.Online) return `offline${extra}`;
+  if (p.Active && p.CurAddr) return `active; direct ${p.CurAddr}${extra}`;
+  return `idle${extra}`;
 }
 
 function alignRows(rows: string[][]): string {

@@ -95,7 +95,9 @@ export function planNetmap(prev: AppliedState, nm: Netmap, localNets: IPPrefix[]
   for (const [nodeKey, old] of prev.peers) if (!next.peers.has(nodeKey)) removals.push({ nodeKey, publicKey: old.publicKey, allowedIPs: old.allowedIPs });
   const addAddresses = next.addresses.filter((a) => !prev.addresses.includes(a));
   const removeAddresses = prev.addresses.filter((a) => !next.addresses.includes(a));
-  const localPrefixes = next.addresses;
+  // A subnet router or exit node owns what it routes: the filter judges those destinations by the rules
+  // instead of dropping them as not_local (issue 14).
+  const localPrefixes = [...next.addresses, ...cleanPrefixes(nm.self.routes ?? [])];
   next.filterSignature = JSON.stringify([nm.packetFilter, localPrefixes]);
   const filter = next.filterSignature === prev.filterSignature ? null : { rules: nm.packetFilter, origins: nm.packetFilterOrigins, localPrefixes };
   return { plan: { upserts, removals, addAddresses, removeAddresses, filter }, next };

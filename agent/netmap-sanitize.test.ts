@@ -24,6 +24,12 @@ const ROWS: Row[] = [
   { name: 'self address not a host prefix', edit: (nm) => (nm.self.addresses[0] = '100.64.0.0/10'), want: { self: ['fd7a:115c:a1e0::1/128'] }, rejected: [{ reason: 'self_address', value: '100.64.0.0/10' }] },
   { name: 'self address unparseable', edit: (nm) => (nm.self.addresses[0] = 'nope'), want: { self: ['fd7a:115c:a1e0::1/128'] }, rejected: [{ reason: 'self_address', value: 'nope' }] },
   { name: 'self address the whole internet', edit: (nm) => (nm.self.addresses = ['0.0.0.0/0']), want: { self: [] }, rejected: [{ reason: 'self_address', value: '0.0.0.0/0' }] },
+  // routes overlapping the tailnet ranges (issue 14): refused for peers and for this node itself
+  { name: 'peer route inside the tailnet range', edit: (nm) => ((nm.peers[0].allowedIPs = [...P2, '100.64.0.0/16']), (nm.peers[0].routes = ['100.64.0.0/16'])), want: { allowed: { 2: P2 } }, rejected: [{ reason: 'peer_route', value: '100.64.0.0/16' }, { reason: 'peer_allowed_ip', value: '100.64.0.0/16' }] },
+  { name: 'peer route covering the tailnet range', edit: (nm) => ((nm.peers[0].allowedIPs = [...P2, '64.0.0.0/2']), (nm.peers[0].routes = ['64.0.0.0/2'])), want: { allowed: { 2: P2 } }, rejected: [{ reason: 'peer_route', value: '64.0.0.0/2' }, { reason: 'peer_allowed_ip', value: '64.0.0.0/2' }] },
+  { name: 'peer IPv6 route inside the tailnet range', edit: (nm) => ((nm.peers[0].allowedIPs = [...P2, 'fd7a:115c:a1e0:1::/64']), (nm.peers[0].routes = ['fd7a:115c:a1e0:1::/64'])), want: { allowed: { 2: P2 } }, rejected: [{ reason: 'peer_route', value: 'fd7a:115c:a1e0:1::/64' }, { reason: 'peer_allowed_ip', value: 'fd7a:115c:a1e0:1::/64' }] },
+  { name: 'exit routes of a peer are kept', edit: (nm) => ((nm.peers[0].allowedIPs = [...P2, '0.0.0.0/0', '::/0']), (nm.peers[0].routes = ['0.0.0.0/0', '::/0'])), want: { allowed: { 2: [...P2, '0.0.0.0/0', '::/0'] } }, rejected: [] },
+  { name: 'own route inside the tailnet range', edit: (nm) => (nm.self.routes = ['100.100.0.0/16', '10.0.0.0/8']), want: {}, rejected: [{ reason: 'self_route', value: '100.100.0.0/16' }] },
   // peer allowed IPs
   { name: 'peer allowed IP outside the tailnet, not a route', edit: (nm) => nm.peers[0].allowedIPs.push('0.0.0.0/0'), want: { allowed: { 2: P2 } }, rejected: [{ reason: 'peer_allowed_ip', value: '0.0.0.0/0' }] },
   { name: 'peer allowed IP that is an approved route of that peer', edit: (nm) => ((nm.peers[0].allowedIPs = [...P2, '10.1.0.0/24']), (nm.peers[0].routes = ['10.1.0.0/24'])), want: { allowed: { 2: [...P2, '10.1.0.0/24'] } }, rejected: [] },

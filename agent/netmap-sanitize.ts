@@ -8,14 +8,18 @@
 //   the LAN by being handed a prefix;
 // - an address claimed by two peers (both claims go: which one is lying cannot be told, and cryptokey
 //   routing would silently pick by update order) or by a peer and this node (the peer's claim goes);
+// - routes (this node's own or a peer's) that are not valid routes (types/route.ts), in particular any
+//   route overlapping the tailnet ranges other than the exit routes: a "subnet" such as 100.64.0.0/16
+//   would hand one peer other peers' addresses, or make this node treat tailnet traffic as its own;
 // - endpoints in loopback, multicast, link-local or unspecified space (WireGuard would send handshakes
 //   to local services or onto the local link).
 // Pure; returns a cleaned copy (prefixes in canonical text) and leaves the input as it was.
 import { TAILNET_V4_RANGE, TAILNET_V6_RANGE } from '../types/filter-rule.js';
 import { formatPrefix, hasHostBits, parseAddrPort, parsePrefix, prefixContains, type IPPrefix } from '../types/ip.js';
 import type { Netmap, NetmapNode } from '../types/netmap.js';
+import { checkRoute } from '../types/route.js';
 
-export type RejectReason = 'self_address' | 'peer_address' | 'peer_allowed_ip' | 'duplicate_address' | 'endpoint';
+export type RejectReason = 'self_address' | 'self_route' | 'peer_address' | 'peer_route' | 'peer_allowed_ip' | 'duplicate_address' | 'endpoint';
 
 export interface Rejection {
   reason: RejectReason;
@@ -66,6 +70,17 @@ export function sanitizeNetmap(nm: Netmap): { netmap: Netmap; rejections: Reject
     else if (!self.includes(c)) self.push(c);
   }
 
+  const validRoutes = (n: NetmapNode, reason: RejectReason): string[] => {
+    const out: string[] = [];
+    for (const r of n.routes ?? []) {
+      const c = checkRoute(r);
+      if ('problem' in c) reject(reason, n, r);
+      else if (!out.includes(c.route)) out.push(c.route);
+    }
+    return out;
+  };
+  const selfRoutes = validRoutes(nm.self, 'self_route');
+
   // Per peer: valid addresses and allowed IPs (canonical, deduplicated), before the cross-peer check.
   const peers = nm.peers.map((n) => {
     const addresses: string[] = [];
@@ -74,21 +89,21 @@ export function sanitizeNetmap(nm: Netmap): { netmap: Netmap; rejections: Reject
       if (c === null) reject('peer_address', n, a);
       else if (!addresses.includes(c)) addresses.push(c);
     }
-    const routes = new Set((n.routes ?? []).map(canonicalRoute).filter((x): x is string => x !== null));
+    const routes = new Set(validRoutes(n, 'peer_route'));
     const allowedIPs: string[] = [];
     for (const a of n.allowedIPs) {
       const c = tailnetHost(a) ?? canonicalRoute(a);
       if (c === null || (tailnetHost(a) === null && !routes.has(c))) reject('peer_allowed_ip', n, a);
       else if (!allowedIPs.includes(c)) allowedIPs.push(c);
     }
-    return { node: n, addresses, allowedIPs };
+    return { node: n, addresses, allowedIPs, routes: [...routes] };
   });
 
   const claims = new Map<string, number>();
   for (const p of peers) for (const c of new Set([...p.addresses, ...p.allowedIPs])) claims.set(c, (claims.get(c) ?? 0) + 1);
   const contested = (c: string) => (claims.get(c) ?? 0) > 1 || self.includes(c);
 
-  const cleanPeers = peers.map(({ node, addresses, allowedIPs }) => {
+  const cleanPeers = peers.map(({ node, addresses, allowedIPs, routes }) => {
     for (const c of new Set([...addresses, ...allowedIPs])) if (contested(c)) reject('duplicate_address', node, c);
     const endpoints: string[] = [];
     for (const e of node.endpoints) {
@@ -96,8 +111,12 @@ export function sanitizeNetmap(nm: Netmap): { netmap: Netmap; rejections: Reject
       if (!ap || unusableEndpointAddr(ap.addr.bytes)) reject('endpoint', node, e);
       else endpoints.push(e);
     }
-    return { ...node, addresses: addresses.filter((c) => !contested(c)), allowedIPs: allowedIPs.filter((c) => !contested(c)), endpoints };
+    const out: NetmapNode = { ...node, addresses: addresses.filter((c) => !contested(c)), allowedIPs: allowedIPs.filter((c) => !contested(c)), endpoints };
+    if (node.routes !== undefined) out.routes = routes;
+    return out;
   });
 
-  return { netmap: { ...nm, self: { ...nm.self, addresses: self }, peers: cleanPeers }, rejections };
+  const cleanSelf: NetmapNode = { ...nm.self, addresses: self };
+  if (nm.self.routes !== undefined) cleanSelf.routes = selfRoutes;
+  return { netmap: { ...nm, self: cleanSelf, peers: cleanPeers }, rejections };
 }

@@ -3,6 +3,7 @@
 // temp file + rename, so a crash never leaves a half-written key. A dir or file that group or others can
 // reach, or another user owns, is refused at load (unless --insecure-state-perms). Restarting the daemon reads this back
 // and resumes without a new login.
+import { storedRoutePrefs } from '../localapi/route-prefs.js';
 import { chmod, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { privateFileProblem } from '../cli/state-file.js';
@@ -86,6 +87,7 @@ function parseState(path: string, text: string): PersistedState {
       WantRunning: p.WantRunning === true,
       ShieldsUp: p.ShieldsUp === true,
       LoggedOut: p.LoggedOut !== false,
+      ...storedRoutePrefs(p as Record<string, unknown>),
     },
     registered: o.registered === true,
     nodeId: typeof o.nodeId === 'number' ? o.nodeId : null,

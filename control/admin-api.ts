@@ -27,6 +27,7 @@
 //   POST   /api/v1/policy/preview?node=N      body = policy text → {ok, diagnostics, draft, active}: who can reach
 //                                             what for node N under the draft and the active policy (policy-preview.ts)
 //   /api/v1/access/…, /api/v1/audit, /api/v1/webhook: access-api.ts
+//   GET    /api/v1/routes, GET|POST /api/v1/nodes/{id|name}/routes   subnet routes (admin-routes.ts)
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseDuration } from '../cli/args.js';
 import { formatDiagnostic, type Diagnostic } from '../types/errors.js';
@@ -38,6 +39,7 @@ import { withActor } from './audit-log.js';
 import type { ConsoleSessions } from './console/sessions.js';
 import type { Coordinator } from './coordinator.js';
 import { readBody, readJson, send } from './http-json.js';
+import { routesApi } from './admin-routes.js';
 import type { Logger } from './logger.js';
 import { reachPreview } from './policy-preview.js';
 
@@ -84,6 +86,10 @@ async function route(req: IncomingMessage, res: ServerResponse, url: URL, ctx: A
     if (caller.role !== 'admin') {
       const error = memberRoute(path) ? 'not found' : `${who} is not an admin`;
       return send(res, memberRoute(path) ? 404 : 403, { error, code: memberRoute(path) ? 'not_found' : 'forbidden' });
+    }
+    if (path[0] === 'routes' || (path[0] === 'nodes' && path[2] === 'routes')) {
+      const r = routesApi(coordinator, method, path, method === 'POST' ? await readJson(req) : null);
+      if (r) return send(res, r.status, r.body);
     }
     if (path[0] === 'nodes' && path.length === 1 && method === 'GET') {
       const nodes = nodeSummaries(store).map((n) => ({ ...n, online: coordinator.isOnline(n.id) }));

@@ -30,6 +30,11 @@ import type { NodeCompiler, PolicyCheck, PolicyEngine, TagPolicy } from './polic
 import { NetmapCache } from './netmap-cache.js';
 import { fullMessage } from './netmap-diff.js';
 import { registerNode, type RegisterInput, type RegisterOutcome } from './registration.js';
+import { PrimaryRoutes } from './route-primary.js';
+import { steer } from './route-steering.js';
+import { parseIP } from '../types/ip.js';
+import type { FilterRule } from '../types/filter-rule.js';
+import { NO_AUTO_APPROVER, PRIMARY_ROUTES_META, reconcileRoutes, routeApprover, type RouteApprover } from './routes.js';
 import { StateView } from './state-view.js';
 import type { NodeRow, PolicyRow, Store } from './store.js';
 import { isNodeActive } from './views.js';
@@ -78,6 +83,11 @@ export class Coordinator {
   /** The active policy's tag ownership and allow-all flag, from the engine (control never parses policy text). */
   private tagRules: TagPolicy;
   private compiler: NodeCompiler | null = null;
+  /** The active policy's autoApprovers (routes.ts) and the elected primary routers (route-primary.ts). */
+  private approver: RouteApprover = NO_AUTO_APPROVER;
+  private readonly primaries = new PrimaryRoutes();
+  /** Compiled rules of routers serving shared routes, for steering; cleared whenever filters may change. */
+  private routerRules = new Map<number, readonly FilterRule[]>();
   /** Nodes the compiler currently knows (active ones), by id → name. */
   private compiled = new Map<number, string>();
 
@@ -108,6 +118,8 @@ export class Coordinator {
         compiler: () => this.compiler,
         isOnline: (id) => this.streams.isOnline(id),
         policyVersion: () => this.policy.id,
+        primaryRoutes: (id) => this.primaries.routesOf(id),
+        steering: (viewer) => this.steeringFor(viewer),
       },
       this.stats,
     );
@@ -168,6 +180,7 @@ export class Coordinator {
    */
   rebuildCompiler(): void {
     const now = this.now();
+    this.reconcileAllRoutes();
     const tailnet = this.state.tailnet(now);
     try {
       this.compiler = this.engine.compiler(this.policy.text, this.policy.file, tailnet, now);
@@ -181,8 +194,73 @@ export class Coordinator {
     this.compiled = new Map();
     for (const n of this.state.nodes.values()) if (isNodeActive(n, now)) this.compiled.set(n.id, n.hostname);
     this.stats.fullRebuilds++;
+    this.routerRules.clear();
     this.cache.allChanged();
+    this.electPrimaries();
     this.streams.markAllDirty();
+  }
+
+  // ---------------------------------------------------------------- subnet routes (routes.ts)
+
+  /** New approver for the active policy; every node's effective routes re-derived before compiling. */
+  private reconcileAllRoutes(): void {
+    try {
+      const users = [...this.state.users.values()].map((u) => ({ login: u.login, role: u.role }));
+      this.approver = routeApprover(this.policy.text, this.policy.file, users);
+    } catch {
+      this.approver = NO_AUTO_APPROVER; // a policy that no longer compiles approves nothing (fail closed)
+    }
+    let changed = false;
+    for (const n of this.state.nodes.values()) if (reconcileRoutes(this.store, this.approver, n, this.state.users.get(n.userId), false)) changed = true;
+    if (changed) this.state.load();
+  }
+
+  /** Per viewer: routers whose routes differ from their primary routes because of `via` (route-steering.ts). */
+  private steeringFor(viewerId: number): Map<number, readonly string[]> | null {
+    const shared = this.primaries.sharedRoutes();
+    const viewer = this.state.node(viewerId);
+    if (shared.size === 0 || !viewer || !this.compiler) return null;
+    const addrs = [viewer.v4, viewer.v6].map((a) => parseIP(a)?.bytes).filter((b): b is Uint8Array => b !== undefined);
+    let out: Map<number, string[]> | null = null;
+    for (const [route, ids] of shared) {
+      const primary = this.primaries.primaryOf(route);
+      if (primary === undefined || ids.includes(viewerId)) continue;
+      const routers = ids.map((id) => ({ id, online: this.streams.isOnline(id), rules: this.rulesOf(id) }));
+      const chosen = steer(route, primary, routers, addrs);
+      if (chosen === primary) continue;
+      out ??= new Map();
+      for (const id of [primary, chosen]) if (!out.has(id)) out.set(id, [...this.primaries.routesOf(id)]);
+      out.set(primary, out.get(primary)!.filter((r) => r !== route));
+      out.get(chosen)!.push(route);
+    }
+    return out;
+  }
+
+  private rulesOf(id: number): readonly FilterRule[] {
+    let r = this.routerRules.get(id);
+    if (!r) {
+      const name = this.compiled.get(id);
+      try {
+        r = name !== undefined && this.compiler ? this.compiler.compileNode(name).rules : [];
+      } catch {
+        r = [];
+      }
+      this.routerRules.set(id, r);
+    }
+    return r;
+  }
+
+  /** Re-elects primary routers; peers whose allowed IPs changed get new peer entries on every stream. */
+  private electPrimaries(): void {
+    const now = this.now();
+    const routers = [];
+    for (const n of this.state.nodes.values()) if (n.routes.length > 0 && isNodeActive(n, now)) routers.push({ id: n.id, routes: n.routes, online: this.streams.isOnline(n.id) });
+    const changed = this.primaries.update(routers);
+    if (changed.length === 0) return;
+    for (const id of changed) this.cache.onlineChanged(id);
+    this.streams.markAllDirty();
+    this.store.setMeta(PRIMARY_ROUTES_META, JSON.stringify(this.primaries.snapshot()));
+    this.log.log('info', 'primary routes changed', { primaries: JSON.stringify(this.primaries.snapshot()) });
   }
 
   // ---------------------------------------------------------------- policy
@@ -242,7 +320,8 @@ export class Coordinator {
     if (!n) return;
     const fields: { endpoints?: string[]; hostinfo?: Hostinfo } = {};
     if (upd.endpoints && upd.endpoints.join(',') !== n.endpoints.join(',')) fields.endpoints = upd.endpoints;
-    if (upd.hostinfo && JSON.stringify(upd.hostinfo) !== JSON.stringify(n.hostinfo)) fields.hostinfo = upd.hostinfo;
+    const stored = n.advertisedRoutes.length > 0 ? { ...n.hostinfo, routableIPs: n.advertisedRoutes } : n.hostinfo;
+    if (upd.hostinfo && JSON.stringify(upd.hostinfo) !== JSON.stringify(stored)) fields.hostinfo = upd.hostinfo;
     if (Object.keys(fields).length === 0) return;
     this.store.updateNode(nodeId, fields);
     this.refreshNode(nodeId);
@@ -267,6 +346,8 @@ export class Coordinator {
 
   /** Re-reads one node (and its attributes) from the store and applies whatever changed. */
   refreshNode(id: number, goneReason = 'node deleted'): void {
+    const row = this.store.node(id);
+    if (row) reconcileRoutes(this.store, this.approver, row, this.state.users.get(row.userId) ?? this.store.userById(row.userId) ?? undefined, false);
     const { before, after, same } = this.state.refreshNode(id);
     const now = this.now();
     if (!after) this.reaper.cancel(id);
@@ -276,6 +357,7 @@ export class Coordinator {
     }
     this.applyToCompiler(before, after, now);
     this.cache.nodeChanged(id, after === null);
+    this.electPrimaries();
     this.streams.markAllDirty();
     if (!after || !isNodeActive(after, now)) this.streams.kick(id, after ? 'node_key_expired' : 'unknown_node', after ? `node key expired (${goneReason})` : goneReason);
     this.expiry.schedule();
@@ -299,6 +381,7 @@ export class Coordinator {
   }
 
   private invalidateFilters(names: Iterable<string>): void {
+    this.routerRules.clear();
     const ids: number[] = [];
     for (const name of names) {
       const id = this.state.idByName(name);
@@ -406,6 +489,7 @@ export class Coordinator {
 
   private onlineChanged(nodeId: number): void {
     this.cache.onlineChanged(nodeId);
+    this.electPrimaries();
     this.streams.markAllDirty();
   }
 

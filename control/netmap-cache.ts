@@ -26,6 +26,10 @@ export interface NetmapSource {
   compiler(): NodeCompiler | null;
   isOnline(id: number): boolean;
   policyVersion(): number;
+  /** The subnet routes this node is the primary router for (route-primary.ts); none when absent. */
+  primaryRoutes?(id: number): readonly string[];
+  /** For one viewer, routers whose routes differ from their primaries (`via`, route-steering.ts); null: none. */
+  steering?(viewerId: number): Map<number, readonly string[]> | null;
 }
 
 export interface NetmapStats {
@@ -43,6 +47,8 @@ export class NetmapCache {
   private userProfilesJson: string | null = null;
   private userProfilesStale = true;
   private sharedPeers: Map<number, string> | null = null;
+  /** Per-viewer peer maps where `via` steering changed some routers' entries (kept while unchanged). */
+  private steered = new Map<number, { base: Map<number, string>; sig: string; peers: Map<number, string> }>();
   private peersChanged = true;
   private vis = new PeerVisibility();
   /** A new compiler: visibility is rebuilt from scratch at the next sync. */
@@ -165,7 +171,7 @@ export class NetmapCache {
       if (!isNodeActive(n, now)) continue;
       let pj = this.peerJson.get(n.id);
       if (pj === undefined) {
-        pj = JSON.stringify(netmapNodeOf(n, this.src.isOnline(n.id), false));
+        pj = JSON.stringify(netmapNodeOf(n, this.src.isOnline(n.id), false, this.src.primaryRoutes?.(n.id)));
         this.peerJson.set(n.id, pj);
       }
       out.set(n.id, pj);
@@ -193,6 +199,7 @@ export class NetmapCache {
       this.selfJson.set(id, selfJson);
     }
     this.stats.netmapsBuilt++;
+    peers = this.steeredPeers(id, peers, now);
     return { selfId: id, self: selfJson, peers, visible, userProfiles: this.userProfilesJson as string, filter, policyVersion: this.src.policyVersion() };
   }
 
@@ -218,6 +225,25 @@ export class NetmapCache {
       this.filterStale.delete(id);
     }
     return { rules: (this.filterFrom.get(id) as { rules: readonly FilterRule[] }).rules, json: filter };
+  }
+
+  /** The shared peer map, or this viewer's copy with steered router entries (same reference while unchanged). */
+  private steeredPeers(viewer: number, base: Map<number, string>, now: number): Map<number, string> {
+    const o = this.src.steering?.(viewer) ?? null;
+    if (!o || o.size === 0) {
+      this.steered.delete(viewer);
+      return base;
+    }
+    const sig = JSON.stringify([...o]);
+    const old = this.steered.get(viewer);
+    if (old && old.base === base && old.sig === sig) return old.peers;
+    const peers = new Map(base);
+    for (const [rid, routes] of o) {
+      const n = this.src.nodes.get(rid);
+      if (n && isNodeActive(n, now) && peers.has(rid)) peers.set(rid, JSON.stringify(netmapNodeOf(n, this.src.isOnline(rid), false, routes)));
+    }
+    this.steered.set(viewer, { base, sig, peers });
+    return peers;
   }
 
   /** Owners of untagged active nodes, then the tagged-devices pseudo-user if any node is tagged. */

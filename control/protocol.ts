@@ -10,6 +10,7 @@
 import type { Hostinfo, Netmap, NetmapNode } from '../types/netmap.js';
 import type { NetmapDelta } from './netmap-diff.js';
 import { MachinePublic, NodePublic } from '../crypto/key.js';
+import { checkRoutes } from '../types/route.js';
 
 export const CONTROL_PROLOGUE = 'grantwire control v1';
 /** Path of the HTTP upgrade that carries the Noise channel, and its Upgrade token. */
@@ -101,7 +102,7 @@ function shortString(v: unknown, max: number): v is string {
 /** Hostinfo from the wire: unknown fields dropped, strings bounded. */
 export function parseHostinfo(v: unknown): Hostinfo | null {
   if (!isObj(v)) return null;
-  const { hostname, os, osVersion, agentVersion } = v;
+  const { hostname, os, osVersion, agentVersion, routableIPs } = v;
   if (hostname !== undefined && !shortString(hostname, 256)) return null;
   if (!shortString(os, 64) || os === '') return null;
   if (osVersion !== undefined && !shortString(osVersion, 64)) return null;
@@ -109,6 +110,13 @@ export function parseHostinfo(v: unknown): Hostinfo | null {
   const out: Hostinfo = { hostname: typeof hostname === 'string' ? hostname : '', os };
   if (osVersion !== undefined) out.osVersion = osVersion;
   if (agentVersion !== undefined) out.agentVersion = agentVersion;
+  if (routableIPs !== undefined) {
+    // Advertised subnet routes: every entry must be a valid route (types/route.ts), or the whole report goes.
+    if (!Array.isArray(routableIPs) || !routableIPs.every((r) => shortString(r, 64))) return null;
+    const { routes, problems } = checkRoutes(routableIPs as string[]);
+    if (problems.length > 0) return null;
+    if (routes.length > 0) out.routableIPs = routes;
+  }
   return out;
 }
 

@@ -141,6 +141,12 @@ export const MIGRATIONS: readonly string[] = [
     used INTEGER
   );
   `,
+  // 4: subnet routes (issue 14): what the agent advertises and what an admin approved; \`routes\` stays the
+  // effective set (advertised ∩ (approved ∪ auto-approved)) that netmaps and the policy read
+  `
+  ALTER TABLE nodes ADD COLUMN advertised_routes TEXT NOT NULL DEFAULT '[]';
+  ALTER TABLE nodes ADD COLUMN approved_routes TEXT NOT NULL DEFAULT '[]';
+  `,
 ];
 
 /** Applies pending migrations; returns the resulting schema version. */

@@ -34,7 +34,12 @@ export interface NodeRow {
   v6: string;
   endpoints: string[];
   hostinfo: Hostinfo;
+  /** Effective subnet routes: advertised ∩ (approved ∪ auto-approved); see control/routes.ts. */
   routes: string[];
+  /** What the agent advertises (Hostinfo.routableIPs), canonical CIDRs. */
+  advertisedRoutes: string[];
+  /** What an admin approved (may include routes not advertised now). */
+  approvedRoutes: string[];
   ephemeral: boolean;
   created: number;
   lastSeen: number | null;
@@ -130,6 +135,8 @@ function nodeFromRaw(r: Raw): NodeRow {
     endpoints: JSON.parse(r.endpoints as string) as string[],
     hostinfo: JSON.parse(r.hostinfo as string) as Hostinfo,
     routes: JSON.parse(r.routes as string) as string[],
+    advertisedRoutes: JSON.parse(r.advertised_routes as string) as string[],
+    approvedRoutes: JSON.parse(r.approved_routes as string) as string[],
     ephemeral: r.ephemeral === 1,
     created: r.created as number,
     lastSeen: (r.last_seen as number | null) ?? null,
@@ -325,13 +332,14 @@ export class Store {
       this.setMeta('next_host', String(hostNum + 1));
       const hostname = this.uniqueHostname(n.hostname);
       const stableId = `n${randomBytes(8).toString('hex')}`;
+      const { routableIPs, ...hostinfo } = n.hostinfo;
       const info = this.db
         .prepare(
           `INSERT INTO nodes (stable_id, hostname, machine_key, node_key, user_id, tags, host_num, v4, v6, hostinfo,
-             ephemeral, created, last_seen, key_expiry) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+             ephemeral, created, last_seen, key_expiry, advertised_routes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(stableId, hostname, n.machineKey, n.nodeKey, n.userId, JSON.stringify(n.tags), hostNum, v4ForHost(hostNum),
-          v6ForHost(hostNum), JSON.stringify(n.hostinfo), n.ephemeral ? 1 : 0, now, now, n.keyExpiry);
+          v6ForHost(hostNum), JSON.stringify(hostinfo), n.ephemeral ? 1 : 0, now, now, n.keyExpiry, JSON.stringify(routableIPs ?? []));
       const id = Number(info.lastInsertRowid);
       this.changed('node', id);
       return this.node(id)!;
@@ -341,7 +349,7 @@ export class Store {
   /** Updates the given fields of a node and records the change. */
   updateNode(
     id: number,
-    fields: Partial<Pick<NodeRow, 'nodeKey' | 'userId' | 'tags' | 'hostname' | 'endpoints' | 'hostinfo' | 'routes' | 'ephemeral' | 'lastSeen' | 'keyExpiry'>>,
+    fields: Partial<Pick<NodeRow, 'nodeKey' | 'userId' | 'tags' | 'hostname' | 'endpoints' | 'hostinfo' | 'routes' | 'advertisedRoutes' | 'approvedRoutes' | 'ephemeral' | 'lastSeen' | 'keyExpiry'>>,
     record = true,
   ): void {
     const cols: string[] = [];
@@ -355,8 +363,15 @@ export class Store {
     if (fields.tags !== undefined) set('tags', JSON.stringify(fields.tags));
     if (fields.hostname !== undefined) set('hostname', fields.hostname);
     if (fields.endpoints !== undefined) set('endpoints', JSON.stringify(fields.endpoints));
-    if (fields.hostinfo !== undefined) set('hostinfo', JSON.stringify(fields.hostinfo));
+    if (fields.hostinfo !== undefined) {
+      // The agent's advertised routes ride in its hostinfo (as Tailscale's RoutableIPs); kept in their own column.
+      const { routableIPs, ...rest } = fields.hostinfo;
+      set('hostinfo', JSON.stringify(rest));
+      if (fields.advertisedRoutes === undefined) set('advertised_routes', JSON.stringify(routableIPs ?? []));
+    }
     if (fields.routes !== undefined) set('routes', JSON.stringify(fields.routes));
+    if (fields.advertisedRoutes !== undefined) set('advertised_routes', JSON.stringify(fields.advertisedRoutes));
+    if (fields.approvedRoutes !== undefined) set('approved_routes', JSON.stringify(fields.approvedRoutes));
     if (fields.ephemeral !== undefined) set('ephemeral', fields.ephemeral ? 1 : 0);
     if (fields.lastSeen !== undefined) set('last_seen', fields.lastSeen);
     if (fields.keyExpiry !== undefined) set('key_expiry', fields.keyExpiry);

@@ -3,6 +3,7 @@
 import type { NetmapNode, UserProfile } from '../types/netmap.js';
 import { TAGGED_DEVICES_USER } from '../types/netmap.js';
 import type { PostureValue, Tailnet, TailnetNode } from '../types/tailnet.js';
+import { isExitRoute } from '../types/route.js';
 import type { AttrRow, NodeRow, UserRow } from './store.js';
 
 /** A node whose key expired (or that logged out) is cut from every netmap and from the policy's view. */
@@ -51,15 +52,21 @@ export function netmapUserId(n: NodeRow): number {
   return n.tags.length > 0 ? TAGGED_DEVICES_USER.id : n.userId;
 }
 
-export function netmapNodeOf(n: NodeRow, online: boolean, withMachineKey: boolean): NetmapNode {
+/**
+ * `primary`: the subnet routes this node is the primary router for (control/route-primary.ts); only those,
+ * and its exit routes, go into its allowed IPs (cryptokey routing sends a prefix to one peer). Undefined
+ * (callers without an election): every effective route.
+ */
+export function netmapNodeOf(n: NodeRow, online: boolean, withMachineKey: boolean, primary?: readonly string[]): NetmapNode {
   const addresses = [`${n.v4}/32`, `${n.v6}/128`];
+  const served = primary === undefined ? n.routes : n.routes.filter((r) => isExitRoute(r) || primary.includes(r));
   const out: NetmapNode = {
     id: n.id,
     stableId: n.stableId,
     name: n.hostname,
     nodeKey: n.nodeKey,
     addresses,
-    allowedIPs: [...addresses, ...n.routes],
+    allowedIPs: [...addresses, ...served],
     endpoints: [...n.endpoints],
     tags: [...n.tags],
     user: netmapUserId(n),

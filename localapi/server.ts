@@ -14,6 +14,7 @@ import { accessFor, admit, type Access, type AccessPolicy } from './permissions.
 import { LocalApiFailure, type ExplainQuery, type LocalBackend, type PrefsPatch, type UpRequest } from './types.js';
 import { parseWhoisAddr } from './whois.js';
 import { DEFAULT_MAX_PINGS, PingLimiter, pingTimeoutMs } from './ping-limit.js';
+import { parseRoutePrefs, ROUTE_PREF_KEYS } from './route-prefs.js';
 
 const log = debuglog('grantwire:localapi');
 
@@ -144,14 +145,14 @@ function optBool(o: Record<string, unknown>, k: string): boolean | undefined {
   return v;
 }
 
-const PATCHABLE = new Set(['ControlURL', 'Hostname', 'AdvertiseTags', 'WantRunning', 'ShieldsUp']);
-const UP_KEYS = new Set(['ControlURL', 'AuthKey', 'Hostname', 'AdvertiseTags', 'TimeoutMs']);
+const PATCHABLE = new Set(['ControlURL', 'Hostname', 'AdvertiseTags', 'WantRunning', 'ShieldsUp', ...ROUTE_PREF_KEYS]);
+const UP_KEYS = new Set(['ControlURL', 'AuthKey', 'Hostname', 'AdvertiseTags', 'TimeoutMs', ...ROUTE_PREF_KEYS]);
 
 /** Validates a prefs PATCH body (unknown keys are errors, so typos do not pass silently). */
 export function parsePrefsPatch(body: unknown): PrefsPatch {
   const o = asObject(body);
   for (const k of Object.keys(o)) if (!PATCHABLE.has(k)) throw new LocalApiFailure(400, 'bad_request', `unknown or read-only pref '${k}'`);
-  const out: PrefsPatch = {};
+  const out: PrefsPatch = parseRoutePrefs(o);
   const url = optString(o, 'ControlURL');
   if (url !== undefined) out.ControlURL = url;
   const host = optString(o, 'Hostname');
@@ -168,7 +169,7 @@ export function parsePrefsPatch(body: unknown): PrefsPatch {
 export function parseUpRequest(body: unknown): UpRequest {
   const o = asObject(body);
   for (const k of Object.keys(o)) if (!UP_KEYS.has(k)) throw new LocalApiFailure(400, 'bad_request', `unknown field '${k}'`);
-  const out: UpRequest = {};
+  const out: UpRequest = parseRoutePrefs(o);
   const url = optString(o, 'ControlURL');
   if (url !== undefined) out.ControlURL = url;
   const key = optString(o, 'AuthKey');

@@ -1,5 +1,6 @@
 // Builds the status answer (Tailscale's ipnstate.Status shape, the parts that apply) from the netmap and
 // the data plane's per-peer counters. Pure: the agent passes the numbers in.
+import { isExitRoute } from '../types/route.js';
 import { TAGGED_DEVICES_USER, type Netmap, type NetmapNode } from '../types/netmap.js';
 import type { BackendState, PeerStatus, StatusResponse, WhoIsUserProfile } from './types.js';
 import { addrOfPrefix } from './whois.js';
@@ -27,6 +28,8 @@ export interface StatusInput {
   health?: string[];
   /** The ShieldsUp pref (new inbound connections are dropped). */
   shieldsUp?: boolean;
+  /** Node key of the exit node in use, if any. */
+  exitNodeKey?: string;
 }
 
 const ZERO_TIME = '0001-01-01T00:00:00Z';
@@ -52,6 +55,12 @@ function peerStatus(node: NetmapNode, stats: PeerStats | undefined, nowMs: numbe
     Active: last > 0 && nowMs - last < ACTIVE_WINDOW_MS,
   };
   if (node.tags.length > 0) out.Tags = [...node.tags];
+  const routes = node.routes ?? [];
+  if (routes.length > 0) {
+    const used = node.allowedIPs.filter((a) => routes.includes(a) && !isExitRoute(a));
+    if (used.length > 0) out.PrimaryRoutes = used;
+    if (routes.some(isExitRoute)) out.ExitNodeOption = true;
+  }
   return out;
 }
 
@@ -69,6 +78,9 @@ export function buildStatus(input: StatusInput): StatusResponse {
   if (self) {
     self.Online = input.state === 'Running';
     self.Active = false;
+    const served = (nm?.self.routes ?? []).filter((r) => !isExitRoute(r));
+    if (served.length > 0) self.PrimaryRoutes = served;
+    else delete self.PrimaryRoutes;
   }
   const out: StatusResponse = {
     Version: input.version,
@@ -82,7 +94,13 @@ export function buildStatus(input: StatusInput): StatusResponse {
   };
   if (input.includePeers) {
     const peers: Record<string, PeerStatus> = {};
-    if (nm) for (const p of nm.peers) peers[p.nodeKey] = peerStatus(p, input.peerStats.get(p.nodeKey), input.nowMs);
+    if (nm) {
+      for (const p of nm.peers) {
+        const ps = peerStatus(p, input.peerStats.get(p.nodeKey), input.nowMs);
+        if (input.exitNodeKey !== undefined && p.nodeKey === input.exitNodeKey) ps.ExitNode = true;
+        peers[p.nodeKey] = ps;
+      }
+    }
     out.Peer = peers;
   }
   return out;

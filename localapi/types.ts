@@ -3,6 +3,8 @@
 // apply, so tools that know those shapes can read ours. The server only translates HTTP to these calls;
 // the agent implements LocalBackend (agent/backend.ts), tests implement it with a fake.
 
+import type { RoutePrefs } from './route-prefs.js';
+
 /** Tailscale's backend states, in the order a node normally walks through them. */
 export type BackendState = 'NoState' | 'NeedsLogin' | 'Stopped' | 'Starting' | 'Running';
 
@@ -54,6 +56,12 @@ export interface PeerStatus {
   Online: boolean;
   /** A handshake completed recently enough that the session is live. */
   Active: boolean;
+  /** Subnet routes this node uses the peer for (for Self: the routes it serves); absent when none. */
+  PrimaryRoutes?: string[];
+  /** The peer offers exit routes (an approved exit node). */
+  ExitNodeOption?: boolean;
+  /** This node sends its default traffic through the peer. */
+  ExitNode?: boolean;
 }
 
 export interface StatusResponse {
@@ -71,7 +79,7 @@ export interface StatusResponse {
   ShieldsUp: boolean;
 }
 
-export interface Prefs {
+export interface Prefs extends RoutePrefs {
   ControlURL: string;
   Hostname: string;
   AdvertiseTags: string[];
@@ -81,9 +89,9 @@ export interface Prefs {
 }
 
 /** PATCH body: any subset of the writable prefs. */
-export type PrefsPatch = Partial<Pick<Prefs, 'ControlURL' | 'Hostname' | 'AdvertiseTags' | 'WantRunning' | 'ShieldsUp'>>;
+export type PrefsPatch = Partial<Pick<Prefs, 'ControlURL' | 'Hostname' | 'AdvertiseTags' | 'WantRunning' | 'ShieldsUp'>> & RoutePrefs;
 
-export interface UpRequest {
+export interface UpRequest extends RoutePrefs {
   ControlURL?: string;
   AuthKey?: string;
   Hostname?: string;

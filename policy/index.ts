@@ -16,3 +16,4 @@ export { parseTailnet } from './tailnet-file.js';
 export { synthesizeTailnet } from './policy-tests.js';
 export { ERR as POLICY_ERRORS } from './diagnostics.js';
 export { deniedTags, tagOwnersAllow, type TagApplier } from './tag-owners.js';
+export { AutoApprover, prefixCovers } from './auto-approvers.js';

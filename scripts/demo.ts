@@ -1,16 +1,30 @@
 // npm start — a demo tailnet on this machine: control (embedded SQLite, examples/least-privilege.hujson)
 // and five agents in their own network namespaces — a tagged prod server, the tagged SQL playground
 // (examples/tailsql.ts), an engineer's laptop (alice), an analyst's laptop (bob) and a prod engineer's
-// laptop (carol). Prints what each can reach and what whois says, then stays up until Ctrl-C and removes
-// the namespaces and the processes it started.
+// laptop (carol) — plus a subnet router (tag:router) in front of a small "LAN" namespace (203.0.113.0/24,
+// an intranet host at 203.0.113.10), its route approved by the policy's autoApprovers. Prints what each
+// can reach and what whois says, then stays up until Ctrl-C and removes the namespaces and processes.
+// The policy is examples/least-privilege.hujson plus the router's tag, grant and autoApprovers (added to a
+// copy in the demo's directory, so the example stays what the e2e suite tests).
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bridgeConsole } from './lab/console-bridge.js';
-import { labPrerequisites, ROOT, TailnetLab, tail, AGENT_BIN, CONTROL_BIN, CONTROL_PORT } from './lab/tailnet-lab.js';
+import { labPrerequisites, ROOT, TailnetLab, tail, AGENT_BIN, CONTROL_BIN, CONTROL_PORT, TSX_LOADER } from './lab/tailnet-lab.js';
 
-const POLICY = join(ROOT, 'examples', 'least-privilege.hujson');
+const EXAMPLE_POLICY = join(ROOT, 'examples', 'least-privilege.hujson');
+const LAN = '203.0.113.0/24';
+const LAN_HOST = '203.0.113.10';
+
+/** The example policy plus the subnet router: its tag, engineers' access to the LAN's web port, autoApprovers. */
+function demoPolicy(text: string): string {
+  const out = text
+    .replace('"tagOwners": {', '"tagOwners": {\n    "tag:router":      ["group:engineering"],')
+    .replace('"grants": [', `"autoApprovers": {"routes": {"${LAN}": ["tag:router"]}},\n  "grants": [\n    // the LAN behind the subnet router: engineers reach its intranet on tcp/80\n    {"src": ["group:engineering"], "dst": ["${LAN}"], "ip": ["tcp:80"]},`);
+  if (out === text || !out.includes('tag:router') || !out.includes('autoApprovers')) throw new Error(`${EXAMPLE_POLICY}: cannot add the subnet router (tagOwners or grants not found)`);
+  return out;
+}
 const PROBE = 'scripts/lab/probe.ts';
 const say = (s = '') => process.stdout.write(s + '\n');
 
@@ -21,6 +35,8 @@ if (missing.length > 0) {
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'grantwire-demo-'));
+const POLICY = join(dir, 'policy.hujson');
+writeFileSync(POLICY, demoPolicy(readFileSync(EXAMPLE_POLICY, 'utf8')));
 const lab = new TailnetLab('gwd-', dir);
 let stopping = false;
 
@@ -74,19 +90,24 @@ async function main(): Promise<void> {
     { name: 'eng', key: keys.alice, who: "alice's laptop (group:engineering)" },
     { name: 'analyst', key: keys.bob, who: "bob's laptop (group:analytics)" },
     { name: 'carol', key: keys.carol, who: "carol's laptop (group:engineering, group:prod)" },
+    { name: 'lanrouter', key: keys.alice, tags: ['tag:router'], who: `subnet router for ${LAN} (tag:router, approved by autoApprovers)` },
   ];
+  // Engineers' and the analyst's laptops use subnet routes; the router advertises the LAN.
+  const extra: Record<string, string[]> = { eng: ['--accept-routes'], analyst: ['--accept-routes'], carol: ['--accept-routes'], lanrouter: ['--advertise-routes', LAN] };
   say('2. agents, each in its own network namespace:');
   const ip: Record<string, string> = {};
   // Started side by side; printed in plan order.
   await Promise.all(
     plan.map(async (p) => {
       await lab.addNode(p.name);
-      const r = await lab.up(p.name, p.key, { tags: p.tags });
+      const r = await lab.up(p.name, p.key, { tags: p.tags, extra: extra[p.name] });
       if (r.code !== 0) throw new Error(`agent up on ${p.name} failed: ${r.stderr}\n${tail(lab.node(p.name).logFile)}`);
       ip[p.name] = await lab.ip4(p.name);
     }),
   );
-  for (const p of plan) say(`   ${p.name.padEnd(8)} ${ip[p.name].padEnd(12)} ns gwd-${p.name.padEnd(8)} ${p.who}`);
+  for (const p of plan) say(`   ${p.name.padEnd(9)} ${ip[p.name].padEnd(12)} ns gwd-${p.name.padEnd(9)} ${p.who}`);
+  const lanNs = lab.addLan('lan', `${LAN_HOST}/24`, [{ node: 'lanrouter', cidr: '203.0.113.1/24' }]);
+  say(`   the LAN: namespace ${lanNs}, host ${LAN_HOST} behind lanrouter (203.0.113.1), which masquerades tailnet traffic`);
   const refused = await lab.up('analyst', keys.bob, { tags: ['tag:prod-server'] });
   say(`   (bob asking for tag:prod-server is refused: "${refused.stderr.trim().replace(/^agent up: /, '')}"; his laptop keeps running untagged)`);
 
@@ -95,6 +116,9 @@ async function main(): Promise<void> {
   const pg = lab.spawnTsPiped('prod', PROBE, ['serve', '--host', ip.prod, '--port', '5432']);
   const app = lab.spawnTsPiped('sql', 'examples/tailsql.ts', ['--port', '443']);
   await Promise.all([waitReady(ssh, 'prod:22'), waitReady(pg, 'prod:5432'), waitReady(app, 'tailsql')]);
+  lab.scope.spawn(lanNs, process.execPath, ['--import', TSX_LOADER, join(ROOT, PROBE), 'serve', '--host', LAN_HOST, '--port', '80'], { logFile: join(dir, 'lan-intranet.log') });
+  ip.intranet = LAN_HOST;
+  say(`   and an "intranet" on ${LAN_HOST}:80 in the LAN (not a tailnet node)`);
 
   say('\n4. who can reach what (a real TCP connection through the tunnels, 1.5 s timeout):');
   const targets: [string, number, string][] = [
@@ -102,22 +126,27 @@ async function main(): Promise<void> {
     ['prod', 5432, 'prod tcp/5432 (jit)'],
     ['sql', 443, 'sql tcp/443'],
     ['eng', 22, 'eng tcp/22'],
+    ['intranet', 80, 'LAN intranet tcp/80'],
   ];
   const sources = ['eng', 'analyst', 'carol', 'prod'];
   const cells = await Promise.all(sources.map((s) => Promise.all(targets.map(([t, port]) => (s === t ? Promise.resolve('-') : reach(s, t, port, ip))))));
   say(`   ${'from \\ to'.padEnd(10)}${targets.map(([, , label]) => label.padEnd(22)).join('')}`);
   sources.forEach((s, i) => say(`   ${s.padEnd(10)}${cells[i].map((c) => c.padEnd(22)).join('')}`));
 
-  say('\n5. what prod sees (agent status on prod):');
+  say('\n5. routes (control nodes routes) and the engineer’s view:');
+  say((await lab.mustControl(['nodes', 'routes'])).replace(/^/gm, '   ').trimEnd());
+  say((await lab.mustAgent('eng', ['status'])).replace(/^/gm, '   ').trimEnd());
+
+  say('\n6. what prod sees (agent status on prod):');
   say((await lab.mustAgent('prod', ['status'])).replace(/^/gm, '   ').trimEnd());
 
-  say('\n6. whois on the SQL playground node, for each caller:');
+  say('\n7. whois on the SQL playground node, for each caller:');
   for (const caller of ['analyst', 'carol', 'eng']) {
     say(`   $ agent whois ${ip[caller]}   # ${caller}`);
     say((await lab.mustAgent('sql', ['whois', ip[caller]])).replace(/^/gm, '     ').trimEnd());
   }
 
-  say('\n7. the playground authorizes each request from whois (capability example.com/cap/tailsql, dataSrc):');
+  say('\n8. the playground authorizes each request from whois (capability example.com/cap/tailsql, dataSrc):');
   for (const [caller, path] of [['analyst', '/query?src=warehouse'], ['analyst', '/query?src=finance'], ['carol', '/query?src=prod-db'], ['eng', '/']] as const) {
     const r = await lab.runTs(caller, PROBE, ['http', '--url', `http://${ip.sql}:443${path}`, '--timeout', '5000']);
     const line = r.stdout.trim().split('\n').pop() ?? '';
@@ -125,7 +154,7 @@ async function main(): Promise<void> {
   }
 
   const ns = (n: string) => `sudo ip netns exec gwd-${n} ${AGENT_BIN} --socket ${lab.node(n).socket}`;
-  say('\n8. try it yourself (in another terminal):');
+  say('\n9. try it yourself (in another terminal):');
   say(`   ${ns('eng')} status`);
   say(`   ${ns('eng')} ping prod`);
   say(`   ${ns('prod')} explain --src ${ip.analyst} --dst ${ip.prod} --proto tcp --dport 22`);
@@ -136,6 +165,8 @@ async function main(): Promise<void> {
   say(`   sudo ${CONTROL_BIN} policy set my-policy.hujson --state ${lab.stateFile}`);
   say(`   the admin console as bob (a member: his devices and requests): a one-time sign-in link`);
   say(`   sudo ${CONTROL_BIN} console link --as bob@example.com --url ${consoleUrl} --state ${lab.stateFile}`);
+  say(`   the subnet router: sudo ${CONTROL_BIN} nodes routes --state ${lab.stateFile}`);
+  say(`   sudo ${CONTROL_BIN} nodes routes unapprove lanrouter ${LAN} --state ${lab.stateFile}   # autoApprovers still approve it`);
   say(`   logs: ${dir}/*.log`);
   say('\nThe tailnet stays up until Ctrl-C.');
   await new Promise(() => undefined);

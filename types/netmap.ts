@@ -7,6 +7,8 @@ export interface Hostinfo {
   os: string;
   osVersion?: string;
   agentVersion?: string;
+  /** Subnet routes the node advertises (`agent up --advertise-routes`; exit nodes 0.0.0.0/0 and ::/0). */
+  routableIPs?: string[];
 }
 
 export interface NetmapNode {

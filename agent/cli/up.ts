@@ -2,15 +2,20 @@
 import { parseCommand, UsageError } from '../../cli/args.js';
 import { resolveAuthKey } from './auth-key-source.js';
 import { printJSON, withClient } from './common.js';
+import { anyRouteFlag, normalizeBoolFlags, ROUTE_FLAG_OPTIONS, ROUTE_FLAGS_USAGE, routePrefsFromFlags } from './route-flags.js';
 
 export const usage = `usage: agent [--socket PATH] up [--login-server URL] [--auth-key KEY|file:PATH|-] [--advertise-tags tag:a,tag:b]
                 [--hostname NAME] [--timeout SECONDS] [--json]
+                ${ROUTE_FLAGS_USAGE}
 
 Connects this node to the tailnet. The first time (or after logout) give --login-server and --auth-key;
 later 'agent up' alone resumes. --auth-key file:PATH reads the key from a file and --auth-key - from stdin,
 so it does not show in the process list (a literal KEY does, to every local user). --login-server may be
 https:// (control with --tls-cert; trust a private CA with NODE_EXTRA_CA_CERTS on the daemon). Returns once the node is running, or exits 1 with control's reason
-(e.g. "requested tags [tag:x] are invalid or not permitted").`;
+(e.g. "requested tags [tag:x] are invalid or not permitted").
+Routes: --advertise-routes offers subnets to the tailnet and --advertise-exit-node the Internet (both wait
+for approval: control nodes routes approve, or the policy's autoApprovers); --accept-routes uses other
+nodes' subnet routes; --exit-node sends default traffic through that peer.`;
 
 const TAG_RE = /^tag:[a-zA-Z0-9][a-zA-Z0-9-]*$/;
 
@@ -21,7 +26,8 @@ export function parseTags(text: string): string[] {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseCommand(argv, {
+  const { values } = parseCommand(normalizeBoolFlags(argv), {
+    ...ROUTE_FLAG_OPTIONS,
     'login-server': { type: 'string' },
     'auth-key': { type: 'string' },
     'advertise-tags': { type: 'string' },
@@ -40,7 +46,9 @@ export async function run(argv: string[]): Promise<number> {
   const tags = values['advertise-tags'] !== undefined ? parseTags(values['advertise-tags']) : undefined;
   const authKey = values['auth-key'] !== undefined ? await resolveAuthKey(values['auth-key']) : undefined;
   return withClient('up', async (c) => {
+    const routePrefs = anyRouteFlag(values) ? routePrefsFromFlags(values, values['advertise-routes'] !== undefined && values['advertise-exit-node'] !== undefined ? [] : ((await c.prefs()).AdvertiseRoutes ?? [])) : {};
     const st = await c.up({
+      ...routePrefs,
       ...(url !== undefined ? { ControlURL: url } : {}),
       ...(authKey !== undefined ? { AuthKey: authKey } : {}),
       ...(values.hostname !== undefined ? { Hostname: values.hostname } : {}),

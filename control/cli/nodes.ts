@@ -3,11 +3,14 @@
 import { parseCommand, UsageError } from '../../cli/args.js';
 import { deleteNode, nodeSummaries, setNodeTags } from '../admin-ops.js';
 import { formatTime, STATE_FLAG, table, withStore } from './common.js';
+import { runRoutes } from './routes.js';
 
 export const usage = `usage:
   control nodes list [--json] --state FILE
   control nodes delete NODE --state FILE
   control nodes tags NODE tag:a,tag:b --state FILE     (use "" to remove all tags)
+  control nodes routes [--json] --state FILE           advertised / approved / primary subnet routes
+  control nodes routes approve|unapprove NODE PREFIX... --state FILE   (exit node: 0.0.0.0/0 ::/0)
 `;
 
 export async function run(argv: string[]): Promise<number> {
@@ -55,7 +58,9 @@ export async function run(argv: string[]): Promise<number> {
         return 0;
       });
     }
+    case 'routes':
+      return runRoutes(rest);
     default:
-      throw new UsageError(sub === undefined ? 'missing subcommand (list, delete, tags)' : `unknown subcommand ${sub}`);
+      throw new UsageError(sub === undefined ? 'missing subcommand (list, delete, tags, routes)' : `unknown subcommand ${sub}`);
   }
 }

@@ -12,7 +12,7 @@ import { addAddr, haveCommand, isRoot, NetnsScope, run, vethPair, waitFor } from
 export const ROOT = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
 export const AGENT_BIN = join(ROOT, 'bin', 'agent');
 export const CONTROL_BIN = join(ROOT, 'bin', 'control');
-const TSX_LOADER = `file://${join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')}`;
+export const TSX_LOADER = `file://${join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')}`;
 
 export const UNDERLAY_PREFIX = '198.51.100';
 export const CONTROL_PORT = 8080;
@@ -60,12 +60,19 @@ export function runCmd(cmd: string, args: string[], opts: { env?: NodeJS.Process
   });
 }
 
+export interface LabOptions {
+  /** First three octets of the /24 underlay (default UNDERLAY_PREFIX); suites that need 198.51.100.0/24 for
+   * something else (the routes suite's "Internet") move the underlay to 192.0.2. */
+  underlayPrefix?: string;
+}
+
 export class TailnetLab {
   readonly scope = new NetnsScope();
   readonly hub: string;
   readonly bridge: string;
-  readonly controlIP = `${UNDERLAY_PREFIX}.1`;
-  readonly controlURL = `http://${UNDERLAY_PREFIX}.1:${CONTROL_PORT}`;
+  readonly underlayPrefix: string;
+  readonly controlIP: string;
+  readonly controlURL: string;
   readonly stateFile: string;
   readonly nodes = new Map<string, LabNode>();
   private nextHost = 10;
@@ -73,7 +80,11 @@ export class TailnetLab {
   constructor(
     readonly prefix: string,
     readonly dir: string,
+    opts: LabOptions = {},
   ) {
+    this.underlayPrefix = opts.underlayPrefix ?? UNDERLAY_PREFIX;
+    this.controlIP = `${this.underlayPrefix}.1`;
+    this.controlURL = `http://${this.controlIP}:${CONTROL_PORT}`;
     this.hub = `${prefix}hub`;
     this.bridge = `${prefix}br`;
     this.stateFile = join(dir, 'control.db');
@@ -126,7 +137,7 @@ export class TailnetLab {
     const hubIf = `${this.prefix}v${host}`;
     vethPair(ns, 'eth0', this.hub, hubIf);
     run('ip', ['-n', this.hub, 'link', 'set', hubIf, 'master', this.bridge]);
-    const underlayIP = `${UNDERLAY_PREFIX}.${host}`;
+    const underlayIP = `${this.underlayPrefix}.${host}`;
     addAddr(ns, 'eth0', `${underlayIP}/24`);
     const stateDir = join(this.dir, name);
     mkdirSync(stateDir, { recursive: true, mode: 0o700 }); // the agent refuses a state dir others can read
@@ -167,10 +178,29 @@ export class TailnetLab {
     return r.stdout;
   }
 
-  async up(name: string, authKey: string, opts: { tags?: string[]; hostname?: string } = {}): Promise<CmdResult> {
-    const args = ['up', '--login-server', this.controlURL, '--auth-key', authKey, '--hostname', opts.hostname ?? name];
+  async up(name: string, authKey: string, opts: { tags?: string[]; hostname?: string; extra?: string[] } = {}): Promise<CmdResult> {
+    const args = ['up', '--login-server', this.controlURL, '--auth-key', authKey, '--hostname', opts.hostname ?? name, ...(opts.extra ?? [])];
     if (opts.tags && opts.tags.length > 0) args.push('--advertise-tags', opts.tags.join(','));
     return this.agent(name, args);
+  }
+
+  /**
+   * A LAN behind subnet routers (issue 14): namespace `${prefix}${name}` with a bridge holding `hostCidr`
+   * (the LAN host itself), and in each router's namespace an interface `lan0` with its LAN address, plugged
+   * into that bridge. Returns the LAN namespace (serve things there with scope.spawn).
+   */
+  addLan(name: string, hostCidr: string, routers: { node: string; cidr: string }[]): string {
+    const ns = this.scope.netns(`${this.prefix}${name}`);
+    run('ip', ['-n', ns, 'link', 'add', 'lanbr', 'type', 'bridge']);
+    run('ip', ['-n', ns, 'link', 'set', 'lanbr', 'up']);
+    addAddr(ns, 'lanbr', hostCidr);
+    routers.forEach((r, i) => {
+      const peer = `${this.prefix}${name.slice(0, 3)}${i}`;
+      vethPair(this.node(r.node).ns, 'lan0', ns, peer);
+      run('ip', ['-n', ns, 'link', 'set', peer, 'master', 'lanbr']);
+      addAddr(this.node(r.node).ns, 'lan0', r.cidr);
+    });
+    return ns;
   }
 
   /** The node's tailnet IPv4. */
