@@ -51,7 +51,7 @@ function peersUnder(policyText: string, nodes: NodeSpec[] = NODES): Record<strin
       ephemeral: false,
       keyExpiry: null,
     });
-    if (n.routes) store.updateNode(row.id, { routes: n.routes });
+    if (n.routes) store.updateNode(row.id, { advertisedRoutes: n.routes, approvedRoutes: n.routes });
   });
   store.addPolicy('policy.hujson', policyText);
   const c = new Coordinator({ store, engine: policyEngine, logger: silentLogger, pollIntervalMs: 3_600_000 });
