@@ -7,6 +7,7 @@
 // the arena). At most kMaxRounds full batches are delivered per poll wakeup so a flood on one fd cannot
 // starve the rest of the loop (uv_poll is level-triggered and fires again).
 #include "common.h"
+#include "offload.h"
 
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -19,7 +20,9 @@ namespace gw {
 namespace {
 
 const int kMaxRounds = 8;
-enum Kind { kTun = 0, kUdp = 1 };
+enum Kind { kTun = 0, kUdp = 1, kTunVnet = 2 };
+// One read from a vnet-header TUN: the virtio-net header and up to a 64 KiB super-segment.
+const size_t kVnetScratch = kVnetHdrLen + 65536 + 256;
 
 struct Reader {
   uv_poll_t poll;
@@ -39,6 +42,11 @@ struct Reader {
   struct iovec* iovs;
   struct sockaddr_storage* names;
   uint64_t batches, packets, errors;
+  // kTunVnet: the super-segment being split, carried over when a batch fills up before its last segment.
+  uint8_t* scratch;
+  uint32_t pend_len, pend_next;
+  VnetHdr pend_hdr;
+  uint64_t supers;  // reads that carried a GSO super-segment
   int owners;  // the uv handle (until its close callback) and the JS external (until finalized)
 };
 
@@ -47,6 +55,7 @@ void Release(Reader* r) {
   free(r->msgs);
   free(r->iovs);
   free(r->names);
+  free(r->scratch);
   delete r;
 }
 
@@ -86,6 +95,45 @@ uint32_t ReadTun(Reader* r) {
     }
     if (k == 0) break;
     r->lens[n++] = (uint32_t)k;
+  }
+  return n;
+}
+
+// A vnet-header TUN: each read() returns a virtio-net header and one packet, possibly a TSO/USO
+// super-segment, which is split here into MTU-sized packets in the arena's slots (offload.cc). A
+// super-segment that does not fit in the slots left is finished in the next batch.
+uint32_t ReadTunVnet(Reader* r) {
+  uint32_t n = 0;
+  while (n < r->slots) {
+    if (r->pend_len > 0) {
+      uint32_t total = 0;
+      int k = GsoSplit(r->scratch + kVnetHdrLen, r->pend_len, r->pend_hdr, r->pend_next, r->arena + (size_t)n * r->slot_size,
+                       r->slot_size, r->lens + n, r->slots - n, &total);
+      if (k < 0) {
+        r->errors++;
+        r->pend_len = 0;
+        continue;
+      }
+      n += (uint32_t)k;
+      r->pend_next += (uint32_t)k;
+      if (r->pend_next >= total) r->pend_len = 0;
+      continue;
+    }
+    ssize_t k = read(r->fd, r->scratch, kVnetScratch);
+    if (k < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN) r->errors++;
+      break;
+    }
+    if (k == 0) break;
+    if (k <= (ssize_t)kVnetHdrLen) {
+      r->errors++;
+      continue;
+    }
+    ReadVnetHdr(r->scratch, &r->pend_hdr);
+    if (r->pend_hdr.gso_type != kGsoNone) r->supers++;
+    r->pend_len = (uint32_t)k - kVnetHdrLen;
+    r->pend_next = 0;
   }
   return n;
 }
@@ -169,11 +217,12 @@ void OnPoll(uv_poll_t* h, int status, int events) {
     return;
   }
   (void)events;
-  for (int round = 0; round < kMaxRounds && !r->closing; round++) {
-    uint32_t n = r->kind == kTun ? ReadTun(r) : ReadUdp(r);
+  // A split super-segment still pending is finished even past kMaxRounds: poll would not fire for it.
+  for (int round = 0; !r->closing && (round < kMaxRounds || r->pend_len > 0); round++) {
+    uint32_t n = r->kind == kTun ? ReadTun(r) : r->kind == kTunVnet ? ReadTunVnet(r) : ReadUdp(r);
     if (n == 0) break;
     Deliver(r, n);
-    if (n < r->slots) break;
+    if (n < r->slots && r->pend_len == 0) break;
   }
 }
 
@@ -181,7 +230,7 @@ bool GetReader(napi_env env, napi_value v, Reader** out) { return GetExternal(en
 
 }  // namespace
 
-// readerCreate(kind: 0 tun | 1 udp, fd, arena: Uint8Array, slotSize, lens: Uint32Array,
+// readerCreate(kind: 0 tun | 1 udp | 2 tun with virtio-net header, fd, arena: Uint8Array, slotSize, lens: Uint32Array,
 //              addrs: Uint8Array | null, ports: Uint16Array | null, onBatch: (count) => void) -> handle
 // slots = lens.length; arena must hold slots * slotSize bytes; UDP needs addrs (16/slot) and ports.
 static napi_value ReaderCreate(napi_env env, napi_callback_info info) {
@@ -192,7 +241,7 @@ static napi_value ReaderCreate(napi_env env, napi_callback_info info) {
   uint8_t *arena, *lens, *addrs = nullptr, *ports = nullptr;
   size_t arena_bytes, lens_bytes, addrs_bytes = 0, ports_bytes = 0;
   napi_valuetype cbt;
-  if (argc < 8 || !GetInt32(env, argv[0], &kind) || (kind != kTun && kind != kUdp) || !GetInt32(env, argv[1], &fd) ||
+  if (argc < 8 || !GetInt32(env, argv[0], &kind) || (kind != kTun && kind != kUdp && kind != kTunVnet) || !GetInt32(env, argv[1], &fd) ||
       fd < 0 || !GetBytes(env, argv[2], &arena, &arena_bytes) || !GetInt32(env, argv[3], &slot_size) || slot_size < 1 ||
       !GetBytes(env, argv[4], &lens, &lens_bytes) || napi_typeof(env, argv[7], &cbt) != napi_ok || cbt != napi_function) {
     return ThrowType(env, "readerCreate(kind, fd, arena, slotSize, lens, addrs, ports, onBatch)");
@@ -226,11 +275,13 @@ static napi_value ReaderCreate(napi_env env, napi_callback_info info) {
     r->iovs = static_cast<struct iovec*>(calloc(slots, sizeof(struct iovec)));
     r->names = static_cast<struct sockaddr_storage*>(calloc(slots, sizeof(struct sockaddr_storage)));
   }
+  if (kind == kTunVnet) r->scratch = static_cast<uint8_t*>(malloc(kVnetScratch));
   int rc = uv_poll_init(loop, &r->poll, fd);
   if (rc < 0) {
     free(r->msgs);
     free(r->iovs);
     free(r->names);
+    free(r->scratch);
     delete r;
     return ThrowErrno(env, "uv_poll_init", -rc);
   }
@@ -243,7 +294,7 @@ static napi_value ReaderCreate(napi_env env, napi_callback_info info) {
   }
   napi_value resource, name;
   napi_create_object(env, &resource);
-  napi_create_string_utf8(env, kind == kTun ? "grantwire.tunReader" : "grantwire.udpReader", NAPI_AUTO_LENGTH, &name);
+  napi_create_string_utf8(env, kind != kUdp ? "grantwire.tunReader" : "grantwire.udpReader", NAPI_AUTO_LENGTH, &name);
   napi_async_init(env, resource, name, &r->actx);
   rc = uv_poll_start(&r->poll, UV_READABLE, OnPoll);
   if (rc < 0) {
@@ -274,7 +325,7 @@ static napi_value ReaderClose(napi_env env, napi_callback_info info) {
   return Undefined(env);
 }
 
-// readerStats(handle) -> { batches, packets, errors }
+// readerStats(handle) -> { batches, packets, errors, supers }
 static napi_value ReaderStats(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -286,6 +337,7 @@ static napi_value ReaderStats(napi_env env, napi_callback_info info) {
   SetInt(env, obj, "batches", (int64_t)r->batches);
   SetInt(env, obj, "packets", (int64_t)r->packets);
   SetInt(env, obj, "errors", (int64_t)r->errors);
+  SetInt(env, obj, "supers", (int64_t)r->supers);
   return obj;
 }
 
