@@ -45,7 +45,7 @@ export interface NativeAddon {
   udpSendTo(fd: number, family: 4 | 6, buf: Uint8Array, off: number, len: number, addr16: Uint8Array, port: number): number;
 
   readerCreate(
-    kind: 0 | 1 | 2,
+    kind: 0 | 1 | 2 | 3,
     fd: number,
     arena: Uint8Array,
     slotSize: number,
@@ -55,8 +55,11 @@ export interface NativeAddon {
     onBatch: (count: number) => void,
   ): NativeHandle;
   readerClose(reader: NativeHandle): void;
-  /** supers: reads that carried a TSO/USO super-segment (split into `packets`). */
-  readerStats(reader: NativeHandle): { batches: number; packets: number; errors: number; supers: number };
+  /**
+   * supers: reads that carried a TSO/USO super-segment (TUN) or a GRO run of datagrams (UDP), split into
+   * `packets`; gro: 1 when a UDP reader has UDP_GRO on (it falls back to plain recvmmsg when refused).
+   */
+  readerStats(reader: NativeHandle): { batches: number; packets: number; errors: number; supers: number; gro: number };
 
   /**
    * A TUN writer thread fed through a ring of `slots` packets (see native/tun-writer.cc). On a vnet-header
@@ -97,6 +100,8 @@ export const READER_TUN = 0;
 export const READER_UDP = 1;
 /** A TUN opened with IFF_VNET_HDR: reads carry a virtio-net header; super-segments are split natively. */
 export const READER_TUN_VNET = 2;
+/** A UDP socket with UDP_GRO: coalesced runs of datagrams are cut back into one datagram per slot. */
+export const READER_UDP_GRO = 3;
 
 /** TUNSETOFFLOAD feature bits (linux/if_tun.h). */
 export const TUN_F_CSUM = 0x01;

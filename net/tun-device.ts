@@ -2,7 +2,7 @@
 // batched reader (one JS call per batch, into a preallocated arena) and written with one nonblocking
 // write() each. Also configures the interface (MTU, link state, addresses, routes) over rtnetlink.
 //
-// Offloads (default on; `offload: false` or env GRANTWIRE_TUN_OFFLOAD=0 turns them off): the TUN is opened
+// Offloads (default on; `offload: false` or env GRANTWIRE_OFFLOAD=0 / GRANTWIRE_TUN_OFFLOAD=0 turns them off): the TUN is opened
 // with a virtio-net header and TSO/USO + checksum offload, probed feature by feature (a plain TUN when the
 // kernel accepts none). The kernel then hands over up to 64 KiB super-segments, which the native reader
 // splits into MTU-sized packets before JS sees them (the filter and the device still get one IP packet
@@ -25,6 +25,7 @@ import {
   type NativeAddon,
   type NativeHandle,
 } from './native-addon.js';
+import { tunOffloadEnabled } from './offload-env.js';
 
 export interface TunOptions {
   /** Interface name (≤ 15 bytes), or a kernel pattern like 'gw%d'. */
@@ -39,7 +40,7 @@ export interface TunOptions {
    */
   writerThread?: boolean;
   /**
-   * TUN offloads (default true; env GRANTWIRE_TUN_OFFLOAD=0 turns them off): virtio-net header, checksum
+   * TUN offloads (default true; env GRANTWIRE_OFFLOAD=0 or GRANTWIRE_TUN_OFFLOAD=0 turns them off): virtio-net header, checksum
    * offload, TSO4/6 and USO4/6 where the kernel has them, with GRO on writes.
    */
   offload?: boolean;
@@ -48,10 +49,6 @@ export interface TunOptions {
 /** Offloads asked for: everything the split/coalesce code handles. */
 const OFFLOADS_WANTED = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_USO4 | TUN_F_USO6;
 
-/** Whether offloads are on by default (env GRANTWIRE_TUN_OFFLOAD=0 turns them off, for benchmarks and debugging). */
-export function offloadDefault(env: NodeJS.ProcessEnv = process.env): boolean {
-  return env.GRANTWIRE_TUN_OFFLOAD !== '0';
-}
 
 export interface TunStats {
   rxPackets: number;
@@ -128,7 +125,7 @@ export class TunDevice implements PacketDevice {
     const batch = opts.batch ?? 64;
     if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) throw new Error(`invalid MTU ${mtu}`);
     if (!Number.isInteger(batch) || batch < 1 || batch > 1024) throw new Error(`invalid batch size ${batch}`);
-    const { fd, name, offloads } = addon.tunOpen(opts.name, (opts.offload ?? offloadDefault()) ? OFFLOADS_WANTED : 0);
+    const { fd, name, offloads } = addon.tunOpen(opts.name, (opts.offload ?? tunOffloadEnabled()) ? OFFLOADS_WANTED : 0);
     try {
       addon.linkSet(name, false, mtu);
     } catch (err) {

@@ -4,7 +4,7 @@
 //   1. I/O: UDP receive and send rates of the native bind (recvmmsg / sendmmsg + GSO) against node:dgram
 //      on loopback, 1452-byte datagrams; TUN write and read rates in a namespace.
 //   2. iperf3 TCP through the tunnel between two namespaces for ours↔ours (TUN offloads on, and off with
-//      GRANTWIRE_TUN_OFFLOAD=0), ours↔wireguard-go (ours is the sender) and wireguard-go↔wireguard-go,
+//      GRANTWIRE_OFFLOAD=0), ours↔wireguard-go (ours is the sender) and wireguard-go↔wireguard-go,
 //      plus the bare path (iperf3 over the same veth pair with no tunnel: the ceiling), interleaved over
 //      --runs rounds (median), with ratios against wireguard-go↔wireguard-go and the fraction of the bare
 //      ceiling measured in the same run, and the tunnel processes' CPU per Gbit/s.
@@ -208,7 +208,7 @@ type Pair = 'ours' | 'oursNoOffload' | 'mixed' | 'wggo' | 'bare';
 async function throughput(): Promise<Record<Pair, number>> {
   line(`## iperf3 TCP through the tunnel (${SECONDS} s per transfer, ${RUNS} interleaved round(s), median)`);
   const got: Record<Pair, PairResult[]> = { ours: [], oursNoOffload: [], mixed: [], wggo: [], bare: [] };
-  const noOffload = { GRANTWIRE_TUN_OFFLOAD: '0' };
+  const noOffload = { GRANTWIRE_OFFLOAD: '0' };
   for (let i = 0; i < RUNS; i++) {
     got.bare.push(await bareTransfer(SECONDS));
     got.wggo.push(await transfer('wggo', 'wggo', SECONDS));
@@ -228,7 +228,7 @@ async function throughput(): Promise<Record<Pair, number>> {
   line(row('bare veth, no tunnel (ceiling)', 'bare'));
   line(row('wireguard-go ↔ wireguard-go (baseline)', 'wggo'));
   line(row('ours ↔ ours, TUN offloads on', 'ours'));
-  line(row('ours ↔ ours, offloads off (GRANTWIRE_TUN_OFFLOAD=0)', 'oursNoOffload'));
+  line(row('ours ↔ ours, offloads off (GRANTWIRE_OFFLOAD=0)', 'oursNoOffload'));
   line(row('ours → wireguard-go', 'mixed'));
   line();
   line(`offloads on / off: ${fmt(m.ours / m.oursNoOffload)}× (target ≥ 2×)`);
