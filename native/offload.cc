@@ -258,6 +258,7 @@ uint32_t GroCoalesce(uint8_t* const* pkts, const uint32_t* lens, uint32_t n, uin
   uint32_t total = lens[0];
   uint32_t limit = f0.version == 4 ? 65535 : 65535 + 40;
   bool psh = false;
+  bool fixed_id = false;
   uint32_t k = 1;
   hdr_lens[0] = 0;
   while (k < n && k < kGroMaxSegs) {
@@ -268,6 +269,12 @@ uint32_t GroCoalesce(uint8_t* const* pkts, const uint32_t* lens, uint32_t n, uin
     if (f0.version == 4) {
       // Same TOS (incl. ECN), DF and TTL, same addresses.
       if (p[1] != p0[1] || ((p[6] ^ p0[6]) & 0x40) || p[8] != p0[8] || memcmp(p + 12, p0 + 12, 8) != 0) break;
+      // IDs count up by one per segment (what a connected socket and our split send), so splitting the
+      // merged packet again gives back the very same packets; or, with DF, all equal (unconnected UDP
+      // sends 0), the one relaxation the kernel's GRO makes as well.
+      uint32_t id = Rd16(p + 4);
+      if (k == 1) fixed_id = id == Rd16(p0 + 4) && (p0[6] & 0x40);
+      if (fixed_id ? id != Rd16(p0 + 4) : id != ((Rd16(p0 + 4) + k) & 0xffff)) break;
     } else {
       // Same traffic class and flow label, hop limit, addresses.
       if (memcmp(p, p0, 4) != 0 || p[7] != p0[7] || memcmp(p + 8, p0 + 8, 32) != 0) break;

@@ -250,6 +250,8 @@ const COALESCE: CoalesceCase[] = [
   { name: 'TCP with UDP-only mode', mode: GRO_UDP, stream: () => tcpRun(4, 3, 1200), runs: [1, 1, 1] },
   { name: 'TCP: a sequence gap', mode: GRO_TCP, stream: () => [...tcpRun(4, 2, 1000), ...tcpRun(4, 2, 1000, { seq: 9000, id: 102 })], runs: [2, 2] },
   { name: 'TCP: interleaved flows', mode: GRO_TCP, stream: () => { const a = tcpRun(4, 2, 1000); const b = tcpRun(4, 2, 1000, { sport: 40001, id: 500 }); return [a[0], b[0], a[1], b[1]]; }, runs: [1, 1, 1, 1] },
+  { name: 'TCPv4: contiguous sequence but the IP ID jumps', mode: GRO_TCP, stream: () => [...tcpRun(4, 2, 1000), ...tcpRun(4, 2, 1000, { seq: 7000, id: 900 })], runs: [2, 2] },
+  { name: 'UDPv4: IP ID jumps (a datagram in between was dropped)', mode: GRO_UDP, stream: () => [...udpRun(4, 2, 1000), ...udpRun(4, 2, 1000, 1000, 303)], runs: [2, 2] },
   { name: 'TCP: a SYN never merges', mode: GRO_TCP, stream: () => [pkt({ fam: 4, proto: 'tcp', data: payload(10), flags: TCP_SYN }), ...tcpRun(4, 2, 1000, { seq: 1011 })], runs: [1, 2] },
   { name: 'TCP: FIN ends a run and merges with nothing', mode: GRO_TCP, stream: () => [...tcpRun(4, 2, 1000), pkt({ fam: 4, proto: 'tcp', data: payload(1000), seq: 7000, flags: TCP_ACK | TCP_FIN, ipId: 102 })], runs: [2, 1] },
   { name: 'TCP: different options (timestamp moved on)', mode: GRO_TCP, stream: () => { const a = tcpRun(4, 2, 1000, { options: TS_OPTIONS }); const ts2 = Uint8Array.from(TS_OPTIONS); ts2[7]++; return [...a, ...tcpRun(4, 2, 1000, { seq: 7000, options: ts2, id: 102 })]; }, runs: [2, 2] },
