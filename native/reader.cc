@@ -126,9 +126,9 @@ uint32_t ReadTunVnet(Reader* r) {
       uint32_t total = 0;
       int k = GsoSplit(r->scratch + kVnetHdrLen, r->pend_len, r->pend_hdr, r->pend_next, r->arena + (size_t)n * r->slot_size,
                        r->slot_size, r->lens + n, r->slots - n, &total);
-      if (k < 0) {
-        r->errors++;
-        r->pend_len = 0;
+      if (k <= 0) {
+        if (k < 0) r->errors++;  // malformed: dropped and counted
+        r->pend_len = 0;         // (0 cannot happen with a free slot; never spin on it)
         continue;
       }
       n += (uint32_t)k;
