@@ -50,8 +50,8 @@ const uint32_t kGroTcp = 1, kGroUdp = 2;
 
 // Decides how many of pkts[0..n) (consecutive IP packets, as they would be written in order) merge into
 // one super-segment with pkts[0], given `mode`: same flow and IP header fields, TCP sequence contiguous,
-// IPv4 IDs counting up by one (or all equal with DF), equal payload sizes but a shorter last one. Returns k ≥ 1 (1 when n == 0 is impossible: n ≥ 1 is
-// required). When k > 1, pkts[0]'s headers are rewritten in place for the merged packet (lengths, PSH,
+// IPv4 IDs counting up by one (or all equal with DF), equal payload sizes but a shorter last one; a TCP
+// run holds only plain ACK segments, PSH allowed on the last. Requires n ≥ 1; returns k in 1..n. When k > 1, pkts[0]'s headers are rewritten in place for the merged packet (lengths, PSH,
 // IPv4 header checksum, the L4 checksum field set to the pseudo-header sum) and `h` describes it
 // (NEEDS_CSUM, gso_type, gso_size, csum_start/offset, hdr_len); `hdr_lens[j]` gets the byte count of
 // headers to skip in pkts[j] (its payload follows). When k == 1, nothing is changed and `h` is all zero.
