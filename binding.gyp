@@ -11,6 +11,7 @@
         "native/peercred.cc",
         "native/tun-writer.cc",
         "native/aead.cc",
+        "native/aead-batch.cc",
         "native/offload.cc",
         "native/offload-napi.cc"
       ],

@@ -80,6 +80,13 @@ export interface NativeAddon {
   aeadSeal(key: NativeHandle, counterLo: number, counterHi: number, src: Uint8Array, srcOff: number, len: number, paddedLen: number, out: Uint8Array, outOff: number): number;
   /** Opens msg[ctOff, +ctLen) (ciphertext ‖ tag) into out at outOff; plaintext length or -1. */
   aeadOpen(key: NativeHandle, counterLo: number, counterHi: number, msg: Uint8Array, ctOff: number, ctLen: number, out: Uint8Array, outOff: number): number;
+  /**
+   * A batch of seals (open = false) or opens, split between the event loop and one worker thread
+   * (mode 1), on the event loop only (0), or on the worker only (2, tests). Synchronous: returns when
+   * every job is done, with the number the worker ran. desc: AEAD_DESC_STRIDE int32 per job (counter lo,
+   * counter hi, src offset, length, padded length, out offset, result); see native/aead-batch.cc.
+   */
+  aeadBatch(open: boolean, mode: number, count: number, keys: NativeHandle[], srcs: Uint8Array[], outs: Uint8Array[], desc: Int32Array): number;
 
   /**
    * The TUN reader's split of one packet read with its virtio-net header (10 bytes) into MTU-sized
