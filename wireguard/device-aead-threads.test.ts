@@ -1,6 +1,7 @@
 // Differential: a receiving Device whose transport messages are decrypted as one batch on both cores
 // (aeadThreads 1), on the worker thread only (2), on the event loop as a batch (0), and one packet at a
-// time with node:crypto ('node'). Two peers' datagrams arrive interleaved in the same batches, with
+// time with node:crypto ('node'); the senders seal their packet batches the same ways, and every
+// peer's counters must go up in wire order (seals sent in the order the counters were assigned). Two peers' datagrams arrive interleaved in the same batches, with
 // replays, tampered and truncated messages and junk mixed in. Every receiver must deliver the same
 // packets in the same order, call the inbound filter on the same packets in the same order (dropping
 // some), and count the same drops: which thread decrypted a message cannot be observed.
@@ -26,8 +27,17 @@ class Wire {
       ports: new Uint16Array(slots),
     };
   }
+  /** Counters of transport messages in wire order, by receiver index: must only go up. */
+  readonly counters = new Map<number, number[]>();
   push(buf: Uint8Array, off: number, len: number, addr16: Uint8Array, port: number): void {
     const b = this.batch;
+    if (buf[off] === 4) {
+      const dv = new DataView(buf.buffer, buf.byteOffset + off, len);
+      const idx = dv.getUint32(4, true);
+      const list = this.counters.get(idx) ?? [];
+      list.push(Number(dv.getBigUint64(8, true)));
+      this.counters.set(idx, list);
+    }
     if (b.count === b.bufs.length) throw new Error('wire full');
     b.bufs[b.count].set(buf.subarray(off, off + len));
     b.lens[b.count] = len;
@@ -90,7 +100,7 @@ function mangle(round: number) {
   };
 }
 
-async function run(transport: 'node' | 'auto', aeadThreads: AeadBatchMode): Promise<Outcome> {
+async function run(transport: 'node' | 'auto', aeadThreads: AeadBatchMode, senderThreads: AeadBatchMode = 0): Promise<Outcome> {
   const wireToB = new Wire();
   const wireToA = new Wire();
   const kb = generatePrivateKey();
@@ -113,7 +123,7 @@ async function run(transport: 'node' | 'auto', aeadThreads: AeadBatchMode): Prom
     const addr = toAddr16(Uint8Array.of(192, 0, 2, host));
     const bind = new SinkBind(wireToB, addr, 51820 + host);
     const tun = new FakePacketDevice(`a${host}`, 1420);
-    const d = new Device({ privateKey: k, tun, bind });
+    const d = new Device({ privateKey: k, tun, bind, aeadThreads: senderThreads });
     devices.push(d);
     d.upsertPeer({ publicKey: publicKeyFromPrivate(kb), endpoint: { addr16: addrB, port: 51821 }, allowedIPs: ['10.0.0.2/32'] });
     b.upsertPeer({ publicKey: publicKeyFromPrivate(k), endpoint: { addr16: addr, port: 51820 + host }, allowedIPs: [`10.0.0.${host}/32`] });
@@ -137,19 +147,30 @@ async function run(transport: 'node' | 'auto', aeadThreads: AeadBatchMode): Prom
   await pump();
   // Rounds of interleaved traffic: packet payloads end with (sender, round, index) so they can be told apart.
   for (let round = 0; round < 40; round++) {
+    const out = senders.map(() => [] as Uint8Array[]);
     for (let i = 0; i < 24; i++) {
-      const s = senders[(i * 5 + round) % 2];
+      const si = (i * 5 + round) % 2;
+      const s = senders[si];
       const len = (round * 97 + i * 61) % 1300;
       const pkt = buildFillerPacket(`10.0.0.${s.host}`, '10.0.0.2', len + 4, i);
       pkt[pkt.length - 4] = s.host;
       pkt[pkt.length - 3] = round;
       pkt[pkt.length - 2] = i;
       pkt[pkt.length - 1] = (round + i) & 0xff;
-      s.tun.inject(pkt);
+      out[si].push(pkt);
     }
+    // Each sender reads its packets as one batch (so its seals are batched), split in two by round.
+    senders.forEach((s, si) => {
+      const cut = round % 3 === 0 ? out[si].length : 1 + (round % Math.max(1, out[si].length - 1));
+      s.tun.inject(...out[si].slice(0, cut));
+      if (cut < out[si].length) s.tun.inject(...out[si].slice(cut));
+    });
     wireToB.flush(bindB, mangle(round));
   }
   await pump();
+  for (const [idx, list] of wireToB.counters) {
+    for (let i = 1; i < list.length; i++) if (list[i] <= list[i - 1]) throw new Error(`receiver ${idx}: counter ${list[i]} after ${list[i - 1]} on the wire`);
+  }
   const tag = (p: Uint8Array): string => Buffer.from(p.subarray(p.length - 4)).toString('hex');
   const keyByte = new Map(senders.map((s) => [s.host, s.key[0]]));
   const counters = b.counters();
@@ -162,18 +183,18 @@ async function run(transport: 'node' | 'auto', aeadThreads: AeadBatchMode): Prom
   };
 }
 
-describe.skipIf(AeadBatch.create(1, 0) === null)('Device inbound with the AEAD on both cores', () => {
-  it('delivers, filters and counts exactly like the per-packet path, whichever thread decrypts', async () => {
+describe.skipIf(AeadBatch.create(1, 0) === null)('Device with the AEAD on both cores', () => {
+  it('seals in counter order and delivers, filters and counts exactly like the per-packet path, whichever thread runs the AEAD', async () => {
     const ref = await run('node', 0);
     expect(ref.delivered.length).toBeGreaterThan(500);
     expect(ref.filtered.length).toBeGreaterThan(ref.delivered.length); // the filter dropped some
     expect(ref.counters.drop_replay).toBeGreaterThan(50);
     expect(ref.counters.drop_decrypt_failed).toBeGreaterThan(30);
-    for (const mode of [0, 1, 2] as AeadBatchMode[]) {
-      const got = await run('auto', mode);
-      expect(got.delivered, `mode ${mode}`).toEqual(ref.delivered);
-      expect(got.filtered, `mode ${mode}`).toEqual(ref.filtered);
-      expect(got.counters, `mode ${mode}`).toEqual(ref.counters);
+    for (const [mode, senderMode] of [[0, 0], [1, 1], [2, 2], [1, 0], [0, 1]] as AeadBatchMode[][]) {
+      const got = await run('auto', mode, senderMode);
+      expect(got.delivered, `modes ${mode}/${senderMode}`).toEqual(ref.delivered);
+      expect(got.filtered, `modes ${mode}/${senderMode}`).toEqual(ref.filtered);
+      expect(got.counters, `modes ${mode}/${senderMode}`).toEqual(ref.counters);
     }
   });
 });

@@ -77,6 +77,9 @@ export interface DeviceOptions {
 
 /** Transport messages of one datagram batch decrypted together before the batch is processed in order. */
 const OPEN_BATCH = 128;
+/** Transport messages of one packet batch sealed together (into slots of SEAL_SLOT bytes) before they are sent in order. */
+const SEAL_BATCH = 64;
+const SEAL_SLOT = 2048;
 
 interface IndexEntry {
   peer: Peer;
@@ -101,6 +104,11 @@ export class Device implements PeerHost {
   private readonly openBatch: AeadBatch | null;
   private readonly openJob = new Int32Array(OPEN_BATCH);
   private readonly openKeypair: (Keypair | null)[] = new Array<Keypair | null>(OPEN_BATCH).fill(null);
+  /** Batch sealing while a packet batch is processed (native transport only): output slots and their peers. */
+  private readonly sealBatch: AeadBatch | null;
+  private readonly sealOut: Uint8Array[];
+  private readonly sealPeer: (Peer | null)[] = new Array<Peer | null>(SEAL_BATCH).fill(null);
+  private sealing = false;
   private readonly config: DeviceConfig;
   private hook: PacketHook | null;
   private readonly logger: ((msg: string) => void) | null;
@@ -126,7 +134,10 @@ export class Device implements PeerHost {
     this.rekeyAfterMessages = opts.rekeyAfterMessages ?? REKEY_AFTER_MESSAGES;
     const t = opts.transport ?? 'auto';
     this.transport = t === 'node' ? new TransportCrypto() : t === 'auto' ? (NativeTransportCrypto.create() ?? new TransportCrypto()) : t;
-    this.openBatch = this.transport instanceof NativeTransportCrypto ? AeadBatch.create(OPEN_BATCH, opts.aeadThreads ?? aeadThreadsMode()) : null;
+    const native = this.transport instanceof NativeTransportCrypto;
+    this.openBatch = native ? AeadBatch.create(OPEN_BATCH, opts.aeadThreads ?? aeadThreadsMode()) : null;
+    this.sealBatch = native ? AeadBatch.create(SEAL_BATCH, opts.aeadThreads ?? aeadThreadsMode()) : null;
+    this.sealOut = this.sealBatch ? Array.from({ length: SEAL_BATCH }, () => new Uint8Array(SEAL_SLOT)) : [];
     if (opts.wallClock) this.wall = opts.wallClock;
     else if (opts.clock) {
       const wall0 = Date.now();
@@ -248,6 +259,39 @@ export class Device implements PeerHost {
     this.logger?.(msg);
   }
 
+  deferSeal(peer: Peer, kp: Keypair, counter: number, buf: Uint8Array, off: number, len: number, paddedLen: number): boolean {
+    const sb = this.sealBatch;
+    if (!this.sealing || sb === null || paddedLen + 32 > SEAL_SLOT) return false;
+    if (sb.full) this.flushSeals();
+    const i = sb.count;
+    sb.addSeal(kp.sendKey as NativeAeadKey, kp.remoteIndex, counter, buf, off, len, paddedLen, this.sealOut[i]);
+    this.sealPeer[i] = peer;
+    return true;
+  }
+
+  flushSeals(): void {
+    const sb = this.sealBatch;
+    if (sb === null || sb.count === 0) return;
+    const n = sb.count;
+    try {
+      sb.run();
+    } catch (e) {
+      this.internalError('outbound', e);
+      sb.clear();
+      for (let i = 0; i < n; i++) this.sealPeer[i] = null;
+      this.stats.drop_send_error += n;
+      return;
+    }
+    sb.clear(); // before sending: a send cannot re-enter a batch being read
+    for (let i = 0; i < n; i++) {
+      const peer = this.sealPeer[i]!;
+      this.sealPeer[i] = null;
+      const r = sb.result(i);
+      if (r > 0) peer.sendSealed(this.sealOut[i], r);
+      else this.stats.drop_send_error++;
+    }
+  }
+
   /** @internal timers and peers report exceptions here. */
   reportError(where: string, e: unknown): void {
     this.internalError(where, e);
@@ -293,6 +337,18 @@ export class Device implements PeerHost {
 
   private readonly onPackets = (batch: PacketBatch): void => {
     if (this.closed) return;
+    // Seals are deferred into one batch (both cores) and sent in order at the end, or earlier when
+    // anything else must go out first; the packet device's buffers stay valid until this returns.
+    this.sealing = this.sealBatch !== null && batch.count > 1;
+    try {
+      this.routePackets(batch);
+    } finally {
+      this.sealing = false;
+      this.flushSeals();
+    }
+  };
+
+  private routePackets(batch: PacketBatch): void {
     const hook = this.hook;
     const routes = this.config.allowedIPs;
     for (let i = 0; i < batch.count; i++) {
@@ -313,7 +369,7 @@ export class Device implements PeerHost {
         this.internalError('outbound', e);
       }
     }
-  };
+  }
 
   /** A throwing hook, packet device or bind must not take the device down: count, log (rate-limited), go on. */
   private internalError(where: string, e: unknown): void {
