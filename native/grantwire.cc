@@ -6,6 +6,7 @@
 //   peercred.cc  SO_PEERCRED of a unix-socket connection for the LocalAPI
 //   tun-writer.cc  a TUN writer thread (SPSC ring) so kernel receive work overlaps with JS decryption
 //   aead.cc      in-place ChaCha20-Poly1305 through the OpenSSL Node links (no per-packet objects)
+//   aead-batch.cc  a batch of seals or opens split between the event loop and one worker thread
 //   offload.cc   TUN offloads: split TSO/USO super-segments, coalesce segments into them (GRO);
 //                offload-napi.cc exposes both to tests
 // Threads: every N-API call and every JS callback (reader.cc's batches) runs on the event-loop thread, and
@@ -16,6 +17,9 @@
 //   udp.cc         with udpSenderCreate(..., threaded = true), one std::thread per send queue running
 //                  sendmmsg on submitted batches (at most 4 in flight; the event loop waits when all are)
 // Each is stopped and joined by its close call (tunWriterClose, udpSenderClose) or its finalizer.
+//   aead-batch.cc  one detached std::thread for the process, started by the first split batch, running
+//                  ChaCha20-Poly1305 jobs with its own OpenSSL contexts while aeadBatch waits for it
+//                  (synchronous: it never outlives the call's keys and buffers); idle on a condvar
 #include "common.h"
 
 static napi_value Init(napi_env env, napi_value exports) {
