@@ -127,6 +127,6 @@ describe.skipIf(probe === null)('AeadBatch', () => {
   it('reads GRANTWIRE_AEAD_THREADS', () => {
     expect(aeadThreadsMode({ GRANTWIRE_AEAD_THREADS: '0' })).toBe(0);
     expect(aeadThreadsMode({ GRANTWIRE_AEAD_THREADS: '1' })).toBe(1);
-    expect(aeadThreadsMode({})).toBe(1);
+    expect(aeadThreadsMode({})).toBe(0);
   });
 });

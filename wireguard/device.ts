@@ -7,8 +7,9 @@
 //
 // Everything runs on the event loop; batches from the bind and the packet device are processed
 // synchronously, reusing one plaintext and one ciphertext buffer (nothing is retained per packet). With
-// the native transport, a datagram batch's transport messages are first decrypted in place as one
-// native batch split over two threads (aead-batch.ts); the batch is then processed in order as before.
+// the native transport and aeadThreads 1 (GRANTWIRE_AEAD_THREADS=1), a datagram batch's transport messages
+// are first decrypted in place as one native batch split over two threads (aead-batch.ts), and a packet
+// batch's seals are deferred into one; the batch is then processed, and sent, in order as before.
 // close() closes the bind and the packet device too.
 import { checkKeyLength } from '../crypto/key.js';
 import { readU16BE, readU32LE, readU64LE } from './bytes.js';
@@ -68,9 +69,9 @@ export interface DeviceOptions {
    */
   transport?: 'auto' | 'node' | TransportAead;
   /**
-   * Where the native transport's batch decryption runs: 1 split between the event loop and a worker
-   * thread, 0 the event loop only, 2 the worker only (tests). Default: GRANTWIRE_AEAD_THREADS (0 or 1).
-   * Without the native transport, every packet is opened on its own on the event loop.
+   * The native transport's AEAD: 0 one packet per call on the event loop (the default), 1 batches split
+   * between the event loop and a worker thread, 2 batches on the worker only (tests). Default from
+   * GRANTWIRE_AEAD_THREADS (=1 for mode 1). Without the native transport, always per packet.
    */
   aeadThreads?: AeadBatchMode;
 }
@@ -134,9 +135,11 @@ export class Device implements PeerHost {
     this.rekeyAfterMessages = opts.rekeyAfterMessages ?? REKEY_AFTER_MESSAGES;
     const t = opts.transport ?? 'auto';
     this.transport = t === 'node' ? new TransportCrypto() : t === 'auto' ? (NativeTransportCrypto.create() ?? new TransportCrypto()) : t;
-    const native = this.transport instanceof NativeTransportCrypto;
-    this.openBatch = native ? AeadBatch.create(OPEN_BATCH, opts.aeadThreads ?? aeadThreadsMode()) : null;
-    this.sealBatch = native ? AeadBatch.create(SEAL_BATCH, opts.aeadThreads ?? aeadThreadsMode()) : null;
+    // Mode 0 is the per-packet path exactly (no batches); 1 and 2 batch the AEAD onto the worker thread.
+    const mode = opts.aeadThreads ?? aeadThreadsMode();
+    const batched = this.transport instanceof NativeTransportCrypto && mode !== 0;
+    this.openBatch = batched ? AeadBatch.create(OPEN_BATCH, mode) : null;
+    this.sealBatch = batched ? AeadBatch.create(SEAL_BATCH, mode) : null;
     this.sealOut = this.sealBatch ? Array.from({ length: SEAL_BATCH }, () => new Uint8Array(SEAL_SLOT)) : [];
     if (opts.wallClock) this.wall = opts.wallClock;
     else if (opts.clock) {
