@@ -5,19 +5,15 @@
 // key: a packet only sets the nonce, runs update/final and reads or sets the tag.
 //
 // Nonce = 4 zero bytes ‖ counter as u64 little-endian (WireGuard). No associated data (transport).
-// Not thread-safe per key (the contexts are reused); the event loop is the only user.
-#include "common.h"
+// A key's two contexts are not thread-safe (they are reused); only the event loop uses them. The raw key
+// is kept too, so aead-batch.cc's worker thread can run its own contexts on it.
+#include "aead.h"
 
-#include <openssl/evp.h>
+#include <openssl/crypto.h>
 
 namespace gw {
 
 namespace {
-
-struct AeadKey {
-  EVP_CIPHER_CTX* enc;
-  EVP_CIPHER_CTX* dec;
-};
 
 const uint8_t kZeros[16] = {0};
 
@@ -25,10 +21,13 @@ void FreeKey(napi_env, void* data, void*) {
   AeadKey* k = static_cast<AeadKey*>(data);
   EVP_CIPHER_CTX_free(k->enc);  // also cleanses the key schedule
   EVP_CIPHER_CTX_free(k->dec);
+  OPENSSL_cleanse(k->raw, sizeof k->raw);
   delete k;
 }
 
-bool GetKey(napi_env env, napi_value v, AeadKey** out) {
+}  // namespace
+
+bool GetAeadKey(napi_env env, napi_value v, AeadKey** out) {
   void* p = nullptr;
   napi_valuetype t;
   if (napi_typeof(env, v, &t) != napi_ok || t != napi_external) return false;
@@ -37,11 +36,7 @@ bool GetKey(napi_env env, napi_value v, AeadKey** out) {
   return true;
 }
 
-void Nonce(uint8_t iv[12], uint32_t lo, uint32_t hi) {
-  memset(iv, 0, 4);
-  for (int i = 0; i < 4; i++) iv[4 + i] = (uint8_t)(lo >> (8 * i));
-  for (int i = 0; i < 4; i++) iv[8 + i] = (uint8_t)(hi >> (8 * i));
-}
+namespace {
 
 bool GetU32(napi_env env, napi_value v, uint32_t* out) {
   napi_valuetype t;
@@ -50,6 +45,45 @@ bool GetU32(napi_env env, napi_value v, uint32_t* out) {
 }
 
 }  // namespace
+
+void AeadNonce(uint8_t iv[12], uint32_t lo, uint32_t hi) {
+  memset(iv, 0, 4);
+  for (int i = 0; i < 4; i++) iv[4 + i] = (uint8_t)(lo >> (8 * i));
+  for (int i = 0; i < 4; i++) iv[8 + i] = (uint8_t)(hi >> (8 * i));
+}
+
+int AeadSealRaw(EVP_CIPHER_CTX* ctx, const uint8_t* key, uint32_t lo, uint32_t hi, const uint8_t* src, int len, int padded, uint8_t* dst) {
+  uint8_t iv[12];
+  AeadNonce(iv, lo, hi);
+  int n = 0;
+  if (EVP_EncryptInit_ex(ctx, nullptr, nullptr, key, iv) != 1 || (len > 0 && EVP_EncryptUpdate(ctx, dst, &n, src, len) != 1)) return -1;
+  for (int done = len; done < padded;) {
+    int chunk = padded - done > 16 ? 16 : padded - done;
+    if (EVP_EncryptUpdate(ctx, dst + done, &n, kZeros, chunk) != 1) return -1;
+    done += chunk;
+  }
+  if (EVP_EncryptFinal_ex(ctx, dst + padded, &n) != 1 || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, 16, dst + padded) != 1) return -1;
+  return padded + 16;
+}
+
+int AeadOpenRaw(EVP_CIPHER_CTX* ctx, const uint8_t* key, uint32_t lo, uint32_t hi, const uint8_t* ct, int ct_len, uint8_t* out) {
+  if (ct_len < 16) return -1;
+  int plen = ct_len - 16;
+  uint8_t iv[12];
+  AeadNonce(iv, lo, hi);
+  uint8_t tag[16];
+  memcpy(tag, ct + plen, 16);  // copy first: in place, the plaintext never reaches the tag, but be safe
+  int n = 0;
+  if (EVP_DecryptInit_ex(ctx, nullptr, nullptr, key, iv) != 1 || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, 16, tag) != 1 ||
+      (plen > 0 && EVP_DecryptUpdate(ctx, out, &n, ct, plen) != 1)) {
+    return -1;
+  }
+  if (EVP_DecryptFinal_ex(ctx, out + plen, &n) != 1) {
+    memset(out, 0, (size_t)plen);  // do not leave unauthenticated plaintext behind
+    return -1;
+  }
+  return plen;
+}
 
 // aeadKey(raw: 32 bytes) -> key handle
 static napi_value Key(napi_env env, napi_callback_info info) {
@@ -60,6 +94,7 @@ static napi_value Key(napi_env env, napi_callback_info info) {
   size_t len;
   if (argc < 1 || !GetBytes(env, argv[0], &raw, &len) || len != 32) return ThrowType(env, "aeadKey(key: 32 bytes)");
   AeadKey* k = new AeadKey();
+  memcpy(k->raw, raw, 32);
   k->enc = EVP_CIPHER_CTX_new();
   k->dec = EVP_CIPHER_CTX_new();
   uint8_t iv[12] = {0};
@@ -85,29 +120,14 @@ static napi_value Seal(napi_env env, napi_callback_info info) {
   uint8_t *src, *out;
   size_t src_bytes, out_bytes;
   int32_t src_off, len, padded, out_off;
-  if (argc < 9 || !GetKey(env, argv[0], &k) || !GetU32(env, argv[1], &lo) || !GetU32(env, argv[2], &hi) ||
+  if (argc < 9 || !GetAeadKey(env, argv[0], &k) || !GetU32(env, argv[1], &lo) || !GetU32(env, argv[2], &hi) ||
       !GetBytes(env, argv[3], &src, &src_bytes) || !GetInt32(env, argv[4], &src_off) || !GetInt32(env, argv[5], &len) ||
       !GetInt32(env, argv[6], &padded) || !GetBytes(env, argv[7], &out, &out_bytes) || !GetInt32(env, argv[8], &out_off) ||
       src_off < 0 || len < 0 || padded < len || padded - len > 15 + 65536 || out_off < 0 ||
       (size_t)src_off + (size_t)len > src_bytes || (size_t)out_off + (size_t)padded + 16 > out_bytes) {
     return ThrowType(env, "aeadSeal(key, lo, hi, src, srcOff, len, paddedLen, out, outOff): bad arguments or ranges");
   }
-  uint8_t iv[12];
-  Nonce(iv, lo, hi);
-  int n = 0;
-  uint8_t* dst = out + out_off;
-  if (EVP_EncryptInit_ex(k->enc, nullptr, nullptr, nullptr, iv) != 1 || (len > 0 && EVP_EncryptUpdate(k->enc, dst, &n, src + src_off, len) != 1)) {
-    return ThrowErrno(env, "aeadSeal", EIO);
-  }
-  for (int done = len; done < padded;) {
-    int chunk = padded - done > 16 ? 16 : padded - done;
-    if (EVP_EncryptUpdate(k->enc, dst + done, &n, kZeros, chunk) != 1) return ThrowErrno(env, "aeadSeal", EIO);
-    done += chunk;
-  }
-  if (EVP_EncryptFinal_ex(k->enc, dst + padded, &n) != 1 ||
-      EVP_CIPHER_CTX_ctrl(k->enc, EVP_CTRL_AEAD_GET_TAG, 16, dst + padded) != 1) {
-    return ThrowErrno(env, "aeadSeal", EIO);
-  }
+  if (AeadSealRaw(k->enc, nullptr, lo, hi, src + src_off, len, padded, out + out_off) < 0) return ThrowErrno(env, "aeadSeal", EIO);
   return Int(env, padded + 16);
 }
 
@@ -122,37 +142,21 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   uint8_t *msg, *out;
   size_t msg_bytes, out_bytes;
   int32_t ct_off, ct_len, out_off;
-  if (argc < 8 || !GetKey(env, argv[0], &k) || !GetU32(env, argv[1], &lo) || !GetU32(env, argv[2], &hi) ||
+  if (argc < 8 || !GetAeadKey(env, argv[0], &k) || !GetU32(env, argv[1], &lo) || !GetU32(env, argv[2], &hi) ||
       !GetBytes(env, argv[3], &msg, &msg_bytes) || !GetInt32(env, argv[4], &ct_off) || !GetInt32(env, argv[5], &ct_len) ||
       !GetBytes(env, argv[6], &out, &out_bytes) || !GetInt32(env, argv[7], &out_off) || ct_off < 0 || ct_len < 0 ||
       out_off < 0 || (size_t)ct_off + (size_t)ct_len > msg_bytes) {
     return ThrowType(env, "aeadOpen(key, lo, hi, msg, ctOff, ctLen, out, outOff): bad arguments or ranges");
   }
-  if (ct_len < 16) return Int(env, -1);
-  int plen = ct_len - 16;
-  if ((size_t)out_off + (size_t)plen > out_bytes) return ThrowType(env, "aeadOpen: output too small");
-  uint8_t iv[12];
-  Nonce(iv, lo, hi);
-  uint8_t tag[16];
-  memcpy(tag, msg + ct_off + plen, 16);  // copy first: in-place decryption may overwrite nothing past plen, but be safe
-  int n = 0;
-  if (EVP_DecryptInit_ex(k->dec, nullptr, nullptr, nullptr, iv) != 1 ||
-      EVP_CIPHER_CTX_ctrl(k->dec, EVP_CTRL_AEAD_SET_TAG, 16, tag) != 1 ||
-      (plen > 0 && EVP_DecryptUpdate(k->dec, out + out_off, &n, msg + ct_off, plen) != 1)) {
-    return Int(env, -1);
-  }
-  if (EVP_DecryptFinal_ex(k->dec, out + out_off + plen, &n) != 1) {
-    // Do not leave unauthenticated plaintext behind.
-    memset(out + out_off, 0, (size_t)plen);
-    return Int(env, -1);
-  }
-  return Int(env, plen);
+  if (ct_len >= 16 && (size_t)out_off + (size_t)(ct_len - 16) > out_bytes) return ThrowType(env, "aeadOpen: output too small");
+  return Int(env, AeadOpenRaw(k->dec, nullptr, lo, hi, msg + ct_off, ct_len, out + out_off));
 }
 
 void RegisterAead(napi_env env, napi_value exports) {
   Export(env, exports, "aeadKey", Key);
   Export(env, exports, "aeadSeal", Seal);
   Export(env, exports, "aeadOpen", Open);
+  RegisterAeadBatch(env, exports);
 }
 
 }  // namespace gw

@@ -108,6 +108,7 @@ void RegisterReader(napi_env env, napi_value exports);
 void RegisterPeercred(napi_env env, napi_value exports);
 void RegisterTunWriter(napi_env env, napi_value exports);
 void RegisterAead(napi_env env, napi_value exports);
+void RegisterOffload(napi_env env, napi_value exports);
 
 inline void Export(napi_env env, napi_value exports, const char* name, napi_callback cb) {
   napi_value fn;

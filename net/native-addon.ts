@@ -15,11 +15,15 @@ import path from 'node:path';
 export type NativeHandle = { readonly __native: unique symbol };
 
 export interface NativeAddon {
-  /** Opens /dev/net/tun as IFF_TUN|IFF_NO_PI, nonblocking. `name` may be '' or a pattern like 'gw%d'. */
-  tunOpen(name: string): { fd: number; name: string };
+  /**
+   * Opens /dev/net/tun as IFF_TUN|IFF_NO_PI, nonblocking. `name` may be '' or a pattern like 'gw%d'.
+   * `offloads` (TUN_F_* mask, default 0): non-zero adds IFF_VNET_HDR and keeps the richest subset the
+   * kernel accepts (reported back); none accepted → a plain TUN (vnetHdr false).
+   */
+  tunOpen(name: string, offloads?: number): { fd: number; name: string; vnetHdr: boolean; offloads: number };
   fdClose(fd: number): void;
-  /** One packet; returns bytes written or -errno (e.g. -11 EAGAIN: dropped). */
-  tunWrite(fd: number, buf: Uint8Array, off: number, len: number): number;
+  /** One packet; returns bytes written or -errno (e.g. -11 EAGAIN: dropped). vnetHdr: prefix a zero virtio-net header. */
+  tunWrite(fd: number, buf: Uint8Array, off: number, len: number, vnetHdr?: boolean): number;
 
   linkSet(name: string, up: boolean, mtu: number): void;
   addrAdd(name: string, addr: string, prefixLen: number): void;
@@ -41,7 +45,7 @@ export interface NativeAddon {
   udpSendTo(fd: number, family: 4 | 6, buf: Uint8Array, off: number, len: number, addr16: Uint8Array, port: number): number;
 
   readerCreate(
-    kind: 0 | 1,
+    kind: 0 | 1 | 2 | 3,
     fd: number,
     arena: Uint8Array,
     slotSize: number,
@@ -51,15 +55,22 @@ export interface NativeAddon {
     onBatch: (count: number) => void,
   ): NativeHandle;
   readerClose(reader: NativeHandle): void;
-  readerStats(reader: NativeHandle): { batches: number; packets: number; errors: number };
+  /**
+   * supers: reads that carried a TSO/USO super-segment (TUN) or a GRO run of datagrams (UDP), split into
+   * `packets`; gro: 1 when a UDP reader has UDP_GRO on (it falls back to plain recvmmsg when refused).
+   */
+  readerStats(reader: NativeHandle): { batches: number; packets: number; errors: number; supers: number; gro: number };
 
-  /** A TUN writer thread fed through a ring of `slots` packets (see native/tun-writer.cc). */
-  tunWriterCreate(fd: number, slots: number, slotSize: number): NativeHandle;
+  /**
+   * A TUN writer thread fed through a ring of `slots` packets (see native/tun-writer.cc). On a vnet-header
+   * fd, `gro` (1 TCP, 2 UDP, 3 both) merges runs of one flow into super-segments.
+   */
+  tunWriterCreate(fd: number, slots: number, slotSize: number, vnetHdr?: boolean, gro?: number): NativeHandle;
   /** Queues one packet for the writer thread; false when dropped (ring full, too big, closed). */
   tunWriterWrite(writer: NativeHandle, buf: Uint8Array, off: number, len: number): boolean;
   /** Wakes the writer thread for what was queued since the last kick (call once per batch). */
   tunWriterKick(writer: NativeHandle): void;
-  tunWriterStats(writer: NativeHandle): { written: number; dropped: number; errors: number; queued: number };
+  tunWriterStats(writer: NativeHandle): { written: number; dropped: number; errors: number; queued: number; writes: number; merged: number };
   /** Drains, stops and joins the writer thread; idempotent. */
   tunWriterClose(writer: NativeHandle): void;
 
@@ -69,6 +80,24 @@ export interface NativeAddon {
   aeadSeal(key: NativeHandle, counterLo: number, counterHi: number, src: Uint8Array, srcOff: number, len: number, paddedLen: number, out: Uint8Array, outOff: number): number;
   /** Opens msg[ctOff, +ctLen) (ciphertext ‖ tag) into out at outOff; plaintext length or -1. */
   aeadOpen(key: NativeHandle, counterLo: number, counterHi: number, msg: Uint8Array, ctOff: number, ctLen: number, out: Uint8Array, outOff: number): number;
+  /**
+   * A batch of seals (open = false) or opens, split between the event loop and one worker thread
+   * (mode 1), on the event loop only (0), or on the worker only (2, tests). Synchronous: returns when
+   * every job is done, with the number the worker ran. desc: AEAD_DESC_STRIDE int32 per job (counter lo,
+   * counter hi, src offset, length, padded length, out offset, result); see native/aead-batch.cc.
+   */
+  aeadBatch(open: boolean, mode: number, count: number, keys: NativeHandle[], srcs: Uint8Array[], outs: Uint8Array[], desc: Int32Array): number;
+
+  /**
+   * The TUN reader's split of one packet read with its virtio-net header (10 bytes) into MTU-sized
+   * packets in arena slots, from segment firstSeg; count -1 = malformed. For tests (native/offload-napi.cc).
+   */
+  gsoSplit(pkt: Uint8Array, len: number, vnetHdr: Uint8Array, firstSeg: number, arena: Uint8Array, slotSize: number, lens: Uint32Array): { count: number; total: number };
+  /**
+   * The TUN writer's coalescing over `count` packets in arena slots: outputs (virtio-net header + packet)
+   * back to back in `out`, lengths in outLens; returns the output count (-1: out too small). For tests.
+   */
+  groCoalesce(arena: Uint8Array, slotSize: number, lens: Uint32Array, count: number, mode: number, out: Uint8Array, outLens: Uint32Array): number;
 
   /** SO_PEERCRED of a connected unix socket fd; throws when unavailable. */
   peerCred(fd: number): { uid: number; gid: number; pid: number };
@@ -76,6 +105,20 @@ export interface NativeAddon {
 
 export const READER_TUN = 0;
 export const READER_UDP = 1;
+/** A TUN opened with IFF_VNET_HDR: reads carry a virtio-net header; super-segments are split natively. */
+export const READER_TUN_VNET = 2;
+/** A UDP socket with UDP_GRO: coalesced runs of datagrams are cut back into one datagram per slot. */
+export const READER_UDP_GRO = 3;
+
+/** TUNSETOFFLOAD feature bits (linux/if_tun.h). */
+export const TUN_F_CSUM = 0x01;
+export const TUN_F_TSO4 = 0x02;
+export const TUN_F_TSO6 = 0x04;
+export const TUN_F_USO4 = 0x20;
+export const TUN_F_USO6 = 0x40;
+/** Coalescing modes of the TUN writer (native/offload.h). */
+export const GRO_TCP = 1;
+export const GRO_UDP = 2;
 
 let cached: NativeAddon | null | undefined;
 let loadError: string | null = null;

@@ -26,10 +26,13 @@ describe('splitPrefix', () => {
 describe.skipIf(skip)('TunDevice (root, namespace)', () => {
   afterAll(() => deleteNetns(NS));
 
-  // Writes go through the native writer thread by default; the direct write() path is checked too.
+  // Writes go through the native writer thread by default; the direct write() path is checked too. Offloads
+  // (virtio-net header, TSO/USO) are on by default; GRANTWIRE_OFFLOAD=0 gives the plain TUN.
   it.each([
     { name: 'writer thread', env: {} },
     { name: 'direct write()', env: { GRANTWIRE_TUN_WRITER: '0' } },
+    { name: 'offloads off, writer thread', env: { GRANTWIRE_OFFLOAD: '0' } },
+    { name: 'offloads off, direct write()', env: { GRANTWIRE_OFFLOAD: '0', GRANTWIRE_TUN_WRITER: '0' } },
   ])('opens, configures, reads and writes v4/v6 packets, and disappears on close ($name)', ({ env }) => {
     createNetns(NS);
     const out = execFileSync('ip', ['netns', 'exec', NS, process.execPath, '--import', 'tsx', 'test/interop/tun-probe.ts'], {
@@ -57,6 +60,9 @@ describe.skipIf(skip)('TunDevice (root, namespace)', () => {
     expect(r.wrote6).toBe(true);
     expect(r.delivered).toEqual(['2001:db8:2::5:7777:in6', '203.0.113.5:7777:in4']);
     expect(r.stats.txPackets).toBe(2);
+    // Off: exactly none. On: whatever the kernel accepted, always with checksum offload (TSO needs it).
+    if ('GRANTWIRE_OFFLOAD' in env) expect(r.stats.offloads).toBe(0);
+    else expect(r.stats.offloads === 0 || (r.stats.offloads & 1) === 1).toBe(true);
     expect(r.afterClose).toBe(false);
   });
 });

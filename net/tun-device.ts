@@ -2,10 +2,30 @@
 // batched reader (one JS call per batch, into a preallocated arena) and written with one nonblocking
 // write() each. Also configures the interface (MTU, link state, addresses, routes) over rtnetlink.
 //
+// Offloads (default on; `offload: false` or env GRANTWIRE_OFFLOAD=0 / GRANTWIRE_TUN_OFFLOAD=0 turns them off): the TUN is opened
+// with a virtio-net header and TSO/USO + checksum offload, probed feature by feature (a plain TUN when the
+// kernel accepts none). The kernel then hands over up to 64 KiB super-segments, which the native reader
+// splits into MTU-sized packets before JS sees them (the filter and the device still get one IP packet
+// each), and the writer thread merges runs of one flow's segments into super-segments (GRO).
+//
 // The interface is not persistent: closing the device (or the process dying) removes it, together with
 // its addresses and routes. Not safe for use after close().
 import type { PacketBatch, PacketDevice } from './io.js';
-import { READER_TUN, requireNative, type NativeAddon, type NativeHandle } from './native-addon.js';
+import {
+  GRO_TCP,
+  GRO_UDP,
+  READER_TUN,
+  READER_TUN_VNET,
+  TUN_F_CSUM,
+  TUN_F_TSO4,
+  TUN_F_TSO6,
+  TUN_F_USO4,
+  TUN_F_USO6,
+  requireNative,
+  type NativeAddon,
+  type NativeHandle,
+} from './native-addon.js';
+import { tunOffloadEnabled } from './offload-env.js';
 
 export interface TunOptions {
   /** Interface name (≤ 15 bytes), or a kernel pattern like 'gw%d'. */
@@ -19,13 +39,29 @@ export interface TunOptions {
    * write runs the kernel's receive path for the packet; on its own thread that overlaps with decryption.
    */
   writerThread?: boolean;
+  /**
+   * TUN offloads (default true; env GRANTWIRE_OFFLOAD=0 or GRANTWIRE_TUN_OFFLOAD=0 turns them off): virtio-net header, checksum
+   * offload, TSO4/6 and USO4/6 where the kernel has them, with GRO on writes.
+   */
+  offload?: boolean;
 }
+
+/** Offloads asked for: everything the split/coalesce code handles. */
+const OFFLOADS_WANTED = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_USO4 | TUN_F_USO6;
+
 
 export interface TunStats {
   rxPackets: number;
   rxBatches: number;
   txPackets: number;
   txDropped: number;
+  /** Reads that carried a TSO/USO super-segment (split into rxPackets). */
+  rxSuperSegments: number;
+  /** Packets written inside merged super-segments, and write syscalls (writer thread only). */
+  txMerged: number;
+  txWrites: number;
+  /** The TUN_F_* offloads the kernel accepted (0: plain TUN). */
+  offloads: number;
 }
 
 /** Splits 'addr/len' (or a bare address: a host prefix) into its parts; throws on a malformed prefix. */
@@ -63,14 +99,17 @@ export class TunDevice implements PacketDevice {
     if (this.writer !== null) this.addon.tunWriterKick(this.writer);
   };
   private writerMtu: number;
-  private rxBase = { packets: 0, batches: 0 };
+  private rxBase = { packets: 0, batches: 0, supers: 0 };
+  /** TUN_F_* accepted by the kernel; non-zero means every read and write carries a virtio-net header. */
+  readonly offloads: number;
   private readonly deliver = (count: number): void => {
     this.batch.count = count;
     this.onPackets?.(this.batch);
   };
 
-  private constructor(addon: NativeAddon, fd: number, name: string, mtu: number, batch: number) {
+  private constructor(addon: NativeAddon, fd: number, name: string, mtu: number, batch: number, offloads: number) {
     this.addon = addon;
+    this.offloads = offloads;
     this.fd = fd;
     this.name = name;
     this.mtuValue = mtu;
@@ -86,16 +125,16 @@ export class TunDevice implements PacketDevice {
     const batch = opts.batch ?? 64;
     if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) throw new Error(`invalid MTU ${mtu}`);
     if (!Number.isInteger(batch) || batch < 1 || batch > 1024) throw new Error(`invalid batch size ${batch}`);
-    const { fd, name } = addon.tunOpen(opts.name);
+    const { fd, name, offloads } = addon.tunOpen(opts.name, (opts.offload ?? tunOffloadEnabled()) ? OFFLOADS_WANTED : 0);
     try {
       addon.linkSet(name, false, mtu);
     } catch (err) {
       addon.fdClose(fd);
       throw err;
     }
-    const dev = new TunDevice(addon, fd, name, mtu, batch);
+    const dev = new TunDevice(addon, fd, name, mtu, batch, offloads);
     const threaded = opts.writerThread ?? process.env.GRANTWIRE_TUN_WRITER !== '0';
-    if (threaded) dev.writer = addon.tunWriterCreate(fd, WRITER_SLOTS, dev.slotSizeFor(mtu));
+    if (threaded) dev.writer = dev.createWriter(mtu);
     return dev;
   }
 
@@ -116,7 +155,7 @@ export class TunDevice implements PacketDevice {
     if (this.reader !== null && this.slotSizeFor(mtu) > this.slotSize) this.restartReader();
     if (this.writer !== null && this.slotSizeFor(mtu) > this.slotSizeFor(this.writerMtu)) {
       this.addon.tunWriterClose(this.writer);
-      this.writer = this.addon.tunWriterCreate(this.fd, WRITER_SLOTS, this.slotSizeFor(mtu));
+      this.writer = this.createWriter(mtu);
       this.writerMtu = mtu;
     }
   }
@@ -157,6 +196,16 @@ export class TunDevice implements PacketDevice {
 
   private slotSize = 0;
 
+  private get vnet(): boolean {
+    return this.offloads !== 0;
+  }
+
+  private createWriter(mtu: number): NativeHandle {
+    // Merge TCP runs when the kernel takes TSO back in, UDP runs when it takes USO.
+    const gro = (this.offloads & (TUN_F_TSO4 | TUN_F_TSO6) ? GRO_TCP : 0) | (this.offloads & TUN_F_USO4 ? GRO_UDP : 0);
+    return this.addon.tunWriterCreate(this.fd, WRITER_SLOTS, this.slotSizeFor(mtu), this.vnet, gro);
+  }
+
   private slotSizeFor(mtu: number): number {
     // Room for the MTU plus slack, rounded to 64 bytes; at least 2 KiB so small MTUs keep one layout.
     return Math.max(2048, (mtu + 64 + 63) & ~63);
@@ -175,7 +224,7 @@ export class TunDevice implements PacketDevice {
     const bufs: Uint8Array[] = [];
     for (let i = 0; i < this.batchSize; i++) bufs.push(this.arena.subarray(i * this.slotSize, (i + 1) * this.slotSize));
     this.batch.bufs = bufs;
-    this.reader = this.addon.readerCreate(READER_TUN, this.fd, this.arena, this.slotSize, this.batch.lens, null, null, this.deliver);
+    this.reader = this.addon.readerCreate(this.vnet ? READER_TUN_VNET : READER_TUN, this.fd, this.arena, this.slotSize, this.batch.lens, null, null, this.deliver);
   }
 
   private restartReader(): void {
@@ -188,6 +237,7 @@ export class TunDevice implements PacketDevice {
     const s = this.addon.readerStats(this.reader);
     this.rxBase.packets += s.packets;
     this.rxBase.batches += s.batches;
+    this.rxBase.supers += s.supers;
     this.addon.readerClose(this.reader);
     this.reader = null;
   }
@@ -206,7 +256,7 @@ export class TunDevice implements PacketDevice {
       this.txDropped++;
       return false;
     }
-    if (this.addon.tunWrite(this.fd, buf, off, len) >= 0) {
+    if (this.addon.tunWrite(this.fd, buf, off, len, this.vnet) >= 0) {
       this.txPackets++;
       return true;
     }
@@ -215,12 +265,17 @@ export class TunDevice implements PacketDevice {
   }
 
   stats(): TunStats {
-    const s = this.reader !== null ? this.addon.readerStats(this.reader) : { packets: 0, batches: 0 };
+    const s = this.reader !== null ? this.addon.readerStats(this.reader) : { packets: 0, batches: 0, supers: 0 };
+    const w = this.writer !== null ? this.addon.tunWriterStats(this.writer) : null;
     return {
       rxPackets: this.rxBase.packets + s.packets,
       rxBatches: this.rxBase.batches + s.batches,
+      rxSuperSegments: this.rxBase.supers + s.supers,
       txPackets: this.txPackets,
-      txDropped: this.txDropped + (this.writer !== null ? this.addon.tunWriterStats(this.writer).errors : 0),
+      txDropped: this.txDropped + (w?.errors ?? 0),
+      txMerged: w?.merged ?? 0,
+      txWrites: w?.writes ?? this.txPackets,
+      offloads: this.offloads,
     };
   }
 

@@ -116,6 +116,37 @@ describe.skipIf(skip)('NativeUdpBind', () => {
     }
   });
 
+  it.each([
+    { name: 'UDP GRO on', gro: true },
+    { name: 'UDP GRO off', gro: false },
+  ])('receives a GSO run as the datagrams it was made of, in order ($name)', async ({ gro }) => {
+    const a = NativeUdpBind.open({ gso: true });
+    const b = NativeUdpBind.open({ gro });
+    try {
+      const rx = collect(b);
+      const pkt = new Uint8Array(1452);
+      const sizes: number[] = [];
+      for (let i = 0; i < 60; i++) {
+        pkt.fill(i);
+        const len = i === 59 ? 333 : 1452;
+        sizes.push(len);
+        a.send(pkt, 0, len, LO4, b.port);
+      }
+      await until(() => rx.got.length >= 60);
+      expect(rx.got.map((g) => g.payload.length)).toEqual(sizes);
+      expect(rx.got.map((g) => g.payload.charCodeAt(0))).toEqual(sizes.map((_, i) => i));
+      expect(rx.got.every((g) => g.addr === '::ffff:127.0.0.1' && g.port === a.port)).toBe(true);
+      const st = b.stats();
+      expect(st.gro).toBe(gro);
+      // Over loopback a GSO send arrives as one message on a GRO socket.
+      if (gro && a.stats().gso) expect(st.rxCoalesced).toBeGreaterThan(0);
+      else expect(st.rxCoalesced).toBe(0);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   it('interoperates with DgramUdpBind both ways', async () => {
     const n = NativeUdpBind.open();
     const d = await DgramUdpBind.open();

@@ -2,9 +2,12 @@
 // (uv_poll on the event-loop thread, one JS call per batch into a preallocated DatagramBatch); send
 // through a native queue that is flushed with sendmmsg (plus UDP GSO for runs of equal-sized datagrams
 // to one peer) once per turn of the microtask queue, i.e. right after the batch handler that produced
-// the datagrams returns. See scripts/bench/dataplane.ts (--udp) for the numbers against node:dgram.
+// the datagrams returns. With UDP GRO (default on; GRANTWIRE_OFFLOAD=0 or GRANTWIRE_UDP_GRO=0 turns it off)
+// the kernel hands over runs of datagrams from one source as one message, which the native reader cuts
+// back into datagrams, one per slot: fewer trips through the kernel's receive path. See scripts/bench/dataplane.ts (--udp) for the numbers against node:dgram.
 import type { DatagramBatch, UdpBind } from './io.js';
-import { READER_UDP, requireNative, type NativeAddon, type NativeHandle } from './native-addon.js';
+import { READER_UDP, READER_UDP_GRO, requireNative, type NativeAddon, type NativeHandle } from './native-addon.js';
+import { udpGroEnabled } from './offload-env.js';
 
 export interface NativeUdpOptions {
   /** Local port; 0 picks a free one. */
@@ -23,6 +26,8 @@ export interface NativeUdpOptions {
    * true; env GRANTWIRE_UDP_THREAD=0 turns it off).
    */
   senderThread?: boolean;
+  /** Receive with UDP_GRO (default: on unless GRANTWIRE_OFFLOAD=0 or GRANTWIRE_UDP_GRO=0); falls back by itself. */
+  gro?: boolean;
 }
 
 export interface UdpStats {
@@ -32,6 +37,9 @@ export interface UdpStats {
   txDropped: number;
   txSyscalls: number;
   gso: boolean;
+  /** UDP GRO is on, and how many received messages were runs of several datagrams. */
+  gro: boolean;
+  rxCoalesced: number;
 }
 
 export class NativeUdpBind implements UdpBind {
@@ -45,6 +53,7 @@ export class NativeUdpBind implements UdpBind {
   private readonly batch: DatagramBatch;
   private readonly arena: Uint8Array;
   private readonly slotSize: number;
+  private readonly gro: boolean;
   private onDatagrams: ((batch: DatagramBatch) => void) | null = null;
   private flushScheduled = false;
   private readonly flush = (): void => {
@@ -63,6 +72,7 @@ export class NativeUdpBind implements UdpBind {
     this.port = port;
     this.family = family;
     this.slotSize = opts.maxDatagram;
+    this.gro = opts.gro;
     this.arena = new Uint8Array(opts.batch * this.slotSize);
     const bufs: Uint8Array[] = [];
     for (let i = 0; i < opts.batch; i++) bufs.push(this.arena.subarray(i * this.slotSize, (i + 1) * this.slotSize));
@@ -86,6 +96,7 @@ export class NativeUdpBind implements UdpBind {
       sndbuf: opts.sndbuf ?? 4 << 20,
       gso: opts.gso ?? true,
       senderThread: opts.senderThread ?? process.env.GRANTWIRE_UDP_THREAD !== '0',
+      gro: opts.gro ?? udpGroEnabled(),
     };
     if (!Number.isInteger(full.port) || full.port < 0 || full.port > 65535) throw new Error(`invalid port ${full.port}`);
     if (!Number.isInteger(full.batch) || full.batch < 1 || full.batch > 1024) throw new Error(`invalid batch ${full.batch}`);
@@ -100,7 +111,7 @@ export class NativeUdpBind implements UdpBind {
     if (this.reader !== null) throw new Error('udp bind already started');
     this.onDatagrams = onDatagrams;
     const b = this.batch;
-    this.reader = this.addon.readerCreate(READER_UDP, this.fd, this.arena, this.slotSize, b.lens, b.addrs, b.ports, this.deliver);
+    this.reader = this.addon.readerCreate(this.gro ? READER_UDP_GRO : READER_UDP, this.fd, this.arena, this.slotSize, b.lens, b.addrs, b.ports, this.deliver);
   }
 
   send(buf: Uint8Array, off: number, len: number, addr16: Uint8Array, port: number): void {
@@ -118,9 +129,18 @@ export class NativeUdpBind implements UdpBind {
   }
 
   stats(): UdpStats {
-    const r = this.reader !== null ? this.addon.readerStats(this.reader) : { packets: 0, batches: 0 };
+    const r = this.reader !== null ? this.addon.readerStats(this.reader) : { packets: 0, batches: 0, supers: 0, gro: 0 };
     const s = this.addon.udpSenderStats(this.sender);
-    return { rxDatagrams: r.packets, rxBatches: r.batches, txDatagrams: s.sent, txDropped: s.dropped, txSyscalls: s.syscalls, gso: s.gso };
+    return {
+      rxDatagrams: r.packets,
+      rxBatches: r.batches,
+      txDatagrams: s.sent,
+      txDropped: s.dropped,
+      txSyscalls: s.syscalls,
+      gso: s.gso,
+      gro: r.gro === 1,
+      rxCoalesced: r.supers,
+    };
   }
 
   async close(): Promise<void> {

@@ -6,7 +6,10 @@
 // a slice at a time, with cookie replies and per-source rate limits while under load).
 //
 // Everything runs on the event loop; batches from the bind and the packet device are processed
-// synchronously, reusing one plaintext and one ciphertext buffer (nothing is retained per packet).
+// synchronously, reusing one plaintext and one ciphertext buffer (nothing is retained per packet). With
+// the native transport and aeadThreads 1 (GRANTWIRE_AEAD_THREADS=1), a datagram batch's transport messages
+// are first decrypted in place as one native batch split over two threads (aead-batch.ts), and a packet
+// batch's seals are deferred into one; the batch is then processed, and sent, in order as before.
 // close() closes the bind and the packet device too.
 import { checkKeyLength } from '../crypto/key.js';
 import { readU16BE, readU32LE, readU64LE } from './bytes.js';
@@ -19,6 +22,7 @@ import {
   REJECT_AFTER_MESSAGES,
   REKEY_AFTER_MESSAGES,
   REKEY_AFTER_TIME_MS,
+  TRANSPORT_HEADER_SIZE,
 } from './constants.js';
 import { CookieChecker } from './cookie.js';
 import { DeviceCounters } from './counters.js';
@@ -33,7 +37,8 @@ import { classifyMessage } from './messages.js';
 import { Peer, type PeerHost } from './peer.js';
 import { HandshakeReceiver } from './handshake-receiver.js';
 import { TransportCrypto, type TransportAead } from './transport.js';
-import { NativeTransportCrypto } from './native-aead.js';
+import { NativeTransportCrypto, type NativeAeadKey } from './native-aead.js';
+import { AeadBatch, aeadThreadsMode, type AeadBatchMode } from './aead-batch.js';
 import { DeviceConfig, type PeerConfig, type PeerInfo } from './device-config.js';
 
 export type { PeerConfig, PeerInfo } from './device-config.js';
@@ -63,7 +68,19 @@ export interface DeviceOptions {
    * built and node:crypto otherwise; 'node' forces node:crypto; or pass an implementation.
    */
   transport?: 'auto' | 'node' | TransportAead;
+  /**
+   * The native transport's AEAD: 0 one packet per call on the event loop (the default), 1 batches split
+   * between the event loop and a worker thread, 2 batches on the worker only (tests). Default from
+   * GRANTWIRE_AEAD_THREADS (=1 for mode 1). Without the native transport, always per packet.
+   */
+  aeadThreads?: AeadBatchMode;
 }
+
+/** Transport messages of one datagram batch decrypted together before the batch is processed in order. */
+const OPEN_BATCH = 128;
+/** Transport messages of one packet batch sealed together (into slots of SEAL_SLOT bytes) before they are sent in order. */
+const SEAL_BATCH = 64;
+const SEAL_SLOT = 2048;
 
 interface IndexEntry {
   peer: Peer;
@@ -84,6 +101,15 @@ export class Device implements PeerHost {
   readonly rekeyAfterMessages: number;
   readonly sendBuf: Uint8Array;
   private readonly recvBuf: Uint8Array;
+  /** Batch decryption (native transport only): job index per datagram (-1 none) and the keypair used. */
+  private readonly openBatch: AeadBatch | null;
+  private readonly openJob = new Int32Array(OPEN_BATCH);
+  private readonly openKeypair: (Keypair | null)[] = new Array<Keypair | null>(OPEN_BATCH).fill(null);
+  /** Batch sealing while a packet batch is processed (native transport only): output slots and their peers. */
+  private readonly sealBatch: AeadBatch | null;
+  private readonly sealOut: Uint8Array[];
+  private readonly sealPeer: (Peer | null)[] = new Array<Peer | null>(SEAL_BATCH).fill(null);
+  private sealing = false;
   private readonly config: DeviceConfig;
   private hook: PacketHook | null;
   private readonly logger: ((msg: string) => void) | null;
@@ -109,6 +135,12 @@ export class Device implements PeerHost {
     this.rekeyAfterMessages = opts.rekeyAfterMessages ?? REKEY_AFTER_MESSAGES;
     const t = opts.transport ?? 'auto';
     this.transport = t === 'node' ? new TransportCrypto() : t === 'auto' ? (NativeTransportCrypto.create() ?? new TransportCrypto()) : t;
+    // Mode 0 is the per-packet path exactly (no batches); 1 and 2 batch the AEAD onto the worker thread.
+    const mode = opts.aeadThreads ?? aeadThreadsMode();
+    const batched = this.transport instanceof NativeTransportCrypto && mode !== 0;
+    this.openBatch = batched ? AeadBatch.create(OPEN_BATCH, mode) : null;
+    this.sealBatch = batched ? AeadBatch.create(SEAL_BATCH, mode) : null;
+    this.sealOut = this.sealBatch ? Array.from({ length: SEAL_BATCH }, () => new Uint8Array(SEAL_SLOT)) : [];
     if (opts.wallClock) this.wall = opts.wallClock;
     else if (opts.clock) {
       const wall0 = Date.now();
@@ -230,6 +262,39 @@ export class Device implements PeerHost {
     this.logger?.(msg);
   }
 
+  deferSeal(peer: Peer, kp: Keypair, counter: number, buf: Uint8Array, off: number, len: number, paddedLen: number): boolean {
+    const sb = this.sealBatch;
+    if (!this.sealing || sb === null || paddedLen + 32 > SEAL_SLOT) return false;
+    if (sb.full) this.flushSeals();
+    const i = sb.count;
+    sb.addSeal(kp.sendKey as NativeAeadKey, kp.remoteIndex, counter, buf, off, len, paddedLen, this.sealOut[i]);
+    this.sealPeer[i] = peer;
+    return true;
+  }
+
+  flushSeals(): void {
+    const sb = this.sealBatch;
+    if (sb === null || sb.count === 0) return;
+    const n = sb.count;
+    try {
+      sb.run();
+    } catch (e) {
+      this.internalError('outbound', e);
+      sb.clear();
+      for (let i = 0; i < n; i++) this.sealPeer[i] = null;
+      this.stats.drop_send_error += n;
+      return;
+    }
+    sb.clear(); // before sending: a send cannot re-enter a batch being read
+    for (let i = 0; i < n; i++) {
+      const peer = this.sealPeer[i]!;
+      this.sealPeer[i] = null;
+      const r = sb.result(i);
+      if (r > 0) peer.sendSealed(this.sealOut[i], r);
+      else this.stats.drop_send_error++;
+    }
+  }
+
   /** @internal timers and peers report exceptions here. */
   reportError(where: string, e: unknown): void {
     this.internalError(where, e);
@@ -275,6 +340,18 @@ export class Device implements PeerHost {
 
   private readonly onPackets = (batch: PacketBatch): void => {
     if (this.closed) return;
+    // Seals are deferred into one batch (both cores) and sent in order at the end, or earlier when
+    // anything else must go out first; the packet device's buffers stay valid until this returns.
+    this.sealing = this.sealBatch !== null && batch.count > 1;
+    try {
+      this.routePackets(batch);
+    } finally {
+      this.sealing = false;
+      this.flushSeals();
+    }
+  };
+
+  private routePackets(batch: PacketBatch): void {
     const hook = this.hook;
     const routes = this.config.allowedIPs;
     for (let i = 0; i < batch.count; i++) {
@@ -295,7 +372,7 @@ export class Device implements PeerHost {
         this.internalError('outbound', e);
       }
     }
-  };
+  }
 
   /** A throwing hook, packet device or bind must not take the device down: count, log (rate-limited), go on. */
   private internalError(where: string, e: unknown): void {
@@ -312,20 +389,78 @@ export class Device implements PeerHost {
   private readonly onDatagrams = (batch: DatagramBatch): void => {
     if (this.closed) return;
     const now = this.clock.now();
+    const opened = this.openBatch !== null && batch.count > 1 ? this.openTransports(batch, now) : 0;
     for (let i = 0; i < batch.count; i++) {
       const buf = batch.bufs[i];
       const len = batch.lens[i];
       try {
         const type = classifyMessage(buf, len);
-        if (type === MESSAGE_TRANSPORT_TYPE) this.receiveTransport(buf, len, batch.addrs, i * 16, batch.ports[i], now);
-        else if (type === MESSAGE_INITIATION_TYPE || type === MESSAGE_RESPONSE_TYPE) this.handshakes.receive(buf, len, batch.addrs, i * 16, batch.ports[i]);
+        if (type === MESSAGE_TRANSPORT_TYPE) {
+          if (i < opened && this.openJob[i] >= 0) this.receiveOpened(i, buf, len, batch.addrs, i * 16, batch.ports[i], now);
+          else this.receiveTransport(buf, len, batch.addrs, i * 16, batch.ports[i], now);
+        } else if (type === MESSAGE_INITIATION_TYPE || type === MESSAGE_RESPONSE_TYPE) this.handshakes.receive(buf, len, batch.addrs, i * 16, batch.ports[i]);
         else if (type === MESSAGE_COOKIE_REPLY_TYPE) this.receiveCookieReply(buf, now);
         else this.stats.drop_invalid_message++;
       } catch (e) {
         this.internalError('inbound', e);
       }
     }
+    for (let i = 0; i < opened; i++) this.openKeypair[i] = null;
   };
+
+  /**
+   * Decrypts, in place and as one native batch (both cores), the transport messages of the first
+   * OPEN_BATCH datagrams whose keypair can receive now. Nothing else happens here: the batch is then
+   * processed in order, and each opened message goes through the same checks as receiveTransport
+   * (keypair still the same and usable, replay window after authentication, source, filter). Returns
+   * how many datagrams were looked at.
+   */
+  private openTransports(batch: DatagramBatch, now: number): number {
+    const ob = this.openBatch!;
+    const n = Math.min(batch.count, OPEN_BATCH);
+    ob.clear();
+    for (let i = 0; i < n; i++) {
+      this.openJob[i] = -1;
+      const buf = batch.bufs[i];
+      const len = batch.lens[i];
+      if (classifyMessage(buf, len) !== MESSAGE_TRANSPORT_TYPE) continue;
+      const kp = this.indices.get(readU32LE(buf, 4))?.keypair;
+      if (!kp || !kp.canReceive(now)) continue;
+      this.openJob[i] = ob.addOpen(kp.recvKey as NativeAeadKey, buf, len, buf, TRANSPORT_HEADER_SIZE);
+      this.openKeypair[i] = kp;
+    }
+    try {
+      ob.run();
+    } catch (e) {
+      this.internalError('inbound', e);
+      for (let i = 0; i < n; i++) this.openJob[i] = -1; // nothing was decrypted: every message inline
+      ob.clear();
+    }
+    return n;
+  }
+
+  /** A transport message openTransports decrypted in place (plaintext at buf[16]); the rest of receiveTransport. */
+  private receiveOpened(i: number, buf: Uint8Array, len: number, addrs: Uint8Array, addrOff: number, port: number, now: number): void {
+    const c = this.stats;
+    const entry = this.indices.get(readU32LE(buf, 4));
+    const kp = entry?.keypair;
+    if (!entry || !kp) {
+      c.drop_invalid_index++;
+      return;
+    }
+    if (!kp.canReceive(now)) {
+      c.drop_expired_keypair++;
+      return;
+    }
+    // An earlier datagram of this batch replaced the index's keypair: the message was opened with
+    // another key, which is what the per-packet path would have failed to do.
+    const n = kp === this.openKeypair[i] ? this.openBatch!.result(this.openJob[i]) : -1;
+    if (n < 0) {
+      c.drop_decrypt_failed++;
+      return;
+    }
+    this.deliverTransport(entry.peer, kp, buf, len, buf, TRANSPORT_HEADER_SIZE, n, addrs, addrOff, port);
+  }
 
   private receiveTransport(buf: Uint8Array, len: number, addrs: Uint8Array, addrOff: number, port: number, now: number): void {
     const c = this.stats;
@@ -345,12 +480,17 @@ export class Device implements PeerHost {
       c.drop_decrypt_failed++;
       return;
     }
+    this.deliverTransport(entry.peer, kp, buf, len, plain, 0, n, addrs, addrOff, port);
+  }
+
+  /** An authenticated message, n plaintext bytes at plain[off]: replay window, roaming, timers, IP checks, filter, TUN. */
+  private deliverTransport(peer: Peer, kp: Keypair, buf: Uint8Array, len: number, plain: Uint8Array, off: number, n: number, addrs: Uint8Array, addrOff: number, port: number): void {
+    const c = this.stats;
     // Decrypt first, then the replay window: only authenticated counters may move it.
     if (!kp.replay.validateCounter(readU64LE(buf, 8), REJECT_AFTER_MESSAGES)) {
       c.drop_replay++;
       return;
     }
-    const peer = entry.peer;
     peer.setEndpoint(addrs, addrOff, port);
     peer.rxBytes += len;
     c.rx_packets++;
@@ -368,10 +508,10 @@ export class Device implements PeerHost {
     }
     peer.timers.dataReceived();
     // Trim the padding using the IP header's own length; drop if it claims more than we decrypted.
-    const v = plain[0] >> 4;
+    const v = plain[off] >> 4;
     let ipLen: number;
-    if (v === 4 && n >= 20) ipLen = readU16BE(plain, 2);
-    else if (v === 6 && n >= 40) ipLen = readU16BE(plain, 4) + 40;
+    if (v === 4 && n >= 20) ipLen = readU16BE(plain, off + 2);
+    else if (v === 6 && n >= 40) ipLen = readU16BE(plain, off + 4) + 40;
     else {
       c.drop_invalid_ip++;
       return;
@@ -380,16 +520,16 @@ export class Device implements PeerHost {
       c.drop_truncated++;
       return;
     }
-    if (this.config.allowedIPs.lookupSource(plain, 0, ipLen) !== peer) {
+    if (this.config.allowedIPs.lookupSource(plain, off, ipLen) !== peer) {
       c.drop_spoofed_source++;
       return;
     }
     const hook = this.hook;
-    if (hook && !hook.inbound(plain, 0, ipLen, peer.publicKey)) {
+    if (hook && !hook.inbound(plain, off, ipLen, peer.publicKey)) {
       c.drop_filtered_inbound++;
       return;
     }
-    if (!this.tun.write(plain, 0, ipLen)) c.drop_tun_write++;
+    if (!this.tun.write(plain, off, ipLen)) c.drop_tun_write++;
   }
 
   private receiveCookieReply(buf: Uint8Array, now: number): void {

@@ -2,7 +2,7 @@
 // and the send path (wireguard-go peer.go + send.go). The device owns the peers and does the receive
 // dispatch; a peer asks it for indices, buffers and the socket through PeerHost.
 // Not concurrency-safe; everything runs on the event loop.
-import { KEY_SIZE, MAX_STAGED_PACKETS, REKEY_ON_RECEIVE_AGE_MS, REKEY_TIMEOUT_MS } from './constants.js';
+import { AEAD_TAG_SIZE, KEY_SIZE, MAX_STAGED_PACKETS, TRANSPORT_HEADER_SIZE, REKEY_ON_RECEIVE_AGE_MS, REKEY_TIMEOUT_MS } from './constants.js';
 import { CookieGenerator } from './cookie.js';
 import type { CryptoBackend } from '../crypto/backend.js';
 import { type HandshakeEngine, PeerHandshake } from './handshake.js';
@@ -32,6 +32,13 @@ export interface PeerHost {
   newIndex(peer: Peer): number;
   freeIndex(index: number): void;
   attachKeypair(index: number, kp: Keypair): void;
+  /**
+   * Takes a transport message to seal later, in one batch on both cores, and to hand back through
+   * Peer.sendSealed in the order taken; false = seal and send it now. The counter is already assigned.
+   */
+  deferSeal(peer: Peer, kp: Keypair, counter: number, buf: Uint8Array, off: number, len: number, paddedLen: number): boolean;
+  /** Seals and sends every deferred message, in order (before anything else goes out). */
+  flushSeals(): void;
   log(msg: string): void;
   reportError(where: string, e: unknown): void;
 }
@@ -281,8 +288,11 @@ export class Peer implements TimerTarget {
     const host = this.host;
     const counter = kp.sendNonce++;
     const padded = paddedLength(len, host.mtu);
-    const n = host.transport.seal(kp.sendKey, kp.remoteIndex, counter, buf, off, len, padded, host.sendBuf);
-    this.send(host.sendBuf, 0, n);
+    let n = TRANSPORT_HEADER_SIZE + padded + AEAD_TAG_SIZE;
+    if (!host.deferSeal(this, kp, counter, buf, off, len, padded)) {
+      n = host.transport.seal(kp.sendKey, kp.remoteIndex, counter, buf, off, len, padded, host.sendBuf);
+      this.send(host.sendBuf, 0, n);
+    }
     this.txBytes += n;
     const c = host.stats;
     c.tx_packets++;
@@ -293,8 +303,19 @@ export class Peer implements TimerTarget {
     else c.keepalives_sent++;
   }
 
-  /** A failing socket send is a lost datagram (as UDP would be), never an exception for the caller. */
+  /** A message sealed by the host's batch (deferSeal), sent in the order it was deferred. */
+  sendSealed(buf: Uint8Array, len: number): void {
+    this.sendNow(buf, 0, len);
+  }
+
+  /** Anything sent directly goes out after the deferred seals, so the peer's datagrams keep their order. */
   private send(buf: Uint8Array, off: number, len: number): void {
+    this.host.flushSeals();
+    this.sendNow(buf, off, len);
+  }
+
+  /** A failing socket send is a lost datagram (as UDP would be), never an exception for the caller. */
+  private sendNow(buf: Uint8Array, off: number, len: number): void {
     try {
       this.host.bind.send(buf, off, len, this.endpointAddr, this.endpointPort);
     } catch (e) {
@@ -305,6 +326,7 @@ export class Peer implements TimerTarget {
 
   /** Copies a packet into the staged ring (reusing slot buffers); the oldest is dropped when full. */
   private stage(buf: Uint8Array, off: number, len: number): void {
+    this.host.flushSeals(); // a deferred seal may still read a staged slot about to be reused
     if (this.stagedCount === MAX_STAGED_PACKETS) {
       this.stagedHead = (this.stagedHead + 1) % MAX_STAGED_PACKETS;
       this.stagedCount--;

@@ -86,6 +86,7 @@ export async function startStandalone(o: StandaloneOptions): Promise<Standalone>
   try {
     const tun = TunDevice.open({ name: o.tunName, mtu: cfg.interface.mtu ?? 1420 });
     undo.push(() => tun.close());
+    log(`tun ${tun.name}: offloads 0x${tun.offloads.toString(16)}${tun.offloads === 0 ? ' (off: plain TUN)' : ''}`);
     const useNative = (o.udp ?? 'native') === 'native' && loadNative() !== null;
     const bind: UdpBind = useNative
       ? NativeUdpBind.open({ port: cfg.interface.listenPort ?? 0 })

@@ -3,9 +3,11 @@
 // The data plane end to end, all in one invocation on this machine (root; namespaces named gwb-*):
 //   1. I/O: UDP receive and send rates of the native bind (recvmmsg / sendmmsg + GSO) against node:dgram
 //      on loopback, 1452-byte datagrams; TUN write and read rates in a namespace.
-//   2. iperf3 TCP through the tunnel between two namespaces for ours↔ours, ours↔wireguard-go (ours is
-//      the sender) and wireguard-go↔wireguard-go, interleaved over --runs rounds (median), with ratios
-//      against wireguard-go↔wireguard-go measured in the same run.
+//   2. iperf3 TCP through the tunnel between two namespaces for ours↔ours (TUN offloads on, and off with
+//      GRANTWIRE_OFFLOAD=0; and with the AEAD batched on two threads, GRANTWIRE_AEAD_THREADS=1), ours↔wireguard-go (ours is the sender) and wireguard-go↔wireguard-go,
+//      plus the bare path (iperf3 over the same veth pair with no tunnel: the ceiling), interleaved over
+//      --runs rounds (median), with ratios against wireguard-go↔wireguard-go and the fraction of the bare
+//      ceiling measured in the same run, and the tunnel processes' CPU per Gbit/s.
 //   3. Handshakes consumed per second on one core (wireguard/handshake-bench.ts).
 // --profile DIR runs one extra ours↔ours transfer with `node --cpu-prof` on both agents and prints where
 // the time goes (self time by function). --soak SECONDS runs ours↔ours traffic (with a 10 s rekey
@@ -130,6 +132,19 @@ interface PairResult {
   gbps: number;
   retransmits: number;
   pids: number[];
+  /** CPU seconds per second (cores) the tunnel processes of both sides used during the transfer. */
+  cores: number;
+}
+
+/** utime + stime of a process, in seconds (clock ticks at the usual USER_HZ = 100). */
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return NaN;
+  }
 }
 
 let pairCounter = 0;
@@ -138,7 +153,7 @@ let pairCounter = 0;
  * Two namespaces with one node each (a: server side, b: client side), traffic b → a through the tunnel.
  * `during` runs while both nodes are up (the iperf3 transfer, or a soak).
  */
-async function withPair<T>(a: Kind, b: Kind, opts: { nodeArgs?: string[]; ourArgs?: string[]; tag?: string }, during: (ctx: { scope: NetnsScope; nsA: string; nsB: string; nodes: RunningNode[] }) => Promise<T>): Promise<T> {
+async function withPair<T>(a: Kind, b: Kind, opts: { nodeArgs?: string[]; ourArgs?: string[]; tag?: string; env?: NodeJS.ProcessEnv }, during: (ctx: { scope: NetnsScope; nsA: string; nsB: string; nodes: RunningNode[] }) => Promise<T>): Promise<T> {
   const scope = new NetnsScope();
   const dir = tmpDir('gwb-');
   const tag = opts.tag ?? `gwb${pairCounter++ % 10}-`;
@@ -149,12 +164,12 @@ async function withPair<T>(a: Kind, b: Kind, opts: { nodeArgs?: string[]; ourArg
     const na = await startNode(scope, {
       kind: a, ns: p.a, ifname: `${tag}a0`, keys: ka, port: 51820, address: '198.51.100.1/24',
       peers: [{ pub: kb.pub, allowedIPs: ['198.51.100.2/32'], endpoint: '192.0.2.2:51821' }],
-      nodeArgs: opts.nodeArgs, extraArgs: opts.ourArgs,
+      nodeArgs: opts.nodeArgs, extraArgs: opts.ourArgs, env: opts.env,
     }, dir);
     const nb = await startNode(scope, {
       kind: b, ns: p.b, ifname: `${tag}b0`, keys: kb, port: 51821, address: '198.51.100.2/24',
       peers: [{ pub: ka.pub, allowedIPs: ['198.51.100.1/32'], endpoint: '192.0.2.1:51820' }],
-      nodeArgs: opts.nodeArgs, extraArgs: opts.ourArgs,
+      nodeArgs: opts.nodeArgs, extraArgs: opts.ourArgs, env: opts.env,
     }, dir);
     return await during({ scope, nsA: p.a, nsB: p.b, nodes: [na, nb] });
   } finally {
@@ -162,38 +177,79 @@ async function withPair<T>(a: Kind, b: Kind, opts: { nodeArgs?: string[]; ourArg
   }
 }
 
-async function transfer(a: Kind, b: Kind, seconds: number, nodeArgs?: string[]): Promise<PairResult> {
-  return withPair(a, b, { nodeArgs }, async ({ scope, nsA, nsB, nodes }) => {
+async function transfer(a: Kind, b: Kind, seconds: number, nodeArgs?: string[], env?: NodeJS.ProcessEnv): Promise<PairResult> {
+  return withPair(a, b, { nodeArgs, env }, async ({ scope, nsA, nsB, nodes }) => {
     // Handshake first so the transfer measures the steady state.
     await new Promise<void>((resolve) => execFile('ip', ['netns', 'exec', nsB, 'ping', '-c', '2', '-i', '0.2', '-W', '2', '198.51.100.1'], () => resolve()));
+    const all = nodes.map((n) => n.proc.pid ?? 0);
+    const cpu0 = all.reduce((s, p) => s + cpuSeconds(p), 0);
+    const t0 = process.hrtime.bigint();
     const r = await iperf(scope, nsA, '198.51.100.1', nsB, seconds, 5401);
-    return { ...r, pids: nodes.filter((n) => n.spec.kind === 'ours').map((n) => n.proc.pid ?? 0) };
+    const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+    const cores = (all.reduce((s, p) => s + cpuSeconds(p), 0) - cpu0) / wall;
+    return { ...r, cores, pids: nodes.filter((n) => n.spec.kind === 'ours').map((n) => n.proc.pid ?? 0) };
   });
 }
 
-async function throughput(): Promise<{ ours: number; mixed: number; wggo: number }> {
+/** iperf3 over the veth pair itself, no tunnel: what this machine can move at all (the ceiling). */
+async function bareTransfer(seconds: number): Promise<PairResult> {
+  const scope = new NetnsScope();
+  try {
+    const p = scope.pair('gwbr-');
+    const r = await iperf(scope, p.a, '192.0.2.1', p.b, seconds, 5403);
+    return { ...r, cores: NaN, pids: [] };
+  } finally {
+    await scope.cleanup();
+  }
+}
+
+type Pair = 'ours' | 'oursAeadThreads' | 'oursNoOffload' | 'mixed' | 'wggo' | 'bare';
+
+async function throughput(): Promise<Record<Pair, number>> {
   line(`## iperf3 TCP through the tunnel (${SECONDS} s per transfer, ${RUNS} interleaved round(s), median)`);
-  const got: Record<'ours' | 'mixed' | 'wggo', PairResult[]> = { ours: [], mixed: [], wggo: [] };
+  const got: Record<Pair, PairResult[]> = { ours: [], oursAeadThreads: [], oursNoOffload: [], mixed: [], wggo: [], bare: [] };
+  const noOffload = { GRANTWIRE_OFFLOAD: '0' };
   for (let i = 0; i < RUNS; i++) {
+    got.bare.push(await bareTransfer(SECONDS));
     got.wggo.push(await transfer('wggo', 'wggo', SECONDS));
     got.ours.push(await transfer('ours', 'ours', SECONDS));
+    got.oursAeadThreads.push(await transfer('ours', 'ours', SECONDS, undefined, { GRANTWIRE_AEAD_THREADS: '1' }));
+    got.oursNoOffload.push(await transfer('ours', 'ours', SECONDS, undefined, noOffload));
     got.mixed.push(await transfer('wggo', 'ours', SECONDS));
   }
-  const m = {
-    ours: median(got.ours.map((r) => r.gbps)),
-    mixed: median(got.mixed.map((r) => r.gbps)),
-    wggo: median(got.wggo.map((r) => r.gbps)),
-  };
-  const rt = (k: keyof typeof got): string => fmt(median(got[k].map((r) => r.retransmits)), 0);
-  const all = (k: keyof typeof got): string => got[k].map((r) => fmt(r.gbps, 3)).join(', ');
-  line('| pair | Gbit/s (median) | runs | retransmits | ratio vs wireguard-go↔wireguard-go |');
-  line('|---|---|---|---|---|');
-  line(`| wireguard-go ↔ wireguard-go (baseline) | ${fmt(m.wggo, 3)} | ${all('wggo')} | ${rt('wggo')} | 1.00× |`);
-  line(`| ours ↔ ours | ${fmt(m.ours, 3)} | ${all('ours')} | ${rt('ours')} | ${fmt(m.ours / m.wggo)}× |`);
-  line(`| ours → wireguard-go | ${fmt(m.mixed, 3)} | ${all('mixed')} | ${rt('mixed')} | ${fmt(m.mixed / m.wggo)}× |`);
+  const m = Object.fromEntries((Object.keys(got) as Pair[]).map((k) => [k, median(got[k].map((r) => r.gbps))])) as Record<Pair, number>;
+  const rt = (k: Pair): string => fmt(median(got[k].map((r) => r.retransmits)), 0);
+  const all = (k: Pair): string => got[k].map((r) => fmt(r.gbps, 3)).join(', ');
+  // Cores (CPU s per s, both sides' tunnel processes) per Gbit/s moved: lower is better.
+  const cpu = (k: Pair): string => fmt(median(got[k].map((r) => r.cores / r.gbps)), 2);
+  const row = (label: string, k: Pair): string =>
+    `| ${label} | ${fmt(m[k], 3)} | ${all(k)} | ${rt(k)} | ${k === 'wggo' ? '1.00' : fmt(m[k] / m.wggo)}× | ${fmt((100 * m[k]) / m.bare, 1)}% | ${k === 'bare' ? '-' : cpu(k)} |`;
+  line('| pair | Gbit/s (median) | runs | retransmits | ratio vs wireguard-go↔wireguard-go | of bare ceiling | cores per Gbit/s |');
+  line('|---|---|---|---|---|---|---|');
+  line(row('bare veth, no tunnel (ceiling)', 'bare'));
+  line(row('wireguard-go ↔ wireguard-go (baseline)', 'wggo'));
+  line(row('ours ↔ ours, TUN offloads on', 'ours'));
+  line(row('ours ↔ ours, AEAD batched on two threads (GRANTWIRE_AEAD_THREADS=1)', 'oursAeadThreads'));
+  line(row('ours ↔ ours, offloads off (GRANTWIRE_OFFLOAD=0)', 'oursNoOffload'));
+  line(row('ours → wireguard-go', 'mixed'));
   line();
+  // On and off run back to back in each round, so their ratio per round cancels most of the load drift
+  // between rounds on a shared machine; the median of those is the figure to compare with the target.
+  const paired = median(got.ours.map((r, i) => r.gbps / got.oursNoOffload[i].gbps));
+  const cpuRatio = median(got.ours.map((r, i) => got.oursNoOffload[i].cores / got.oursNoOffload[i].gbps / (r.cores / r.gbps)));
+  line(`offloads on / off: ${fmt(m.ours / m.oursNoOffload)}× by medians, ${fmt(paired)}× paired per round (target ≥ 2×); CPU per Gbit/s ${fmt(cpuRatio)}× lower`);
+  // oursAeadThreads is the opt-in two-thread AEAD (the default is the event loop only).
+  const threadsPaired = median(got.ours.map((r, i) => got.oursAeadThreads[i].gbps / r.gbps));
+  const threadsCpu = median(got.ours.map((r, i) => r.cores / r.gbps / (got.oursAeadThreads[i].cores / got.oursAeadThreads[i].gbps)));
+  line(`AEAD on two threads / event loop only: ${fmt(m.oursAeadThreads / m.ours)}× by medians, ${fmt(threadsPaired)}× paired per round; CPU per Gbit/s ${fmt(threadsCpu)}× lower`);
+  line();
+  offloadRatios = { paired, cpuPerGbit: cpuRatio };
+  aeadThreadRatios = { paired: threadsPaired, cpuPerGbit: threadsCpu };
   return m;
 }
+
+let offloadRatios: { paired: number; cpuPerGbit: number } | null = null;
+let aeadThreadRatios: { paired: number; cpuPerGbit: number } | null = null;
 
 interface ProfileNode {
   id: number;
@@ -291,6 +347,8 @@ async function main(): Promise<number> {
   } else {
     if (!args['no-io']) json.io = await ioBench();
     json.gbps = await throughput();
+    json.offloadRatio = offloadRatios;
+    json.aeadThreadRatio = aeadThreadRatios;
     line('## Handshakes (responder side: initiation consumed + response created + keys derived), one core');
     // In a child with a time limit, so a stuck measurement cannot hang the whole benchmark.
     let h = NaN;
