@@ -14,7 +14,7 @@
 //
 // Single-threaded; timers are unref'd so a forgotten coordinator does not keep a process alive.
 import type { Diagnostic } from '../types/errors.js';
-import type { Hostinfo } from '../types/netmap.js';
+import type { Hostinfo, RelayMap } from '../types/netmap.js';
 import { ChangeFeed } from './change-feed.js';
 import { EphemeralReaper } from './ephemeral-reaper.js';
 import { ExpiryScheduler } from './expiry-scheduler.js';
@@ -59,6 +59,7 @@ export class Coordinator {
   private readonly log: Logger;
   private readonly now: () => number;
   readonly ephemeralTimeoutMs: number;
+  private relayMapJson: string | undefined;
   private readonly nodeKeyExpiryMs: number | undefined;
   private readonly pollIntervalMs: number;
 
@@ -102,6 +103,7 @@ export class Coordinator {
         compiler: () => this.compiler,
         isOnline: (id) => this.streams.isOnline(id),
         policyVersion: () => this.policy.id,
+        relayMap: () => this.relayMapJson,
       },
       this.stats,
     );
@@ -134,6 +136,17 @@ export class Coordinator {
     this.expiry.stop();
     if (this.pollTimer) clearInterval(this.pollTimer);
     this.reaper.stop();
+  }
+
+  /** Relays and STUN servers every full netmap carries (control/relay-hook.ts builds it once listening). */
+  setRelayMap(m: RelayMap | null): void {
+    this.relayMapJson = m && m.relays.length > 0 ? JSON.stringify(m) : undefined;
+  }
+
+  /** The relay's question (relay/server.ts): is this node key a registered node that is not expired? */
+  isNodeKeyAuthorized(nodeKey: string): boolean {
+    const n = this.state.nodeByNodeKey(nodeKey);
+    return n !== null && isNodeActive(n, this.now());
   }
 
   get policyVersion(): number {

@@ -20,6 +20,8 @@ export interface NetmapSource {
   compiler(): NodeCompiler | null;
   isOnline(id: number): boolean;
   policyVersion(): number;
+  /** Serialized RelayMap, or undefined without relays. */
+  relayMap?(): string | undefined;
 }
 
 export interface NetmapStats {
@@ -135,7 +137,7 @@ export class NetmapCache {
       this.selfJson.set(id, selfJson);
     }
     this.stats.netmapsBuilt++;
-    return { selfId: id, self: selfJson, peers, userProfiles: this.userProfilesJson as string, filter, policyVersion: this.src.policyVersion() };
+    return { selfId: id, self: selfJson, peers, userProfiles: this.userProfilesJson as string, filter, policyVersion: this.src.policyVersion(), relayMap: this.src.relayMap?.() };
   }
 
   /** Owners of untagged active nodes, then the tagged-devices pseudo-user if any node is tagged. */

@@ -19,6 +19,8 @@ export interface NetmapParts {
   /** `"packetFilter":…,"packetFilterOrigins":…,"capMap":…` */
   filter: string;
   policyVersion: number;
+  /** Serialized RelayMap, static while control runs: sent in full netmaps only. */
+  relayMap?: string;
 }
 
 export interface NetmapDelta {
@@ -35,7 +37,7 @@ export interface NetmapDelta {
 export function fullMessage(p: NetmapParts): string {
   const peers: string[] = [];
   for (const [id, json] of p.peers) if (id !== p.selfId) peers.push(json);
-  return `{"type":"netmap","netmap":{"self":${p.self},"peers":[${peers.join(',')}],"userProfiles":${p.userProfiles},${p.filter},"policyVersion":${p.policyVersion}}}`;
+  return `{"type":"netmap","netmap":{"self":${p.self},"peers":[${peers.join(',')}],"userProfiles":${p.userProfiles},${p.filter},"policyVersion":${p.policyVersion}${p.relayMap ? `,"relayMap":${p.relayMap}` : ''}}}`;
 }
 
 /**

@@ -24,6 +24,7 @@ import { NOISE_PATH, NOISE_UPGRADE } from './protocol.js';
 import { parseRequestTarget } from './request-target.js';
 import { runSession } from './session.js';
 import type { Store } from './store.js';
+import type { ControlRelay } from './relay-hook.js';
 
 export const DEFAULT_KEEPALIVE_MS = 15_000;
 
@@ -36,6 +37,8 @@ export interface ControlServerOptions extends Omit<CoordinatorOptions, 'store'> 
   preAuth?: PreAuthLimits;
   /** Rate of applied `update` messages per map stream (default: DEFAULT_UPDATE_RATE). */
   updateRate?: UpdateRate;
+  /** The relay and STUN server on this listener, and the relay map (control/relay-hook.ts). */
+  relay?: ControlRelay;
 }
 
 /** Control's long-term Noise key, created on first start and kept in the state file. */
@@ -65,6 +68,7 @@ export class ControlServer {
     this.controlKey = defaultCrypto().importPrivateKey(priv);
     this.publicKey = Uint8Array.from(this.controlKey.publicKey);
     this.coordinator = new Coordinator(opts);
+    opts.relay?.bindAuthorizer((k) => this.coordinator.isNodeKeyAuthorized(k));
     this.preAuth = new PreAuthGate(opts.preAuth);
     const handler = (req: IncomingMessage, res: ServerResponse): void => this.onRequest(req, res);
     this.http = opts.tls ? createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key }, handler) : createServer(handler);
@@ -85,7 +89,12 @@ export class ControlServer {
         resolve();
       });
     });
-    return this.http.address() as AddressInfo;
+    const bound = this.http.address() as AddressInfo;
+    if (this.opts.relay) {
+      await this.opts.relay.start(host, bound.port);
+      this.coordinator.setRelayMap(this.opts.relay.relayMap());
+    }
+    return bound;
   }
 
   get url(): string {
@@ -97,6 +106,7 @@ export class ControlServer {
   async close(): Promise<void> {
     this.coordinator.stop();
     for (const s of this.sockets) s.destroy();
+    await this.opts.relay?.close();
     await new Promise<void>((resolve) => this.http.close(() => resolve()));
   }
 
@@ -116,6 +126,7 @@ export class ControlServer {
       });
       return;
     }
+    if (this.opts.relay?.handleRequest(req, res, url.pathname)) return;
     if (url.pathname === NOISE_PATH) return json(res, 426, { error: `upgrade to ${NOISE_UPGRADE} required`, code: 'upgrade_required' });
     json(res, 404, { error: 'not found', code: 'not_found' });
   }
@@ -123,6 +134,7 @@ export class ControlServer {
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => {});
     const url = parseRequestTarget(req.url, 'http://control');
+    if (url && this.opts.relay?.handleUpgrade(req, socket, head, url.pathname)) return;
     const upgrade = (req.headers.upgrade ?? '').toLowerCase();
     if (req.method !== 'POST' || url?.pathname !== NOISE_PATH || upgrade !== NOISE_UPGRADE) {
       socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
