@@ -42,6 +42,9 @@ export interface Dataplane {
   metricFamilies(): MetricFamily[];
   /** Local UDP endpoints (`ip:port`) to report to control. */
   endpoints(): string[];
+  /** NAT traversal: control's URL (the relay inside control), and what hostinfo carries for peers. */
+  setControlURL?(url: string): void;
+  hostinfoExtra?(): { discoKey?: string; homeRelay?: string };
   /** ShieldsUp (prefs): no new inbound connections; raising it cuts the ones peers opened. */
   setShieldsUp(on: boolean): void;
 }

@@ -104,7 +104,7 @@ export class AgentBackend implements LocalBackend {
   }
 
   private hostinfo(): Hostinfo {
-    return { hostname: this.hostname(), os: process.platform, osVersion: osRelease(), agentVersion: AGENT_VERSION };
+    return { hostname: this.hostname(), os: process.platform, osVersion: osRelease(), agentVersion: AGENT_VERSION, ...this.opts.dataplane.hostinfoExtra?.() };
   }
 
   private hostname(): string {
@@ -139,10 +139,17 @@ export class AgentBackend implements LocalBackend {
     const ac = new AbortController();
     this.stream = ac;
     this.setState('Starting');
+    if (this.persisted.prefs.ControlURL) this.opts.dataplane.setControlURL?.(this.persisted.prefs.ControlURL);
     const endpoints = this.opts.dataplane.endpoints();
     this.reportedEndpoints = JSON.stringify(endpoints);
+    let reportedHostinfo = JSON.stringify(this.hostinfo());
     // Interfaces come and go (DHCP, roaming laptops): tell control so peers learn the new endpoints.
     this.endpointTimer = setInterval(() => {
+      const hi = this.hostinfo();
+      if (JSON.stringify(hi) !== reportedHostinfo) {
+        reportedHostinfo = JSON.stringify(hi);
+        session.updateHostinfo?.(hi);
+      }
       const now = this.opts.dataplane.endpoints();
       const text = JSON.stringify(now);
       if (text === this.reportedEndpoints) return;

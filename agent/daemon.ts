@@ -13,6 +13,7 @@ import { NodePrivate, NodePublic } from '../crypto/key.js';
 import { AgentBackend } from './backend.js';
 import { createControlSession } from './control-session.js';
 import { AgentDataplane } from './dataplane.js';
+import { natTimingsFromEnv } from './nat.js';
 import { StateStore } from './state-store.js';
 
 export const DEFAULT_TUN_NAME = 'grantwire0';
@@ -79,12 +80,14 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     tun = TunDevice.open({ name: o.tunName, mtu: DEFAULT_TUN_MTU });
     tun.up();
     const bind = NativeUdpBind.open({ port: o.port });
-    const dp = new AgentDataplane({ privateKey: keys.nodePrivateKey, tun, tunControl: tun, bind });
+    const timings = natTimingsFromEnv(process.env);
+    const dp = new AgentDataplane({ privateKey: keys.nodePrivateKey, tun, tunControl: tun, bind, nat: timings });
     dataplane = dp;
     dp.start();
     backend = new AgentBackend({
       store,
       dataplane,
+      ...(timings.endpointRefreshMs !== undefined ? { endpointRefreshMs: timings.endpointRefreshMs } : {}),
       control: (controlURL, pinnedKey) => createControlSession({ controlURL, pinnedKey, machinePrivateKey: keys.machinePrivateKey, nodePrivateKey: keys.nodePrivateKey }),
       rotateNodeKey: async () => {
         keys.nodePrivateKey = await store.rotateNodeKey();

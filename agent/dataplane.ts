@@ -22,11 +22,12 @@ import { parseIP, parsePrefix, type IPPrefix } from '../types/ip.js';
 import type { Netmap } from '../types/netmap.js';
 import { Device } from '../wireguard/device.js';
 import type { PacketDevice, UdpBind } from '../net/io.js';
-import { NodePublic } from '../crypto/key.js';
+import { NodePrivate, NodePublic } from '../crypto/key.js';
 import type { Dataplane } from './backend.js';
 import { FilterHook } from './filter-hook.js';
 import { InjectableTun } from './injectable-tun.js';
-import { NetmapApplier, PERSISTENT_KEEPALIVE_SEC, TAILNET_ROUTES } from './netmap-apply.js';
+import { chooseEndpoint, NetmapApplier, PERSISTENT_KEEPALIVE_SEC, TAILNET_ROUTES } from './netmap-apply.js';
+import { AgentNat, type NetcheckReport } from './nat.js';
 import { PeerRoutes } from './peer-routes.js';
 import { resetForLocalSegment } from './revoked-reset.js';
 
@@ -63,6 +64,8 @@ export interface DataplaneOptions {
   /** Host addresses (for endpoints to report and direct-path choice); default os.networkInterfaces(). */
   hostAddresses?: () => HostAddress[];
   logger?: (msg: string) => void;
+  /** NAT traversal timings (tests shorten them): disco probe and STUN intervals. */
+  nat?: { probeIntervalMs?: number; stunIntervalMs?: number };
 }
 
 export class AgentDataplane implements Dataplane {
@@ -80,14 +83,23 @@ export class AgentDataplane implements Dataplane {
   private rstsSent = 0;
   private peerNames = new Map<string, string>();
   private readonly routes = new PeerRoutes();
+  readonly nat: AgentNat;
 
   constructor(private readonly opts: DataplaneOptions) {
     this.engine = new FilterEngine(compileFilter([], { localPrefixes: [] }), { icmpErrorRelay: this.routes.relays });
     this.hook = new FilterHook(this.engine);
     this.hook.onRevokedTuple = (buf, off, len) => this.resetLocalSegment(buf, off, len);
     this.tun = new InjectableTun(opts.tun);
-    this.device = new Device({ privateKey: opts.privateKey, tun: this.tun, bind: opts.bind, hook: this.hook, logger: opts.logger ?? null });
     this.hostAddrs = opts.hostAddresses ?? hostAddresses;
+    // WireGuard sees magicsock's bind: virtual peer endpoints, paths chosen by disco, relay fallback.
+    this.nat = new AgentNat({
+      inner: opts.bind,
+      nodePrivate: opts.privateKey,
+      ...opts.nat,
+      addressSignature: () => this.localEndpoints().join(','),
+      prefer: (eps) => chooseEndpoint(eps, this.localNets()),
+    });
+    this.device = new Device({ privateKey: opts.privateKey, tun: this.tun, bind: this.nat.bind, hook: this.hook, logger: opts.logger ?? null });
     this.applier = new NetmapApplier(
       {
         upsertPeer: (p) => {
@@ -95,7 +107,7 @@ export class AgentDataplane implements Dataplane {
           this.device.upsertPeer({
             publicKey: p.publicKey,
             // Keep a roamed endpoint when control knows none; otherwise control's choice.
-            ...(p.endpoint !== null ? { endpoint: p.endpoint } : {}),
+            endpoint: this.nat.endpointFor(p.publicKey, p.endpoint),
             allowedIPs: p.allowedIPs,
             replaceAllowedIPs: true,
             persistentKeepaliveSec: PERSISTENT_KEEPALIVE_SEC,
@@ -107,6 +119,7 @@ export class AgentDataplane implements Dataplane {
           // can never complete, so reset the local sockets now (as a revocation does) rather than let them stall.
           if (allowedIPs) this.forgetPeerFlows(allowedIPs);
           this.device.removePeer(k);
+          this.nat.removePeer(k);
         },
         addAddress: (a) => this.addAddress(a),
         removeAddress: (a) => {
@@ -121,15 +134,30 @@ export class AgentDataplane implements Dataplane {
 
   start(): void {
     this.device.start();
+    this.nat.start();
   }
 
   async close(): Promise<void> {
+    this.nat.stop();
     await this.device.close();
+  }
+
+  setControlURL(url: string): void {
+    this.nat.setControlURL(url);
+  }
+
+  hostinfoExtra(): { discoKey: string; homeRelay?: string } {
+    return this.nat.hostinfoExtra();
+  }
+
+  netcheck(): Promise<NetcheckReport> {
+    return this.nat.netcheck();
   }
 
   /** A new node key (after logout): handshakes restart under it. */
   setPrivateKey(k: Uint8Array): void {
     this.device.setPrivateKey(k);
+    this.nat.bind.setNodeKey(k, NodePrivate.publicKey(NodePrivate.of(k)));
   }
 
   get listenPort(): number {
@@ -219,6 +247,7 @@ export class AgentDataplane implements Dataplane {
 
   apply(nm: Netmap): void {
     this.peerNames = new Map(nm.peers.map((p) => [p.nodeKey.toLowerCase(), p.hostinfo.hostname || p.name]));
+    this.nat.applyNetmap(nm);
     this.applier.apply(nm);
   }
 
@@ -266,7 +295,9 @@ export class AgentDataplane implements Dataplane {
   peerStats(): Map<string, PeerStats> {
     const out = new Map<string, PeerStats>();
     for (const p of this.device.peers()) {
-      out.set(NodePublic.text(p.publicKey), { curAddr: p.endpoint ?? '', lastHandshakeMs: p.lastHandshakeMs, rxBytes: p.rxBytes, txBytes: p.txBytes });
+      const key = NodePublic.text(p.publicKey);
+      const path = this.nat.peerPath(key);
+      out.set(key, { curAddr: path ? path.curAddr : (p.endpoint ?? ''), relay: path?.relay ?? '', lastHandshakeMs: p.lastHandshakeMs, rxBytes: p.rxBytes, txBytes: p.txBytes });
     }
     return out;
   }
@@ -320,7 +351,12 @@ export class AgentDataplane implements Dataplane {
     ];
   }
 
+  /** Local endpoints plus the reflexive ones STUN found. */
   endpoints(): string[] {
+    return this.nat.endpoints(this.localEndpoints());
+  }
+
+  private localEndpoints(): string[] {
     const port = this.opts.bind.port;
     const out: string[] = [];
     for (const a of this.hostAddrs()) {

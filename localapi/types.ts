@@ -47,6 +47,8 @@ export interface PeerStatus {
   Addrs: string[];
   /** The endpoint the data plane currently uses ('' when none). */
   CurAddr: string;
+  /** Relay name when the peer is reached through a relay ('' when direct). */
+  Relay: string;
   RxBytes: number;
   TxBytes: number;
   /** ISO time of the last completed handshake, or the zero time. */

@@ -144,6 +144,7 @@ export class MagicBind implements UdpBind {
   private readonly log: (msg: string) => void;
 
   constructor(private readonly opts: MagicBindOptions) {
+    opts = this.opts = { ...opts };
     this.inner = opts.inner;
     this.disco = opts.disco ?? new DiscoBox();
     this.now = opts.now ?? (() => performance.now());
@@ -245,6 +246,47 @@ export class MagicBind implements UdpBind {
     return virtualEndpoint(st.index);
   }
 
+  /**
+   * The virtual endpoint of a peer (created with `preferred` as its only candidate if unknown), with
+   * `preferred` (the data plane's pick of a directly reachable endpoint) moved to the front of its
+   * candidates: the no-relay fallback.
+   */
+  virtualFor(nodeKey: Uint8Array, preferred: string | null): string {
+    let st = this.peersByKey.get(NodePublic.text(nodeKey));
+    if (!st) {
+      this.upsertPeer({ nodeKey, discoKey: null, homeRelay: null, endpoints: preferred ? [preferred] : [] });
+      st = this.peersByKey.get(NodePublic.text(nodeKey)) as PeerState;
+    } else if (preferred) {
+      try {
+        const e = parseEndpoint(preferred);
+        const id = formatEndpoint(e.addr16, e.port);
+        st.candidates = [e, ...st.candidates.filter((c) => formatEndpoint(c.addr16, c.port) !== id)];
+        this.pathFor(st, e.addr16, 0, e.port);
+      } catch {
+        // not an endpoint: keep the candidates as they are
+      }
+    }
+    return virtualEndpoint(st.index);
+  }
+
+  /** The host's addresses changed: reconnect relays (their TCP source may be gone) and re-probe every peer. */
+  networkChanged(): void {
+    for (const c of this.relayClients.values()) c.close();
+    this.relayClients.clear();
+    if (this.homeRelayName) this.relayClient(this.homeRelayName);
+    const now = this.now();
+    for (const st of this.peersByIndex.values()) if (now - st.lastSendMs <= ACTIVE_WINDOW_MS) this.probe(st, now);
+  }
+
+  /** A new node key (logout): relays must see the new key. */
+  setNodeKey(nodePrivate: Uint8Array, nodePublic: Uint8Array): void {
+    this.opts.nodePrivate = nodePrivate;
+    this.opts.nodePublic = nodePublic;
+    for (const c of this.relayClients.values()) c.close();
+    this.relayClients.clear();
+    if (this.homeRelayName) this.relayClient(this.homeRelayName);
+  }
+
   removePeer(nodeKey: Uint8Array): void {
     const st = this.peersByKey.get(NodePublic.text(nodeKey));
     if (!st) return;
@@ -262,7 +304,9 @@ export class MagicBind implements UdpBind {
     const best = this.currentBest(st);
     if (best) return { curAddr: best.id, relay: '', latencyMs: best.latencyMs, lastRx: st.lastRx };
     const relay = this.relayNameFor(st) ?? '';
-    return { curAddr: '', relay, latencyMs: Number.isNaN(st.relayLatencyMs) ? null : st.relayLatencyMs, lastRx: st.lastRx };
+    // Without a relay, sends go to the first candidate (send()): that is the direct path in use.
+    const fallback = relay === '' && st.candidates[0] ? formatEndpoint(st.candidates[0].addr16, st.candidates[0].port) : '';
+    return { curAddr: fallback, relay, latencyMs: Number.isNaN(st.relayLatencyMs) ? null : st.relayLatencyMs, lastRx: st.lastRx };
   }
 
   /** Probes a peer's paths now (tests, `agent ping`). */
