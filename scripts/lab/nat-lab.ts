@@ -44,7 +44,7 @@ export async function addNodeBehindNat(lab: TailnetLab, name: string, kind: NatK
   const rules = [
     'table ip gwnat {',
     '  chain post { type nat hook postrouting priority 100; oifname "wan" ' + masq + '; }',
-    kind === 'udp-blocked' ? '  chain fwd { type filter hook forward priority 0; meta l4proto udp drop; }' : '',
+    kind === 'udp-blocked' ? '  chain blockudp { type filter hook forward priority 0; meta l4proto udp drop; }' : '',
     '}',
   ].join('\n');
   nsRun(router, 'nft', ['-f', '-'], rules);

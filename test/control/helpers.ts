@@ -18,6 +18,7 @@ import { ControlServer } from '../../control/server.js';
 import type { PreAuthLimits } from '../../control/preauth-limits.js';
 import type { UpdateRate } from '../../control/update-limiter.js';
 import { Store } from '../../control/store.js';
+import type { ControlRelay } from '../../control/relay-hook.js';
 import type { UserRole } from '../../types/tailnet.js';
 
 export interface Harness {
@@ -48,6 +49,7 @@ export interface HarnessOptions {
   tls?: { cert: string; key: string };
   preAuth?: PreAuthLimits;
   updateRate?: UpdateRate;
+  relay?: ControlRelay;
 }
 
 export async function startControl(o: HarnessOptions = {}): Promise<Harness> {
@@ -66,6 +68,7 @@ export async function startControl(o: HarnessOptions = {}): Promise<Harness> {
     tls: o.tls,
     preAuth: o.preAuth,
     updateRate: o.updateRate,
+    relay: o.relay,
   });
   if (o.policy !== undefined) {
     const r = server.coordinator.setPolicy(o.policy, 'policy.hujson');
