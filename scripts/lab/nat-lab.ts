@@ -4,6 +4,7 @@
 //   'eim'        plain masquerade: the source port is kept, so the mapping is endpoint-independent
 //   'symmetric'  masquerade fully-random: a new random port per destination (endpoint-dependent)
 // and may block forwarded UDP entirely ('udp-blocked': the node can reach control and relays over TCP only).
+// Unsolicited inbound UDP to the router is dropped, as home routers' firewalls do.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { addAddr, delAddr, haveCommand, nsRun, run, vethPair } from '../../test/netns.js';
@@ -44,6 +45,10 @@ export async function addNodeBehindNat(lab: TailnetLab, name: string, kind: NatK
   const rules = [
     'table ip gwnat {',
     '  chain post { type nat hook postrouting priority 100; oifname "wan" ' + masq + '; }',
+    // Like a home router's firewall: unsolicited UDP to the router itself is dropped before conntrack
+    // confirms it. (Otherwise a peer's early punch creates a "to the router" entry that claims the very
+    // tuple the node's own punch needs, and every later punch refreshes it.)
+    '  chain input { type filter hook input priority 0; iifname "wan" meta l4proto udp ct state new drop; }',
     kind === 'udp-blocked' ? '  chain blockudp { type filter hook forward priority 0; meta l4proto udp drop; }' : '',
     '}',
   ].join('\n');

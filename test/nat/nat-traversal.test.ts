@@ -43,6 +43,7 @@ describe.skipIf(missing.length > 0)('NAT traversal in namespaces', () => {
     process.env.GRANTWIRE_NAT_PROBE_MS = '1000';
     process.env.GRANTWIRE_NAT_STUN_MS = '2000';
     process.env.GRANTWIRE_ENDPOINT_REFRESH_MS = '1000';
+    process.env.NODE_DEBUG = 'grantwire:nat'; // path changes in the daemons' logs
     const policy = join(dir, 'policy.hujson');
     writeFileSync(policy, POLICY);
     await lab.startControl(policy, ['--relay-recheck', '1s']);
@@ -69,7 +70,7 @@ describe.skipIf(missing.length > 0)('NAT traversal in namespaces', () => {
   }, 300_000);
 
   afterAll(async () => {
-    for (const k of ['GRANTWIRE_NAT_PROBE_MS', 'GRANTWIRE_NAT_STUN_MS', 'GRANTWIRE_ENDPOINT_REFRESH_MS']) delete process.env[k];
+    for (const k of ['GRANTWIRE_NAT_PROBE_MS', 'GRANTWIRE_NAT_STUN_MS', 'GRANTWIRE_ENDPOINT_REFRESH_MS', 'NODE_DEBUG']) delete process.env[k];
     await lab.cleanup(process.env.GRANTWIRE_KEEP_NAT === '1');
   }, 60_000);
 
