@@ -16,6 +16,7 @@ import {
   type ExplainQuery,
   type ExplainResponse,
   type LocalBackend,
+  type NetcheckResponse,
   type PingResponse,
   type Prefs,
   type PrefsPatch,
@@ -387,6 +388,11 @@ export class AgentBackend implements LocalBackend {
 
   explain(q: ExplainQuery): ExplainResponse {
     return this.opts.dataplane.explain(q);
+  }
+
+  async netcheck(): Promise<NetcheckResponse> {
+    if (!this.opts.dataplane.netcheck) throw new LocalApiFailure(501, 'not_implemented', 'this data plane has no NAT traversal');
+    return this.opts.dataplane.netcheck();
   }
 
   async ping(ip: string, timeoutMs: number): Promise<PingResponse> {
