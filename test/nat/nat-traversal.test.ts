@@ -1,6 +1,8 @@
 // NAT traversal end to end: control (with its relay and STUN) on the lab's public TEST-NET bridge
 // (198.51.100.0/24), every node behind its own nftables router on a home LAN (192.0.2.0/24 and
-// 203.0.113.0/24 /26s). Root only; namespaces `gwt-*`. One tailnet shared by the cases, in order.
+// 203.0.113.0/24 /26s), and a standalone relay `r2` (`control relay`, authorized by control through the
+// shared secret) listed in the relay map beside control's own, so there are two relays and two STUN
+// servers. Root only; namespaces `gwt-*`. One tailnet shared by the cases, in order.
 //
 //   e1 (alice)       behind an endpoint-independent NAT      e2 (tag:server) behind another one
 //   s1 (alice)       behind a symmetric NAT (random ports)   s2 (tag:server) behind another one
@@ -11,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addNodeBehindNat, changeUnderlayAddress, natPrerequisites, type NatNode } from '../../scripts/lab/nat-lab.js';
-import { labPrerequisites, TailnetLab, tail } from '../../scripts/lab/tailnet-lab.js';
+import { CONTROL_BIN, labPrerequisites, TailnetLab, tail } from '../../scripts/lab/tailnet-lab.js';
 import { sleep, waitFor } from '../netns.js';
 
 const missing = [...labPrerequisites(), ...natPrerequisites()];
@@ -46,7 +48,10 @@ describe.skipIf(missing.length > 0)('NAT traversal in namespaces', () => {
     process.env.NODE_DEBUG = 'grantwire:nat'; // path changes in the daemons' logs
     const policy = join(dir, 'policy.hujson');
     writeFileSync(policy, POLICY);
-    await lab.startControl(policy, ['--relay-recheck', '1s']);
+    const secret = join(dir, 'relay.secret');
+    writeFileSync(secret, 'gwt-relay-secret-0123456789abcdef\n', { mode: 0o600 });
+    await lab.startControl(policy, ['--relay-recheck', '1s', '--relay-secret-file', secret, '--extra-relay', `r2=http://${lab.controlIP}:8443;stun=8443`]);
+    lab.scope.spawn(lab.hub, CONTROL_BIN, ['relay', '--listen', `${lab.controlIP}:8443`, '--control', lab.controlURL, '--secret-file', secret, '--recheck', '1s'], { logFile: join(dir, 'r2.log') });
     await lab.addUser('alice@example.com', 'member');
     const key = await lab.createKey('alice@example.com', { reusable: true });
     const plan: [string, 'eim' | 'symmetric' | 'udp-blocked', number, string[]][] = [
@@ -102,7 +107,8 @@ describe.skipIf(missing.length > 0)('NAT traversal in namespaces', () => {
 
   it('endpoint-independent NATs: starts on the relay, upgrades to direct, and a TCP connection survives', async () => {
     const first = await peer('e1', 'e2');
-    expect(first).toMatchObject({ CurAddr: '', Relay: 'control' });
+    expect(first?.CurAddr).toBe('');
+    expect(['control', 'r2']).toContain(first?.Relay);
     const h = hold('e1', 'e2', 5000);
     expect(await h.connected).toBe(true);
     const direct = await waitFor(async () => ((await peer("e1", "e2"))?.CurAddr ?? "").startsWith(`${nodes.e2.wanIP}:`), 30_000, 500);
@@ -112,20 +118,37 @@ describe.skipIf(missing.length > 0)('NAT traversal in namespaces', () => {
     await sleep(2000);
     expect(h.cut()).toBeNull();
     await lab.scope.stop(h.child);
+    const text = await lab.mustAgent('e1', ['status']);
+    expect(text).toMatch(new RegExp(`e2 .*active; direct ${nodes.e2.wanIP.replace(/\./g, '\\.')}:`));
+    expect(await lab.mustAgent('e1', ['ping', '-c', '1', 'e2'])).toMatch(new RegExp(`via direct ${nodes.e2.wanIP.replace(/\./g, '\\.')}:`));
   }, 90_000);
+
+  it('netcheck: two STUN servers see one mapping behind an endpoint-independent NAT, different ones behind a symmetric NAT', async () => {
+    const eim = JSON.parse(await lab.mustAgent('e1', ['netcheck', '--json'])) as { reflexive: { endpoint: string | null }[]; mappingVariesByDest: boolean | null; relays: { name: string; latencyMs: number | null }[] };
+    expect(eim.reflexive.filter((r) => r.endpoint !== null).length).toBe(2);
+    expect(eim.mappingVariesByDest).toBe(false);
+    expect(eim.relays.map((r) => r.name).sort()).toEqual(['control', 'r2']);
+    expect(eim.relays.every((r) => r.latencyMs !== null)).toBe(true);
+    const sym = JSON.parse(await lab.mustAgent('s1', ['netcheck', '--json'])) as { mappingVariesByDest: boolean | null };
+    expect(sym.mappingVariesByDest).toBe(true);
+  }, 60_000);
 
   it('symmetric NATs: stay on the relay, work, and grants are enforced the same way', async () => {
     expect(await connect('s1', 's2', 7000)).toBe(true);
     expect(await connect('s1', 's2', 7001)).toBe(false);
     await sleep(6000); // several probe rounds
-    expect(await peer('s1', 's2')).toMatchObject({ CurAddr: '', Relay: 'control' });
+    const p = await peer('s1', 's2');
+    expect(p?.CurAddr).toBe('');
+    expect(['control', 'r2']).toContain(p?.Relay);
     expect(await connect('s1', 's2', 7000)).toBe(true);
   }, 60_000);
 
   it('UDP blocked for one node: it works over the relay (TCP only)', async () => {
     expect(await connect('u1', 'e2', 7000)).toBe(true);
     await sleep(3000);
-    expect(await peer('u1', 'e2')).toMatchObject({ CurAddr: '', Relay: 'control' });
+    const p = await peer('u1', 'e2');
+    expect(p?.CurAddr).toBe('');
+    expect(['control', 'r2']).toContain(p?.Relay);
     expect(await connect('u1', 'e2', 7000)).toBe(true);
   }, 60_000);
 

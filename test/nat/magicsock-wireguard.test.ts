@@ -2,14 +2,14 @@
 // the first packets go through the relay, disco upgrades the path to direct without a new handshake,
 // blocking UDP keeps them on the relay, and forged, replayed, unsealed and flooded probes are ignored.
 import { afterEach, describe, expect, it } from 'vitest';
-import { generatePrivateKey, NodePublic, publicKeyFromPrivate } from '../crypto/key.js';
-import { FakePacketDevice } from '../net/fake-packet-device.js';
-import { FakeNetwork, type FakeDatagram } from '../net/fake-udp-bind.js';
-import { buildFillerPacket } from '../packet/build.js';
-import { StandaloneRelay } from '../relay/standalone.js';
-import { Device } from '../wireguard/device.js';
-import { DiscoBox, isDiscoMessage, DISCO_PING } from './disco.js';
-import { MagicBind } from './magic-bind.js';
+import { generatePrivateKey, NodePublic, publicKeyFromPrivate } from '../../crypto/key.js';
+import { FakePacketDevice } from '../../net/fake-packet-device.js';
+import { FakeNetwork, type FakeDatagram } from '../../net/fake-udp-bind.js';
+import { buildFillerPacket } from '../../packet/build.js';
+import { StandaloneRelay } from '../../relay/standalone.js';
+import { Device } from '../../wireguard/device.js';
+import { DiscoBox, isDiscoMessage, DISCO_PING } from '../../magicsock/disco.js';
+import { MagicBind } from '../../magicsock/magic-bind.js';
 
 interface Node {
   key: Uint8Array;
@@ -153,7 +153,7 @@ describe('MagicBind: disco probes are authenticated', () => {
     // Replayed: a real ping or pong a already sent to b.
     rows.push({ name: 'replayed', data: ping.data, counter: 'drop_disco_replay' });
     for (const row of rows) {
-      await new Promise((r) => setTimeout(r, 150)); // refill the per-peer bucket
+      await new Promise((r) => setTimeout(r, 400)); // refill the per-peer bucket
       const before = b.bind.stats[row.counter];
       net.inject(row.data, '192.0.2.1:41641', '203.0.113.2:41641');
       await net.settle();
