@@ -186,7 +186,9 @@ export class MagicBind implements UdpBind {
       }
     }
     this.homeRelayName = home !== null && this.relays.has(home) ? home : null;
-    if (this.homeRelayName) this.relayClient(this.homeRelayName);
+    // Connected to every relay of the (small) map, so a packet for a peer whose home relay is another
+    // one goes out at once, and peers that reach us through any relay are heard.
+    for (const name of this.relays.keys()) this.relayClient(name);
   }
 
   get homeRelay(): string | null {
@@ -273,7 +275,7 @@ export class MagicBind implements UdpBind {
   networkChanged(): void {
     for (const c of this.relayClients.values()) c.close();
     this.relayClients.clear();
-    if (this.homeRelayName) this.relayClient(this.homeRelayName);
+    for (const name of this.relays.keys()) this.relayClient(name);
     const now = this.now();
     for (const st of this.peersByIndex.values()) if (now - st.lastSendMs <= ACTIVE_WINDOW_MS) this.probe(st, now);
   }
@@ -284,7 +286,7 @@ export class MagicBind implements UdpBind {
     this.opts.nodePublic = nodePublic;
     for (const c of this.relayClients.values()) c.close();
     this.relayClients.clear();
-    if (this.homeRelayName) this.relayClient(this.homeRelayName);
+    for (const name of this.relays.keys()) this.relayClient(name);
   }
 
   removePeer(nodeKey: Uint8Array): void {
@@ -402,11 +404,14 @@ export class MagicBind implements UdpBind {
     return c;
   }
 
+  /** Via the peer's home relay; while that connection is not up, via any connected relay (we all connect to every relay). */
   private sendViaRelay(st: PeerState, buf: Uint8Array, off: number, len: number): boolean {
     const name = this.relayNameFor(st);
     if (name === null) return false;
     const c = this.relayClient(name);
-    return c !== null && c.send(st.nodeKey, buf, off, len);
+    if (c !== null && c.connected) return c.send(st.nodeKey, buf, off, len);
+    for (const other of this.relayClients.values()) if (other.connected) return other.send(st.nodeKey, buf, off, len);
+    return false;
   }
 
   // ------------------------------------------------------------ receive path

@@ -125,6 +125,39 @@ describe('MagicBind: relay first, then a direct upgrade', () => {
   }, 15_000);
 });
 
+describe('MagicBind: two relays', () => {
+  it('peers with different home relays reach each other from the first packet', async () => {
+    const net = new FakeNetwork();
+    net.taps.push(() => false); // no UDP at all: relays only
+    const a = node(net, '192.0.2.1:41641', '100.64.0.1');
+    const b = node(net, '203.0.113.2:41641', '100.64.0.2');
+    const allowed = new Set([NodePublic.text(a.pub), NodePublic.text(b.pub)]);
+    const r1 = await relay(allowed);
+    const r2 = await relay(allowed);
+    const relays = [
+      { name: 'r1', url: r1.url },
+      { name: 'r2', url: r2.url },
+    ];
+    a.bind.setRelays(relays, 'r1');
+    b.bind.setRelays(relays, 'r2');
+    for (const [x, y, home] of [
+      [a, b, 'r2'],
+      [b, a, 'r1'],
+    ] as const) {
+      const vep = x.bind.upsertPeer({ nodeKey: y.pub, discoKey: y.disco.publicKey, homeRelay: home, endpoints: [y.ep] });
+      x.device.upsertPeer({ publicKey: y.pub, endpoint: vep, allowedIPs: [`${y.ip}/32`] });
+      x.device.start();
+    }
+    await until(() => ['r1', 'r2'].every((r) => a.bind.relayConnected(r) && b.bind.relayConnected(r)));
+    send(a, b, 2);
+    send(b, a, 2);
+    expect(await until(() => b.tun.received.length >= 2 && a.tun.received.length >= 2)).toBe(true);
+    expect(a.bind.peerPath(b.pub)).toMatchObject({ curAddr: '', relay: 'r2' });
+    expect(r2.srv.relay.stats.forwardedPackets).toBeGreaterThan(0);
+    expect(r1.srv.relay.stats.forwardedPackets).toBeGreaterThan(0);
+  });
+});
+
 describe('MagicBind: disco probes are authenticated', () => {
   it('ignores forged, unsealed, replayed and unknown-sender probes and rate-limits a flood', async () => {
     const captured: FakeDatagram[] = [];
