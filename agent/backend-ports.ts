@@ -3,7 +3,7 @@
 // (agent/dataplane.ts); tests bind them to fakes.
 import type { MetricFamily } from '../localapi/metrics.js';
 import type { PeerStats } from '../localapi/status.js';
-import type { ExplainQuery, ExplainResponse } from '../localapi/types.js';
+import type { ExplainQuery, ExplainResponse, NetcheckResponse } from '../localapi/types.js';
 import type { CapsFor } from '../localapi/whois.js';
 import type { Hostinfo, Netmap } from '../types/netmap.js';
 
@@ -43,6 +43,10 @@ export interface Dataplane {
   metricFamilies(): MetricFamily[];
   /** Local UDP endpoints (`ip:port`) to report to control. */
   endpoints(): string[];
+  /** NAT traversal: control's URL (the relay inside control), and what hostinfo carries for peers. */
+  setControlURL?(url: string): void;
+  hostinfoExtra?(): { discoKey?: string; homeRelay?: string };
+  netcheck?(): Promise<NetcheckResponse>;
   /** ShieldsUp (prefs): no new inbound connections; raising it cuts the ones peers opened. */
   setShieldsUp(on: boolean): void;
   /** Subnet routes and exit node (agent/route-select.ts): OS routes, forwarding and masquerade. */

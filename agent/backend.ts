@@ -16,6 +16,7 @@ import {
   type ExplainQuery,
   type ExplainResponse,
   type LocalBackend,
+  type NetcheckResponse,
   type PingResponse,
   type Prefs,
   type PrefsPatch,
@@ -115,7 +116,7 @@ export class AgentBackend implements LocalBackend {
   }
 
   private hostinfo(): Hostinfo {
-    const h: Hostinfo = { hostname: this.hostname(), os: process.platform, osVersion: osRelease(), agentVersion: AGENT_VERSION };
+    const h: Hostinfo = { hostname: this.hostname(), os: process.platform, osVersion: osRelease(), agentVersion: AGENT_VERSION, ...this.opts.dataplane.hostinfoExtra?.() };
     const routes = this.persisted.prefs.AdvertiseRoutes ?? [];
     if (routes.length > 0) h.routableIPs = [...routes];
     return h;
@@ -160,10 +161,17 @@ export class AgentBackend implements LocalBackend {
     const ac = new AbortController();
     this.stream = ac;
     this.setState('Starting');
+    if (this.persisted.prefs.ControlURL) this.opts.dataplane.setControlURL?.(this.persisted.prefs.ControlURL);
     const endpoints = this.opts.dataplane.endpoints();
     this.reportedEndpoints = JSON.stringify(endpoints);
+    let reportedHostinfo = JSON.stringify(this.hostinfo());
     // Interfaces come and go (DHCP, roaming laptops): tell control so peers learn the new endpoints.
     this.endpointTimer = setInterval(() => {
+      const hi = this.hostinfo();
+      if (JSON.stringify(hi) !== reportedHostinfo) {
+        reportedHostinfo = JSON.stringify(hi);
+        session.updateHostinfo?.(hi);
+      }
       const now = this.opts.dataplane.endpoints();
       const text = JSON.stringify(now);
       if (text === this.reportedEndpoints) return;
@@ -421,6 +429,11 @@ export class AgentBackend implements LocalBackend {
 
   explain(q: ExplainQuery): ExplainResponse {
     return this.opts.dataplane.explain(q);
+  }
+
+  async netcheck(): Promise<NetcheckResponse> {
+    if (!this.opts.dataplane.netcheck) throw new LocalApiFailure(501, 'not_implemented', 'this data plane has no NAT traversal');
+    return this.opts.dataplane.netcheck();
   }
 
   async ping(ip: string, timeoutMs: number, signal?: AbortSignal): Promise<PingResponse> {

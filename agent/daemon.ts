@@ -13,6 +13,7 @@ import { NodePrivate, NodePublic } from '../crypto/key.js';
 import { AgentBackend } from './backend.js';
 import { createControlSession } from './control-session.js';
 import { AgentDataplane } from './dataplane.js';
+import { natTimingsFromEnv } from './nat.js';
 import { StateStore } from './state-store.js';
 import { openTunIO, openUserspaceIO, USERSPACE_TUN } from './daemon-io.js';
 import { HostDialer } from './proxy/host-dialer.js';
@@ -87,12 +88,14 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     const io = userspace ? await openUserspaceIO(o.port, DEFAULT_TUN_MTU) : openTunIO(o.tunName, o.port, DEFAULT_TUN_MTU);
     tun = io.tun;
     const bind = io.bind;
-    const dp = new AgentDataplane({ privateKey: keys.nodePrivateKey, tun, tunControl: io.tunControl, bind });
+    const timings = natTimingsFromEnv(process.env);
+    const dp = new AgentDataplane({ privateKey: keys.nodePrivateKey, tun, tunControl: io.tunControl, bind, nat: timings });
     dataplane = dp;
     dp.start();
     backend = new AgentBackend({
       store,
       dataplane,
+      ...(timings.endpointRefreshMs !== undefined ? { endpointRefreshMs: timings.endpointRefreshMs } : {}),
       control: (controlURL, pinnedKey) => createControlSession({ controlURL, pinnedKey, machinePrivateKey: keys.machinePrivateKey, nodePrivateKey: keys.nodePrivateKey }),
       rotateNodeKey: async () => {
         keys.nodePrivateKey = await store.rotateNodeKey();

@@ -22,11 +22,12 @@ import { formatPrefix, maskPrefix, parseIP, parsePrefix, type IPPrefix } from '.
 import type { Netmap } from '../types/netmap.js';
 import { Device } from '../wireguard/device.js';
 import type { PacketDevice, UdpBind } from '../net/io.js';
-import { NodePublic } from '../crypto/key.js';
+import { NodePrivate, NodePublic } from '../crypto/key.js';
 import type { Dataplane } from './backend.js';
 import { FilterHook } from './filter-hook.js';
 import { InjectableTun } from './injectable-tun.js';
-import { NetmapApplier, PERSISTENT_KEEPALIVE_SEC, TAILNET_ROUTES } from './netmap-apply.js';
+import { chooseEndpoint, NetmapApplier, PERSISTENT_KEEPALIVE_SEC, TAILNET_ROUTES } from './netmap-apply.js';
+import { AgentNat, type NetcheckReport } from './nat.js';
 import { PeerRoutes } from './peer-routes.js';
 import { resetForLocalSegment } from './revoked-reset.js';
 import { RouterOs, realRouterHost, type RouterHost } from './router-os.js';
@@ -68,6 +69,8 @@ export interface DataplaneOptions {
   logger?: (msg: string) => void;
   /** Forwarding and masquerade for a subnet router (default: the real host when tunControl is given). */
   routerHost?: RouterHost | null;
+  /** NAT traversal timings (tests shorten them): disco probe and STUN intervals. */
+  nat?: { probeIntervalMs?: number; stunIntervalMs?: number };
 }
 
 export class AgentDataplane implements Dataplane {
@@ -88,16 +91,25 @@ export class AgentDataplane implements Dataplane {
   /** Subnet and exit routes currently routed into the TUN (route-select.ts). */
   private osRoutes: string[] = [];
   private readonly routerOs: RouterOs | null;
+  readonly nat: AgentNat;
 
   constructor(private readonly opts: DataplaneOptions) {
     this.engine = new FilterEngine(compileFilter([], { localPrefixes: [] }), { icmpErrorRelay: this.routes.relays });
     this.hook = new FilterHook(this.engine);
     this.hook.onRevokedTuple = (buf, off, len) => this.resetLocalSegment(buf, off, len);
     this.tun = new InjectableTun(opts.tun);
-    this.device = new Device({ privateKey: opts.privateKey, tun: this.tun, bind: opts.bind, hook: this.hook, logger: opts.logger ?? null });
     this.hostAddrs = opts.hostAddresses ?? hostAddresses;
     const rh = opts.routerHost === undefined ? (opts.tunControl ? realRouterHost : null) : opts.routerHost;
     this.routerOs = rh ? new RouterOs(rh, (m) => log('%s', m)) : null;
+    // WireGuard sees magicsock's bind: virtual peer endpoints, paths chosen by disco, relay fallback.
+    this.nat = new AgentNat({
+      inner: opts.bind,
+      nodePrivate: opts.privateKey,
+      ...opts.nat,
+      addressSignature: () => this.localEndpoints().join(','),
+      prefer: (eps) => chooseEndpoint(eps, this.localNets()),
+    });
+    this.device = new Device({ privateKey: opts.privateKey, tun: this.tun, bind: this.nat.bind, hook: this.hook, logger: opts.logger ?? null });
     this.applier = new NetmapApplier(
       {
         upsertPeer: (p) => {
@@ -105,7 +117,7 @@ export class AgentDataplane implements Dataplane {
           this.device.upsertPeer({
             publicKey: p.publicKey,
             // Keep a roamed endpoint when control knows none; otherwise control's choice.
-            ...(p.endpoint !== null ? { endpoint: p.endpoint } : {}),
+            endpoint: this.nat.endpointFor(p.publicKey, p.endpoint),
             allowedIPs: p.allowedIPs,
             replaceAllowedIPs: true,
             persistentKeepaliveSec: PERSISTENT_KEEPALIVE_SEC,
@@ -117,6 +129,7 @@ export class AgentDataplane implements Dataplane {
           // can never complete, so reset the local sockets now (as a revocation does) rather than let them stall.
           if (allowedIPs) this.forgetPeerFlows(allowedIPs);
           this.device.removePeer(k);
+          this.nat.removePeer(k);
         },
         addAddress: (a) => this.addAddress(a),
         removeAddress: (a) => {
@@ -131,16 +144,31 @@ export class AgentDataplane implements Dataplane {
 
   start(): void {
     this.device.start();
+    this.nat.start();
   }
 
   async close(): Promise<void> {
     this.routerOs?.close(this.opts.tun.name);
+    this.nat.stop();
     await this.device.close();
+  }
+
+  setControlURL(url: string): void {
+    this.nat.setControlURL(url);
+  }
+
+  hostinfoExtra(): { discoKey: string; homeRelay?: string } {
+    return this.nat.hostinfoExtra();
+  }
+
+  netcheck(): Promise<NetcheckReport> {
+    return this.nat.netcheck();
   }
 
   /** A new node key (after logout): handshakes restart under it. */
   setPrivateKey(k: Uint8Array): void {
     this.device.setPrivateKey(k);
+    this.nat.bind.setNodeKey(k, NodePrivate.publicKey(NodePrivate.of(k)));
   }
 
   get listenPort(): number {
@@ -230,6 +258,7 @@ export class AgentDataplane implements Dataplane {
 
   apply(nm: Netmap): void {
     this.peerNames = new Map(nm.peers.map((p) => [p.nodeKey.toLowerCase(), p.hostinfo.hostname || p.name]));
+    this.nat.applyNetmap(nm);
     this.applier.apply(nm);
   }
 
@@ -306,7 +335,9 @@ export class AgentDataplane implements Dataplane {
   peerStats(): Map<string, PeerStats> {
     const out = new Map<string, PeerStats>();
     for (const p of this.device.peers()) {
-      out.set(NodePublic.text(p.publicKey), { curAddr: p.endpoint ?? '', lastHandshakeMs: p.lastHandshakeMs, rxBytes: p.rxBytes, txBytes: p.txBytes });
+      const key = NodePublic.text(p.publicKey);
+      const path = this.nat.peerPath(key);
+      out.set(key, { curAddr: path ? path.curAddr : (p.endpoint ?? ''), relay: path?.relay ?? '', lastHandshakeMs: p.lastHandshakeMs, rxBytes: p.rxBytes, txBytes: p.txBytes });
     }
     return out;
   }
@@ -360,7 +391,12 @@ export class AgentDataplane implements Dataplane {
     ];
   }
 
+  /** Local endpoints plus the reflexive ones STUN found. */
   endpoints(): string[] {
+    return this.nat.endpoints(this.localEndpoints());
+  }
+
+  private localEndpoints(): string[] {
     const port = this.opts.bind.port;
     const out: string[] = [];
     for (const a of this.hostAddrs()) {

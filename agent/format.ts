@@ -11,7 +11,7 @@ export function ownerOf(p: PeerStatus, st: StatusResponse): string {
   return at === -1 ? login : login.slice(0, at + 1);
 }
 
-/** `-` for self, `offline`, `active; direct IP:PORT`, or `idle`. */
+/** `-` for self, `offline`, `active; direct IP:PORT`, `active; relay NAME`, or `idle`. */
 export function peerState(p: PeerStatus, isSelf: boolean): string {
   const extra = [p.ExitNode ? 'exit node' : p.ExitNodeOption ? 'offers exit node' : '', p.PrimaryRoutes ? `${isSelf ? 'serving' : 'routes'} ${p.PrimaryRoutes.join(',')}` : '']
     .filter((x) => x !== '')
@@ -20,7 +20,15 @@ export function peerState(p: PeerStatus, isSelf: boolean): string {
   if (isSelf) return extra === '' ? '-' : extra.slice(2);
   if (!p.Online) return `offline${extra}`;
   if (p.Active && p.CurAddr) return `active; direct ${p.CurAddr}${extra}`;
+  if (p.Active && p.Relay) return `active; relay ${p.Relay}${extra}`;
   return `idle${extra}`;
+}
+
+/** How traffic to a peer goes now: `direct IP:PORT`, `relay NAME`, or '' when unknown. */
+export function peerPath(p: Pick<PeerStatus, 'CurAddr' | 'Relay'>): string {
+  if (p.CurAddr) return `direct ${p.CurAddr}`;
+  if (p.Relay) return `relay ${p.Relay}`;
+  return '';
 }
 
 function alignRows(rows: string[][]): string {

@@ -15,7 +15,7 @@
 //
 // Single-threaded; timers are unref'd so a forgotten coordinator does not keep a process alive.
 import type { Diagnostic } from '../types/errors.js';
-import type { Hostinfo } from '../types/netmap.js';
+import type { Hostinfo, RelayMap } from '../types/netmap.js';
 import type { Tailnet } from '../types/tailnet.js';
 import { expireDue, grantToNewNode, nextAccessDeadline } from './access-requests.js';
 import { expireAttrs } from './attr-expiry.js';
@@ -70,6 +70,7 @@ export class Coordinator {
   private readonly log: Logger;
   private readonly now: () => number;
   readonly ephemeralTimeoutMs: number;
+  private relayMapJson: string | undefined;
   private readonly nodeKeyExpiryMs: number | undefined;
   private readonly pollIntervalMs: number;
 
@@ -120,6 +121,7 @@ export class Coordinator {
         policyVersion: () => this.policy.id,
         primaryRoutes: (id) => this.primaries.routesOf(id),
         steering: (viewer) => this.steeringFor(viewer),
+        relayMap: () => this.relayMapJson,
       },
       this.stats,
     );
@@ -152,6 +154,17 @@ export class Coordinator {
     this.expiry.stop();
     if (this.pollTimer) clearInterval(this.pollTimer);
     this.reaper.stop();
+  }
+
+  /** Relays and STUN servers every full netmap carries (control/relay-hook.ts builds it once listening). */
+  setRelayMap(m: RelayMap | null): void {
+    this.relayMapJson = m && m.relays.length > 0 ? JSON.stringify(m) : undefined;
+  }
+
+  /** The relay's question (relay/server.ts): is this node key a registered node that is not expired? */
+  isNodeKeyAuthorized(nodeKey: string): boolean {
+    const n = this.state.nodeByNodeKey(nodeKey);
+    return n !== null && isNodeActive(n, this.now());
   }
 
   get policyVersion(): number {

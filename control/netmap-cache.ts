@@ -30,6 +30,8 @@ export interface NetmapSource {
   primaryRoutes?(id: number): readonly string[];
   /** For one viewer, routers whose routes differ from their primaries (`via`, route-steering.ts); null: none. */
   steering?(viewerId: number): Map<number, readonly string[]> | null;
+  /** Serialized RelayMap, or undefined without relays. */
+  relayMap?(): string | undefined;
 }
 
 export interface NetmapStats {
@@ -200,7 +202,7 @@ export class NetmapCache {
     }
     this.stats.netmapsBuilt++;
     peers = this.steeredPeers(id, peers, now);
-    return { selfId: id, self: selfJson, peers, visible, userProfiles: this.userProfilesJson as string, filter, policyVersion: this.src.policyVersion() };
+    return { selfId: id, self: selfJson, peers, visible, userProfiles: this.userProfilesJson as string, filter, policyVersion: this.src.policyVersion(), relayMap: this.src.relayMap?.() };
   }
 
   /** A node's compiled filter and its serialized form, compiled again only when stale. */

@@ -24,6 +24,8 @@ export interface NetmapParts {
   /** `"packetFilter":…,"packetFilterOrigins":…,"capMap":…` */
   filter: string;
   policyVersion: number;
+  /** Serialized RelayMap, static while control runs: sent in full netmaps only. */
+  relayMap?: string;
 }
 
 export interface NetmapDelta {
@@ -47,7 +49,7 @@ export function fullMessage(p: NetmapParts): string {
       if (json !== undefined && id !== p.selfId) peers.push(json);
     }
   }
-  return `{"type":"netmap","netmap":{"self":${p.self},"peers":[${peers.join(',')}],"userProfiles":${p.userProfiles},${p.filter},"policyVersion":${p.policyVersion}}}`;
+  return `{"type":"netmap","netmap":{"self":${p.self},"peers":[${peers.join(',')}],"userProfiles":${p.userProfiles},${p.filter},"policyVersion":${p.policyVersion}${p.relayMap ? `,"relayMap":${p.relayMap}` : ''}}}`;
 }
 
 /**

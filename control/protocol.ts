@@ -9,7 +9,7 @@
 // reason, never throw.
 import type { Hostinfo, Netmap, NetmapNode } from '../types/netmap.js';
 import type { NetmapDelta } from './netmap-diff.js';
-import { MachinePublic, NodePublic } from '../crypto/key.js';
+import { DiscoPublic, MachinePublic, NodePublic } from '../crypto/key.js';
 import { checkRoutes } from '../types/route.js';
 
 export const CONTROL_PROLOGUE = 'grantwire control v1';
@@ -102,11 +102,13 @@ function shortString(v: unknown, max: number): v is string {
 /** Hostinfo from the wire: unknown fields dropped, strings bounded. */
 export function parseHostinfo(v: unknown): Hostinfo | null {
   if (!isObj(v)) return null;
-  const { hostname, os, osVersion, agentVersion, routableIPs } = v;
+  const { hostname, os, osVersion, agentVersion, routableIPs, discoKey, homeRelay } = v;
   if (hostname !== undefined && !shortString(hostname, 256)) return null;
   if (!shortString(os, 64) || os === '') return null;
   if (osVersion !== undefined && !shortString(osVersion, 64)) return null;
   if (agentVersion !== undefined && !shortString(agentVersion, 64)) return null;
+  if (discoKey !== undefined && !DiscoPublic.isCanonical(discoKey)) return null;
+  if (homeRelay !== undefined && (!shortString(homeRelay, 64) || !/^[A-Za-z0-9._-]*$/.test(homeRelay))) return null;
   const out: Hostinfo = { hostname: typeof hostname === 'string' ? hostname : '', os };
   if (osVersion !== undefined) out.osVersion = osVersion;
   if (agentVersion !== undefined) out.agentVersion = agentVersion;
@@ -117,6 +119,8 @@ export function parseHostinfo(v: unknown): Hostinfo | null {
     if (problems.length > 0) return null;
     if (routes.length > 0) out.routableIPs = routes;
   }
+  if (typeof discoKey === 'string') out.discoKey = discoKey;
+  if (typeof homeRelay === 'string' && homeRelay !== '') out.homeRelay = homeRelay;
   return out;
 }
 

@@ -29,6 +29,7 @@ import { parseRequestTarget } from './request-target.js';
 import { runSession } from './session.js';
 import type { Store } from './store.js';
 import { WebhookDispatcher, type WebhookDispatcherOptions } from './webhook-dispatcher.js';
+import type { ControlRelay } from './relay-hook.js';
 
 export const DEFAULT_KEEPALIVE_MS = 15_000;
 
@@ -43,6 +44,8 @@ export interface ControlServerOptions extends Omit<CoordinatorOptions, 'store'> 
   updateRate?: UpdateRate;
   /** Webhook delivery tuning (backoff, timeouts); the URL and secret live in the state file. */
   webhooks?: Partial<Omit<WebhookDispatcherOptions, 'db' | 'logger'>>;
+  /** The relay and STUN server on this listener, and the relay map (control/relay-hook.ts). */
+  relay?: ControlRelay;
 }
 
 /** Control's long-term Noise key, created on first start and kept in the state file. */
@@ -75,6 +78,7 @@ export class ControlServer {
     this.controlKey = defaultCrypto().importPrivateKey(priv);
     this.publicKey = Uint8Array.from(this.controlKey.publicKey);
     this.coordinator = new Coordinator(opts);
+    opts.relay?.bindAuthorizer((k) => this.coordinator.isNodeKeyAuthorized(k));
     this.preAuth = new PreAuthGate(opts.preAuth);
     this.consoleEvents = new LiveEvents({ store: opts.store, onlineCount: () => this.coordinator.streamCount });
     this.webhooks = new WebhookDispatcher({ ...opts.webhooks, db: opts.store.db, logger: opts.logger });
@@ -98,7 +102,12 @@ export class ControlServer {
         resolve();
       });
     });
-    return this.http.address() as AddressInfo;
+    const bound = this.http.address() as AddressInfo;
+    if (this.opts.relay) {
+      await this.opts.relay.start(host, bound.port);
+      this.coordinator.setRelayMap(this.opts.relay.relayMap());
+    }
+    return bound;
   }
 
   get url(): string {
@@ -112,6 +121,7 @@ export class ControlServer {
     this.consoleEvents.close();
     this.webhooks.stop();
     for (const s of this.sockets) s.destroy();
+    await this.opts.relay?.close();
     await new Promise<void>((resolve) => this.http.close(() => resolve()));
   }
 
@@ -136,6 +146,7 @@ export class ControlServer {
       });
       return;
     }
+    if (this.opts.relay?.handleRequest(req, res, url.pathname)) return;
     if (url.pathname === NOISE_PATH) return json(res, 426, { error: `upgrade to ${NOISE_UPGRADE} required`, code: 'upgrade_required' });
     json(res, 404, { error: 'not found', code: 'not_found' });
   }
@@ -143,6 +154,7 @@ export class ControlServer {
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => {});
     const url = parseRequestTarget(req.url, 'http://control');
+    if (url && this.opts.relay?.handleUpgrade(req, socket, head, url.pathname)) return;
     const upgrade = (req.headers.upgrade ?? '').toLowerCase();
     if (req.method !== 'POST' || url?.pathname !== NOISE_PATH || upgrade !== NOISE_UPGRADE) {
       socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');

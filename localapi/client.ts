@@ -21,7 +21,7 @@ import type { Dispatcher, Pool } from 'undici';
 import { AccessDeniedError, LocalApiBadResponseError, LocalApiError, LocalApiUnreachableError, PeerNotFoundError } from '../types/errors.js';
 import { LOCALAPI_HOST, LOCALAPI_PREFIX } from './permissions.js';
 import { resolveSocketPath } from './socket-path.js';
-import type { ExplainQuery, ExplainResponse, PingResponse, Prefs, PrefsPatch, StatusResponse, UpRequest, WatchEvent, WhoIsResponse } from './types.js';
+import type { ExplainQuery, ExplainResponse, NetcheckResponse, PingResponse, Prefs, PrefsPatch, StatusResponse, UpRequest, WatchEvent, WhoIsResponse } from './types.js';
 
 export type { ExplainQuery, ExplainResponse, PingResponse, Prefs, PrefsPatch, StatusResponse, UpRequest, WatchEvent, WhoIsResponse } from './types.js';
 
@@ -243,6 +243,11 @@ export class LocalClient {
     if (q.sport !== undefined) p.set('sport', String(q.sport));
     if (q.dport !== undefined) p.set('dport', String(q.dport));
     return this.json('GET', `explain?${p.toString()}`);
+  }
+
+  /** NAT report from the daemon's WireGuard socket (STUN, relay latencies). */
+  netcheck(): Promise<NetcheckResponse> {
+    return this.json('GET', 'netcheck');
   }
 
   /** One ICMP echo through the tunnel to the peer owning `ip` (LocalApiError with wireCode 'timeout' if none). */

@@ -42,6 +42,7 @@ export const ENDPOINTS: Readonly<Record<string, Endpoint>> = {
   down: { methods: { POST: 'write' } },
   logout: { methods: { POST: 'write' } },
   explain: { methods: { GET: 'read' } },
+  netcheck: { methods: { GET: 'read' } },
   metrics: { methods: { GET: 'read' } },
   // Not in the spec table: `agent ping` (one ICMP echo through the tunnel). Read-level, like a ping.
   ping: { methods: { POST: 'read' } },

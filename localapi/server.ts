@@ -356,6 +356,10 @@ export class LocalApiServer {
         return sendJSON(res, 200, { ok: true });
       case 'explain':
         return sendJSON(res, 200, b.explain(parseExplainQuery(query)));
+      case 'netcheck':
+        req.resume();
+        if (!b.netcheck) throw new LocalApiFailure(501, 'not_implemented', 'netcheck is not available');
+        return sendJSON(res, 200, await b.netcheck());
       case 'metrics': {
         const text = b.metrics();
         res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE, 'content-length': Buffer.byteLength(text) });

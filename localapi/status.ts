@@ -11,6 +11,8 @@ export const ACTIVE_WINDOW_MS = 180_000;
 export interface PeerStats {
   /** The endpoint in use, `ip:port`, or '' when none. */
   curAddr: string;
+  /** The relay carrying this peer's traffic when it has no direct path ('' when direct or unknown). */
+  relay?: string;
   /** Wall-clock ms of the last handshake, 0 when never. */
   lastHandshakeMs: number;
   rxBytes: number;
@@ -48,6 +50,7 @@ function peerStatus(node: NetmapNode, stats: PeerStats | undefined, nowMs: numbe
     AllowedIPs: [...node.allowedIPs],
     Addrs: [...node.endpoints],
     CurAddr: stats?.curAddr ?? '',
+    Relay: stats?.curAddr ? '' : (stats?.relay ?? ''),
     RxBytes: stats?.rxBytes ?? 0,
     TxBytes: stats?.txBytes ?? 0,
     LastHandshake: last > 0 ? new Date(last).toISOString() : ZERO_TIME,

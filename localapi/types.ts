@@ -49,6 +49,8 @@ export interface PeerStatus {
   Addrs: string[];
   /** The endpoint the data plane currently uses ('' when none). */
   CurAddr: string;
+  /** Relay name when the peer is reached through a relay ('' when direct). */
+  Relay: string;
   RxBytes: number;
   TxBytes: number;
   /** ISO time of the last completed handshake, or the zero time. */
@@ -149,10 +151,21 @@ export interface LocalBackend {
   down(): Promise<void>;
   logout(): Promise<void>;
   explain(q: ExplainQuery): ExplainResponse;
+  /** NAT report: reflexive addresses, mapping variance, relay latencies (agent/nat.ts). */
+  netcheck?(): Promise<NetcheckResponse>;
   /** Sends one ICMP echo to the peer owning `ip` through the tunnel; rejects on timeout, or at once when `signal` aborts (the client went away). */
   ping(ip: string, timeoutMs: number, signal?: AbortSignal): Promise<PingResponse>;
   /** Prometheus text exposition. */
   metrics(): string;
   /** Subscribes to state changes; returns the unsubscribe function. */
   watch(onEvent: (ev: WatchEvent) => void): () => void;
+}
+
+/** `agent netcheck`: what STUN and the relays answered from this node's WireGuard socket. */
+export interface NetcheckResponse {
+  reflexive: { server: string; endpoint: string | null; error?: string }[];
+  /** True when STUN servers saw different mappings (an endpoint-dependent NAT); null with fewer than two answers. */
+  mappingVariesByDest: boolean | null;
+  relays: { name: string; url: string; latencyMs: number | null; error?: string }[];
+  homeRelay: string | null;
 }

@@ -9,6 +9,24 @@ export interface Hostinfo {
   agentVersion?: string;
   /** Subnet routes the node advertises (`agent up --advertise-routes`; exit nodes 0.0.0.0/0 and ::/0). */
   routableIPs?: string[];
+  /** The node's disco public key (`discokey:` + hex): peers seal path probes to it (magicsock/disco.ts). */
+  discoKey?: string;
+  /** Name of the relay (in the netmap's relayMap) this node is connected to: send it relayed traffic there. */
+  homeRelay?: string;
+}
+
+/** One relay of the relay map. */
+export interface RelayNode {
+  name: string;
+  /** Base URL of the relay's HTTP server; '' means control's own URL (the relay inside control). */
+  url: string;
+  /** STUN server on UDP: host ('' = the host of `url`, or of control's URL) and port (0 = none). */
+  stunHost: string;
+  stunPort: number;
+}
+
+export interface RelayMap {
+  relays: RelayNode[];
 }
 
 export interface NetmapNode {
@@ -53,6 +71,8 @@ export interface Netmap {
   /** The node's own attributes (nodeAttrs). */
   capMap: Record<string, unknown[]>;
   policyVersion: number;
+  /** Relays and STUN servers for NAT traversal (sent in full netmaps only; static while control runs). */
+  relayMap?: RelayMap;
 }
 
 /** Pseudo-user for tagged nodes (whois shows it). */

@@ -12,6 +12,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   status: () => import('./status.js'),
   whois: () => import('./whois.js'),
   ping: () => import('./ping.js'),
+  netcheck: () => import('./netcheck.js'),
   ip: () => import('./ip.js'),
   explain: () => import('./explain.js'),
   metrics: () => import('./metrics.js'),

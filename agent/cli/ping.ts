@@ -1,11 +1,20 @@
 // `agent ping PEER`: real ICMP echo requests through the WireGuard tunnel. The daemon builds each echo
 // request from this node's tailnet address, sends it into the data plane as if the host had sent it, and
 // times the echo reply the peer's kernel sends back (so it proves the tunnel, the peer's filter and the
-// return path). Not a disco ping: there is no path discovery outside WireGuard here.
+// return path). Each reply line names the path the peer is on (`direct IP:PORT` or `relay NAME`).
 import { parseCommand, UsageError } from '../../cli/args.js';
 import { LocalApiError } from '../../localapi/client.js';
+import type { StatusResponse } from '../../localapi/types.js';
 import { addressesOf } from './ip.js';
 import { withClient } from './common.js';
+import { peerPath } from '../format.js';
+
+/** The path the peer with tailnet address `ip` is on (after a reply: the path that reply came over). */
+async function pathTo(c: { status(): Promise<StatusResponse> }, ip: string): Promise<string> {
+  const st = await c.status();
+  const p = Object.values(st.Peer ?? {}).find((x) => x.TailscaleIPs.includes(ip));
+  return p ? peerPath(p) : '';
+}
 
 export const usage = `usage: agent [--socket PATH] ping [-c COUNT] [--timeout SECONDS] PEER
 
@@ -32,7 +41,8 @@ export async function run(argv: string[]): Promise<number> {
       try {
         const r = await c.ping(ip, timeoutS * 1000);
         ok++;
-        process.stdout.write(`pong from ${r.NodeName} (${r.IP}) via ICMP through the tunnel in ${(r.LatencySeconds * 1000).toFixed(2)}ms\n`);
+        const path = await pathTo(c, r.IP);
+        process.stdout.write(`pong from ${r.NodeName} (${r.IP}) via ${path || 'ICMP through the tunnel'} in ${(r.LatencySeconds * 1000).toFixed(2)}ms\n`);
       } catch (err) {
         if (!(err instanceof LocalApiError) || err.wireCode !== 'timeout') throw err;
         process.stdout.write(`no reply from ${ip} within ${timeoutS}s\n`);

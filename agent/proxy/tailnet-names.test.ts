@@ -5,7 +5,7 @@ import { resolveTailnetName } from './tailnet-names.js';
 import { parseListenAddr } from './listen-addr.js';
 
 function node(host: string, dns: string, ips: string[], allowed: string[] = ips.map((a) => (a.includes(':') ? `${a}/128` : `${a}/32`))): PeerStatus {
-  return { ID: host, PublicKey: '', HostName: host, DNSName: dns, OS: 'linux', UserID: 1, TailscaleIPs: ips, AllowedIPs: allowed, Addrs: [], CurAddr: '', RxBytes: 0, TxBytes: 0, LastHandshake: '', Online: true, Active: false };
+  return { ID: host, PublicKey: '', HostName: host, DNSName: dns, OS: 'linux', UserID: 1, TailscaleIPs: ips, AllowedIPs: allowed, Addrs: [], CurAddr: '', Relay: '', RxBytes: 0, TxBytes: 0, LastHandshake: '', Online: true, Active: false };
 }
 
 const st = {

@@ -9,6 +9,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   'policy set': () => import('./policy-set.js'),
   'policy get': () => import('./policy-get.js'),
   serve: () => import('./serve.js'),
+  relay: () => import('./relay.js'),
   users: () => import('./users.js'),
   keys: () => import('./keys.js'),
   nodes: () => import('./nodes.js'),

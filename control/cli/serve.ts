@@ -11,6 +11,7 @@ import { policyEngine } from '../policy-engine.js';
 import { ALLOW_ALL_WARNING, storePolicy } from '../policy-store.js';
 import { ControlServer } from '../server.js';
 import { openStore, readTextFile } from './common.js';
+import { RELAY_FLAGS, RELAY_USAGE, relayFromFlags } from './relay-flags.js';
 
 export const usage = `usage: control serve --listen HOST:PORT --state FILE --policy FILE [flags]
 
@@ -31,7 +32,7 @@ flags:
                                 serve HTTPS with this PEM certificate chain and key; agents then use
                                 https://HOST:PORT (a private CA: NODE_EXTRA_CA_CERTS on the agent). Without
                                 TLS the admin API (/api/v1) answers loopback callers only (403 otherwise).
-  --debug                       verbose logging
+${RELAY_USAGE}  --debug                       verbose logging
 `;
 
 function parseListen(s: string): { host: string; port: number } {
@@ -61,6 +62,7 @@ export async function run(argv: string[]): Promise<number> {
     'insecure-state-perms': { type: 'boolean' },
     'tls-cert': { type: 'string' },
     'tls-key': { type: 'string' },
+    ...RELAY_FLAGS,
   });
   if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
   const tls = values['tls-cert'] !== undefined ? { cert: readTextFile(values['tls-cert']), key: readTextFile(values['tls-key'] as string) } : undefined;
@@ -70,6 +72,7 @@ export async function run(argv: string[]): Promise<number> {
   const keepAliveMs = durationFlag(values.keepalive, 'keepalive', 15_000);
   const policyText = values.policy !== undefined ? readTextFile(values.policy) : null;
   const logger = streamLogger((line) => process.stderr.write(line), values.debug ?? false);
+  const relay = relayFromFlags(values, logger);
 
   let store: ReturnType<typeof openStore>;
   try {
@@ -105,7 +108,7 @@ export async function run(argv: string[]): Promise<number> {
   });
   let server: ControlServer;
   try {
-    server = new ControlServer({ store, engine: policyEngine, logger, ephemeralTimeoutMs, nodeKeyExpiryMs, keepAliveMs, tls });
+    server = new ControlServer({ store, engine: policyEngine, logger, ephemeralTimeoutMs, nodeKeyExpiryMs, keepAliveMs, tls, relay });
   } catch (err) {
     store.close();
     process.stderr.write(`control serve: ${(err as Error).message}\n`);

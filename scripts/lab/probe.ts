@@ -6,7 +6,7 @@
 //   probe userve --host IP --port N           UDP echo only
 //   probe connect --host IP --port N [--timeout MS]   exit 0 when an echo round trip works
 //   probe udp --host IP --port N [--timeout MS]       the same over UDP
-//   probe hold --host IP --port N             {"connected":…}, then {"cut":reason,"atMs":epoch} when it dies
+//   probe hold --host IP --port N [--stall MS] {"connected":…}, then {"cut":reason,"atMs":epoch} when it dies
 //   probe http --url URL [--timeout MS]       {"status":N,"body":…}
 import { createSocket } from 'node:dgram';
 import { connect, createServer } from 'node:net';
@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
-  options: { host: { type: 'string' }, port: { type: 'string' }, timeout: { type: 'string' }, url: { type: 'string' } },
+  options: { host: { type: 'string' }, port: { type: 'string' }, timeout: { type: 'string' }, url: { type: 'string' }, stall: { type: 'string' } },
 });
 const mode = positionals[0];
 const host = values.host ?? '';
@@ -91,8 +91,8 @@ switch (mode) {
       out({ connected: true, atMs: Date.now() });
       setInterval(() => {
         s.write('x');
-        // No echo for 600 ms on a LAN-fast tunnel: the flow is dropped even if no RST arrived.
-        if (Date.now() - lastEcho > 600) finish('stalled');
+        // No echo for 600 ms (or --stall MS) on a LAN-fast tunnel: the flow is dropped even if no RST arrived.
+        if (Date.now() - lastEcho > Number(values.stall ?? 600)) finish('stalled');
       }, 50);
     });
     s.on('data', () => (lastEcho = Date.now()));

@@ -18,6 +18,7 @@ import { ControlServer, type ControlServerOptions } from '../../control/server.j
 import type { PreAuthLimits } from '../../control/preauth-limits.js';
 import type { UpdateRate } from '../../control/update-limiter.js';
 import { Store } from '../../control/store.js';
+import type { ControlRelay } from '../../control/relay-hook.js';
 import type { UserRole } from '../../types/tailnet.js';
 
 export interface Harness {
@@ -49,6 +50,7 @@ export interface HarnessOptions {
   preAuth?: PreAuthLimits;
   updateRate?: UpdateRate;
   webhooks?: ControlServerOptions['webhooks'];
+  relay?: ControlRelay;
 }
 
 export async function startControl(o: HarnessOptions = {}): Promise<Harness> {
@@ -68,6 +70,7 @@ export async function startControl(o: HarnessOptions = {}): Promise<Harness> {
     preAuth: o.preAuth,
     updateRate: o.updateRate,
     webhooks: o.webhooks,
+    relay: o.relay,
   });
   if (o.policy !== undefined) {
     const r = server.coordinator.setPolicy(o.policy, 'policy.hujson');

@@ -1,0 +1,34 @@
+// Choosing a peer's path, as a pure function of what disco measured. A direct path counts only while it
+// is trusted (a pong arrived within `trustMs`); among trusted direct paths the lowest latency wins, but
+// the current one is kept unless another is clearly faster (SWITCH_MARGIN), so two paths of about equal
+// latency do not flap. No trusted direct path: the relay (null here).
+
+/** A switch needs the new path to be this much faster: latency × factor + slack. */
+export const SWITCH_FACTOR = 0.8;
+export const SWITCH_SLACK_MS = 1;
+
+export interface PathSample {
+  /** Identifies the path (e.g. "198.51.100.7:41641"). */
+  id: string;
+  latencyMs: number;
+  /** Monotonic ms of the last pong on this path (-Infinity: never). */
+  lastPongMs: number;
+}
+
+export function isTrusted(p: PathSample, nowMs: number, trustMs: number): boolean {
+  return nowMs - p.lastPongMs <= trustMs;
+}
+
+/** The id of the path to use, or null for the relay. */
+export function selectPath(paths: readonly PathSample[], currentId: string | null, nowMs: number, trustMs: number): string | null {
+  let best: PathSample | null = null;
+  let current: PathSample | null = null;
+  for (const p of paths) {
+    if (!isTrusted(p, nowMs, trustMs) || !Number.isFinite(p.latencyMs) || p.latencyMs < 0) continue;
+    if (p.id === currentId) current = p;
+    if (best === null || p.latencyMs < best.latencyMs || (p.latencyMs === best.latencyMs && p.id < best.id)) best = p;
+  }
+  if (best === null) return null;
+  if (current !== null && current !== best && best.latencyMs > current.latencyMs * SWITCH_FACTOR - SWITCH_SLACK_MS) return current.id;
+  return best.id;
+}

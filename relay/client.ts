@@ -1,0 +1,220 @@
+// A node's connection to one relay: HTTP upgrade, key proof, then packets both ways. Reconnects with
+// backoff until closed. Sending while disconnected drops the packet (the caller's datagram semantics; a
+// WireGuard handshake retries on its own). Not concurrency-safe; one per relay per node.
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { Socket } from 'node:net';
+import { proveRelayAuth } from './auth.js';
+import { encodeFrame, encodePacketFrame, FrameReader, FrameType, RELAY_KEY_SIZE, RELAY_NONCE_SIZE, type FrameTypeValue } from './frame.js';
+import { MAX_QUEUED_BYTES, RELAY_PATH, RELAY_PROBE_PATH, RELAY_UPGRADE } from './server.js';
+
+export const RELAY_RECONNECT_MIN_MS = 250;
+export const RELAY_RECONNECT_MAX_MS = 5_000;
+export const RELAY_KEEPALIVE_MS = 20_000;
+
+export interface RelayClientOptions {
+  /** Base URL of the relay's HTTP server (`http://host:port`); RELAY_PATH is appended. */
+  url: string;
+  nodePrivate: Uint8Array;
+  nodePublic: Uint8Array;
+  /** A datagram from `src` (a view valid during the call). */
+  onPacket: (src: Uint8Array, buf: Uint8Array, len: number) => void;
+  onState?: (connected: boolean, error: string | null) => void;
+}
+
+export class RelayClient {
+  private socket: Socket | null = null;
+  private ready = false;
+  private closed = false;
+  private backoff = RELAY_RECONNECT_MIN_MS;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private keepalive: NodeJS.Timeout | null = null;
+  private readonly pings = new Map<string, (ms: number) => void>();
+  lastError: string | null = null;
+  readonly stats = { sent: 0, received: 0, dropped: 0, connects: 0 };
+
+  constructor(private readonly opts: RelayClientOptions) {}
+
+  get connected(): boolean {
+    return this.ready;
+  }
+
+  get url(): string {
+    return this.opts.url;
+  }
+
+  start(): void {
+    if (this.socket || this.closed) return;
+    this.dial();
+  }
+
+  /** Queues one datagram for `dst`; false when it was dropped (not connected, or backlogged). */
+  send(dst: Uint8Array, buf: Uint8Array, off: number, len: number): boolean {
+    const s = this.socket;
+    if (!this.ready || !s || s.writableLength > MAX_QUEUED_BYTES) {
+      this.stats.dropped++;
+      return false;
+    }
+    s.write(encodePacketFrame(FrameType.SEND_PACKET, dst, buf, off, len));
+    this.stats.sent++;
+    return true;
+  }
+
+  /** Round trip of a PING frame over the live connection (ms); rejects when not connected or after timeout. */
+  ping(timeoutMs = 2000): Promise<number> {
+    const s = this.socket;
+    if (!this.ready || !s) return Promise.reject(new Error('relay not connected'));
+    const id = Buffer.allocUnsafe(8);
+    id.writeDoubleBE(Math.random());
+    const key = id.toString('hex');
+    const t0 = performance.now();
+    return new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pings.delete(key);
+        reject(new Error('relay ping timed out'));
+      }, timeoutMs);
+      this.pings.set(key, () => {
+        clearTimeout(timer);
+        resolve(performance.now() - t0);
+      });
+      s.write(encodeFrame(FrameType.PING, id));
+    });
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.teardown();
+  }
+
+  private teardown(): void {
+    this.ready = false;
+    if (this.keepalive) clearInterval(this.keepalive);
+    this.keepalive = null;
+    this.socket?.destroy();
+    this.socket = null;
+  }
+
+  private fail(why: string): void {
+    if (this.lastError !== why) this.lastError = why;
+    const was = this.ready;
+    this.teardown();
+    if (was) this.opts.onState?.(false, why);
+    if (this.closed) return;
+    this.retryTimer = setTimeout(() => this.dial(), this.backoff);
+    this.retryTimer.unref();
+    this.backoff = Math.min(this.backoff * 2, RELAY_RECONNECT_MAX_MS);
+  }
+
+  private dial(): void {
+    if (this.closed) return;
+    let u: URL;
+    try {
+      u = new URL(RELAY_PATH, this.opts.url);
+    } catch {
+      this.lastError = `bad relay URL ${this.opts.url}`;
+      return;
+    }
+    const req = (u.protocol === 'https:' ? httpsRequest : httpRequest)(u, {
+      method: 'GET',
+      headers: { connection: 'Upgrade', upgrade: RELAY_UPGRADE },
+      timeout: 10_000,
+    });
+    req.on('upgrade', (_res: IncomingMessage, socket: Socket, head: Buffer) => this.onUpgraded(socket, head));
+    req.on('response', (res: IncomingMessage) => {
+      res.resume();
+      this.fail(`relay answered HTTP ${res.statusCode} instead of upgrading`);
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', (err) => this.fail(err.message));
+    req.end();
+  }
+
+  private onUpgraded(socket: Socket, head: Buffer): void {
+    if (this.closed) {
+      socket.destroy();
+      return;
+    }
+    this.socket = socket;
+    socket.setNoDelay(true);
+    let challenged = false;
+    const reader = new FrameReader((type: FrameTypeValue, p: Uint8Array) => {
+      switch (type) {
+        case FrameType.SERVER_CHALLENGE: {
+          if (challenged) return this.fail('relay sent a second challenge');
+          challenged = true;
+          const relayPub = p.subarray(0, RELAY_KEY_SIZE);
+          const nonce = p.subarray(RELAY_KEY_SIZE, RELAY_KEY_SIZE + RELAY_NONCE_SIZE);
+          const proof = proveRelayAuth(this.opts.nodePrivate, this.opts.nodePublic, relayPub, nonce);
+          if (!proof) return this.fail('relay presented an unusable key');
+          socket.write(encodeFrame(FrameType.CLIENT_AUTH, this.opts.nodePublic, proof));
+          return;
+        }
+        case FrameType.SERVER_OK:
+          if (!challenged || this.ready) return this.fail('relay sent an unexpected OK');
+          this.ready = true;
+          this.backoff = RELAY_RECONNECT_MIN_MS;
+          this.stats.connects++;
+          this.lastError = null;
+          this.keepalive = setInterval(() => this.ping().catch(() => {}), RELAY_KEEPALIVE_MS);
+          this.keepalive.unref();
+          this.opts.onState?.(true, null);
+          return;
+        case FrameType.RECV_PACKET:
+          if (!this.ready) return this.fail('relay sent a packet before OK');
+          this.stats.received++;
+          this.opts.onPacket(p.subarray(0, RELAY_KEY_SIZE), p.subarray(RELAY_KEY_SIZE), p.length - RELAY_KEY_SIZE);
+          return;
+        case FrameType.PONG: {
+          const cb = this.pings.get(Buffer.from(p).toString('hex'));
+          if (cb) {
+            this.pings.delete(Buffer.from(p).toString('hex'));
+            cb(0);
+          }
+          return;
+        }
+        case FrameType.PING:
+          socket.write(encodeFrame(FrameType.PONG, p));
+          return;
+        case FrameType.PEER_GONE:
+          return;
+        default:
+          return this.fail(`relay sent frame type ${type}`);
+      }
+    });
+    socket.on('data', (chunk: Buffer) => {
+      const err = reader.push(chunk);
+      if (err !== null) this.fail(`relay stream: ${err}`);
+    });
+    socket.on('error', (err) => this.fail(err.message));
+    socket.on('close', () => {
+      if (this.socket === socket) this.fail(this.ready ? 'relay connection closed' : 'relay refused this node');
+    });
+    if (head.length > 0) {
+      const err = reader.push(head);
+      if (err !== null) this.fail(`relay stream: ${err}`);
+    }
+  }
+}
+
+/** Time (ms) of one GET RELAY_PROBE_PATH: the latency agents compare to choose a home relay. */
+export function probeRelay(url: string, timeoutMs = 2000): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    let u: URL;
+    try {
+      u = new URL(RELAY_PROBE_PATH, url);
+    } catch {
+      reject(new Error(`bad relay URL ${url}`));
+      return;
+    }
+    const t0 = performance.now();
+    const req = (u.protocol === 'https:' ? httpsRequest : httpRequest)(u, { method: 'GET', timeout: timeoutMs, agent: false });
+    req.on('response', (res) => {
+      res.resume();
+      res.on('end', () => (res.statusCode === 200 ? resolve(performance.now() - t0) : reject(new Error(`relay probe: HTTP ${res.statusCode}`))));
+    });
+    req.on('timeout', () => req.destroy(new Error('relay probe timed out')));
+    req.on('error', reject);
+    req.end();
+  });
+}

@@ -1,0 +1,165 @@
+// NAT traversal end to end: control (with its relay and STUN) on the lab's public TEST-NET bridge
+// (198.51.100.0/24), every node behind its own nftables router on a home LAN (192.0.2.0/24 and
+// 203.0.113.0/24 /26s), and a standalone relay `r2` (`control relay`, authorized by control through the
+// shared secret) listed in the relay map beside control's own, so there are two relays and two STUN
+// servers. Root only; namespaces `gwt-*`. One tailnet shared by the cases, in order.
+//
+//   e1 (alice)       behind an endpoint-independent NAT      e2 (tag:server) behind another one
+//   s1 (alice)       behind a symmetric NAT (random ports)   s2 (tag:server) behind another one
+//   u1 (alice)       behind a router that drops all forwarded UDP (TCP to control and the relay only)
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addNodeBehindNat, changeUnderlayAddress, natPrerequisites, type NatNode } from '../../scripts/lab/nat-lab.js';
+import { CONTROL_BIN, labPrerequisites, TailnetLab, tail } from '../../scripts/lab/tailnet-lab.js';
+import { sleep, waitFor } from '../netns.js';
+
+const missing = [...labPrerequisites(), ...natPrerequisites()];
+if (missing.length > 0) console.log(`test/nat/nat-traversal.test.ts skipped: needs ${missing.join('; ')}`);
+
+const PROBE = 'scripts/lab/probe.ts';
+const POLICY = `{
+  "tagOwners": {"tag:server": ["alice@example.com"]},
+  "grants": [
+    {"src": ["alice@example.com"], "dst": ["tag:server"], "ip": ["tcp:7000", "icmp:*"]},
+  ],
+}`;
+
+interface PeerJson {
+  HostName: string;
+  CurAddr: string;
+  Relay: string;
+}
+
+describe.skipIf(missing.length > 0)('NAT traversal in namespaces', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gwt-'));
+  const lab = new TailnetLab('gwt-', dir);
+  const nodes: Record<string, NatNode> = {};
+  const ip: Record<string, string> = {};
+  const servers: ChildProcess[] = [];
+
+  beforeAll(async () => {
+    // Short disco/STUN/report intervals so upgrades happen within seconds (the daemons inherit these).
+    process.env.GRANTWIRE_NAT_PROBE_MS = '1000';
+    process.env.GRANTWIRE_NAT_STUN_MS = '2000';
+    process.env.GRANTWIRE_ENDPOINT_REFRESH_MS = '1000';
+    process.env.NODE_DEBUG = 'grantwire:nat'; // path changes in the daemons' logs
+    const policy = join(dir, 'policy.hujson');
+    writeFileSync(policy, POLICY);
+    const secret = join(dir, 'relay.secret');
+    writeFileSync(secret, 'gwt-relay-secret-0123456789abcdef\n', { mode: 0o600 });
+    await lab.startControl(policy, ['--relay-recheck', '1s', '--relay-secret-file', secret, '--extra-relay', `r2=http://${lab.controlIP}:8443;stun=8443`]);
+    lab.scope.spawn(lab.hub, CONTROL_BIN, ['relay', '--listen', `${lab.controlIP}:8443`, '--control', lab.controlURL, '--secret-file', secret, '--recheck', '1s'], { logFile: join(dir, 'r2.log') });
+    await lab.addUser('alice@example.com', 'member');
+    const key = await lab.createKey('alice@example.com', { reusable: true });
+    const plan: [string, 'eim' | 'symmetric' | 'udp-blocked', number, string[]][] = [
+      ['e1', 'eim', 0, []],
+      ['e2', 'eim', 1, ['tag:server']],
+      ['s1', 'symmetric', 2, []],
+      ['s2', 'symmetric', 3, ['tag:server']],
+      ['u1', 'udp-blocked', 4, []],
+    ];
+    for (const [name, kind, lan] of plan) nodes[name] = await addNodeBehindNat(lab, name, kind, lan);
+    for (const [name, , , tags] of plan) {
+      const r = await lab.up(name, key, { tags });
+      if (r.code !== 0) throw new Error(`up ${name}: ${r.stderr || r.stdout}\n${tail(nodes[name].logFile)}`);
+      ip[name] = await lab.ip4(name);
+    }
+    for (const name of ['e2', 's2']) {
+      const srv = lab.spawnTsPiped(name, PROBE, ['serve', '--host', ip[name], '--port', '7000']);
+      servers.push(srv);
+    }
+    await sleep(1000);
+  }, 300_000);
+
+  afterAll(async () => {
+    for (const k of ['GRANTWIRE_NAT_PROBE_MS', 'GRANTWIRE_NAT_STUN_MS', 'GRANTWIRE_ENDPOINT_REFRESH_MS', 'NODE_DEBUG']) delete process.env[k];
+    await lab.cleanup(process.env.GRANTWIRE_KEEP_NAT === '1');
+  }, 60_000);
+
+  async function peer(from: string, to: string): Promise<PeerJson | null> {
+    const st = JSON.parse(await lab.mustAgent(from, ['status', '--json'])) as { Peer?: Record<string, PeerJson> };
+    return Object.values(st.Peer ?? {}).find((p) => p.HostName === to) ?? null;
+  }
+
+  async function connect(from: string, to: string, port: number): Promise<boolean> {
+    return (await lab.runTs(from, PROBE, ['connect', '--host', ip[to], '--port', String(port), '--timeout', '3000'])).code === 0;
+  }
+
+  function hold(from: string, to: string, stallMs: number): { child: ChildProcess; cut: () => string | null; connected: Promise<boolean> } {
+    const child = lab.spawnTsPiped(from, PROBE, ['hold', '--host', ip[to], '--port', '7000', '--stall', String(stallMs)]);
+    let cut: string | null = null;
+    let buf = '';
+    let onConnected: (v: boolean) => void = () => {};
+    const connected = new Promise<boolean>((r) => (onConnected = r));
+    child.stdout!.on('data', (c: Buffer) => {
+      buf += c.toString();
+      for (const line of buf.split('\n')) {
+        if (line.includes('"connected"')) onConnected(true);
+        if (line.includes('"cut"')) cut = line;
+      }
+    });
+    child.once('exit', () => onConnected(false));
+    return { child, cut: () => cut, connected };
+  }
+
+  it('endpoint-independent NATs: starts on the relay, upgrades to direct, and a TCP connection survives', async () => {
+    const first = await peer('e1', 'e2');
+    expect(first?.CurAddr).toBe('');
+    expect(['control', 'r2']).toContain(first?.Relay);
+    const h = hold('e1', 'e2', 5000);
+    expect(await h.connected).toBe(true);
+    const direct = await waitFor(async () => ((await peer("e1", "e2"))?.CurAddr ?? "").startsWith(`${nodes.e2.wanIP}:`), 30_000, 500);
+    expect(direct, `e1 never went direct to e2:\n${tail(nodes.e1.logFile)}`).toBe(true);
+    expect(await waitFor(async () => ((await peer("e2", "e1"))?.CurAddr ?? "").startsWith(`${nodes.e1.wanIP}:`), 15_000, 500)).toBe(true);
+    expect(await peer('e1', 'e2')).toMatchObject({ Relay: '' });
+    await sleep(2000);
+    expect(h.cut()).toBeNull();
+    await lab.scope.stop(h.child);
+    const text = await lab.mustAgent('e1', ['status']);
+    expect(text).toMatch(new RegExp(`e2 .*active; direct ${nodes.e2.wanIP.replace(/\./g, '\\.')}:`));
+    expect(await lab.mustAgent('e1', ['ping', '-c', '1', 'e2'])).toMatch(new RegExp(`via direct ${nodes.e2.wanIP.replace(/\./g, '\\.')}:`));
+  }, 90_000);
+
+  it('netcheck: two STUN servers see one mapping behind an endpoint-independent NAT, different ones behind a symmetric NAT', async () => {
+    const eim = JSON.parse(await lab.mustAgent('e1', ['netcheck', '--json'])) as { reflexive: { endpoint: string | null }[]; mappingVariesByDest: boolean | null; relays: { name: string; latencyMs: number | null }[] };
+    expect(eim.reflexive.filter((r) => r.endpoint !== null).length).toBe(2);
+    expect(eim.mappingVariesByDest).toBe(false);
+    expect(eim.relays.map((r) => r.name).sort()).toEqual(['control', 'r2']);
+    expect(eim.relays.every((r) => r.latencyMs !== null)).toBe(true);
+    const sym = JSON.parse(await lab.mustAgent('s1', ['netcheck', '--json'])) as { mappingVariesByDest: boolean | null };
+    expect(sym.mappingVariesByDest).toBe(true);
+  }, 60_000);
+
+  it('symmetric NATs: stay on the relay, work, and grants are enforced the same way', async () => {
+    expect(await connect('s1', 's2', 7000)).toBe(true);
+    expect(await connect('s1', 's2', 7001)).toBe(false);
+    await sleep(6000); // several probe rounds
+    const p = await peer('s1', 's2');
+    expect(p?.CurAddr).toBe('');
+    expect(['control', 'r2']).toContain(p?.Relay);
+    expect(await connect('s1', 's2', 7000)).toBe(true);
+  }, 60_000);
+
+  it('UDP blocked for one node: it works over the relay (TCP only)', async () => {
+    expect(await connect('u1', 'e2', 7000)).toBe(true);
+    await sleep(3000);
+    const p = await peer('u1', 'e2');
+    expect(p?.CurAddr).toBe('');
+    expect(['control', 'r2']).toContain(p?.Relay);
+    expect(await connect('u1', 'e2', 7000)).toBe(true);
+  }, 60_000);
+
+  it('an underlay address change mid-transfer: the flow survives', async () => {
+    const h = hold('e1', 'e2', 15_000);
+    expect(await h.connected).toBe(true);
+    await sleep(1000);
+    changeUnderlayAddress(nodes.e1, 40);
+    await sleep(10_000);
+    expect(h.cut(), tail(nodes.e1.logFile)).toBeNull();
+    expect(await connect('e1', 'e2', 7000)).toBe(true);
+    await lab.scope.stop(h.child);
+  }, 60_000);
+});
