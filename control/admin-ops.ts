@@ -22,6 +22,10 @@ export interface NodeSummary {
   endpoints: string[];
   os: string;
   agentVersion?: string;
+  /** Subnet routes: what the node advertises, what an admin approved, and what it serves (control/routes.ts). */
+  advertisedRoutes: string[];
+  approvedRoutes: string[];
+  routes: string[];
   ephemeral: boolean;
   created: number;
   lastSeen: number | null;
@@ -60,6 +64,9 @@ function summary(n: NodeRow, u: UserRow | undefined, attrs: NodeSummary['attrs']
     expired: n.keyExpiry !== null && n.keyExpiry <= now,
     nodeKey: n.nodeKey,
     attrs,
+    advertisedRoutes: n.advertisedRoutes,
+    approvedRoutes: n.approvedRoutes,
+    routes: n.routes,
   };
   if (n.hostinfo.agentVersion !== undefined) s.agentVersion = n.hostinfo.agentVersion;
   return s;

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { Netmap } from '../types/netmap.js';
+import { nodeSummaries } from './admin-ops.js';
 import { Coordinator } from './coordinator.js';
 import { silentLogger } from './logger.js';
 import type { MapSubscriber } from './map-streams.js';
@@ -67,6 +68,8 @@ describe('route approval', () => {
     expect(t.allowed(t.ids.client, 'r1')).toEqual([LAN]);
     expect(t.netmap(t.ids.client).peers.find((p) => p.name === 'r1')!.routes).toEqual([LAN]);
     expect(JSON.stringify(t.netmap(t.ids.r1).packetFilter)).toContain(LAN);
+    // the admin API's node list (the console's machines page) shows the same
+    expect(nodeSummaries(t.store).find((s) => s.name === 'r1')).toMatchObject({ advertisedRoutes: [LAN], approvedRoutes: [LAN], routes: [LAN] });
     unapproveRoutes(t.store, 'r1', [LAN]);
     t.c.refreshNode(t.ids.r1);
     expect(t.allowed(t.ids.client, 'r1')).toEqual([]);
