@@ -120,6 +120,13 @@ export class TailnetLab {
 
   /** A namespace on the bridge with a running agent daemon (not logged in yet). */
   async addNode(name: string): Promise<LabNode> {
+    const node = this.addNetns(name);
+    await this.startDaemon(node);
+    return node;
+  }
+
+  /** A namespace on the bridge without a daemon (for embedded nodes, which bring their own netstack). */
+  addNetns(name: string): LabNode {
     const ns = `${this.prefix}${name}`;
     const host = this.nextHost++;
     this.scope.netns(ns);
@@ -132,7 +139,6 @@ export class TailnetLab {
     mkdirSync(stateDir, { recursive: true, mode: 0o700 }); // the agent refuses a state dir others can read
     const node: LabNode = { name, ns, underlayIP, stateDir, socket: join(this.dir, 'sock', `${name}.sock`), logFile: join(this.dir, `${name}.log`), daemon: null };
     this.nodes.set(name, node);
-    await this.startDaemon(node);
     return node;
   }
 
