@@ -190,10 +190,14 @@ export class TailnetLab {
     return this.scope.spawn(n.ns, process.execPath, ['--import', TSX_LOADER, join(ROOT, file), ...args], { logFile, env: { ...process.env, GRANTWIRE_SOCKET: n.socket } });
   }
 
-  /** Like spawnTs but with piped stdout (the caller reads it); killed by PID at cleanup too. */
-  spawnTsPiped(name: string, file: string, args: string[]): ChildProcess {
+  /**
+   * Like spawnTs but with piped stdout (the caller reads it); killed by PID at cleanup too. With `uid` the
+   * process drops to that user and group (setpriv execs in place, so the PID is still the process's own).
+   */
+  spawnTsPiped(name: string, file: string, args: string[], opts: { uid?: number } = {}): ChildProcess {
     const n = this.node(name);
-    const child = spawn('ip', ['netns', 'exec', n.ns, process.execPath, '--import', TSX_LOADER, join(ROOT, file), ...args], {
+    const drop = opts.uid === undefined ? [] : ['setpriv', `--reuid=${opts.uid}`, `--regid=${opts.uid}`, '--clear-groups'];
+    const child = spawn('ip', ['netns', 'exec', n.ns, ...drop, process.execPath, '--import', TSX_LOADER, join(ROOT, file), ...args], {
       env: { ...process.env, GRANTWIRE_SOCKET: n.socket },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
