@@ -3,19 +3,18 @@
 // window we advertise. The connection is a chain of classes, one concern per file: this core, the sending
 // side (tcp-sender.ts), the timers (tcp-timers.ts), the receiving side (tcp-receiver.ts) and the state
 // machine (tcp-connection.ts). One object per connection; the split is only for reading.
-import { ConnectionError, type PosixConnectionCode } from '../types/errors.js';
-import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TCP_HEADER_MIN } from '../packet/headers.js';
+import { ConnectionError } from '../types/errors.js';
+import { TCP_ACK, TCP_RST, TCP_HEADER_MIN } from '../packet/headers.js';
 import type { NetstackClock } from './clock.js';
-import type { NetstackStats, TcpInfo, TcpState } from './api.js';
+import type { NetstackStats, TcpState } from './api.js';
 import { NewReno } from './congestion.js';
 import { ipHeaderLength } from './ip.js';
 import { RtoEstimator } from './rto.js';
 import { TcpReassembly } from './tcp-reassembly.js';
-import type { TcpSegment } from './tcp-segment.js';
 import { tcpOptionsOffset, writeTcpSegment } from './tcp-segment.js';
 import { TcpSendBuffer } from './tcp-send-buffer.js';
-import { TCP_DEFAULT_MSS_V4, TCP_DEFAULT_MSS_V6, TCP_MAX_WSCALE, TCP_TS_OPTION_SPACE, writeTcpOptions } from './tcp-options.js';
-import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax } from './tcp-seq.js';
+import { TCP_DEFAULT_MSS_V4, TCP_DEFAULT_MSS_V6, TCP_MAX_WSCALE, writeTcpOptions } from './tcp-options.js';
+import { seqAdd, seqDiff, seqGt } from './tcp-seq.js';
 import type { TcpConnection } from './tcp-connection.js';
 
 export const DELAYED_ACK_MS = 40; // Linux's minimum delayed-ACK timeout; RFC 9293 §3.8.6.3 requires < 500 ms

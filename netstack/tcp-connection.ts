@@ -14,18 +14,10 @@
 // tcp-receiver.ts (ACKs, data, FIN), tcp-timers.ts, tcp-sender.ts and tcp-connection-base.ts (variables,
 // segment output), one concern per file.
 import { ConnectionError, type PosixConnectionCode } from '../types/errors.js';
-import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TCP_HEADER_MIN } from '../packet/headers.js';
-import type { NetstackClock } from './clock.js';
-import type { NetstackStats, TcpInfo, TcpState } from './api.js';
-import { NewReno } from './congestion.js';
-import { ipHeaderLength } from './ip.js';
-import { RtoEstimator } from './rto.js';
-import { TcpReassembly } from './tcp-reassembly.js';
+import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../packet/headers.js';
+import type { TcpInfo } from './api.js';
 import type { TcpSegment } from './tcp-segment.js';
-import { tcpOptionsOffset, writeTcpSegment } from './tcp-segment.js';
-import { TcpSendBuffer } from './tcp-send-buffer.js';
-import { TCP_DEFAULT_MSS_V4, TCP_DEFAULT_MSS_V6, TCP_MAX_WSCALE, TCP_TS_OPTION_SPACE, writeTcpOptions } from './tcp-options.js';
-import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax } from './tcp-seq.js';
+import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt } from './tcp-seq.js';
 import { TcpReceiver } from './tcp-receiver.js';
 export { DELAYED_ACK_MS, SYN_RETRIES_PASSIVE, DATA_RETRIES, KEEPALIVE_INTERVAL_MS, KEEPALIVE_PROBES, KEEPALIVE_IDLE_DEFAULT_MS, PERSIST_MAX_MS } from './tcp-connection-base.js';
 export type { TcpHost, TcpUser, TcpConnectionConfig } from './tcp-connection-base.js';

@@ -1,18 +1,8 @@
 // The receiving side of a TCP connection (see tcp-connection.ts): ACK processing (RTT samples,
 // congestion control, window updates), in-order delivery with reassembly, FIN, and TIME_WAIT entry.
-import { ConnectionError, type PosixConnectionCode } from '../types/errors.js';
-import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TCP_HEADER_MIN } from '../packet/headers.js';
-import type { NetstackClock } from './clock.js';
-import type { NetstackStats, TcpInfo, TcpState } from './api.js';
-import { NewReno } from './congestion.js';
-import { ipHeaderLength } from './ip.js';
-import { RtoEstimator } from './rto.js';
-import { TcpReassembly } from './tcp-reassembly.js';
+import { TCP_FIN, TCP_PSH, TCP_SYN } from '../packet/headers.js';
 import type { TcpSegment } from './tcp-segment.js';
-import { tcpOptionsOffset, writeTcpSegment } from './tcp-segment.js';
-import { TcpSendBuffer } from './tcp-send-buffer.js';
-import { TCP_DEFAULT_MSS_V4, TCP_DEFAULT_MSS_V6, TCP_MAX_WSCALE, TCP_TS_OPTION_SPACE, writeTcpOptions } from './tcp-options.js';
-import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax } from './tcp-seq.js';
+import { seqAdd, seqDiff, seqGt, seqLe, seqLt } from './tcp-seq.js';
 import { TcpTimers } from './tcp-timers.js';
 import { DELAYED_ACK_MS } from './tcp-connection-base.js';
 

@@ -1,19 +1,11 @@
 // The sending side of a TCP connection (see tcp-connection.ts): segmentation of the send buffer within
 // the peer's window and the congestion window (Nagle unless noDelay), FIN, zero-window persist, the
 // retransmission of the first unacknowledged segment, and SYN/SYN-ACK with their options.
-import { ConnectionError, type PosixConnectionCode } from '../types/errors.js';
-import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TCP_HEADER_MIN } from '../packet/headers.js';
-import type { NetstackClock } from './clock.js';
-import type { NetstackStats, TcpInfo, TcpState } from './api.js';
-import { NewReno } from './congestion.js';
-import { ipHeaderLength } from './ip.js';
-import { RtoEstimator } from './rto.js';
-import { TcpReassembly } from './tcp-reassembly.js';
+import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN } from '../packet/headers.js';
 import type { TcpSegment } from './tcp-segment.js';
-import { tcpOptionsOffset, writeTcpSegment } from './tcp-segment.js';
-import { TcpSendBuffer } from './tcp-send-buffer.js';
-import { TCP_DEFAULT_MSS_V4, TCP_DEFAULT_MSS_V6, TCP_MAX_WSCALE, TCP_TS_OPTION_SPACE, writeTcpOptions } from './tcp-options.js';
-import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax } from './tcp-seq.js';
+import { tcpOptionsOffset } from './tcp-segment.js';
+import { TCP_DEFAULT_MSS_V4, TCP_DEFAULT_MSS_V6, TCP_TS_OPTION_SPACE, writeTcpOptions } from './tcp-options.js';
+import { seqAdd, seqDiff, seqGe, seqGt, seqLt } from './tcp-seq.js';
 import { TcpConnectionBase } from './tcp-connection-base.js';
 import { MAX_WINDOW_FIELD, PERSIST_MAX_MS } from './tcp-connection-base.js';
 

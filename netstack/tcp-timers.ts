@@ -1,19 +1,11 @@
 // The timers of a TCP connection (see tcp-connection.ts): one host timer per connection, armed at the
 // earliest of the RTO, delayed-ACK, persist, keepalive, connect and TIME_WAIT deadlines; fire() runs what
 // is due, onRto() the retransmission timeout with backoff (RFC 6298 §5).
-import { ConnectionError, type PosixConnectionCode } from '../types/errors.js';
-import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TCP_HEADER_MIN } from '../packet/headers.js';
-import type { NetstackClock } from './clock.js';
-import type { NetstackStats, TcpInfo, TcpState } from './api.js';
-import { NewReno } from './congestion.js';
-import { ipHeaderLength } from './ip.js';
-import { RtoEstimator } from './rto.js';
-import { TcpReassembly } from './tcp-reassembly.js';
-import type { TcpSegment } from './tcp-segment.js';
-import { tcpOptionsOffset, writeTcpSegment } from './tcp-segment.js';
-import { TcpSendBuffer } from './tcp-send-buffer.js';
-import { TCP_DEFAULT_MSS_V4, TCP_DEFAULT_MSS_V6, TCP_MAX_WSCALE, TCP_TS_OPTION_SPACE, writeTcpOptions } from './tcp-options.js';
-import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax } from './tcp-seq.js';
+import { ConnectionError } from '../types/errors.js';
+import { TCP_ACK } from '../packet/headers.js';
+import { tcpOptionsOffset } from './tcp-segment.js';
+import { writeTcpOptions } from './tcp-options.js';
+import { seqAdd, seqDiff } from './tcp-seq.js';
 import { TcpSender } from './tcp-sender.js';
 import { earliest, DATA_RETRIES, KEEPALIVE_INTERVAL_MS, KEEPALIVE_PROBES, SYN_RETRIES_PASSIVE } from './tcp-connection-base.js';
 
