@@ -23,6 +23,17 @@ const log = debuglog('grantwire:userspace');
 
 export const USERSPACE_DEVICE_NAME = 'userspace';
 
+/**
+ * The TCP receive window of a netstack behind a UDP socket (default; NetstackDeviceOptions.limits
+ * overrides it). The window bounds what a sender has in flight toward us, and all of it arrives as
+ * datagrams queued in our UDP socket's receive buffer (4 MiB, ~2 KiB of kernel memory per 1.3 KB
+ * datagram) while this one thread is busy elsewhere: with the netstack's 4 MiB default the socket
+ * overflowed (RcvbufErrors) and every overflow cost a retransmission. Measured embedded ↔ embedded in one
+ * process, 32 MiB (scripts/bench/netstack.ts): 4 MiB 63–125 Mbit/s with 216–1361 retransmissions;
+ * 1 MiB 166–220 Mbit/s, 0; 512 KiB 175–185 Mbit/s, 0. 1 MiB still covers 80 Mbit/s at 100 ms RTT.
+ */
+export const USERSPACE_RECEIVE_WINDOW = 1 << 20;
+
 /** What runs on each netstack: called with it; the returned function undoes it when the netstack goes. */
 export type StackAttachment = (stack: Netstack) => (() => void) | void;
 
@@ -138,7 +149,8 @@ export class NetstackDevice implements PacketDevice, TunControl {
     if (this.closed) return;
     this.teardown();
     if (this.addrs.length === 0) return;
-    const stack = new Netstack({ addresses: [...this.addrs], mtu: this.mtu, output: (p, l) => this.output(p, l), ...(this.opts.limits ? { limits: this.opts.limits } : {}) });
+    const limits: NetstackLimits = { receiveBuffer: USERSPACE_RECEIVE_WINDOW, ...this.opts.limits };
+    const stack = new Netstack({ addresses: [...this.addrs], mtu: this.mtu, output: (p, l) => this.output(p, l), limits });
     this.stackValue = stack;
     log('netstack on %s', this.addrs.join(', '));
     for (const a of [...this.attachments.keys()]) {

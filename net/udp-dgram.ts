@@ -50,6 +50,9 @@ export interface DgramUdpOptions {
   port?: number;
   /** Bind address, default '::' (dual-stack). */
   address?: string;
+  /** Socket buffer sizes in bytes (the kernel caps them at net.core.rmem_max/wmem_max); default: the kernel's. */
+  rcvbuf?: number;
+  sndbuf?: number;
 }
 
 export class DgramUdpBind implements UdpBind {
@@ -73,7 +76,7 @@ export class DgramUdpBind implements UdpBind {
 
   /** Binds the socket; resolves once the port is known. */
   static async open(opts: DgramUdpOptions = {}): Promise<DgramUdpBind> {
-    const socket = dgram.createSocket({ type: 'udp6', ipv6Only: false, reuseAddr: false });
+    const socket = dgram.createSocket({ type: 'udp6', ipv6Only: false, reuseAddr: false, ...(opts.rcvbuf ? { recvBufferSize: opts.rcvbuf } : {}), ...(opts.sndbuf ? { sendBufferSize: opts.sndbuf } : {}) });
     const bind = new DgramUdpBind(socket);
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);

@@ -1,7 +1,10 @@
 // An embedded node's machinery, loaded by Node.up() on first use (so `import { Node } from 'grantwire'`
 // stays light): the agent's own backend (login state machine, netmap, whois), its data plane (WireGuard
-// device, filter engine, revocation RSTs) over a NetstackDevice, a node:dgram UDP socket, and control
-// through the agent's control session. Nothing here is privileged; several runtimes share a process.
+// device, filter engine, revocation RSTs) over a NetstackDevice, a UDP socket, and control through the
+// agent's control session. The UDP socket is the native batched bind (recvmmsg/sendmmsg, 4 MiB socket
+// buffers) as in TUN mode when the addon loads, node:dgram otherwise: over node:dgram's default ~200 KiB
+// receive buffer one TCP stream's window of datagrams overflowed the socket (≈100 drops per 32 MiB,
+// 216 retransmissions, 19 Mbit/s embedded ↔ embedded; see scripts/bench/netstack.ts). Nothing here is privileged; several runtimes share a process.
 import type { HostAddress } from '../agent/dataplane.js';
 import { AgentBackend } from '../agent/backend.js';
 import { createControlSession } from '../agent/control-session.js';
@@ -9,7 +12,9 @@ import { AgentDataplane } from '../agent/dataplane.js';
 import type { NetstackDevice } from '../agent/netstack-device.js';
 import { NetstackDialer } from '../agent/proxy/netstack-dialer.js';
 import { StateStore } from '../agent/state-store.js';
+import { loadNative } from '../net/native-addon.js';
 import { DgramUdpBind } from '../net/udp-dgram.js';
+import { NativeUdpBind } from '../net/udp-native.js';
 
 export interface RuntimeOptions {
   dir: string;
@@ -34,7 +39,7 @@ export interface NodeRuntime {
 export async function startRuntime(o: RuntimeOptions, device: NetstackDevice): Promise<NodeRuntime> {
   const store = new StateStore(o.dir, { insecurePerms: o.insecureStatePerms === true });
   const keys = await store.loadKeys();
-  const bind = await DgramUdpBind.open({ port: o.port ?? 0 });
+  const bind = loadNative() ? NativeUdpBind.open({ port: o.port ?? 0 }) : await DgramUdpBind.open({ port: o.port ?? 0, rcvbuf: 4 << 20 });
   const dataplane = new AgentDataplane({
     privateKey: keys.nodePrivateKey,
     tun: device,

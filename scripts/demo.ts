@@ -2,12 +2,14 @@
 // and five agents in their own network namespaces — a tagged prod server, the tagged SQL playground
 // (examples/tailsql.ts), an engineer's laptop (alice), an analyst's laptop (bob) and a prod engineer's
 // laptop (carol) — plus a subnet router (tag:router) in front of a small "LAN" namespace (203.0.113.0/24,
-// an intranet host at 203.0.113.10), its route approved by the policy's autoApprovers. Prints what each
-// can reach and what whois says, then stays up until Ctrl-C and removes the namespaces and processes.
+// an intranet host at 203.0.113.10), its route approved by the policy's autoApprovers, and one embedded node:
+// the SQL playground as its own node (examples/tailsql-embedded.ts, no daemon, no TUN, run as user nobody).
+// Prints what each can reach and what whois says, then stays up until Ctrl-C and removes the namespaces and
+// the processes it started.
 // The policy is examples/least-privilege.hujson plus the router's tag, grant and autoApprovers (added to a
 // copy in the demo's directory, so the example stays what the e2e suite tests).
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bridgeConsole } from './lab/console-bridge.js';
@@ -119,6 +121,8 @@ async function main(): Promise<void> {
   lab.scope.spawn(lanNs, process.execPath, ['--import', TSX_LOADER, join(ROOT, PROBE), 'serve', '--host', LAN_HOST, '--port', '80'], { logFile: join(dir, 'lan-intranet.log') });
   ip.intranet = LAN_HOST;
   say(`   and an "intranet" on ${LAN_HOST}:80 in the LAN (not a tailnet node)`);
+  const embedded = await startEmbedded(keys.carol);
+  say(`   sqlembed ${embedded.ip.padEnd(12)} ns gwd-embed    embedded node: examples/tailsql-embedded.ts as user nobody (no daemon, no TUN, no root), tag:tailsql`);
 
   say('\n4. who can reach what (a real TCP connection through the tunnels, 1.5 s timeout):');
   const targets: [string, number, string][] = [
@@ -167,9 +171,38 @@ async function main(): Promise<void> {
   say(`   sudo ${CONTROL_BIN} console link --as bob@example.com --url ${consoleUrl} --state ${lab.stateFile}`);
   say(`   the subnet router: sudo ${CONTROL_BIN} nodes routes --state ${lab.stateFile}`);
   say(`   sudo ${CONTROL_BIN} nodes routes unapprove lanrouter ${LAN} --state ${lab.stateFile}   # autoApprovers still approve it`);
+  say(`   the embedded node (sqlembed) from carol's laptop, and who it is:`);
+  say(`   cd ${ROOT} && sudo ip netns exec gwd-carol ${process.execPath} --import tsx ${PROBE} http --url http://${embedded.ip}:443/query?src=prod-db`);
+  say(`   ${ns('carol')} whois ${embedded.ip}`);
   say(`   logs: ${dir}/*.log`);
   say('\nThe tailnet stays up until Ctrl-C.');
   await new Promise(() => undefined);
+}
+
+/** The SQL playground as an embedded node in its own namespace (no daemon there), dropped to nobody. */
+async function startEmbedded(key: string): Promise<{ ip: string }> {
+  lab.addNetns('embed');
+  const NOBODY = 65534;
+  const state = join(dir, 'embed-state');
+  mkdirSync(state, { mode: 0o700 });
+  chownSync(state, NOBODY, NOBODY);
+  const keyFile = join(state, 'auth-key');
+  writeFileSync(keyFile, key, { mode: 0o600 });
+  chownSync(keyFile, NOBODY, NOBODY);
+  const args = ['--dir', join(state, 'node'), '--control-url', lab.controlURL, '--auth-key', `file:${keyFile}`, '--hostname', 'sqlembed', '--tags', 'tag:tailsql', '--port', '443'];
+  const child = lab.spawnTsPiped('embed', 'examples/tailsql-embedded.ts', args, { uid: process.getuid?.() === 0 ? NOBODY : undefined });
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`the embedded node did not come up: ${err}`)), 30_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      const m = /http:\/\/([0-9.]+):/.exec(d.toString());
+      if (!m) return;
+      clearTimeout(t);
+      resolve({ ip: m[1] });
+    });
+    child.once('exit', (code) => reject(new Error(`the embedded node exited with ${code}: ${err}`)));
+  });
 }
 
 main().catch(async (err: unknown) => {

@@ -131,6 +131,13 @@ export class TailnetLab {
 
   /** A namespace on the bridge with a running agent daemon (not logged in yet). */
   async addNode(name: string): Promise<LabNode> {
+    const node = this.addNetns(name);
+    await this.startDaemon(node);
+    return node;
+  }
+
+  /** A namespace on the bridge without a daemon (for embedded nodes, which bring their own netstack). */
+  addNetns(name: string): LabNode {
     const ns = `${this.prefix}${name}`;
     const host = this.nextHost++;
     this.scope.netns(ns);
@@ -143,7 +150,6 @@ export class TailnetLab {
     mkdirSync(stateDir, { recursive: true, mode: 0o700 }); // the agent refuses a state dir others can read
     const node: LabNode = { name, ns, underlayIP, stateDir, socket: join(this.dir, 'sock', `${name}.sock`), logFile: join(this.dir, `${name}.log`), daemon: null };
     this.nodes.set(name, node);
-    await this.startDaemon(node);
     return node;
   }
 
@@ -214,10 +220,14 @@ export class TailnetLab {
     return this.scope.spawn(n.ns, process.execPath, ['--import', TSX_LOADER, join(ROOT, file), ...args], { logFile, env: { ...process.env, GRANTWIRE_SOCKET: n.socket } });
   }
 
-  /** Like spawnTs but with piped stdout (the caller reads it); killed by PID at cleanup too. */
-  spawnTsPiped(name: string, file: string, args: string[]): ChildProcess {
+  /**
+   * Like spawnTs but with piped stdout (the caller reads it); killed by PID at cleanup too. With `uid` the
+   * process drops to that user and group (setpriv execs in place, so the PID is still the process's own).
+   */
+  spawnTsPiped(name: string, file: string, args: string[], opts: { uid?: number } = {}): ChildProcess {
     const n = this.node(name);
-    const child = spawn('ip', ['netns', 'exec', n.ns, process.execPath, '--import', TSX_LOADER, join(ROOT, file), ...args], {
+    const drop = opts.uid === undefined ? [] : ['setpriv', `--reuid=${opts.uid}`, `--regid=${opts.uid}`, '--clear-groups'];
+    const child = spawn('ip', ['netns', 'exec', n.ns, ...drop, process.execPath, '--import', TSX_LOADER, join(ROOT, file), ...args], {
       env: { ...process.env, GRANTWIRE_SOCKET: n.socket },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
