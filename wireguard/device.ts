@@ -439,19 +439,27 @@ export class Device implements PeerHost {
     return n;
   }
 
-  /** A transport message openTransports decrypted in place (plaintext at buf[16]); the rest of receiveTransport. */
-  private receiveOpened(i: number, buf: Uint8Array, len: number, addrs: Uint8Array, addrOff: number, port: number, now: number): void {
-    const c = this.stats;
+  /** The index entry a transport message names, if its keypair may still receive; counts the drop if not. */
+  private receivingEntry(buf: Uint8Array, now: number): IndexEntry | null {
     const entry = this.indices.get(readU32LE(buf, 4));
     const kp = entry?.keypair;
     if (!entry || !kp) {
-      c.drop_invalid_index++;
-      return;
+      this.stats.drop_invalid_index++;
+      return null;
     }
     if (!kp.canReceive(now)) {
-      c.drop_expired_keypair++;
-      return;
+      this.stats.drop_expired_keypair++;
+      return null;
     }
+    return entry;
+  }
+
+  /** A transport message openTransports decrypted in place (plaintext at buf[16]); the rest of receiveTransport. */
+  private receiveOpened(i: number, buf: Uint8Array, len: number, addrs: Uint8Array, addrOff: number, port: number, now: number): void {
+    const c = this.stats;
+    const entry = this.receivingEntry(buf, now);
+    if (!entry) return;
+    const kp = entry.keypair as Keypair;
     // An earlier datagram of this batch replaced the index's keypair: the message was opened with
     // another key, which is what the per-packet path would have failed to do.
     const n = kp === this.openKeypair[i] ? this.openBatch!.result(this.openJob[i]) : -1;
@@ -464,16 +472,9 @@ export class Device implements PeerHost {
 
   private receiveTransport(buf: Uint8Array, len: number, addrs: Uint8Array, addrOff: number, port: number, now: number): void {
     const c = this.stats;
-    const entry = this.indices.get(readU32LE(buf, 4));
-    const kp = entry?.keypair;
-    if (!entry || !kp) {
-      c.drop_invalid_index++;
-      return;
-    }
-    if (!kp.canReceive(now)) {
-      c.drop_expired_keypair++;
-      return;
-    }
+    const entry = this.receivingEntry(buf, now);
+    if (!entry) return;
+    const kp = entry.keypair as Keypair;
     const plain = this.recvBuf;
     const n = this.transport.open(kp.recvKey, buf, len, plain);
     if (n < 0) {

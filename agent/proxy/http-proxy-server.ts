@@ -11,6 +11,7 @@ import { httpStatusFor } from './dial-errors.js';
 import type { Dialer } from './dialer.js';
 import { endToEndHeaders, parseAbsoluteTarget, parseConnectTarget } from './http-proxy-wire.js';
 import { splice } from './splice.js';
+import { listenOn } from './listen-addr.js';
 
 const log = debuglog('grantwire:http-proxy');
 
@@ -45,14 +46,7 @@ export class HttpProxyServer {
   }
 
   listen(port: number, host: string): Promise<{ address: string; port: number }> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        const a = this.server.address() as { address: string; port: number };
-        resolve({ address: a.address, port: a.port });
-      });
-    });
+    return listenOn(this.server, port, host);
   }
 
   async close(): Promise<void> {

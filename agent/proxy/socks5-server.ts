@@ -14,6 +14,7 @@ import { debuglog } from 'node:util';
 import { socksReplyFor } from './dial-errors.js';
 import type { Dialer, ProxyUdpSocket } from './dialer.js';
 import { splice } from './splice.js';
+import { listenOn } from './listen-addr.js';
 import {
   buildReply,
   buildUdpHeader,
@@ -55,14 +56,7 @@ export class Socks5Server {
   }
 
   listen(port: number, host: string): Promise<{ address: string; port: number }> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        const a = this.server.address() as { address: string; port: number };
-        resolve({ address: a.address, port: a.port });
-      });
-    });
+    return listenOn(this.server, port, host);
   }
 
   async close(): Promise<void> {
