@@ -4,11 +4,16 @@
 // every new netstack. Light: no runtime imports, so the package root can export Node without loading it.
 import { EventEmitter } from 'node:events';
 import type { NetstackDevice } from '../agent/netstack-device.js';
-import type { TcpListener, TcpSocket, UdpSocket } from '../netstack/index.js';
+import type { Netstack, TcpListener, TcpSocket, UdpSocket } from '../netstack/index.js';
 
-/** A TCP listener on the node's tailnet addresses: 'listening', 'connection' (a TcpSocket), 'close', 'error'. */
-export class NodeListener extends EventEmitter {
-  private inner: TcpListener | null = null;
+interface StackEndpoint {
+  address(): { address: string; port: number; family: string };
+  close(): void;
+}
+
+/** The part both share: open on every netstack the device builds, close the old one, emit the lifecycle. */
+abstract class StackBound<T extends StackEndpoint> extends EventEmitter {
+  protected inner: T | null = null;
   private detach: (() => void) | null = null;
   private closed = false;
 
@@ -16,84 +21,26 @@ export class NodeListener extends EventEmitter {
     super();
   }
 
-  get listening(): boolean {
-    return this.inner !== null;
-  }
+  /** Opens this endpoint on a new netstack (throws like the netstack does: port in use, closed stack). */
+  protected abstract open(stack: Netstack): T;
 
   /** Called by the node once its packet device exists. */
   bindTo(device: NetstackDevice): void {
     if (this.closed) return;
     this.detach = device.attach((stack) => {
       try {
-        const l = stack.listenTcp(this.port, (s: TcpSocket) => this.emit('connection', s));
-        l.on('error', (err: Error) => this.emit('error', err));
-        this.inner = l;
+        const e = this.open(stack);
+        this.inner = e;
         this.emit('listening');
         return () => {
           this.inner = null;
-          l.close();
+          e.close();
         };
       } catch (err) {
         this.emit('error', err);
         return undefined;
       }
     });
-  }
-
-  address(): { address: string; port: number; family: string } | null {
-    return this.inner ? this.inner.address() : null;
-  }
-
-  close(cb?: (err?: Error) => void): this {
-    this.closed = true;
-    this.detach?.();
-    this.detach = null;
-    queueMicrotask(() => {
-      this.emit('close');
-      cb?.();
-    });
-    return this;
-  }
-}
-
-/** A UDP socket on the node's tailnet addresses: 'message' (msg, rinfo), 'close', 'error'. */
-export class NodeUdpSocket extends EventEmitter {
-  private inner: UdpSocket | null = null;
-  private detach: (() => void) | null = null;
-  private closed = false;
-
-  constructor(readonly port: number) {
-    super();
-  }
-
-  bindTo(device: NetstackDevice): void {
-    if (this.closed) return;
-    this.detach = device.attach((stack) => {
-      try {
-        const u = stack.bindUdp(this.port);
-        u.on('message', (msg: Buffer, rinfo: unknown) => this.emit('message', msg, rinfo));
-        u.on('error', (err: Error) => this.emit('error', err));
-        this.inner = u;
-        this.emit('listening');
-        return () => {
-          this.inner = null;
-          u.close();
-        };
-      } catch (err) {
-        this.emit('error', err);
-        return undefined;
-      }
-    });
-  }
-
-  send(msg: Uint8Array | string, port: number, address: string, cb?: (err: Error | null, bytes: number) => void): void {
-    if (!this.inner) {
-      const err = new Error('the node is not up (no tailnet address yet)');
-      if (cb) cb(err, 0);
-      else this.emit('error', err);
-      return;
-    }
-    this.inner.send(msg, port, address, cb);
   }
 
   address(): { address: string; port: number; family: string } | null {
@@ -109,5 +56,38 @@ export class NodeUdpSocket extends EventEmitter {
       cb?.();
     });
     return this;
+  }
+}
+
+/** A TCP listener on the node's tailnet addresses: 'listening', 'connection' (a TcpSocket), 'close', 'error'. */
+export class NodeListener extends StackBound<TcpListener> {
+  get listening(): boolean {
+    return this.inner !== null;
+  }
+
+  protected open(stack: Netstack): TcpListener {
+    const l = stack.listenTcp(this.port, (s: TcpSocket) => this.emit('connection', s));
+    l.on('error', (err: Error) => this.emit('error', err));
+    return l;
+  }
+}
+
+/** A UDP socket on the node's tailnet addresses: 'message' (msg, rinfo), 'close', 'error'. */
+export class NodeUdpSocket extends StackBound<UdpSocket> {
+  protected open(stack: Netstack): UdpSocket {
+    const u = stack.bindUdp(this.port);
+    u.on('message', (msg: Buffer, rinfo: unknown) => this.emit('message', msg, rinfo));
+    u.on('error', (err: Error) => this.emit('error', err));
+    return u;
+  }
+
+  send(msg: Uint8Array | string, port: number, address: string, cb?: (err: Error | null, bytes: number) => void): void {
+    if (!this.inner) {
+      const err = new Error('the node is not up (no tailnet address yet)');
+      if (cb) cb(err, 0);
+      else this.emit('error', err);
+      return;
+    }
+    this.inner.send(msg, port, address, cb);
   }
 }
