@@ -11,10 +11,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HttpProxyServer } from '../../agent/proxy/http-proxy-server.js';
 import { Socks5Server } from '../../agent/proxy/socks5-server.js';
-import { encodeAddress } from '../../agent/proxy/socks5-wire.js';
 import { Node } from '../../node/index.js';
 import { startControl, waitUntil, type Harness } from '../control/helpers.js';
-import { getOver, USERSPACE_POLICY } from './helpers.js';
+import { getOver, socksConnect, USERSPACE_POLICY } from './helpers.js';
 
 function metric(text: string, name: string, reason: string): number {
   const m = new RegExp(`^${name}\\{reason="${reason}"\\} (\\d+)`, 'm').exec(text);
@@ -128,20 +127,7 @@ describe('embedded nodes on a loopback tailnet', () => {
     });
 
     it('SOCKS5 CONNECT sql:443 (domain type): the app answers the client by whois', async () => {
-      const s = connect({ host: '127.0.0.1', port: socksPort });
-      await new Promise((r) => s.once('connect', r));
-      s.write(Buffer.concat([Buffer.from([5, 1, 0]), Buffer.from([5, 1, 0, ...encodeAddress('sql', 443)])]));
-      const head = await new Promise<Buffer>((r) => {
-        let b = Buffer.alloc(0);
-        const on = (d: Buffer) => {
-          b = Buffer.concat([b, d]);
-          if (b.length >= 12) {
-            s.off('data', on);
-            r(b);
-          }
-        };
-        s.on('data', on);
-      });
+      const { sock: s, head } = await socksConnect(socksPort, 'sql', 443);
       expect([...head.subarray(0, 4)]).toEqual([5, 0, 5, 0]);
       expect((await getOver(s, '/via-socks')).body).toMatchObject({ caller: 'client', path: '/via-socks' });
     });

@@ -1,6 +1,8 @@
-// Shared by the userspace suites: the tailnet policy they run under and an HTTP GET over a connected stream.
+// Shared by the userspace suites: the tailnet policy they run under, an HTTP GET over a connected stream, and
+// a SOCKS5 CONNECT through a proxy.
 import { request as httpRequest } from 'node:http';
-import type { Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
+import { encodeAddress } from '../../agent/proxy/socks5-wire.js';
 
 export const USERSPACE_POLICY = `{
   "tagOwners": {"tag:sql": ["alice@example.com"], "tag:client": ["alice@example.com"]},
@@ -25,3 +27,25 @@ export function getOver(sock: Socket | NodeJS.ReadWriteStream, path: string, hos
   });
 }
 
+
+/**
+ * Opens a SOCKS5 CONNECT to `host:port` (domain address type) through the proxy on 127.0.0.1:`socksPort`;
+ * resolves with the socket and the first 12 bytes the proxy answered (method choice + reply head).
+ */
+export async function socksConnect(socksPort: number, host: string, port: number): Promise<{ sock: Socket; head: Buffer }> {
+  const s = connect({ host: '127.0.0.1', port: socksPort });
+  await new Promise((r) => s.once('connect', r));
+  s.write(Buffer.concat([Buffer.from([5, 1, 0]), Buffer.from([5, 1, 0, ...encodeAddress(host, port)])]));
+  const head = await new Promise<Buffer>((r) => {
+    let b = Buffer.alloc(0);
+    const on = (d: Buffer) => {
+      b = Buffer.concat([b, d]);
+      if (b.length >= 12) {
+        s.off('data', on);
+        r(b);
+      }
+    };
+    s.on('data', on);
+  });
+  return { sock: s, head };
+}

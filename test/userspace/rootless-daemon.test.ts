@@ -12,11 +12,10 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeAddress } from '../../agent/proxy/socks5-wire.js';
 import { LocalClient } from '../../localapi/client.js';
 import { Node } from '../../node/index.js';
 import { startControl, waitUntil, type Harness } from '../control/helpers.js';
-import { getOver, USERSPACE_POLICY } from './helpers.js';
+import { getOver, socksConnect, USERSPACE_POLICY } from './helpers.js';
 
 const AGENT = resolve(import.meta.dirname, '..', '..', 'bin', 'agent');
 const NOBODY = 65534;
@@ -119,20 +118,7 @@ describe(`agent daemon --tun userspace as ${isRoot ? 'nobody (via setpriv)' : 't
   });
 
   it('SOCKS5 through the daemon reaches sql:443 by name; sql sees the daemon’s node by whois', async () => {
-    const s = connect({ host: '127.0.0.1', port: socksPort });
-    await new Promise((r) => s.once('connect', r));
-    s.write(Buffer.concat([Buffer.from([5, 1, 0]), Buffer.from([5, 1, 0, ...encodeAddress('sql', 443)])]));
-    const head = await new Promise<Buffer>((r) => {
-      let b = Buffer.alloc(0);
-      const on = (d: Buffer) => {
-        b = Buffer.concat([b, d]);
-        if (b.length >= 12) {
-          s.off('data', on);
-          r(b);
-        }
-      };
-      s.on('data', on);
-    });
+    const { sock: s, head } = await socksConnect(socksPort, 'sql', 443);
     expect([...head.subarray(0, 4)]).toEqual([5, 0, 5, 0]);
     expect((await getOver(s, '/socks')).body).toEqual({ caller: 'rootless', caps: { 'example.com/cap/tailsql': [{ dataSrc: ['warehouse'] }] }, path: '/socks' });
   });
