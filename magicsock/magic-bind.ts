@@ -4,7 +4,8 @@
 //   go to endpoint discovery; disco probes (disco.ts) are handled here. The device never sees the others.
 // - Virtual endpoints: every peer gets `[100::N]:9` (RFC 6666 discard prefix, never a real address) as
 //   its WireGuard endpoint. A send to it goes out on the peer's current path: a trusted direct address
-//   (disco confirmed it), else the peer's home relay, else (no relay known) its first candidate. So the
+//   (disco confirmed it), else the peer's home relay, else (no relay known, or a plain-WireGuard peer with
+//   no disco key and no home relay, which no relay can reach) its first candidate. So the
 //   first packet never waits for probing, and a path change never touches the WireGuard session.
 //   WireGuard datagrams from a known direct address are handed up with the peer's virtual source, so the
 //   device's roaming keeps the virtual endpoint; from an unknown address they go up unchanged and the
@@ -358,8 +359,11 @@ export class MagicBind implements UdpBind {
       this.inner.send(buf, off, len, best.addr16, best.port);
       return;
     }
+    // A peer with neither a disco key nor a home relay is plain WireGuard (wireguard-go, the kernel's):
+    // it answers no probes and is on no relay, so the endpoint control lists is its only path.
+    const plain = st.discoKey === null && st.homeRelay === null;
     if (now - st.lastProbeMs >= 1000 && st.discoKey) this.probe(st, now);
-    if (this.sendViaRelay(st, buf, off, len)) {
+    if (!plain && this.sendViaRelay(st, buf, off, len)) {
       this.stats.wgRelayed++;
       return;
     }

@@ -125,6 +125,34 @@ describe('MagicBind: relay first, then a direct upgrade', () => {
   }, 15_000);
 });
 
+describe('MagicBind: a plain WireGuard peer (no disco key, no home relay)', () => {
+  it('gets the first packet on its endpoint even while a relay is connected (it is on no relay)', async () => {
+    const net = new FakeNetwork();
+    const a = node(net, '192.0.2.1:41641', '100.64.0.1');
+    const { url, srv } = await relay(new Set([NodePublic.text(a.pub)]));
+    a.bind.setRelays([{ name: 'r1', url }], 'r1');
+    a.device.start();
+    // b: a bare Device on a plain UDP bind, as wireguard-go is: it knows a's endpoint, a knows b's.
+    const bKey = generatePrivateKey();
+    const bPub = publicKeyFromPrivate(bKey);
+    const bTun = new FakePacketDevice('t-plain', 1420);
+    const b = new Device({ privateKey: bKey, tun: bTun, bind: net.bind('203.0.113.2:51820') });
+    cleanups.push(() => b.close());
+    b.upsertPeer({ publicKey: a.pub, endpoint: '192.0.2.1:41641', allowedIPs: ['100.64.0.1/32'] });
+    b.start();
+    const vep = a.bind.upsertPeer({ nodeKey: bPub, discoKey: null, homeRelay: null, endpoints: ['203.0.113.2:51820'] });
+    a.device.upsertPeer({ publicKey: bPub, endpoint: vep, allowedIPs: ['100.64.0.2/32'] });
+    await until(() => a.bind.relayConnected('r1'));
+    a.tun.inject(buildFillerPacket('100.64.0.1', '100.64.0.2', 64)); // a initiates: nothing came from b yet
+    expect(await until(() => bTun.received.length >= 1)).toBe(true);
+    expect(a.bind.stats.wgRelayed).toBe(0);
+    expect(a.bind.stats.wgFallback).toBeGreaterThan(0);
+    expect(srv.relay.stats.forwardedPackets).toBe(0);
+    bTun.inject(buildFillerPacket('100.64.0.2', '100.64.0.1', 64));
+    expect(await until(() => a.tun.received.length >= 1)).toBe(true);
+  });
+});
+
 describe('MagicBind: two relays', () => {
   it('peers with different home relays reach each other from the first packet', async () => {
     const net = new FakeNetwork();
