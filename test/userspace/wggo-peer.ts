@@ -14,6 +14,7 @@ import { chooseEndpoint } from '../../agent/netmap-apply.js';
 import { parsePrefix } from '../../types/ip.js';
 import { TAILNET_V4_RANGE, TAILNET_V6_RANGE } from '../../types/filter-rule.js';
 import type { Netmap } from '../../types/netmap.js';
+import { runCmd } from '../../scripts/lab/tailnet-lab.js';
 import { nsRun, waitFor, type NetnsScope } from '../netns.js';
 
 export interface WgGoPeerOptions {
@@ -57,6 +58,7 @@ export class WgGoPeer {
   private readonly ac = new AbortController();
   private streaming: Promise<void> | null = null;
   private addresses: string[] = [];
+  private chain: Promise<void> = Promise.resolve();
 
   constructor(private readonly o: WgGoPeerOptions) {
     this.client = new ControlClient({ serverUrl: o.controlURL, machinePrivateKey: generatePrivateKey(), nodePrivateKey: this.privateKey });
@@ -90,16 +92,25 @@ export class WgGoPeer {
     if (this.lastError) throw new Error(`wireguard-go peer: ${this.lastError}`);
   }
 
+  /** Netmaps are applied one after another, with async commands (an embedded node may share this event loop). */
   private apply(nm: Netmap): void {
+    this.chain = this.chain.then(() => this.applyNow(nm));
+  }
+
+  private async applyNow(nm: Netmap): Promise<void> {
     const o = this.o;
+    const sh = async (cmd: string, args: string[]): Promise<void> => {
+      const r = await runCmd('ip', ['netns', 'exec', o.ns, cmd, ...args]);
+      if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr.trim()}`);
+    };
     try {
       const conf = join(o.dir, `${o.ifname}.conf`);
       writeFileSync(conf, wgConfigFromNetmap(keyToBase64(this.privateKey), o.port, nm, o.underlayPrefix), { mode: 0o600 });
-      nsRun(o.ns, 'wg', ['syncconf', o.ifname, conf]);
+      await sh('wg', ['syncconf', o.ifname, conf]);
       const want = nm.self.addresses;
-      for (const a of this.addresses.filter((x) => !want.includes(x))) nsRun(o.ns, 'ip', ['addr', 'del', a, 'dev', o.ifname]);
-      for (const a of want.filter((x) => !this.addresses.includes(x))) nsRun(o.ns, 'ip', ['addr', 'add', a, 'dev', o.ifname, ...(a.includes(':') ? ['nodad'] : [])]);
-      if (this.applied === 0) for (const r of [TAILNET_V4_RANGE, TAILNET_V6_RANGE]) nsRun(o.ns, 'ip', ['route', 'replace', r, 'dev', o.ifname]);
+      for (const a of this.addresses.filter((x) => !want.includes(x))) await sh('ip', ['addr', 'del', a, 'dev', o.ifname]);
+      for (const a of want.filter((x) => !this.addresses.includes(x))) await sh('ip', ['addr', 'add', a, 'dev', o.ifname, ...(a.includes(':') ? ['nodad'] : [])]);
+      if (this.applied === 0) for (const r of [TAILNET_V4_RANGE, TAILNET_V6_RANGE]) await sh('ip', ['route', 'replace', r, 'dev', o.ifname]);
       this.addresses = [...want];
       this.netmap = nm;
       this.applied++;
@@ -123,6 +134,7 @@ export class WgGoPeer {
   async stop(): Promise<void> {
     this.ac.abort();
     await this.streaming;
+    await this.chain;
     if (this.proc) await this.o.scope.stop(this.proc, 3000);
   }
 }
