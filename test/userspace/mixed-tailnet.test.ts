@@ -19,19 +19,22 @@
 //
 // Checked: allowed connects TUN → userspace agent (forwarded to 127.0.0.1:P) and TUN → embedded, and
 // wireguard-go → both; denied ports are dropped, counted (filter metrics) and explained (`agent explain`,
-// node.explain); the userspace agent reaches the TUN peer through SOCKS5 and HTTP CONNECT; embedded → TUN;
-// embedded ↔ userspace agent; userspace/embedded → wireguard-go; whois on the userspace agent (LocalAPI, by
-// the forwarded connection's local port) and on the embedded node returns the caller's `app` capabilities;
-// a policy change revoking the TUN → userspace grant resets an established forwarded connection.
+// node.explain); the userspace agent reaches the TUN peer through SOCKS5 (CONNECT and UDP ASSOCIATE) and
+// HTTP CONNECT; embedded → TUN; embedded ↔ userspace agent; userspace agent and embedded node → wireguard-go
+// (they initiate the handshake); whois on the userspace agent (LocalAPI, by the forwarded connection's local
+// port) and on the embedded node returns the caller's `app` capabilities; a policy change revoking the
+// TUN → userspace grant resets an established forwarded connection (RST to the TUN side, host side closed).
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createSocket as dgramSocket } from 'node:dgram';
 import { createServer as createHttpServer } from 'node:http';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Node } from '../../index.js';
+import { buildUdpHeader, encodeAddress, parseUdpHeader } from '../../agent/proxy/socks5-wire.js';
 import { LocalClient } from '../../localapi/client.js';
 import { AGENT_BIN, labPrerequisites, runCmd, tail, TailnetLab, type CmdResult } from '../../scripts/lab/tailnet-lab.js';
 import { haveCommand, run, waitFor } from '../netns.js';
@@ -62,7 +65,7 @@ function policy(withTunToUs: boolean): string {
   "grants": [
     ${withTunToUs ? GRANT_TUN_TO_US : ''}
     {"src": ["tag:tun"], "dst": ["tag:emb"], "ip": ["tcp:443", "tcp:32768-60999", "icmp:*"], "app": {"${CAP}": [{"from": "tun"}]}},
-    {"src": ["tag:us", "tag:emb"], "dst": ["tag:tun"], "ip": ["tcp:${TUN_SVC}"]},
+    {"src": ["tag:us", "tag:emb"], "dst": ["tag:tun"], "ip": ["tcp:${TUN_SVC}", "udp:${TUN_SVC}"]},
     {"src": ["tag:emb"], "dst": ["tag:us"], "ip": ["tcp:32768-60999"], "app": {"${CAP}": [{"from": "emb"}]}},
     {"src": ["tag:us"], "dst": ["tag:emb"], "ip": ["tcp:443"], "app": {"${CAP}": [{"from": "us"}]}},
     {"src": ["tag:wg"], "dst": ["tag:us", "tag:emb"], "ip": ["tcp:32768-60999", "icmp:*"]},
@@ -368,6 +371,41 @@ describe.skipIf(missing.length > 0)('a mixed tailnet: TUN agent, rootless usersp
     s.destroy();
   });
 
+  it('userspace agent → TUN peer through SOCKS5 UDP ASSOCIATE: the kernel\'s UDP echo answers, with its source', async () => {
+    const ctl = connect({ host: '127.0.0.1', port: socksPort });
+    await new Promise((r) => ctl.once('connect', r));
+    const reply = await new Promise<Buffer>((resolve) => {
+      let b = Buffer.alloc(0);
+      const on = (d: Buffer): void => {
+        b = Buffer.concat([b, d]);
+        if (b.length >= 12) {
+          ctl.off('data', on);
+          resolve(b);
+        }
+      };
+      ctl.on('data', on);
+      ctl.write(Buffer.concat([Buffer.from([5, 1, 0, 5, 3, 0]), encodeAddress('0.0.0.0', 0)]));
+    });
+    expect([...reply.subarray(0, 4)]).toEqual([5, 0, 5, 0]); // no auth; UDP ASSOCIATE succeeded
+    const relayPort = reply.readUInt16BE(10);
+    const u = dgramSocket('udp4');
+    await new Promise<void>((r) => u.bind(0, '127.0.0.1', r));
+    const got = new Promise<Buffer>((r) => u.once('message', r));
+    const send = (): void => u.send(Buffer.concat([buildUdpHeader(ip.tun, TUN_SVC), Buffer.from('udp via socks5')]), relayPort, '127.0.0.1');
+    send();
+    const resend = setInterval(send, 500); // the relay may still be opening its tailnet socket
+    try {
+      const answer = await got;
+      const h = parseUdpHeader(answer);
+      expect(h).toMatchObject({ host: ip.tun, port: TUN_SVC });
+      expect(answer.subarray(h!.dataOffset).toString()).toBe('udp via socks5');
+    } finally {
+      clearInterval(resend);
+      u.close();
+      ctl.destroy();
+    }
+  });
+
   it('embedded → userspace agent (forwarded to 127.0.0.1:P); LocalAPI whois names emb with its capabilities', async () => {
     const known = hostConns.length;
     const s = await emb.dial('tcp', `rootless:${hostPort}`);
@@ -398,6 +436,7 @@ describe.skipIf(missing.length > 0)('a mixed tailnet: TUN agent, rootless usersp
     // The agent accepts on the tailnet side first, then connects to 127.0.0.1:P.
     expect(await waitFor(() => hostConns.length > known, 10_000)).toBe(true);
     const conn = hostConns[hostConns.length - 1];
+    expect(conn.remoteAddress).toBe('127.0.0.1');
     const who = await client.whois(`127.0.0.1:${conn.remotePort}`);
     expect(who.Node.ComputedName).toBe('tun');
     expect(who.CapMap).toEqual({ [CAP]: [{ from: 'tun' }] });
