@@ -45,8 +45,9 @@ export async function run(argv: string[]): Promise<number> {
   const recheckMs = values.recheck === undefined ? 5000 : parseDuration(values.recheck);
   if (recheckMs === null) throw new UsageError('--recheck: expected a duration like 5s');
   const logger = streamLogger((line) => process.stderr.write(line), values.debug ?? false);
+  const log = (l: 'debug' | 'info' | 'warn', msg: string, f?: Record<string, unknown>): void => logger.log(l, msg, f as Parameters<typeof logger.log>[2]);
   const relay = new StandaloneRelay(
-    { authorize: remoteAuthorizer(controlURL, secret, Math.min(recheckMs, 2000)), recheckMs, log: (l, msg, f) => logger.log(l, msg, f as Parameters<typeof logger.log>[2]) },
+    { authorize: remoteAuthorizer(controlURL, secret, { cacheMs: Math.min(recheckMs, 2000), log }), recheckMs, log },
     values['no-stun'] !== true,
   );
   const a = await relay.listen(m[1] ?? m[2], Number(m[3]));

@@ -110,7 +110,7 @@ describe('relay inside control', () => {
 
 describe('standalone relay authorized by control', () => {
   it('admits tailnet nodes and refuses other keys; a wrong secret gets no answer from control', async () => {
-    const sa = new StandaloneRelay({ authorize: remoteAuthorizer(h.url, SECRET, 100), recheckMs: 200 }, false);
+    const sa = new StandaloneRelay({ authorize: remoteAuthorizer(h.url, SECRET, { cacheMs: 100 }), recheckMs: 200 }, false);
     const addr = await sa.listen('127.0.0.1', 0);
     const url = `http://127.0.0.1:${addr.port}`;
     try {
