@@ -16,7 +16,7 @@
 //
 // Not concurrency-safe; everything runs on the event loop. The WireGuard data path (send to a peer with
 // a direct path, receive from a known address) allocates nothing.
-import { NodePublic } from '../crypto/key.js';
+import { keysEqual, NodePublic } from '../crypto/key.js';
 import { formatEndpoint, parseEndpoint } from '../net/endpoint.js';
 import type { DatagramBatch, UdpBind } from '../net/io.js';
 import { RelayClient } from '../relay/client.js';
@@ -46,6 +46,8 @@ const DISCO_TOTAL_BURST = 800;
 export interface RelayInfo {
   name: string;
   url: string;
+  /** The relay's public key (relay map): the relay client refuses a relay that cannot prove it. */
+  publicKey: Uint8Array;
 }
 
 export interface MagicPeer {
@@ -180,7 +182,7 @@ export class MagicBind implements UdpBind {
     this.relays = new Map(relays.map((r) => [r.name, r]));
     for (const [name, c] of this.relayClients) {
       const r = this.relays.get(name);
-      if (!r || r.url !== c.url) {
+      if (!r || r.url !== c.url || !keysEqual(r.publicKey, c.relayKey)) {
         c.close();
         this.relayClients.delete(name);
       }
@@ -396,6 +398,7 @@ export class MagicBind implements UdpBind {
       url: r.url,
       nodePrivate: this.opts.nodePrivate,
       nodePublic: this.opts.nodePublic,
+      relayKey: r.publicKey,
       onPacket: (src, buf, len) => this.onRelayPacket(name, src, buf, len),
       onState: (up, err) => this.log(`relay ${name}: ${up ? 'connected' : `disconnected (${err ?? ''})`}`),
     });

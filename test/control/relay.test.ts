@@ -3,7 +3,8 @@
 // deleted node is disconnected and nothing more reaches it. The netmap carries the relay map.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ControlRelay } from '../../control/relay-hook.js';
-import { generatePrivateKey, NodePublic, publicKeyFromPrivate } from '../../crypto/key.js';
+import { generatePrivateKey, NodePublic, publicKeyFromPrivate, RelayPublic } from '../../crypto/key.js';
+import { loadOrCreateRelayKey } from '../../control/server.js';
 import { RelayClient } from '../../relay/client.js';
 import { remoteAuthorizer } from '../../relay/remote-auth.js';
 import { StandaloneRelay } from '../../relay/standalone.js';
@@ -18,12 +19,13 @@ let alice: TestAgent;
 let bob: TestAgent;
 const clients: RelayClient[] = [];
 
-function client(url: string, priv: Uint8Array, presentedPub = publicKeyFromPrivate(priv)): { c: RelayClient; got: { from: string; data: string }[] } {
+function client(url: string, priv: Uint8Array, presentedPub = publicKeyFromPrivate(priv), relayKey = relay.server!.publicKey): { c: RelayClient; got: { from: string; data: string }[] } {
   const got: { from: string; data: string }[] = [];
   const c = new RelayClient({
     url,
     nodePrivate: priv,
     nodePublic: presentedPub,
+    relayKey,
     onPacket: (src, buf, len) => got.push({ from: NodePublic.text(src), data: Buffer.from(buf.subarray(0, len)).toString() }),
   });
   clients.push(c);
@@ -59,7 +61,9 @@ const send = (c: RelayClient, to: Uint8Array, s: string) => c.send(publicKeyFrom
 describe('relay inside control', () => {
   it('the netmap carries the relay map with control\'s relay', async () => {
     const nm = await alice.waitFor((m) => m.relayMap !== undefined);
-    expect(nm.relayMap).toEqual({ relays: [{ name: 'control', url: '', stunHost: '', stunPort: 0 }] });
+    expect(nm.relayMap).toEqual({ relays: [{ name: 'control', url: '', stunHost: '', stunPort: 0, publicKey: RelayPublic.text(relay.server!.publicKey) }] });
+    // The key is control's, kept in its state: a restarted control presents the same one.
+    expect(Buffer.from(relay.server!.publicKey)).toEqual(Buffer.from(publicKeyFromPrivate(loadOrCreateRelayKey(h.store))));
   });
 
   it('forwards between tailnet nodes by node key', async () => {
@@ -114,9 +118,9 @@ describe('standalone relay authorized by control', () => {
     const addr = await sa.listen('127.0.0.1', 0);
     const url = `http://127.0.0.1:${addr.port}`;
     try {
-      const a = client(url, alice.nodePrivateKey);
+      const a = client(url, alice.nodePrivateKey, undefined, sa.relay.publicKey);
       await waitUntil(() => a.c.connected, 5000, 'alice admitted');
-      const stranger = client(url, generatePrivateKey());
+      const stranger = client(url, generatePrivateKey(), undefined, sa.relay.publicKey);
       await waitUntil(() => sa.relay.stats.refusedUnauthorized > 0, 5000, 'stranger refused');
       expect(stranger.c.connected).toBe(false);
       await expect(remoteAuthorizer(h.url, 'wrong-secret-0123456789')(text(alice.nodePrivateKey))).rejects.toThrow(/403/);
