@@ -6,6 +6,7 @@
 // `control serve --extra-relay NAME=http://HOST:PORT;key=relaykey:…;stun=PORT`: agents pin that key.
 import { parseCommand, parseDuration, requireFlag, UsageError } from '../../cli/args.js';
 import { RelayPrivate, RelayPublic } from '../../crypto/key.js';
+import { GrantwireError } from '../../types/errors.js';
 import { remoteAuthorizer } from '../../relay/remote-auth.js';
 import { StandaloneRelay } from '../../relay/standalone.js';
 import { streamLogger } from '../logger.js';
@@ -40,7 +41,15 @@ export async function run(argv: string[]): Promise<number> {
     'print-key': { type: 'boolean' },
     debug: { type: 'boolean' },
   });
-  const relayKey = loadOrCreateRelayKeyFile(requireFlag(values['key-file'], 'key-file'));
+  const keyFile = requireFlag(values['key-file'], 'key-file');
+  let relayKey: Uint8Array;
+  try {
+    relayKey = loadOrCreateRelayKeyFile(keyFile);
+  } catch (err) {
+    if (!(err instanceof GrantwireError)) throw err;
+    process.stderr.write(`control relay: ${err.message}\n`);
+    return 1;
+  }
   const publicKey = RelayPublic.text(RelayPrivate.publicKey(relayKey));
   if (values['print-key']) {
     process.stdout.write(`${publicKey}\n`);

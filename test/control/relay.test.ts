@@ -2,7 +2,10 @@
 // nodes of the tailnet get a connection; a client that cannot prove the key it presents is refused; a
 // deleted node is disconnected and nothing more reaches it. The netmap carries the relay map.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ControlRelay } from '../../control/relay-hook.js';
+import { chmodSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ControlRelay, parseRelayFlag } from '../../control/relay-hook.js';
 import { generatePrivateKey, NodePublic, publicKeyFromPrivate, RelayPublic } from '../../crypto/key.js';
 import { loadOrCreateRelayKey } from '../../control/server.js';
 import { RelayClient } from '../../relay/client.js';
@@ -129,5 +132,37 @@ describe('standalone relay authorized by control', () => {
     } finally {
       await sa.close();
     }
+  });
+});
+
+describe('a standalone relay\'s key and how control lists it', () => {
+  const KEY = `relaykey:${'ab'.repeat(32)}`;
+  it.each([
+    { flag: `r2=http://192.0.2.7:8443;key=${KEY};stun=8443`, want: { name: 'r2', url: 'http://192.0.2.7:8443', stunHost: '', stunPort: 8443, publicKey: KEY } },
+    { flag: `r2=http://[2001:db8::7]:8443;stun=3478;key=${KEY.toUpperCase().replace('RELAYKEY', 'relaykey')}`, want: { name: 'r2', url: 'http://[2001:db8::7]:8443', stunHost: '', stunPort: 3478, publicKey: KEY } },
+    { flag: 'r2=http://192.0.2.7:8443;stun=8443', want: null }, // no key: agents could not pin it
+    { flag: 'r2=http://192.0.2.7:8443', want: null },
+    { flag: `r2=http://192.0.2.7:8443;key=nodekey:${'ab'.repeat(32)}`, want: null },
+    { flag: `r2=http://192.0.2.7:8443;key=${KEY};key=${KEY}`, want: null },
+    { flag: `r2=http://192.0.2.7:8443;key=${KEY};stun=70000`, want: null },
+    { flag: `r2=http://192.0.2.7:8443;key=${KEY};color=red`, want: null },
+  ])('--extra-relay $flag', ({ flag, want }) => {
+    expect(parseRelayFlag(flag)).toEqual(want);
+  });
+
+  it('control relay --print-key creates the key file 0600 once, prints the same key after, and refuses a readable file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-relaykey-'));
+    const file = join(dir, 'sub', 'relay.key');
+    const first = await runControl(['relay', '--key-file', file, '--print-key']);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout.trim()).toMatch(/^relaykey:[0-9a-f]{64}$/);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(readFileSync(file, 'utf8')).toMatch(/^privkey:[0-9a-f]{64}\n$/);
+    const again = await runControl(['relay', '--key-file', file, '--print-key']);
+    expect(again.stdout).toBe(first.stdout);
+    chmodSync(file, 0o644);
+    const refused = await runControl(['relay', '--key-file', file, '--print-key']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/refusing to use the relay key file: .* accessible to group or others/);
   });
 });
