@@ -5,7 +5,10 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { generatePrivateKey, NodePublic, publicKeyFromPrivate } from '../crypto/key.js';
+import { RelayClient } from './client.js';
 import { AUTHORIZE_PATH, LAST_KNOWN_GOOD_MS, remoteAuthorizer } from './remote-auth.js';
+import { StandaloneRelay } from './standalone.js';
 
 const SECRET = 'fake-control-secret-0123456789';
 const A = `nodekey:${'a'.repeat(64)}`;
@@ -57,9 +60,20 @@ class FakeControl {
 }
 
 let fake: FakeControl;
+const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
   await fake?.stop();
 });
+
+async function until(pred: () => boolean, ms = 5000): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (pred()) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return pred();
+}
 
 async function setup(): Promise<{ ask: (k: string) => Promise<boolean>; clock: { t: number } }> {
   fake = new FakeControl();
@@ -143,5 +157,42 @@ describe('relay/remote-auth: last-known-good when control is unreachable', () =>
     expect(await ask(A)).toBe(true);
     expect(await ask(B)).toBe(false);
     expect(fake.asked).toBe(before + 1);
+  });
+});
+
+describe('a standalone relay whose control goes away', () => {
+  it('keeps approved nodes (connected and reconnecting), refuses others, and cuts a node control says no to once it is back', async () => {
+    fake = new FakeControl();
+    await fake.start();
+    const relay = new StandaloneRelay({ authorize: remoteAuthorizer(fake.url, SECRET, { cacheMs: 100 }), recheckMs: 100 }, false);
+    const addr = await relay.listen('127.0.0.1', 0);
+    cleanups.push(() => relay.close());
+    const url = `http://127.0.0.1:${addr.port}`;
+    const mk = (priv: Uint8Array): RelayClient => {
+      const c = new RelayClient({ url, nodePrivate: priv, nodePublic: publicKeyFromPrivate(priv), relayKey: relay.relay.publicKey, onPacket: () => {} });
+      cleanups.push(() => c.close());
+      c.start();
+      return c;
+    };
+    const alice = generatePrivateKey();
+    const stranger = generatePrivateKey();
+    fake.approved.add(NodePublic.text(publicKeyFromPrivate(alice)));
+    const a1 = mk(alice);
+    expect(await until(() => a1.connected)).toBe(true);
+
+    await fake.stop();
+    await new Promise((r) => setTimeout(r, 600)); // several rechecks, all failing to reach control
+    expect(a1.connected).toBe(true);
+    expect(relay.relay.stats.revoked).toBe(0);
+    a1.close();
+    const a2 = mk(alice); // a reconnect while control is down
+    expect(await until(() => a2.connected)).toBe(true);
+    const s = mk(stranger);
+    expect(await until(() => relay.relay.stats.refusedUnauthorized >= 1)).toBe(true);
+    expect(s.connected).toBe(false);
+
+    fake.approved.clear(); // control deleted alice meanwhile
+    await fake.start();
+    expect(await until(() => !a2.connected && relay.relay.stats.revoked === 1)).toBe(true);
   });
 });
