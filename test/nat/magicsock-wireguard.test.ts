@@ -159,6 +159,8 @@ describe('MagicBind: two relays', () => {
 });
 
 describe('MagicBind: relay key pinning', () => {
+  // End to end through MagicBind: the refused relay is skipped and the other carries the traffic. (The
+  // client-side refusal itself, against an impostor that accepts any client, is relay/handshake.test.ts.)
   it('a relay that cannot prove the pinned key gets no packet; traffic falls back to the other relay', async () => {
     const net = new FakeNetwork();
     net.taps.push(() => false); // no UDP at all: relays only
