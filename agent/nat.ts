@@ -158,7 +158,10 @@ export class AgentNat {
     const relays = await Promise.all(
       this.relayInfos().map(async (r) => {
         try {
-          return { name: r.name, url: r.url, latencyMs: Math.round((await probeRelay(r.url)) * 100) / 100 };
+          const latencyMs = Math.round((await probeRelay(r.url)) * 100) / 100;
+          // Reachable is not usable: a relay that did not prove its pinned key carries nothing.
+          const refused = this.bind.relayAuthError(r.name);
+          return { name: r.name, url: r.url, latencyMs, ...(refused ? { error: refused } : {}) };
         } catch (err) {
           return { name: r.name, url: r.url, latencyMs: null, error: (err as Error).message };
         }

@@ -201,6 +201,11 @@ export class MagicBind implements UdpBind {
     return this.relayClients.get(name)?.connected ?? false;
   }
 
+  /** Why the relay was refused for its key (RelayAuthError's message), or null. */
+  relayAuthError(name: string): string | null {
+    return this.relayClients.get(name)?.lastAuthError?.message ?? null;
+  }
+
   /** Adds or updates a peer; returns its virtual endpoint (`[100::N]:9`) for the WireGuard device. */
   upsertPeer(p: MagicPeer): string {
     const keyText = NodePublic.text(p.nodeKey);

@@ -9,6 +9,11 @@
 // the relay) can make the first; only the holder of the relay key the client pinned (or the node) can make
 // the second, so a relay or interceptor with another key is refused before the client sends any packet.
 // The labels differ, so neither proof can be reflected as the other.
+//
+// What pinning does not do: frames after the handshake are not encrypted or MACed (WireGuard and disco
+// already protect the payloads), so an on-path attacker that merely forwards the handshake to the real
+// relay can still watch who talks to whom or drop frames. It cannot pose as the relay with its own key;
+// an https:// relay URL closes the on-path gap as well.
 import type { DhPrivateKey } from '../crypto/backend.js';
 import { proveKey, verifyKeyProof } from '../crypto/key-proof.js';
 

@@ -182,6 +182,9 @@ describe('MagicBind: relay key pinning', () => {
     send(b, a, 2);
     expect(await until(() => b.tun.received.length >= 2 && a.tun.received.length >= 2)).toBe(true);
     expect(a.bind.relayConnected('r1')).toBe(false);
+    // What `agent netcheck` shows beside r1's latency: the relay answers but is refused for its key.
+    expect(a.bind.relayAuthError('r1')).toMatch(/^relay http:\/\/127\.0\.0\.1:[0-9]+ presented key relaykey:[0-9a-f]{64}, not the pinned relaykey:[0-9a-f]{64}: refused$/);
+    expect(a.bind.relayAuthError('r2')).toBeNull();
     expect(impostor.srv.relay.stats).toMatchObject({ accepted: 0, forwardedPackets: 0 });
     expect(good.srv.relay.stats.forwardedPackets).toBeGreaterThan(0);
   });
