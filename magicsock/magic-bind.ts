@@ -17,7 +17,7 @@
 //
 // Not concurrency-safe; everything runs on the event loop. The WireGuard data path (send to a peer with
 // a direct path, receive from a known address) allocates nothing.
-import { NodePublic } from '../crypto/key.js';
+import { keysEqual, NodePublic } from '../crypto/key.js';
 import { formatEndpoint, parseEndpoint } from '../net/endpoint.js';
 import type { DatagramBatch, UdpBind } from '../net/io.js';
 import { RelayClient } from '../relay/client.js';
@@ -47,6 +47,8 @@ const DISCO_TOTAL_BURST = 800;
 export interface RelayInfo {
   name: string;
   url: string;
+  /** The relay's public key (relay map): the relay client refuses a relay that cannot prove it. */
+  publicKey: Uint8Array;
 }
 
 export interface MagicPeer {
@@ -181,7 +183,7 @@ export class MagicBind implements UdpBind {
     this.relays = new Map(relays.map((r) => [r.name, r]));
     for (const [name, c] of this.relayClients) {
       const r = this.relays.get(name);
-      if (!r || r.url !== c.url) {
+      if (!r || r.url !== c.url || !keysEqual(r.publicKey, c.relayKey)) {
         c.close();
         this.relayClients.delete(name);
       }
@@ -198,6 +200,11 @@ export class MagicBind implements UdpBind {
 
   relayConnected(name: string): boolean {
     return this.relayClients.get(name)?.connected ?? false;
+  }
+
+  /** Why the relay was refused for its key (RelayAuthError's message), or null. */
+  relayAuthError(name: string): string | null {
+    return this.relayClients.get(name)?.lastAuthError?.message ?? null;
   }
 
   /** Adds or updates a peer; returns its virtual endpoint (`[100::N]:9`) for the WireGuard device. */
@@ -400,6 +407,7 @@ export class MagicBind implements UdpBind {
       url: r.url,
       nodePrivate: this.opts.nodePrivate,
       nodePublic: this.opts.nodePublic,
+      relayKey: r.publicKey,
       onPacket: (src, buf, len) => this.onRelayPacket(name, src, buf, len),
       onState: (up, err) => this.log(`relay ${name}: ${up ? 'connected' : `disconnected (${err ?? ''})`}`),
     });

@@ -46,8 +46,8 @@ const relayResult = await measure('relay (loopback TCP)', async () => {
   const a = await srv.listen('127.0.0.1', 0);
   const url = `http://127.0.0.1:${a.port}`;
   let got = 0;
-  const ca = new RelayClient({ url, nodePrivate: ka, nodePublic: publicKeyFromPrivate(ka), onPacket: () => {} });
-  const cb = new RelayClient({ url, nodePrivate: kb, nodePublic: publicKeyFromPrivate(kb), onPacket: () => void got++ });
+  const ca = new RelayClient({ url, nodePrivate: ka, nodePublic: publicKeyFromPrivate(ka), relayKey: srv.relay.publicKey, onPacket: () => {} });
+  const cb = new RelayClient({ url, nodePrivate: kb, nodePublic: publicKeyFromPrivate(kb), relayKey: srv.relay.publicKey, onPacket: () => void got++ });
   ca.start();
   cb.start();
   while (!ca.connected || !cb.connected) await new Promise((r) => setTimeout(r, 10));
