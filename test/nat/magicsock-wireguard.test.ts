@@ -130,7 +130,7 @@ describe('MagicBind: a plain WireGuard peer (no disco key, no home relay)', () =
     const net = new FakeNetwork();
     const a = node(net, '192.0.2.1:41641', '100.64.0.1');
     const { url, srv } = await relay(new Set([NodePublic.text(a.pub)]));
-    a.bind.setRelays([{ name: 'r1', url }], 'r1');
+    a.bind.setRelays([{ name: 'r1', url, publicKey: srv.relay.publicKey }], 'r1');
     a.device.start();
     // b: a bare Device on a plain UDP bind, as wireguard-go is: it knows a's endpoint, a knows b's.
     const bKey = generatePrivateKey();
