@@ -109,9 +109,20 @@ export class NetstackDevice implements PacketDevice, TunControl {
   }
 
   async close(): Promise<void> {
-    this.closed = true;
+    this.closeStack();
     this.onPackets = null;
+  }
+
+  /**
+   * Closes the netstack now and sends what it sends on closing (a RST to each connection's peer) while
+   * the tunnel is still up; the device then drops input. Open sockets are destroyed without an 'error'
+   * (see Netstack.close). Called by an embedded node's close() before it takes the tunnel down.
+   */
+  closeStack(): void {
+    if (this.closed) return;
+    this.closed = true;
     this.teardown();
+    this.flushOutput();
   }
 
   // ---- TunControl ----
