@@ -218,6 +218,8 @@ export interface NetstackStats {
   udpDropNoSocket: number;
   /** ICMP/ICMPv6 destination unreachable (port) sent for datagrams nothing took. */
   icmpUnreachOut: number;
+  /** Port unreachables not sent: over the rate limit (1000/s, as Linux's icmp_msgs_per_sec). */
+  icmpUnreachRateLimited: number;
   icmpEchoIn: number;
   icmpEchoOut: number;
 }
@@ -249,6 +251,7 @@ export function newStats(): NetstackStats {
     udpOut: 0,
     udpDropNoSocket: 0,
     icmpUnreachOut: 0,
+    icmpUnreachRateLimited: 0,
     icmpEchoIn: 0,
     icmpEchoOut: 0,
   };

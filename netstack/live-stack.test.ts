@@ -232,6 +232,17 @@ describe('UDP fallback replies and port unreachable', () => {
     expect(L.b.sendPortUnreachable(flow, Buffer.from('x'))).toBe(false);
     expect(() => L.b.udpReplier({ ...flow, remoteAddress: ADDR_A6 })).toThrow(expect.objectContaining({ code: 'ERR_NETSTACK_ADDRESS' }));
   });
+
+  it('port unreachables are rate-limited to 1000 a second', async () => {
+    const L = linkPair({ seed: 322 });
+    const flow = { localAddress: ADDR_B4, localPort: 53, remoteAddress: ADDR_A4, remotePort: 4000 };
+    let sent = 0;
+    for (let i = 0; i < 1100; i++) if (L.b.sendPortUnreachable(flow, Buffer.from('x'))) sent++;
+    expect(sent).toBe(1000);
+    expect(L.b.stats()).toMatchObject({ icmpUnreachOut: 1000, icmpUnreachRateLimited: 100 });
+    L.clock.advance(1000);
+    expect(L.b.sendPortUnreachable(flow, Buffer.from('x'))).toBe(true);
+  });
 });
 
 describe('close()', () => {

@@ -34,6 +34,7 @@ const DEFAULT_BACKLOG = 1024;
 const EPHEMERAL_LOW = 49152; // RFC 6335 §6 dynamic ports
 const EPHEMERAL_HIGH = 65535;
 const CHALLENGE_ACKS_PER_SECOND = 1000; // RFC 5961 §7, Linux's historical tcp_challenge_ack_limit
+const ICMP_ERRORS_PER_SECOND = 1000; // RFC 1812 §4.3.2.8 / RFC 4443 §2.4(f) rate limit; Linux's icmp_msgs_per_sec
 const IPV6_MIN_MTU = 1280;
 const DEFAULT_SYN_HOLD_MS = 5000;
 const DEFAULT_MAX_HELD_SYNS = 1024;
@@ -109,6 +110,8 @@ export class Netstack implements TcpHost, UdpHost {
   private pingSeq = 0;
   private challengeWindowStart = 0;
   private challengeCount = 0;
+  private icmpErrorWindowStart = 0;
+  private icmpErrorCount = 0;
   private closed = false;
   // reused decode state
   private readonly ip = newIpPacket();
@@ -624,12 +627,22 @@ export class Netstack implements TcpHost, UdpHost {
 
   /**
    * ICMP/ICMPv6 port unreachable to the sender of a datagram of `flow` carrying `payload` (what a kernel
-   * answers for a closed port). False (nothing sent) once the stack is closed or the local address gone.
+   * answers for a closed port), at most 1000 a second. False (nothing sent) once the stack is closed or the
+   * local address gone, or over the rate.
    */
   sendPortUnreachable(flow: FlowInfo, payload: Uint8Array): boolean {
     const local = parseIP(flow.localAddress);
     const remote = parseIP(flow.remoteAddress);
     if (this.closed || !local || !remote || local.family !== remote.family || this.localFor(local.bytes, 0, local.family) === null) return false;
+    const now = this.clock.now();
+    if (now - this.icmpErrorWindowStart >= 1000) {
+      this.icmpErrorWindowStart = now;
+      this.icmpErrorCount = 0;
+    }
+    if (++this.icmpErrorCount > ICMP_ERRORS_PER_SECOND) {
+      this.counters.icmpUnreachRateLimited++;
+      return false;
+    }
     const len = writePortUnreachable(this.tx, remote.family, local.bytes, remote.bytes, flow.localPort, flow.remotePort, payload);
     this.counters.icmpUnreachOut++;
     this.transmit(len);
