@@ -16,7 +16,10 @@ const log = debuglog('grantwire:forward');
 /** Idle time after which a flow (and its host socket) ends; Linux conntrack's default for a UDP stream is 120 s, unreplied 30 s. */
 export const UDP_FLOW_IDLE_MS = 60_000;
 export const UDP_MAX_FLOWS = 4096;
-/** Datagrams a flow keeps until the host first answers (re-sent on the other loopback address, or answered with ICMP). */
+/**
+ * Datagrams a flow keeps until the host first answers: the latest ones, re-sent on the other loopback
+ * address or answered with ICMP; also the most a flow queues while its host socket connects.
+ */
 const UNCONFIRMED_MAX = 16;
 
 export interface UdpForwardOptions {
@@ -31,7 +34,7 @@ export interface UdpForwardStats {
   udpDatagramsOut: number;
   /** Datagrams dropped because the flow table was full. */
   udpDropFull: number;
-  /** Datagrams dropped otherwise (a host socket error, more unconfirmed datagrams than kept, a reply beyond the MTU). */
+  /** Datagrams dropped otherwise (a host socket error, more than 16 arriving while the host socket connects, a reply beyond the MTU). */
   udpDropOther: number;
   /** Flows no loopback address took: the sender got port unreachable. */
   udpRefused: number;
@@ -106,14 +109,12 @@ export class UdpFlowTable {
     this.stats.udpDatagramsIn++;
     f.lastActive = performance.now();
     f.last = msg;
-    if (!f.confirmed) {
-      if (f.unconfirmed.length >= UNCONFIRMED_MAX) {
-        this.stats.udpDropOther++;
-        return true;
-      }
-      f.unconfirmed.push(msg);
-    }
-    if (f.ready) f.sock!.send(msg);
+    if (f.ready) {
+      f.sock!.send(msg);
+      // kept for a retry elsewhere until the host answers; a one-way flow (never answered) keeps the last few
+      if (!f.confirmed && f.unconfirmed.push(msg) > UNCONFIRMED_MAX) f.unconfirmed.shift();
+    } else if (f.unconfirmed.length < UNCONFIRMED_MAX) f.unconfirmed.push(msg); // sent once the host socket is connected
+    else this.stats.udpDropOther++;
     return true;
   }
 

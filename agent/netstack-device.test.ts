@@ -240,6 +240,19 @@ describe('HostForwarder', () => {
     expect(fwd.stats).toMatchObject({ udpFlows: 2, udpFlowsOpened: 2, udpDatagramsIn: 3, udpDatagramsOut: 3 });
   });
 
+  it('UDP: a one-way flow (the host never answers) keeps flowing past the datagrams kept for a retry', async () => {
+    const { fwd, stack } = await forwarding();
+    const got: string[] = [];
+    const { port } = await udpServer('udp4', (m) => got.push(m.toString()));
+    const client = stack.bindUdp(4006);
+    for (let i = 0; i < 40; i++) {
+      client.send(`log ${i}`, port, '100.64.0.2');
+      await waitFor(() => got.length === i + 1);
+    }
+    expect(got[39]).toBe('log 39');
+    expect(fwd.stats).toMatchObject({ udpFlows: 1, udpDatagramsIn: 40, udpDropOther: 0 });
+  });
+
   it('UDP: a port only [::1] serves is reached there (after 127.0.0.1 refused), the first datagram included', async () => {
     const { stack } = await forwarding();
     const { port } = await udpServer('udp6', (m, r, u) => u.send(`v6 ${m.toString()}`, r.port, r.address));
