@@ -151,7 +151,7 @@ export class Netstack implements TcpHost, UdpHost {
 
   /**
    * Removes an address from the live stack (no-op if absent): packets to it are no longer ours, and every
-   * connection on it is reset (RST to the peer, ECONNABORTED to the app), as are SYNs held for it.
+   * connection on it is reset (RST to the peer, ECONNABORTED to the app); SYNs held for it are dropped.
    * Connections on the other addresses are untouched. Listeners and UDP sockets bound to it stay bound
    * (as on Linux) and serve again if it comes back.
    */
