@@ -44,6 +44,7 @@ export interface UdpForwardStats {
 interface Flow {
   readonly key: string;
   readonly info: FlowInfo;
+  readonly stack: Netstack;
   readonly reply: (msg: Uint8Array) => boolean;
   hosts: string[];
   sock: UdpSocket | null;
@@ -71,7 +72,6 @@ export class UdpFlowTable {
   private readonly idleMs: number;
   private readonly maxFlows: number;
   private sweeper: NodeJS.Timeout | null = null;
-  private stack: Netstack | null = null;
   readonly stats: UdpForwardStats = { udpFlows: 0, udpFlowsOpened: 0, udpDatagramsIn: 0, udpDatagramsOut: 0, udpDropFull: 0, udpDropOther: 0, udpRefused: 0, udpExpired: 0 };
 
   constructor(opts: UdpForwardOptions = {}) {
@@ -81,11 +81,9 @@ export class UdpFlowTable {
 
   /** Takes the datagrams to `stack`'s unbound ports; the returned function gives them back and ends every flow. */
   attach(stack: Netstack): () => void {
-    this.stack = stack;
-    stack.setUdpFallback((msg, info) => this.input(msg, info));
+    stack.setUdpFallback((msg, info) => this.input(stack, msg, info));
     return () => {
       stack.setUdpFallback(null);
-      if (this.stack === stack) this.stack = null;
       for (const f of [...this.flows.values()]) this.end(f);
     };
   }
@@ -96,15 +94,15 @@ export class UdpFlowTable {
     return f ? { remoteAddress: f.info.remoteAddress, remotePort: f.info.remotePort, localPort: f.info.localPort } : null;
   }
 
-  private input(msg: Buffer, info: FlowInfo): boolean {
+  private input(stack: Netstack, msg: Buffer, info: FlowInfo): boolean {
     const key = `${info.remoteAddress}|${info.remotePort}|${info.localAddress}|${info.localPort}`;
     let f = this.flows.get(key);
     if (!f) {
-      if (this.flows.size >= this.maxFlows || this.stack === null) {
+      if (this.flows.size >= this.maxFlows) {
         this.stats.udpDropFull++;
         return true;
       }
-      f = this.open(key, info, this.stack);
+      f = this.open(key, info, stack);
     }
     this.stats.udpDatagramsIn++;
     f.lastActive = performance.now();
@@ -122,6 +120,7 @@ export class UdpFlowTable {
     const f: Flow = {
       key,
       info,
+      stack,
       reply: stack.udpReplier(info),
       hosts: info.localAddress.includes(':') ? ['::1', '127.0.0.1'] : ['127.0.0.1', '::1'],
       sock: null,
@@ -188,8 +187,7 @@ export class UdpFlowTable {
   /** No loopback address took the flow: port unreachable for each datagram it carried, and the flow ends. */
   private refuse(f: Flow): void {
     this.stats.udpRefused++;
-    const s = this.stack;
-    if (s) for (const m of f.unconfirmed) s.sendPortUnreachable(f.info, m);
+    for (const m of f.unconfirmed) f.stack.sendPortUnreachable(f.info, m);
     this.end(f);
   }
 
