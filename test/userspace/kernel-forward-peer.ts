@@ -18,13 +18,15 @@ const K6 = '2001:db8:5::1';
 const N6 = '2001:db8:5::2';
 const OPEN = 7100; // a TCP and a UDP echo on 127.0.0.1
 const CLOSED = 7101; // nothing
+const BLACKHOLE = 7102; // SYNs to it on loopback are dropped (iptables), so the forwarder's dial hangs
+const HOLD_MS = 1000;
 
 export type Outcomes = Record<string, string>;
 
-function tcpOutcome(host: string, port: number): Promise<string> {
+function tcpOutcome(host: string, port: number, timeoutMs = 5000): Promise<string> {
   return new Promise((resolve) => {
     const s = net.connect({ host, port });
-    s.setTimeout(5000, () => {
+    s.setTimeout(timeoutMs, () => {
       s.destroy();
       resolve('timeout');
     });
@@ -66,7 +68,7 @@ async function main(): Promise<void> {
   device.addAddress(`${N4}/32`);
   device.addAddress(`${N6}/128`);
   await device.whenReady();
-  const fwd = new HostForwarder(device);
+  const fwd = new HostForwarder(device, { dialHoldMs: HOLD_MS });
   fwd.start();
   const tcp = net.createServer((s) => s.end('tcp-host\n'));
   await new Promise<void>((r) => tcp.listen(OPEN, '127.0.0.1', () => r()));
@@ -84,8 +86,13 @@ async function main(): Promise<void> {
     out[`udp${fam} open`] = await udpOutcome(addr, OPEN);
     out[`udp${fam} closed`] = await udpOutcome(addr, CLOSED);
   }
+  // a dial that hangs: the SYN is held, then dropped when the hold expires (no SYN-ACK, no RST); each of
+  // the kernel's SYN retransmissions (1 s, then 3 s) dials again
+  execFileSync('iptables', ['-A', 'OUTPUT', '-o', 'lo', '-p', 'tcp', '--dport', String(BLACKHOLE), '--tcp-flags', 'SYN,ACK', 'SYN', '-j', 'DROP']);
+  out['tcp4 dial hangs'] = await tcpOutcome(N4, BLACKHOLE, 3500);
   const st = fwd.stats;
   out.stats = `forwarded ${st.forwarded} refused ${st.refused} udpRefused ${st.udpRefused}`;
+  out.hold = `dialTimeouts ${st.dialTimeouts >= 2 ? '≥2' : st.dialTimeouts} expired ${device.stack!.stats().tcpSynHoldExpired >= 2 ? '≥2' : device.stack!.stats().tcpSynHoldExpired} resets ${device.stack!.stats().tcpResetsOut}`;
   process.stdout.write(JSON.stringify(out) + '\n');
   fwd.stop();
   tcp.close();

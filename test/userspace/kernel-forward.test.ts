@@ -3,7 +3,9 @@
 // (test/userspace/kernel-forward-peer.ts). A port served on the namespace's 127.0.0.1 answers through the
 // forwarder, TCP and UDP, IPv4 and IPv6; a port nothing serves gives the kernel's own client exactly what a
 // closed port gives it — connect() fails with ECONNREFUSED (the RST|ACK to its SYN) and a connected UDP
-// socket gets ECONNREFUSED (the ICMP/ICMPv6 port unreachable quoting its datagram).
+// socket gets ECONNREFUSED (the ICMP/ICMPv6 port unreachable quoting its datagram); a host port whose
+// dial hangs (SYNs dropped on the namespace's loopback) leaves the peer's SYN unanswered — the kernel's
+// client just retransmits, as toward a filtered port — while each hold expires and the next SYN dials again.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -31,7 +33,10 @@ describe.skipIf(skip)('inbound forwarding seen by the Linux kernel as the tailne
       'tcp6 closed': 'ECONNREFUSED',
       'udp6 open': 'data udp-host ping',
       'udp6 closed': 'ECONNREFUSED',
+      'tcp4 dial hangs': 'timeout',
       stats: 'forwarded 2 refused 2 udpRefused 2',
+      // the hanging dial: given up with each hold (the first SYN's and a retransmission's), nothing sent but the 2 refusals' RSTs
+      hold: 'dialTimeouts ≥2 expired ≥2 resets 2',
     });
   }, 90_000);
 });
