@@ -34,7 +34,7 @@ export interface UdpForwardStats {
   udpDatagramsOut: number;
   /** Datagrams dropped because the flow table was full. */
   udpDropFull: number;
-  /** Datagrams dropped otherwise (a host socket error, more than 16 arriving while the host socket connects, a reply beyond the MTU). */
+  /** Datagrams dropped otherwise (a host socket that could not be opened, more than 16 arriving while it connects, a reply beyond the MTU). */
   udpDropOther: number;
   /** Flows no loopback address took: the sender got port unreachable. */
   udpRefused: number;
@@ -52,6 +52,8 @@ interface Flow {
   ready: boolean;
   /** The host answered at least once. */
   confirmed: boolean;
+  /** A loopback address refused the flow (ECONNREFUSED: the kernel's port unreachable). */
+  refused: boolean;
   /** Sent (or waiting to be) since the last host answer, while unconfirmed; bounded. */
   unconfirmed: Buffer[];
   last: Buffer | null;
@@ -126,6 +128,7 @@ export class UdpFlowTable {
       sock: null,
       ready: false,
       confirmed: false,
+      refused: false,
       unconfirmed: [],
       last: null,
       hostPort: 0,
@@ -143,7 +146,7 @@ export class UdpFlowTable {
   private connectNext(f: Flow): void {
     this.dropSocket(f);
     const host = f.hosts.shift();
-    if (host === undefined) return this.refuse(f);
+    if (host === undefined) return this.giveUp(f);
     const sock = createSocket({ type: host === '::1' ? 'udp6' : 'udp4' });
     f.sock = sock;
     sock.on('error', (err: NodeJS.ErrnoException) => {
@@ -151,6 +154,7 @@ export class UdpFlowTable {
       // ECONNREFUSED: the kernel's port unreachable; before the first answer, try the other address
       if (!f.confirmed || err.code === 'ECONNREFUSED') {
         log('udp flow %s → %s:%d: %s', f.key, host, f.info.localPort, err.message);
+        if (err.code === 'ECONNREFUSED') f.refused = true;
         if (f.confirmed) {
           // the server went away mid-flow: the datagram that found it gone is answered as a closed port
           f.unconfirmed = f.last ? [f.last] : [];
@@ -184,10 +188,16 @@ export class UdpFlowTable {
     });
   }
 
-  /** No loopback address took the flow: port unreachable for each datagram it carried, and the flow ends. */
-  private refuse(f: Flow): void {
-    this.stats.udpRefused++;
-    for (const m of f.unconfirmed) f.stack.sendPortUnreachable(f.info, m);
+  /**
+   * No loopback address took the flow, and the flow ends: when one refused it (the others failing locally,
+   * e.g. no ::1), port unreachable for each datagram it carried; when none could even be tried, the datagrams
+   * are dropped and counted.
+   */
+  private giveUp(f: Flow): void {
+    if (f.refused) {
+      this.stats.udpRefused++;
+      for (const m of f.unconfirmed) f.stack.sendPortUnreachable(f.info, m);
+    } else this.stats.udpDropOther += f.unconfirmed.length;
     this.end(f);
   }
 
