@@ -65,7 +65,7 @@ async function peerOf(c: LocalClient, hostname: string): Promise<PeerStatus | nu
 
 /** Drops UDP to and from `otherWan` in a NAT router (its own table, so unblock() removes exactly it). */
 function block(n: NatNode, otherWan: string): void {
-  const rules = `table ip gwqblock {\n  chain fwd { type filter hook forward priority -10; ip daddr ${otherWan} meta l4proto udp drop; ip saddr ${otherWan} meta l4proto udp drop; }\n}\n`;
+  const rules = `table ip gwqblock {\n  chain blockdirect { type filter hook forward priority -10; ip daddr ${otherWan} meta l4proto udp drop; ip saddr ${otherWan} meta l4proto udp drop; }\n}\n`;
   nsRun(n.router, 'nft', ['-f', '-'], rules);
 }
 
