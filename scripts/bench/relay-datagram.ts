@@ -85,15 +85,19 @@ async function viaDgram(): Promise<Path> {
   };
 }
 
-/** Direct first, then the relay, `seconds` each. */
-export async function datagramRows(seconds: number): Promise<RowSpec[]> {
-  const direct = await measure(seconds, viaDgram);
-  const relay = await measure(seconds, viaRelay);
+/** Direct, then the relay, `seconds` each, `reps` times (alternating, so load changes hit both alike). */
+export async function datagramRows(seconds: number, reps: number): Promise<RowSpec[]> {
+  const direct: Measured[] = [];
+  const relay: Measured[] = [];
+  for (let i = 0; i < reps; i++) {
+    direct.push(await measure(seconds, viaDgram));
+    relay.push(await measure(seconds, viaRelay));
+  }
   const section = SECTION;
   return [
-    { section, name: 'direct UDP throughput', unit: 'Mbit/s', samples: [direct.mbitPerSec], note: `${SIZE}-byte datagrams, ${seconds} s` },
-    { section, name: 'relay throughput', unit: 'Mbit/s', samples: [relay.mbitPerSec], baseline: 'direct UDP throughput' },
-    { section, name: 'direct UDP process CPU', unit: 'cores per Gbit/s', samples: [direct.cpuMsPerGbit / 1000] },
-    { section, name: 'relay process CPU', unit: 'cores per Gbit/s', samples: [relay.cpuMsPerGbit / 1000], baseline: 'direct UDP process CPU', note: 'both clients + relay in one process' },
+    { section, name: 'direct UDP throughput', unit: 'Mbit/s', samples: direct.map((m) => m.mbitPerSec), note: `${SIZE}-byte datagrams, ${seconds} s per sample` },
+    { section, name: 'relay throughput', unit: 'Mbit/s', samples: relay.map((m) => m.mbitPerSec), baseline: 'direct UDP throughput' },
+    { section, name: 'direct UDP process CPU', unit: 'cores per Gbit/s', samples: direct.map((m) => m.cpuMsPerGbit / 1000) },
+    { section, name: 'relay process CPU', unit: 'cores per Gbit/s', samples: relay.map((m) => m.cpuMsPerGbit / 1000), baseline: 'direct UDP process CPU', note: 'both clients + relay in one process' },
   ];
 }

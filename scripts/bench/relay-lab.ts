@@ -138,9 +138,12 @@ class RelayLab {
     }
   }
 
-  async close(): Promise<void> {
-    await this.lab.cleanup();
-    rmSync(this.dir, { recursive: true, force: true });
+  /** GRANTWIRE_KEEP_BENCH=1 keeps the logs (control, relay, every daemon) in `dir` for a look afterwards. */
+  async close(log: (line: string) => void): Promise<void> {
+    const keep = process.env.GRANTWIRE_KEEP_BENCH === '1';
+    await this.lab.cleanup(keep);
+    if (keep) log(`logs kept in ${this.dir}`);
+    else rmSync(this.dir, { recursive: true, force: true });
   }
 }
 
@@ -157,6 +160,9 @@ interface Timing {
   firstMs: number;
   firstPath: string;
   directMs: number | null;
+  /** B's status first lists A; and lists A with A's reflexive endpoint (what the direct path needs). */
+  seenMs: number | null;
+  seenEndpointMs: number | null;
 }
 
 async function timeOnce(rl: RelayLab, i: number): Promise<Timing> {
@@ -166,12 +172,16 @@ async function timeOnce(rl: RelayLab, i: number): Promise<Timing> {
     await p.ca.up(rl.upRequest(p.a.name));
     const upMs = performance.now() - t0;
     let directMs: number | null = null;
+    let seenMs: number | null = null;
+    let seenEndpointMs: number | null = null;
     let polling = true;
     const poller = (async () => {
-      while (polling) {
-        const peer = await peerOf(p.ca, p.b.name).catch(() => null);
-        if (peer && peer.CurAddr !== '' && directMs === null) directMs = performance.now() - t0;
-        if (directMs !== null) return;
+      while (polling && (directMs === null || seenEndpointMs === null)) {
+        const [toB, toA] = await Promise.all([peerOf(p.ca, p.b.name).catch(() => null), peerOf(p.cb, p.a.name).catch(() => null)]);
+        const now = performance.now() - t0;
+        if (toB && toB.CurAddr !== '' && directMs === null) directMs = now;
+        if (toA && seenMs === null) seenMs = now;
+        if (toA && seenEndpointMs === null && toA.Addrs.some((x) => x.startsWith(`${p.a.wanIP}:`))) seenEndpointMs = now;
         await sleep(50);
       }
     })();
@@ -196,7 +206,7 @@ async function timeOnce(rl: RelayLab, i: number): Promise<Timing> {
     }
     polling = false;
     await poller;
-    return { upMs, firstMs, firstPath, directMs };
+    return { upMs, firstMs, firstPath, directMs, seenMs, seenEndpointMs };
   } finally {
     await rl.drop(p);
   }
@@ -236,7 +246,8 @@ export async function labRows(args: BenchArgs, log: (line: string) => void): Pro
     const timings: Timing[] = [];
     for (let i = 0; i < args.reps; i++) {
       const t = await timeOnce(rl, i);
-      log(`timing run ${i + 1}/${args.reps}: up ${t.upMs.toFixed(0)} ms, first reply ${t.firstMs.toFixed(0)} ms (${t.firstPath}), direct ${t.directMs === null ? 'never (60 s)' : `${t.directMs.toFixed(0)} ms`}`);
+      const ms = (v: number | null): string => (v === null ? 'never' : `${v.toFixed(0)} ms`);
+      log(`timing run ${i + 1}/${args.reps}: up ${ms(t.upMs)}, B sees A ${ms(t.seenMs)} (with its endpoint ${ms(t.seenEndpointMs)}), first reply ${ms(t.firstMs)} (${t.firstPath}), direct ${ms(t.directMs)}`);
       timings.push(t);
     }
     const notRelay = timings.filter((t) => !t.firstPath.startsWith('relay ')).length;
@@ -267,6 +278,8 @@ export async function labRows(args: BenchArgs, log: (line: string) => void): Pro
     const mib = args.bytes >> 20;
     return [
       { section: TIMING, name: 'up answered (POST /up)', unit: 'ms', samples: timings.map((t) => t.upMs), note: `${args.reps} runs, fresh NATs and nodes each` },
+      { section: TIMING, name: "up → B's status lists A", unit: 'ms', samples: timings.flatMap((t) => (t.seenMs === null ? [] : [t.seenMs])), baseline: 'up answered (POST /up)', note: 'B is the peer; polled every 50 ms' },
+      { section: TIMING, name: "up → B's status lists A's reflexive endpoint", unit: 'ms', samples: timings.flatMap((t) => (t.seenEndpointMs === null ? [] : [t.seenEndpointMs])), baseline: 'up answered (POST /up)' },
       { section: TIMING, name: 'up → first echo reply via relay', unit: 'ms', samples: timings.map((t) => t.firstMs), baseline: 'up answered (POST /up)', note: notRelay > 0 ? `${notRelay} run(s) were already direct at the first reply` : 'every first reply came via the relay' },
       { section: TIMING, name: 'up → direct upgrade', unit: 'ms', samples: timings.flatMap((t) => (t.directMs === null ? [] : [t.directMs])), baseline: 'up → first echo reply via relay', note: never > 0 ? `${never} run(s) never went direct within 60 s` : 'default probe interval (5 s)' },
       { section: TCP, name: 'direct', unit: 'Mbit/s', samples: direct.map((t) => t.mbps), note: `one stream, ${mib} MiB per transfer` },
@@ -276,7 +289,7 @@ export async function labRows(args: BenchArgs, log: (line: string) => void): Pro
       { section: TCP, name: 'relay process CPU, via relay', unit: 'cores per Gbit/s', samples: relayed.map((t) => t.relayCoresPerGbps), baseline: 'sending agent CPU, via relay', note: 'standalone `control relay` process' },
     ];
   } finally {
-    await rl.close();
+    await rl.close(log);
   }
 }
 

@@ -16,7 +16,7 @@ Throughput and cost of the relay against the direct path, measured in one run:
 
   --quick        fewer repetitions and bytes (2 timing runs, 16 MiB per transfer)
   --json FILE    also write the rows as JSON to FILE
-  --reps N       timing repetitions (default 5, quick 2)
+  --reps N       repetitions of the timing runs and of the datagram rows (default 5, quick 2)
   --seconds S    seconds per raw datagram row (default 3, quick 1)
   --no-lab       only the raw datagram rows (no namespaces; what runs without root anyway)
   -h, --help     this text

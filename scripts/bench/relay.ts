@@ -22,7 +22,7 @@ async function main(): Promise<number> {
   }
   const args = parsed.args;
   const log = (line: string): void => void process.stderr.write(`bench:relay: ${line}\n`);
-  const specs: RowSpec[] = await datagramRows(args.seconds);
+  const specs: RowSpec[] = await datagramRows(args.seconds, args.reps);
   if (args.lab) {
     const missing = labMissing();
     if (missing.length > 0) {
