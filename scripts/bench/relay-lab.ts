@@ -134,7 +134,7 @@ class RelayLab {
       deleteNetns(n.ns);
       deleteNetns(n.router);
       this.lab.nodes.delete(n.name);
-      await this.lab.controlCmd(['nodes', 'delete', n.name]);
+      await this.lab.mustControl(['nodes', 'delete', n.name]);
     }
   }
 
@@ -284,6 +284,7 @@ export async function labRows(args: BenchArgs, log: (line: string) => void): Pro
       { section: TIMING, name: 'up → direct upgrade', unit: 'ms', samples: timings.flatMap((t) => (t.directMs === null ? [] : [t.directMs])), baseline: 'up → first echo reply via relay', note: never > 0 ? `${never} run(s) never went direct within 60 s` : 'default probe interval (5 s)' },
       { section: TCP, name: 'direct', unit: 'Mbit/s', samples: direct.map((t) => t.mbps), note: `one stream, ${mib} MiB per transfer` },
       { section: TCP, name: 'via relay (direct UDP blocked)', unit: 'Mbit/s', samples: relayed.map((t) => t.mbps), baseline: 'direct' },
+      { section: TCP, name: 'via relay ÷ direct, each round', unit: '×', samples: relayed.map((t, i) => t.mbps / direct[i].mbps), note: 'the two transfers of a round run back to back, so load changes between rounds cancel' },
       { section: TCP, name: 'sending agent CPU, direct', unit: 'cores per Gbit/s', samples: direct.map((t) => t.senderCoresPerGbps) },
       { section: TCP, name: 'sending agent CPU, via relay', unit: 'cores per Gbit/s', samples: relayed.map((t) => t.senderCoresPerGbps), baseline: 'sending agent CPU, direct' },
       { section: TCP, name: 'relay process CPU, via relay', unit: 'cores per Gbit/s', samples: relayed.map((t) => t.relayCoresPerGbps), baseline: 'sending agent CPU, via relay', note: 'standalone `control relay` process' },

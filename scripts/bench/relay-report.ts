@@ -20,6 +20,8 @@ Throughput and cost of the relay against the direct path, measured in one run:
   --seconds S    seconds per raw datagram row (default 3, quick 1)
   --no-lab       only the raw datagram rows (no namespaces; what runs without root anyway)
   -h, --help     this text
+
+GRANTWIRE_KEEP_BENCH=1 keeps the lab's logs (control, relay, each daemon) and prints where.
 `;
 
 export interface BenchArgs {
