@@ -6,6 +6,7 @@
 // measured in the same run is also printed as the ratio to it. Usage: relay-report.ts.
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { datagramRows } from './relay-datagram.js';
 import { labMissing, labRows, skippedLabRows } from './relay-lab.js';
 import { formatTable, parseBenchArgs, summarize, USAGE, type RowSpec } from './relay-report.js';
@@ -31,9 +32,11 @@ async function main(): Promise<number> {
     } else specs.push(...(await labRows(args, log)));
   }
   const rows = summarize(specs);
+  const load = loadavg().map((x) => Number(x.toFixed(2)));
+  process.stdout.write(`load average at the end: ${load.join(', ')}\n`);
   process.stdout.write(formatTable(rows));
   if (args.json !== null) {
-    const body = { rows, quick: args.quick, reps: args.reps, node: process.version, sha: createHash('sha256').update(JSON.stringify(rows)).digest('hex').slice(0, 8) };
+    const body = { rows, quick: args.quick, reps: args.reps, loadavg: load, node: process.version, sha: createHash('sha256').update(JSON.stringify(rows)).digest('hex').slice(0, 8) };
     writeFileSync(args.json, JSON.stringify(body, null, 2) + '\n');
   }
   return 0;
