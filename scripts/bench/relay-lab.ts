@@ -114,6 +114,11 @@ class RelayLab {
     beforeUp?.(na, nb);
     const ca = new LocalClient({ socketPath: na.socket, whoisPool: false });
     const cb = new LocalClient({ socketPath: nb.socket, whoisPool: false });
+    // The socket answers before the daemon's backend has loaded its state (agent/daemon.ts assigns it before
+    // start() resolves; a call in between fails with a TypeError): ready is when status answers.
+    for (const [c, n] of [[ca, na], [cb, nb]] as const) {
+      if (!(await waitFor(() => c.status({ peers: false }).then(() => true, () => false), 30_000, 50))) throw new Error(`${n.name}: the daemon never answered status:\n${tail(n.logFile)}`);
+    }
     const st = await cb.up(this.upRequest(b));
     const bIP = ip4(st.TailscaleIPs);
     // B has been online a while in the scenario this measures: wait until control has its reflexive endpoint.
