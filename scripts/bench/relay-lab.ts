@@ -131,7 +131,8 @@ class RelayLab {
     return { ControlURL: this.lab.controlURL, AuthKey: this.key, Hostname: hostname, AdvertiseTags: ['tag:bench'] };
   }
 
-  /** Stops both daemons, deletes their namespaces and their nodes in control. */
+  /** Stops both daemons, deletes their namespaces and their nodes in control (best effort: a node whose up
+   * failed is not there, and that failure is the one to report). */
   async drop(p: Pair): Promise<void> {
     await Promise.all([p.ca.close(), p.cb.close()]);
     for (const n of [p.a, p.b]) {
@@ -139,7 +140,7 @@ class RelayLab {
       deleteNetns(n.ns);
       deleteNetns(n.router);
       this.lab.nodes.delete(n.name);
-      await this.lab.mustControl(['nodes', 'delete', n.name]);
+      await this.lab.controlCmd(['nodes', 'delete', n.name]);
     }
   }
 
@@ -202,7 +203,7 @@ async function timeOnce(rl: RelayLab, i: number): Promise<Timing> {
       }
     }
     const peer = await peerOf(p.ca, p.b.name);
-    const firstPath = peer === null ? '?' : peer.CurAddr !== '' ? 'direct' : `relay ${peer.Relay}`;
+    const firstPath = peer === null ? '?' : peer.CurAddr !== '' ? 'direct' : peer.Relay !== '' ? `relay ${peer.Relay}` : 'no path';
     // Keep the peer active (an idle peer is not probed) until the upgrade or 60 s.
     const deadline = t0 + 60_000;
     while (directMs === null && performance.now() < deadline) {
