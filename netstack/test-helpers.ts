@@ -8,6 +8,8 @@ import type { NetstackLimits } from './api.js';
 
 export interface LinkImpairment {
   loss?: number; // probability a packet is dropped
+  /** Burst loss: with probability `p` a packet starts a run of `len` consecutive drops (itself included). */
+  burst?: { p: number; len: number };
   duplicate?: number; // probability a packet is delivered twice
   reorder?: number; // probability a packet is held back by `reorderDelayMs`
   reorderDelayMs?: number;
@@ -43,6 +45,7 @@ export function linkPair(opts: { seed?: number; mtu?: number; limits?: NetstackL
   const mtu = opts.mtu ?? 1280;
   const impair = { ab: opts.ab ?? {}, ba: opts.ba ?? {} };
   const sent = { ab: 0, ba: 0 };
+  const burstLeft = { ab: 0, ba: 0 };
   // deliveries queued at a time, flushed by run()
   const queue: { at: number; to: 'a' | 'b'; pkt: Uint8Array }[] = [];
   let pair: LinkPair;
@@ -52,6 +55,14 @@ export function linkPair(opts: { seed?: number; mtu?: number; limits?: NetstackL
     tap?.(pkt);
     const im = impair[dir];
     if (im.loss && rng() < im.loss) return;
+    if (burstLeft[dir] > 0) {
+      burstLeft[dir]--;
+      return;
+    }
+    if (im.burst && rng() < im.burst.p) {
+      burstLeft[dir] = im.burst.len - 1;
+      return;
+    }
     if (im.dropIf && im.dropIf(pkt)) return;
     const to = dir === 'ab' ? 'b' : 'a';
     let at = clock.now() + (im.delayMs ?? 0);
