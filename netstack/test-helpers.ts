@@ -14,6 +14,8 @@ export interface LinkImpairment {
   reorder?: number; // probability a packet is held back by `reorderDelayMs`
   reorderDelayMs?: number;
   delayMs?: number; // one-way delay
+  /** Rewrites a packet in place before the impairments (a middlebox: e.g. strip an option, fix the checksum). */
+  rewrite?: (pkt: Uint8Array) => void;
   /** Drop packets whose bytes satisfy this (e.g. a specific segment), after the seeded impairments. */
   dropIf?: (pkt: Uint8Array) => boolean;
 }
@@ -54,6 +56,7 @@ export function linkPair(opts: { seed?: number; mtu?: number; limits?: NetstackL
     const tap = dir === 'ab' ? pair.tapAB : pair.tapBA;
     tap?.(pkt);
     const im = impair[dir];
+    im.rewrite?.(pkt);
     if (im.loss && rng() < im.loss) return;
     if (burstLeft[dir] > 0) {
       burstLeft[dir]--;
