@@ -85,10 +85,8 @@ export abstract class TcpSender extends TcpConnectionBase {
     const len = Math.min(dataLeft, this.sendMss);
     const fin = this.finQueued && len === dataLeft && seqGt(this.sndMax, this.dataEnd());
     if (len === 0 && !fin) return;
-    this.retransmits++;
-    this.host.counters.tcpRetransmits++;
     this.rttStart = -1;
-    this.sendData(this.sndUna, len, fin);
+    this.sendData(this.sndUna, len, fin); // counts the retransmission (seq < snd.max)
   }
 
   /** A data (and/or FIN) segment of `len` bytes from sequence number `seq`. */
