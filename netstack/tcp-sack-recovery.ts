@@ -1,6 +1,6 @@
 // Conservative SACK-based loss recovery (RFC 6675) for a connection whose peer agreed to SACK (see
 // tcp-connection.ts for the class chain): the duplicate-ACK count with RFC 6675's definition (an ACK that
-// SACKs new data), entry into recovery on DupThresh duplicates or when the first unacknowledged octet is
+// SACKs new data), limited transmit before DupThresh (§5 step 3), entry into recovery on DupThresh duplicates or when the first unacknowledged octet is
 // already lost by the scoreboard's count, and NextSeg(): lost holes first, then new data, then other holes,
 // then one rescue retransmission, each sent while cwnd - pipe allows one segment. Without SACK the
 // connection keeps RFC 6582 NewReno (congestion.ts, tcp-receiver.ts); a timeout ends either recovery and
@@ -18,7 +18,18 @@ export abstract class TcpSackRecovery extends TcpSender {
   protected onSackDupAck(now: number): void {
     if (this.cc.inRecovery) return;
     this.cc.dupAcks++;
-    if (this.cc.dupAcks < DUP_THRESH && !this.sb.isLost(this.sndUna, this.sendMss)) return;
+    if (this.cc.dupAcks < DUP_THRESH && !this.sb.isLost(this.sndUna, this.sendMss)) {
+      // (3) limited transmit (RFC 3042) governed by pipe: new data for what has left the network, so a
+      // small window still produces the duplicates recovery needs instead of waiting for the RTO
+      this.rxtEnd = this.sndUna;
+      let pipe = this.sb.pipe(this.sndUna, this.sndMax, this.rxtEnd, this.sendMss);
+      while (this.cc.cwnd - pipe >= this.sendMss) {
+        const sent = this.sendNewSegment();
+        if (sent === 0) break;
+        pipe += sent;
+      }
+      return;
+    }
     // a loss at or below the last recovery point is part of that episode (RFC 6675 §5.1 after a timeout);
     // and while go-back-N after a timeout is still resending, that retransmission covers it
     if (!this.cc.mayStartRecovery(this.sndUna) || this.sndNxt !== this.sndMax) return;
