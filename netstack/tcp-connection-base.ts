@@ -207,7 +207,11 @@ export abstract class TcpConnectionBase {
       const n = this.reasm.sackBlocks(sackScratch, this.tsOn ? TCP_MAX_SACK_BLOCKS_WITH_TS : TCP_MAX_SACK_BLOCKS);
       optLen += writeSackOption(tx, off + optLen, sackScratch, n);
     }
-    this.emit(this.sndNxt, TCP_ACK, optLen, 0);
+    // SND.MAX, not SND.NXT: after a timeout snd.nxt goes back to snd.una (go-back-N), and an ACK numbered
+    // below what the peer already holds fails its acceptability test (RFC 9293 §3.10.7.4) and is dropped
+    // with its ACK field. When both ends time out at once in a two-way transfer, each would then drop
+    // every ACK of the other until the connection dies (seen with 5% loss both ways).
+    this.emit(this.sndMax, TCP_ACK, optLen, 0);
   }
 
   /** RFC 5961 §7: an ACK with the expected numbers, rate-limited stack-wide. */
