@@ -1,8 +1,9 @@
 // The shared core of a TCP connection (tcp-connection.ts has the overview): constants, the host and
 // user interfaces, the connection variables (RFC 9293 §3.3.1), and segment output — ACKs, RSTs and the
 // window we advertise. The connection is a chain of classes, one concern per file: this core, the sending
-// side (tcp-sender.ts), the timers (tcp-timers.ts), the receiving side (tcp-receiver.ts) and the state
-// machine (tcp-connection.ts). One object per connection; the split is only for reading.
+// side (tcp-sender.ts), SACK loss recovery (tcp-sack-recovery.ts), the timers (tcp-timers.ts), the
+// receiving side (tcp-receiver.ts) and the state machine (tcp-connection.ts). One object per connection;
+// the split is only for reading.
 import { ConnectionError } from '../types/errors.js';
 import { TCP_ACK, TCP_RST, TCP_HEADER_MIN } from '../packet/headers.js';
 import type { NetstackClock } from './clock.js';

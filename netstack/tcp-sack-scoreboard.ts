@@ -17,9 +17,14 @@ export const SACK_SCOREBOARD_RANGES = 32;
 /** RFC 6675 §2 DupThresh (= RFC 5681's three duplicate ACKs). */
 export const DUP_THRESH = 3;
 
+const NO_EDGES = new Uint32Array(0);
+
 export class SackScoreboard {
-  /** Ranges: edges[2i] = left (first SACKed octet), edges[2i+1] = right (one past the last). */
-  private readonly edges = new Uint32Array(2 * SACK_SCOREBOARD_RANGES);
+  /**
+   * Ranges: edges[2i] = left (first SACKed octet), edges[2i+1] = right (one past the last). Allocated on
+   * the first block recorded, so an idle or loss-free connection carries none of it.
+   */
+  private edges: Uint32Array = NO_EDGES;
   count = 0;
   sackedBytes = 0;
   // the IsLost boundary, recomputed lazily after a change
@@ -59,6 +64,7 @@ export class SackScoreboard {
     const r = right >>> 0;
     if (!seqLt(l, r) || seqGt(r, sndMax) || seqLe(r, una) || seqDiff(r, l) > seqDiff(sndMax, una)) return 0;
     if (seqLt(l, una)) l = una;
+    if (this.edges === NO_EDGES) this.edges = new Uint32Array(2 * SACK_SCOREBOARD_RANGES);
     const e = this.edges;
     let i = 0;
     while (i < this.count && seqLt(e[2 * i + 1], l)) i++; // ranges wholly before (not touching) the block
