@@ -20,7 +20,9 @@ export abstract class TcpSackRecovery extends TcpSender {
     this.cc.dupAcks++;
     if (this.cc.dupAcks < DUP_THRESH && !this.sb.isLost(this.sndUna, this.sendMss)) {
       // (3) limited transmit (RFC 3042) governed by pipe: new data for what has left the network, so a
-      // small window still produces the duplicates recovery needs instead of waiting for the RTO
+      // small window still produces the duplicates recovery needs instead of waiting for the RTO; not while
+      // go-back-N after a timeout is resending below snd.max (that is not new data)
+      if (this.sndNxt !== this.sndMax) return;
       this.rxtEnd = this.sndUna;
       let pipe = this.sb.pipe(this.sndUna, this.sndMax, this.rxtEnd, this.sendMss);
       while (this.cc.cwnd - pipe >= this.sendMss) {
@@ -116,14 +118,14 @@ export abstract class TcpSackRecovery extends TcpSender {
       const fin = this.finQueued && len === unsent;
       this.sendData(this.sndNxt, len, fin);
       this.sndNxt = seqAdd(this.sndNxt, len + (fin ? 1 : 0));
-      this.sndMax = this.sndNxt;
+      if (seqGt(this.sndNxt, this.sndMax)) this.sndMax = this.sndNxt;
       if (fin) this.afterFinSent();
       return len + (fin ? 1 : 0);
     }
     if (this.finQueued && this.sndNxt === dataEnd) {
       this.sendData(this.sndNxt, 0, true);
       this.sndNxt = seqAdd(this.sndNxt, 1);
-      this.sndMax = this.sndNxt;
+      if (seqGt(this.sndNxt, this.sndMax)) this.sndMax = this.sndNxt;
       this.afterFinSent();
       return 1;
     }

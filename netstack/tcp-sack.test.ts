@@ -90,11 +90,12 @@ interface Run {
 
 /**
  * a sends `size` bytes to b over a link with `delayMs` each way; `lose(i)` says whether data segment i (by
- * sequence number / MSS, counting from 0) is dropped on its first transmission; `strip` removes
+ * sequence number / MSS, counting from 0) is dropped on its first transmission, `loseAgain(i, nth)` whether
+ * on its nth retransmission; `strip` removes
  * SACK-permitted from a's SYN ('syn'), b's SYN-ACK ('synack') or neither. `down` bytes go back b→a, where
  * `loseDown` chooses the same way.
  */
-async function transfer(o: { size: number; delayMs: number; lose: (i: number) => boolean; strip?: 'syn' | 'synack'; down?: number; loseDown?: (i: number) => boolean; family?: 4 | 6 }): Promise<Run> {
+async function transfer(o: { size: number; delayMs: number; lose: (i: number) => boolean; loseAgain?: (i: number, nth: number) => boolean; strip?: 'syn' | 'synack'; down?: number; loseDown?: (i: number) => boolean; family?: 4 | 6 }): Promise<Run> {
   let dropped = 0;
   const sacksBA: number[][] = [];
   const sacksAB: number[][] = [];
@@ -102,10 +103,10 @@ async function transfer(o: { size: number; delayMs: number; lose: (i: number) =>
   const ab0 = { isn: -1, firstLossAt: -1, lastLostEnd: 0 };
   const acks: [number, number][] = []; // (time, b's cumulative ACK as an offset into a's data)
   let clockNow = (): number => 0;
-  const lossy = (toServer: boolean, lose: (i: number) => boolean): LinkImpairment['dropIf'] => {
+  const lossy = (toServer: boolean, lose: (i: number) => boolean, loseAgain?: (i: number, nth: number) => boolean): LinkImpairment['dropIf'] => {
     let isn = -1;
     let mss = 0;
-    const seen = new Set<number>();
+    const sends = new Map<number, number>(); // transmissions so far per offset
     return (p) => {
       const h = tcpOf(p);
       if (h.flags & TCP_SYN) {
@@ -116,9 +117,9 @@ async function transfer(o: { size: number; delayMs: number; lose: (i: number) =>
       if (h.dataLen === 0 || isn < 0 || toServer !== (h.dport === 5000)) return false;
       if (mss === 0) mss = h.dataLen; // the first segment of a bulk write is a full one
       const off = (h.seq - isn) >>> 0;
-      if (seen.has(off)) return false;
-      seen.add(off);
-      if (off % mss !== 0 || !lose(off / mss)) return false;
+      const nth = sends.get(off) ?? 0;
+      sends.set(off, nth + 1);
+      if (off % mss !== 0 || !(nth === 0 ? lose(off / mss) : (loseAgain?.(off / mss, nth) ?? false))) return false;
       dropped++;
       if (toServer) {
         if (ab0.firstLossAt < 0) ab0.firstLossAt = clockNow();
@@ -127,7 +128,7 @@ async function transfer(o: { size: number; delayMs: number; lose: (i: number) =>
       return true;
     };
   };
-  const ab: LinkImpairment = { delayMs: o.delayMs, dropIf: lossy(true, o.lose) };
+  const ab: LinkImpairment = { delayMs: o.delayMs, dropIf: lossy(true, o.lose, o.loseAgain) };
   const ba: LinkImpairment = { delayMs: o.delayMs, dropIf: lossy(false, o.loseDown ?? (() => false)) };
   if (o.strip === 'syn') ab.rewrite = stripSackPermitted;
   if (o.strip === 'synack') ba.rewrite = stripSackPermitted;
@@ -208,6 +209,19 @@ describe('SACK blocks on the wire (RFC 2018 §4)', () => {
     expect([l1, r1]).toEqual([2 * mss, 3 * mss]);
     expect(l0).toBe(4 * mss);
     expect(r0).toBeGreaterThan(l0);
+  });
+});
+
+describe('SACK after a retransmission timeout', () => {
+  it('go-back-N with SACK blocks arriving again: limited transmit never moves SND.MAX back (the ACKs stay acceptable)', async () => {
+    // segment 60 is lost three times (first copy, fast retransmit, the first go-back-N copy), so the RTO
+    // fires twice with most of the window SACKed; segment 90 is lost once. After the timeouts the
+    // scoreboard starts empty, every ACK brings "new" SACK information and counts as a duplicate.
+    const r = await transfer({ size: 512 << 10, delayMs: 10, lose: (i) => i === 60 || i === 90, loseAgain: (i, nth) => i === 60 && nth < 3 });
+    expect(r.client.timeouts).toBeGreaterThan(0);
+    expect(r.intact).toBe(true);
+    expect(r.client.challengeAcks).toBe(0); // no ACK was taken for one above SND.MAX
+    expect(r.ms).toBeLessThan(5000);
   });
 });
 
