@@ -213,15 +213,44 @@ describe('SACK blocks on the wire (RFC 2018 §4)', () => {
 });
 
 describe('SACK after a retransmission timeout', () => {
-  it('go-back-N with SACK blocks arriving again: limited transmit never moves SND.MAX back (the ACKs stay acceptable)', async () => {
-    // segment 60 is lost three times (first copy, fast retransmit, the first go-back-N copy), so the RTO
-    // fires twice with most of the window SACKed; segment 90 is lost once. After the timeouts the
-    // scoreboard starts empty, every ACK brings "new" SACK information and counts as a duplicate.
-    const r = await transfer({ size: 512 << 10, delayMs: 10, lose: (i) => i === 60 || i === 90, loseAgain: (i, nth) => i === 60 && nth < 3 });
-    expect(r.client.timeouts).toBeGreaterThan(0);
-    expect(r.intact).toBe(true);
-    expect(r.client.challengeAcks).toBe(0); // no ACK was taken for one above SND.MAX
-    expect(r.ms).toBeLessThan(5000);
+  it('two holes at the end of a write whose SACK retransmissions are lost: the RTO and go-back-N finish the job', async () => {
+    // 100 segments written (no FIN yet); 95 and 97 are lost, then their SACK-recovery retransmissions too,
+    // so the RTO fires and clears the scoreboard; go-back-N resends 95 while [98, 100) is SACKed again,
+    // which RFC 6675 counts as a duplicate ACK with snd.nxt (97) below snd.max (100). Everything must
+    // arrive, with no ACK refused as acknowledging unsent data. (The simulator does not separate the
+    // limited-transmit guard for this state from its absence: the same pump re-sends up to snd.max at once;
+    // the guard is in tcp-sack-recovery.ts for the timing a real peer gives.)
+    const L = linkPair({ seed: 1, ab: { delayMs: 10 }, ba: { delayMs: 10 } });
+    let isn = -1;
+    const sends = new Map<number, number>();
+    L.impair.ab.dropIf = (p) => {
+      const h = tcpOf(p);
+      if (h.flags & TCP_SYN) isn = (h.seq + 1) >>> 0;
+      if (h.dataLen === 0 || isn < 0) return false;
+      const i = ((h.seq - isn) >>> 0) / 1228;
+      const nth = sends.get(i) ?? 0;
+      sends.set(i, nth + 1);
+      return (i === 95 || i === 97) && nth < 2;
+    };
+    const got: Buffer[] = [];
+    let server: TcpSocket | null = null;
+    L.b.listenTcp(5000, (s) => {
+      server = s;
+      s.on('data', (d: Buffer) => got.push(d));
+    });
+    const client = L.a.connectTcp({ remoteAddress: ADDR_B4, remotePort: 5000 });
+    const data = pattern(100 * 1228, 9);
+    client.write(data);
+    await L.run(() => Buffer.concat(got).length === data.length, 60_000);
+    const info = client.tcpInfo();
+    expect(info.mss).toBe(1228); // so the segment numbers above are the ones on the wire
+    expect(sends.get(95)).toBe(3);
+    expect(info.timeouts).toBeGreaterThan(0);
+    expect(sha(Buffer.concat(got))).toBe(sha(data));
+    expect(info.challengeAcks).toBe(0); // no ACK was refused as being above SND.MAX
+    expect(L.clock.now()).toBeLessThan(5000);
+    client.destroy();
+    void server;
   });
 });
 
