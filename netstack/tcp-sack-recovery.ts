@@ -1,8 +1,10 @@
 // Conservative SACK-based loss recovery (RFC 6675) for a connection whose peer agreed to SACK (see
 // tcp-connection.ts for the class chain): the duplicate-ACK count with RFC 6675's definition (an ACK that
-// SACKs new data), limited transmit before DupThresh (§5 step 3), entry into recovery on DupThresh duplicates or when the first unacknowledged octet is
-// already lost by the scoreboard's count, and NextSeg(): lost holes first, then new data, then other holes,
-// then one rescue retransmission, each sent while cwnd - pipe allows one segment. Without SACK the
+// SACKs new data), limited transmit before DupThresh (§5 step 3), entry into recovery on DupThresh
+// duplicates or when the first unacknowledged octet is already lost by the scoreboard's count, and
+// NextSeg(): lost holes first, then new data, then other holes, then one rescue retransmission, each sent
+// while cwnd - pipe allows one segment. Not done: lost-retransmission detection (a lost retransmission
+// waits for the RTO) and D-SACK (RFC 2883) use; D-SACK blocks below SND.UNA are ignored. Without SACK the
 // connection keeps RFC 6582 NewReno (congestion.ts, tcp-receiver.ts); a timeout ends either recovery and
 // clears the scoreboard (RFC 6675 §5.1, RFC 2018 §8: the peer may have reneged).
 import { DUP_THRESH } from './tcp-sack-scoreboard.js';
