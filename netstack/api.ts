@@ -69,6 +69,8 @@ export interface TcpInfo {
   sendWindowShift: number;
   receiveWindowShift: number;
   timestamps: boolean;
+  /** Both sides agreed to SACK (RFC 2018): loss recovery is RFC 6675's rather than NewReno's. */
+  sack: boolean;
   bytesInFlight: number;
   /** Largest bytesInFlight seen over the connection's life. */
   maxBytesInFlight: number;

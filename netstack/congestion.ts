@@ -1,6 +1,9 @@
 // Congestion control: slow start and congestion avoidance (RFC 5681 §3.1, with appropriate byte counting
 // capped at one SMSS per ACK), fast retransmit on the third duplicate ACK and NewReno fast recovery with
 // partial ACKs (RFC 6582 §3.2), and the loss-window reset on a retransmission timeout (RFC 5681 §3.1 eq. 4).
+// With SACK (RFC 6675 §5) the connection decides when to enter recovery and what to send from its
+// scoreboard; this object then only sets ssthresh = cwnd = FlightSize / 2 on entry and ends recovery at
+// the recovery point, with no window inflation in between (the pipe estimate replaces it).
 // Byte-based; the connection owns the sending and tells this object what the ACKs say.
 import { seqGe, seqLt } from './tcp-seq.js';
 
@@ -13,6 +16,8 @@ export class NewReno {
   inRecovery = false;
   /** The highest sequence number sent when recovery started (RFC 6582 "recover"). */
   recover = 0;
+  /** The current recovery is RFC 6675's (SACK), not RFC 6582's. */
+  sackRecovery = false;
 
   constructor(private mss: number) {
     this.cwnd = NewReno.initialWindow(mss);
@@ -34,6 +39,14 @@ export class NewReno {
    */
   onNewAck(acked: number, ack: number, flight: number): boolean {
     this.dupAcks = 0;
+    if (this.inRecovery && this.sackRecovery) {
+      // RFC 6675 §5 (A): a cumulative ACK past RecoveryPoint ends recovery; cwnd stays at ssthresh
+      if (seqGe(ack, this.recover)) {
+        this.inRecovery = false;
+        this.sackRecovery = false;
+      }
+      return false;
+    }
     if (this.inRecovery) {
       if (seqGe(ack, this.recover)) {
         // Full acknowledgment: deflate (RFC 6582 §3.2 step 5, option 1 bounded by the flight).
@@ -72,12 +85,27 @@ export class NewReno {
     return true;
   }
 
+  /** RFC 6582 §3.2 step 2 / RFC 6675 §5.1: a new recovery only for losses after the previous recovery point. */
+  mayStartRecovery(una: number): boolean {
+    return !this.inRecovery && !(seqLt(una, this.recover) && this.recover !== 0);
+  }
+
+  /** RFC 6675 §5 step (4): enter SACK loss recovery with `flight` outstanding and `sndMax` = HighData + 1. */
+  enterSackRecovery(flight: number, sndMax: number): void {
+    this.ssthresh = Math.max(Math.floor(flight / 2), 2 * this.mss); // RFC 5681 §3.1 eq. 4
+    this.cwnd = this.ssthresh;
+    this.recover = sndMax;
+    this.inRecovery = true;
+    this.sackRecovery = true;
+  }
+
   /** The retransmission timer expired: back to one segment (RFC 5681 §3.1 eq. 4, loss window). */
   onTimeout(flight: number, sndMax: number): void {
     this.ssthresh = Math.max(Math.floor(flight / 2), 2 * this.mss);
     this.cwnd = this.mss;
     this.dupAcks = 0;
     this.inRecovery = false;
+    this.sackRecovery = false;
     this.recover = sndMax;
   }
 }

@@ -1,8 +1,9 @@
 // The shared core of a TCP connection (tcp-connection.ts has the overview): constants, the host and
 // user interfaces, the connection variables (RFC 9293 §3.3.1), and segment output — ACKs, RSTs and the
 // window we advertise. The connection is a chain of classes, one concern per file: this core, the sending
-// side (tcp-sender.ts), the timers (tcp-timers.ts), the receiving side (tcp-receiver.ts) and the state
-// machine (tcp-connection.ts). One object per connection; the split is only for reading.
+// side (tcp-sender.ts), SACK loss recovery (tcp-sack-recovery.ts), the timers (tcp-timers.ts), the
+// receiving side (tcp-receiver.ts) and the state machine (tcp-connection.ts). One object per connection;
+// the split is only for reading.
 import { ConnectionError } from '../types/errors.js';
 import { TCP_ACK, TCP_RST, TCP_HEADER_MIN } from '../packet/headers.js';
 import type { NetstackClock } from './clock.js';
@@ -13,7 +14,8 @@ import { RtoEstimator } from './rto.js';
 import { TcpReassembly } from './tcp-reassembly.js';
 import { tcpOptionsOffset, writeTcpSegment } from './tcp-segment.js';
 import { TcpSendBuffer } from './tcp-send-buffer.js';
-import { TCP_DEFAULT_MSS_V4, TCP_DEFAULT_MSS_V6, TCP_MAX_WSCALE, writeTcpOptions } from './tcp-options.js';
+import { TCP_DEFAULT_MSS_V4, TCP_DEFAULT_MSS_V6, TCP_MAX_SACK_BLOCKS, TCP_MAX_SACK_BLOCKS_WITH_TS, TCP_MAX_WSCALE, writeSackOption, writeTcpOptions } from './tcp-options.js';
+import { SackScoreboard } from './tcp-sack-scoreboard.js';
 import { seqAdd, seqDiff, seqGt } from './tcp-seq.js';
 import type { TcpConnection } from './tcp-connection.js';
 
@@ -71,6 +73,9 @@ export interface TcpConnectionConfig {
   tsOffset: number;
 }
 
+/** Scratch for the SACK blocks of the ACK being built (single-threaded; filled and written at once). */
+const sackScratch = new Uint32Array(2 * TCP_MAX_SACK_BLOCKS);
+
 /** The earlier of two deadlines, 0 meaning "none". */
 export function earliest(a: number, b: number): number {
   return b !== 0 && (a === 0 || b < a) ? b : a;
@@ -115,6 +120,14 @@ export abstract class TcpConnectionBase {
   protected tsRecent = 0;
   protected readonly tsOffset: number;
   protected lastAckSent = 0;
+  /** Both sides sent SACK-permitted (RFC 2018 §2): we send SACK blocks and recover per RFC 6675. */
+  protected sackOn = false;
+  /** What the peer SACKed of our outstanding data (used only when sackOn). */
+  protected readonly sb = new SackScoreboard();
+  /** RFC 6675 HighRxt + 1: one past the highest octet retransmitted in this SACK recovery. */
+  protected rxtEnd = 0;
+  /** RFC 6675 NextSeg() rule 4: the one rescue retransmission of this recovery was sent. */
+  protected rescueDone = false;
 
   protected readonly sendBuf = new TcpSendBuffer();
   protected readonly sendBufLimit: number;
@@ -180,12 +193,26 @@ export abstract class TcpConnectionBase {
     this.cc = new NewReno(this.sendMss);
   }
 
-  /** An ACK carrying the current window; clears the delayed-ACK state. */
+  /**
+   * An ACK carrying the current window, and SACK blocks while out-of-order data waits (RFC 2018 §4: on
+   * every ACK that does not acknowledge the highest octet held); clears the delayed-ACK state. Only pure
+   * ACKs carry SACK blocks, so a data segment never outgrows the MSS; the ACKs that matter to the sender's
+   * loss recovery (those for out-of-order arrivals) are always sent at once and pure.
+   */
   sendAck(): void {
     if (!this.isSynchronized()) return;
     const tx = this.host.tx;
-    const optLen = this.tsOn ? writeTcpOptions(tx, tcpOptionsOffset(this.family), 0, -1, true, this.tsNow(), this.tsRecent) : 0;
-    this.emit(this.sndNxt, TCP_ACK, optLen, 0);
+    const off = tcpOptionsOffset(this.family);
+    let optLen = this.tsOn ? writeTcpOptions(tx, off, 0, -1, true, this.tsNow(), this.tsRecent) : 0;
+    if (this.sackOn && !this.reasm.empty) {
+      const n = this.reasm.sackBlocks(sackScratch, this.tsOn ? TCP_MAX_SACK_BLOCKS_WITH_TS : TCP_MAX_SACK_BLOCKS);
+      optLen += writeSackOption(tx, off + optLen, sackScratch, n);
+    }
+    // SND.MAX, not SND.NXT: after a timeout snd.nxt goes back to snd.una (go-back-N), and an ACK numbered
+    // below what the peer already holds fails its acceptability test (RFC 9293 §3.10.7.4) and is dropped
+    // with its ACK field. When both ends time out at once in a two-way transfer, each would then drop
+    // every ACK of the other until the connection dies (seen with 5% loss both ways).
+    this.emit(this.sndMax, TCP_ACK, optLen, 0);
   }
 
   /** RFC 5961 §7: an ACK with the expected numbers, rate-limited stack-wide. */

@@ -1,6 +1,6 @@
 // One TCP connection's state machine (RFC 9293 §3.10): handshake both ways, sequence and ACK processing,
-// out-of-order reassembly, retransmission on the RFC 6298 timer, fast retransmit with NewReno recovery
-// (RFC 6582, congestion.ts), window scaling and timestamps (RFC 7323), delayed ACKs (RFC 9293 §3.8.6.3),
+// out-of-order reassembly, retransmission on the RFC 6298 timer, fast retransmit with SACK-based recovery
+// (RFC 2018, RFC 6675) or, when the peer has no SACK, NewReno (RFC 6582, congestion.ts), window scaling and timestamps (RFC 7323), delayed ACKs (RFC 9293 §3.8.6.3),
 // zero-window probes (§3.8.6.1), keepalives (§3.8.4), FIN half-close, TIME_WAIT, and RST/SYN/ACK checks
 // against blind injection (RFC 5961: challenge ACKs).
 //
@@ -11,8 +11,8 @@
 // user callbacks run at the end of processing or are tolerant of being called mid-way (they only push).
 //
 // This file is the state machine (app calls, segment arrival by state, closing); it extends, in order,
-// tcp-receiver.ts (ACKs, data, FIN), tcp-timers.ts, tcp-sender.ts and tcp-connection-base.ts (variables,
-// segment output), one concern per file.
+// tcp-receiver.ts (ACKs, data, FIN), tcp-timers.ts, tcp-sack-recovery.ts, tcp-sender.ts and
+// tcp-connection-base.ts (variables, segment output), one concern per file.
 import { ConnectionError, type PosixConnectionCode } from '../types/errors.js';
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../packet/headers.js';
 import type { TcpInfo } from './api.js';
@@ -130,6 +130,7 @@ export class TcpConnection extends TcpReceiver {
       sendWindowShift: this.sndShift,
       receiveWindowShift: this.rcvShift,
       timestamps: this.tsOn,
+      sack: this.sackOn,
       bytesInFlight: seqDiff(this.sndMax, this.sndUna),
       maxBytesInFlight: this.maxFlight,
       bytesBuffered: this.sendBuf.length,

@@ -2,6 +2,10 @@
 // segment text"): copied payloads sorted by sequence number, overlaps trimmed on insert, at most the
 // receive window's worth held (the caller only inserts in-window bytes). Empty, and allocation-free, for
 // an in-order stream.
+//
+// Beside the pieces it keeps the contiguous blocks they form, each stamped with when it last grew, which
+// is what a SACK option reports (RFC 2018 §4): sackBlocks() lists the block holding the most recently
+// received segment first, then the others most recently changed first.
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt } from './tcp-seq.js';
 
 interface Piece {
@@ -15,6 +19,11 @@ export class TcpReassembly {
   bytes = 0;
   /** Whether the peer's FIN arrived out of order, and its sequence number. */
   finSeq = -1;
+  // contiguous blocks, sorted: [left, right) and the arrival counter when each last grew
+  private blockLeft: number[] = [];
+  private blockRight: number[] = [];
+  private blockStamp: number[] = [];
+  private arrivals = 0;
 
   get empty(): boolean {
     return this.pieces.length === 0;
@@ -22,6 +31,8 @@ export class TcpReassembly {
 
   /** Stores a copy of b[off, off+len) at `seq`, trimming what is already held. */
   insert(seq: number, b: Uint8Array, off: number, len: number): void {
+    if (len <= 0) return;
+    this.addBlock(seq, seqAdd(seq, len));
     let s = seq;
     let o = off;
     let n = len;
@@ -73,6 +84,8 @@ export class TcpReassembly {
         nxt = end;
       }
     }
+    // a block reaching rcv.nxt was contiguous with it, so it has just been delivered whole
+    while (this.blockLeft.length > 0 && seqLe(this.blockLeft[0], nxt)) this.dropFirstBlock();
     return nxt;
   }
 
@@ -80,5 +93,66 @@ export class TcpReassembly {
     this.pieces = [];
     this.bytes = 0;
     this.finSeq = -1;
+    this.blockLeft = [];
+    this.blockRight = [];
+    this.blockStamp = [];
+  }
+
+  /**
+   * Writes up to `max` SACK blocks (left, right pairs) into `out` (RFC 2018 §4): first the block holding
+   * the most recently received out-of-order segment, then the rest, most recently changed first; returns
+   * how many. Blocks are disjoint, so none is a subset of another.
+   */
+  sackBlocks(out: Uint32Array, max: number): number {
+    const n = this.blockLeft.length;
+    let written = 0;
+    let below = Infinity; // stamps are distinct: pick the highest stamp below the previous pick
+    while (written < max && written < n) {
+      let best = -1;
+      for (let i = 0; i < n; i++) if (this.blockStamp[i] < below && (best < 0 || this.blockStamp[i] > this.blockStamp[best])) best = i;
+      if (best < 0) break;
+      out[2 * written] = this.blockLeft[best];
+      out[2 * written + 1] = this.blockRight[best];
+      below = this.blockStamp[best];
+      written++;
+    }
+    return written;
+  }
+
+  /** Adds [l, r) to the block list, merging what it overlaps or touches, and stamps the result. */
+  private addBlock(l: number, r: number): void {
+    const L = this.blockLeft;
+    const R = this.blockRight;
+    let i = 0;
+    while (i < L.length && seqLt(R[i], l)) i++;
+    let j = i;
+    let nl = l;
+    let nr = r;
+    while (j < L.length && seqLe(L[j], r)) {
+      if (seqLt(L[j], nl)) nl = L[j];
+      if (seqGt(R[j], nr)) nr = R[j];
+      j++;
+    }
+    const stamp = ++this.arrivals;
+    if (j === i) {
+      L.splice(i, 0, nl);
+      R.splice(i, 0, nr);
+      this.blockStamp.splice(i, 0, stamp);
+      return;
+    }
+    L[i] = nl;
+    R[i] = nr;
+    this.blockStamp[i] = stamp;
+    if (j - i > 1) {
+      L.splice(i + 1, j - i - 1);
+      R.splice(i + 1, j - i - 1);
+      this.blockStamp.splice(i + 1, j - i - 1);
+    }
+  }
+
+  private dropFirstBlock(): void {
+    this.blockLeft.shift();
+    this.blockRight.shift();
+    this.blockStamp.shift();
   }
 }

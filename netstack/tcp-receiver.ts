@@ -16,13 +16,15 @@ export abstract class TcpReceiver extends TcpTimers {
       return false;
     }
     const flight = seqDiff(this.sndMax, this.sndUna);
-    if (seqGt(ack, this.sndUna)) {
+    const advanced = seqGt(ack, this.sndUna);
+    if (advanced) {
       let acked = seqDiff(ack, this.sndUna);
       const dataAcked = Math.min(acked, this.sendBuf.length);
       // the FIN is the last sequence number sent: acknowledging past the data acknowledges it
       const finNowAcked = this.finQueued && !this.finAcked && acked > this.sendBuf.length && this.isSynchronized();
       this.sendBuf.consume(dataAcked);
       this.sndUna = ack;
+      if (this.sackOn) this.sb.advance(ack);
       if (seqLt(this.sndNxt, ack)) this.sndNxt = ack;
       // RTT sample: timestamps (RFC 7323 §4) or the one timed segment (Karn's rule)
       if (this.tsOn && seg.opts.hasTimestamp && seg.opts.tsEcr !== 0) this.rtt.sample(this.tsNow() - seg.opts.tsEcr);
@@ -48,14 +50,14 @@ export abstract class TcpReceiver extends TcpTimers {
         this.ourFinAcked();
       }
       if (this.isClosed()) return false;
-    } else if (
-      ack === this.sndUna &&
-      seg.dataLen === 0 &&
-      (seg.flags & (TCP_SYN | TCP_FIN)) === 0 &&
-      flight > 0 &&
-      seg.window << this.sndShift === this.sndWnd
-    ) {
-      // a duplicate ACK (RFC 5681 §2)
+    }
+    // a duplicate ACK (RFC 5681 §2)
+    const dup = !advanced && ack === this.sndUna && seg.dataLen === 0 && (seg.flags & (TCP_SYN | TCP_FIN)) === 0 && flight > 0 && seg.window << this.sndShift === this.sndWnd;
+    if (this.sackOn) {
+      // RFC 6675 §2: with SACK, an ACK is a duplicate when it SACKs new data (whatever else it does)
+      const newlySacked = seg.opts.sackCount > 0 ? this.sb.update(seg.opts.sackBlocks, seg.opts.sackCount, this.sndUna, this.sndMax) : 0;
+      if (newlySacked > 0 || (dup && seg.opts.sackCount === 0)) this.onSackDupAck(now);
+    } else if (dup) {
       if (this.cc.onDupAck(this.sndUna, this.sndMax, flight)) {
         this.fastRetransmits++;
         this.retransmitFirst();

@@ -1,6 +1,7 @@
 // The sending side of a TCP connection (see tcp-connection.ts): segmentation of the send buffer within
 // the peer's window and the congestion window (Nagle unless noDelay), FIN, zero-window persist, the
-// retransmission of the first unacknowledged segment, and SYN/SYN-ACK with their options.
+// retransmission of the first unacknowledged segment, and SYN/SYN-ACK with their options (SACK-permitted
+// offered on every active open and echoed on a passive one only when the SYN offered it, RFC 2018 §2).
 import { TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN } from '../packet/headers.js';
 import type { TcpSegment } from './tcp-segment.js';
 import { tcpOptionsOffset } from './tcp-segment.js';
@@ -21,6 +22,17 @@ export abstract class TcpSender extends TcpConnectionBase {
   protected pump(): void {
     if (this.finAcked) return;
     if (this.state !== 'ESTABLISHED' && this.state !== 'CLOSE_WAIT' && this.state !== 'FIN_WAIT_1' && this.state !== 'CLOSING' && this.state !== 'LAST_ACK') return;
+    if (this.cc.sackRecovery) this.sendInSackRecovery();
+    else this.sendInWindow();
+    if (seqGt(this.sndNxt, this.sndMax)) this.sndMax = this.sndNxt;
+    const flight = seqDiff(this.sndMax, this.sndUna);
+    if (flight > this.maxFlight) this.maxFlight = flight;
+    if (flight > 0 && this.rtoAt === 0) this.rtoAt = this.now() + this.rtt.rto;
+    this.armTimer();
+  }
+
+  /** Outside SACK recovery: new data (or go-back-N after a timeout) within min(cwnd, snd.wnd) - flight. */
+  private sendInWindow(): void {
     const dataEnd = this.dataEnd();
     for (;;) {
       const flight = seqDiff(this.sndNxt, this.sndUna);
@@ -51,12 +63,10 @@ export abstract class TcpSender extends TcpConnectionBase {
       }
       break;
     }
-    if (seqGt(this.sndNxt, this.sndMax)) this.sndMax = this.sndNxt;
-    const flight = seqDiff(this.sndMax, this.sndUna);
-    if (flight > this.maxFlight) this.maxFlight = flight;
-    if (flight > 0 && this.rtoAt === 0) this.rtoAt = this.now() + this.rtt.rto;
-    this.armTimer();
   }
+
+  /** In SACK recovery (RFC 6675 §5 step C): holes and new data while cwnd - pipe allows (tcp-sack-recovery.ts). */
+  protected abstract sendInSackRecovery(): void;
 
   protected afterFinSent(): void {
     if (this.state === 'ESTABLISHED') this.state = 'FIN_WAIT_1';
@@ -75,10 +85,8 @@ export abstract class TcpSender extends TcpConnectionBase {
     const len = Math.min(dataLeft, this.sendMss);
     const fin = this.finQueued && len === dataLeft && seqGt(this.sndMax, this.dataEnd());
     if (len === 0 && !fin) return;
-    this.retransmits++;
-    this.host.counters.tcpRetransmits++;
     this.rttStart = -1;
-    this.sendData(this.sndUna, len, fin);
+    this.sendData(this.sndUna, len, fin); // counts the retransmission (seq < snd.max)
   }
 
   /** A data (and/or FIN) segment of `len` bytes from sequence number `seq`. */
@@ -105,7 +113,8 @@ export abstract class TcpSender extends TcpConnectionBase {
     // Active opens offer everything; passive ones echo what the SYN offered (RFC 7323 §2.2, §3.2).
     const wscale = withAck ? (this.sndShift >= 0 && this.wsOk ? this.rcvShift : -1) : this.rcvShift;
     const ts = withAck ? this.tsOn : true;
-    const optLen = writeTcpOptions(tx, optOff, this.ourMss, wscale, ts, this.tsNow(), withAck ? this.tsRecent : 0);
+    const sack = withAck ? this.sackOn : true;
+    const optLen = writeTcpOptions(tx, optOff, this.ourMss, wscale, ts, this.tsNow(), withAck ? this.tsRecent : 0, sack);
     if (this.rttStart < 0 && this.retries === 0) this.rttStart = this.now();
     else this.rttStart = -1;
     const window = Math.min(this.rcvBufLimit, MAX_WINDOW_FIELD);
@@ -127,6 +136,7 @@ export abstract class TcpSender extends TcpConnectionBase {
     }
     this.tsOn = o.hasTimestamp;
     if (this.tsOn) this.tsRecent = o.tsVal;
+    this.sackOn = o.sackPermitted; // active: we offered it; passive: we answer in kind
     this.sendMss = Math.max(Math.min(mssOpt, this.ourMss) - (this.tsOn ? TCP_TS_OPTION_SPACE : 0), 64);
     this.cc.setMss(this.sendMss);
   }

@@ -6,10 +6,10 @@ import { TCP_ACK } from '../packet/headers.js';
 import { tcpOptionsOffset } from './tcp-segment.js';
 import { writeTcpOptions } from './tcp-options.js';
 import { seqAdd, seqDiff } from './tcp-seq.js';
-import { TcpSender } from './tcp-sender.js';
+import { TcpSackRecovery } from './tcp-sack-recovery.js';
 import { earliest, DATA_RETRIES, KEEPALIVE_INTERVAL_MS, KEEPALIVE_PROBES, SYN_RETRIES_PASSIVE } from './tcp-connection-base.js';
 
-export abstract class TcpTimers extends TcpSender {
+export abstract class TcpTimers extends TcpSackRecovery {
   protected armTimer(): void {
     if (this.isClosed()) return;
     let at = earliest(0, this.rtoAt);
@@ -86,6 +86,8 @@ export abstract class TcpTimers extends TcpSender {
       return;
     }
     this.cc.onTimeout(seqDiff(this.sndMax, this.sndUna), this.sndMax);
+    // RFC 2018 §8 / RFC 6675 §5.1: the peer may have reneged on what it SACKed; start from scratch
+    this.sb.clear();
     this.sndNxt = this.sndUna; // go back N: resend from the first unacknowledged byte
     this.rtoAt = now + this.rtt.rto;
     this.pump();

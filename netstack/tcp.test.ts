@@ -304,6 +304,32 @@ describe('retransmission', () => {
   });
 });
 
+describe('both ends time out at once', () => {
+  it('a two-way transfer whose ACKs are lost both ways recovers without an ACK storm (go-back-N on both sides)', async () => {
+    // No delay: everything up to the blackout happens at t = 0, so both ends arm their RTO in the same
+    // instant. Data sent before the blackout arrives, the ACKs for it do not; at t = 200 both ends time
+    // out together and rewind snd.nxt below what the other already holds. Their ACKs must still pass the
+    // other's acceptability test, or each answers the other's "old" ACK with one of its own, forever.
+    const L = linkPair({ seed: 42 });
+    let on = false;
+    let storm = 0; // packets in one simulated millisecond after the timeouts
+    const drop = (): boolean => (on && L.clock.now() < 100) || storm > 20_000;
+    L.impair.ab.dropIf = drop;
+    L.impair.ba.dropIf = drop;
+    L.tapAB = () => {
+      if (!on && L.sent.ab > 300) on = true;
+      if (L.clock.now() >= 200 && L.clock.now() < 201) storm++;
+    };
+    const r = await exchange(L, 4, 4 << 20, 4 << 20, 120_000);
+    expect(on).toBe(true);
+    expect(storm).toBeLessThan(20_000);
+    expect(sha(r.gotUp)).toBe(sha(r.sentUp));
+    expect(sha(r.gotDown)).toBe(sha(r.sentDown));
+    expect(r.client.tcpInfo().timeouts).toBeGreaterThan(0);
+    expect(r.server!.tcpInfo().timeouts).toBeGreaterThan(0);
+  }, 120_000);
+});
+
 describe('window scaling and timestamps (RFC 7323)', () => {
   it('more than 1 MiB in flight over a long fat link', async () => {
     const L = linkPair({ seed: 51, ab: { delayMs: 25 }, ba: { delayMs: 25 } });

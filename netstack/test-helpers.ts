@@ -8,10 +8,14 @@ import type { NetstackLimits } from './api.js';
 
 export interface LinkImpairment {
   loss?: number; // probability a packet is dropped
+  /** Burst loss: with probability `p` a packet starts a run of `len` consecutive drops (itself included). */
+  burst?: { p: number; len: number };
   duplicate?: number; // probability a packet is delivered twice
   reorder?: number; // probability a packet is held back by `reorderDelayMs`
   reorderDelayMs?: number;
   delayMs?: number; // one-way delay
+  /** Rewrites a packet in place before the impairments (a middlebox: e.g. strip an option, fix the checksum). */
+  rewrite?: (pkt: Uint8Array) => void;
   /** Drop packets whose bytes satisfy this (e.g. a specific segment), after the seeded impairments. */
   dropIf?: (pkt: Uint8Array) => boolean;
 }
@@ -43,6 +47,7 @@ export function linkPair(opts: { seed?: number; mtu?: number; limits?: NetstackL
   const mtu = opts.mtu ?? 1280;
   const impair = { ab: opts.ab ?? {}, ba: opts.ba ?? {} };
   const sent = { ab: 0, ba: 0 };
+  const burstLeft = { ab: 0, ba: 0 };
   // deliveries queued at a time, flushed by run()
   const queue: { at: number; to: 'a' | 'b'; pkt: Uint8Array }[] = [];
   let pair: LinkPair;
@@ -51,7 +56,16 @@ export function linkPair(opts: { seed?: number; mtu?: number; limits?: NetstackL
     const tap = dir === 'ab' ? pair.tapAB : pair.tapBA;
     tap?.(pkt);
     const im = impair[dir];
+    im.rewrite?.(pkt);
     if (im.loss && rng() < im.loss) return;
+    if (burstLeft[dir] > 0) {
+      burstLeft[dir]--;
+      return;
+    }
+    if (im.burst && rng() < im.burst.p) {
+      burstLeft[dir] = im.burst.len - 1;
+      return;
+    }
     if (im.dropIf && im.dropIf(pkt)) return;
     const to = dir === 'ab' ? 'b' : 'a';
     let at = clock.now() + (im.delayMs ?? 0);

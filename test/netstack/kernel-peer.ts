@@ -5,9 +5,11 @@
 // runs one case between node:net (the kernel's TCP) and the netstack, and prints one JSON line.
 import { createHash, randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { TunDevice } from '../../net/tun-device.js';
 import { Netstack } from '../../netstack/index.js';
+import { newTcpOptions, parseTcpOptions } from '../../netstack/tcp-options.js';
 import type { TcpSocket } from '../../netstack/index.js';
 import { seededRng } from '../../types/seeded-rng.js';
 
@@ -55,6 +57,33 @@ export interface KernelResult {
   ms: number;
   tunTxDropped: number;
   impaired: { dropped: number; duplicated: number; reordered: number };
+  /** Every netstack socket negotiated SACK (TcpInfo.sack). */
+  sack: boolean;
+  /** The kernel's SYN or SYN-ACK carried SACK-permitted (null: no SYN from the kernel was seen). */
+  kernelSynSack: boolean | null;
+  /** Fast recoveries the netstack's senders entered (SACK-based when sack is true). */
+  fastRetransmits: number;
+  /** The namespace's TcpExt counters over the run: the kernel's SACK recoveries and SACKed segments merged. */
+  kernelSackRecoveries: number;
+  kernelSackMerged: number;
+}
+
+/** TcpExt counters of this network namespace (/proc/net/netstat is per namespace). */
+function tcpExt(): Map<string, number> {
+  const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n').filter((l) => l.startsWith('TcpExt:'));
+  const names = lines[0].split(' ');
+  const values = lines[1].split(' ');
+  return new Map(names.map((n, i) => [n, Number(values[i])]));
+}
+
+/** Whether a packet from the kernel is a TCP SYN, and if so whether it offers SACK. */
+function synSack(p: Uint8Array, len: number): boolean | null {
+  const v4 = p[0] >> 4 === 4;
+  const t = v4 ? (p[0] & 15) * 4 : 40;
+  if ((v4 ? p[9] : p[6]) !== 6 || len < t + 20 || (p[t + 13] & 0x02) === 0) return null;
+  const o = newTcpOptions();
+  parseTcpOptions(p, t + 20, Math.min(t + (p[t + 12] >> 4) * 4, len), o);
+  return o.sackPermitted;
 }
 
 const TUN = 'gwn-tun0';
@@ -103,7 +132,8 @@ function hashAll(s: NodeJS.ReadableStream, done: (hash: string, n: number) => vo
 
 async function main(): Promise<void> {
   const c = JSON.parse(process.argv[2]) as KernelCase;
-  const res: KernelResult = { ok: false, errors: [], connsDone: 0, upMismatch: 0, downMismatch: 0, maxBytesInFlight: 0, minSendWindow: Infinity, minReceiveWindow: Infinity, retransmits: 0, peerError: null, ms: 0, tunTxDropped: 0, impaired: { dropped: 0, duplicated: 0, reordered: 0 } };
+  const res: KernelResult = { ok: false, errors: [], connsDone: 0, upMismatch: 0, downMismatch: 0, maxBytesInFlight: 0, minSendWindow: Infinity, minReceiveWindow: Infinity, retransmits: 0, peerError: null, ms: 0, tunTxDropped: 0, impaired: { dropped: 0, duplicated: 0, reordered: 0 }, sack: false, kernelSynSack: null, fastRetransmits: 0, kernelSackRecoveries: 0, kernelSackMerged: 0 };
+  const extBefore = tcpExt();
   const tun = TunDevice.open({ name: TUN, mtu: MTU });
   execFileSync('ip', ['addr', 'add', `${K4}/24`, 'dev', TUN]);
   execFileSync('ip', ['-6', 'addr', 'add', `${K6}/64`, 'dev', TUN, 'nodad']);
@@ -143,7 +173,11 @@ async function main(): Promise<void> {
   const toNetstack = impairer((p, len) => ns!.input(p, 0, len));
   ns = new Netstack({ addresses: [N4, N6], mtu: MTU, output: toKernel });
   tun.start((batch) => {
-    for (let i = 0; i < batch.count; i++) toNetstack(batch.bufs[i], batch.lens[i]);
+    for (let i = 0; i < batch.count; i++) {
+      const syn = synSack(batch.bufs[i], batch.lens[i]);
+      if (syn !== null) res.kernelSynSack = (res.kernelSynSack ?? true) && syn;
+      toNetstack(batch.bufs[i], batch.lens[i]);
+    }
   });
   const kAddr = c.family === 4 ? K4 : K6;
   const nAddr = c.family === 4 ? N4 : N6;
@@ -154,6 +188,9 @@ async function main(): Promise<void> {
     if (!Number.isFinite(res.minSendWindow)) res.minSendWindow = -1;
     if (!Number.isFinite(res.minReceiveWindow)) res.minReceiveWindow = -1;
     res.tunTxDropped = tun.stats().txDropped;
+    const extAfter = tcpExt();
+    res.kernelSackRecoveries = (extAfter.get('TCPSackRecovery') ?? 0) - (extBefore.get('TCPSackRecovery') ?? 0);
+    res.kernelSackMerged = (extAfter.get('TCPSackMerged') ?? 0) - (extBefore.get('TCPSackMerged') ?? 0);
     process.stdout.write(JSON.stringify(res) + '\n');
     ns!.close();
     await tun.close();
@@ -232,8 +269,11 @@ async function main(): Promise<void> {
     res.connsDone = done;
     if (done === conns) {
       clearInterval(sample);
+      res.sack = nsSockets.length > 0;
       for (const s of nsSockets) {
         const i = s.tcpInfo();
+        res.sack &&= i.sack;
+        res.fastRetransmits += i.fastRetransmits;
         res.maxBytesInFlight = Math.max(res.maxBytesInFlight, i.maxBytesInFlight);
         res.retransmits += i.retransmits;
       }
