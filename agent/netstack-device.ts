@@ -14,7 +14,7 @@
 // Packets are copied into a pool of MTU-sized buffers that grows to the largest burst and is reused, so a
 // steady flow allocates nothing per packet.
 import { debuglog } from 'node:util';
-import type { PacketBatch, PacketDevice } from '../net/io.js';
+import type { IoCounterSource, PacketBatch, PacketDevice } from '../net/io.js';
 import { Netstack } from '../netstack/index.js';
 import type { NetstackLimits } from '../netstack/index.js';
 import type { TunControl } from './dataplane.js';
@@ -42,7 +42,7 @@ export interface NetstackDeviceOptions {
   limits?: NetstackLimits;
 }
 
-export class NetstackDevice implements PacketDevice, TunControl {
+export class NetstackDevice implements PacketDevice, TunControl, IoCounterSource {
   readonly name = USERSPACE_DEVICE_NAME;
   readonly mtu: number;
   private stackValue: Netstack | null = null;
@@ -105,6 +105,10 @@ export class NetstackDevice implements PacketDevice, TunControl {
     this.stats.toStack++;
     s.input(buf, off, len);
     return true;
+  }
+
+  ioCounters(): Record<string, number> {
+    return { rx_packets: this.stats.fromStack, tx_packets: this.stats.toStack, tx_dropped: this.stats.dropNoStack };
   }
 
   async close(): Promise<void> {

@@ -10,7 +10,7 @@
 //
 // The interface is not persistent: closing the device (or the process dying) removes it, together with
 // its addresses and routes. Not safe for use after close().
-import type { PacketBatch, PacketDevice } from './io.js';
+import type { IoCounterSource, PacketBatch, PacketDevice } from './io.js';
 import {
   GRO_TCP,
   GRO_UDP,
@@ -79,7 +79,7 @@ export function splitPrefix(prefix: string): { addr: string; len: number } {
 /** Packets the writer thread may have queued (≈2 MiB of ring at a 1420 MTU). */
 const WRITER_SLOTS = 1024;
 
-export class TunDevice implements PacketDevice {
+export class TunDevice implements PacketDevice, IoCounterSource {
   readonly name: string;
   private mtuValue: number;
   private readonly addon: NativeAddon;
@@ -277,6 +277,11 @@ export class TunDevice implements PacketDevice {
       txWrites: w?.writes ?? this.txPackets,
       offloads: this.offloads,
     };
+  }
+
+  ioCounters(): Record<string, number> {
+    const s = this.stats();
+    return { rx_packets: s.rxPackets, tx_packets: s.txPackets, tx_dropped: s.txDropped, tx_merged: s.txMerged, tx_writes: s.txWrites };
   }
 
   async close(): Promise<void> {
