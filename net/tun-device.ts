@@ -60,6 +60,8 @@ export interface TunStats {
   /** Packets written inside merged super-segments, and write syscalls (writer thread only). */
   txMerged: number;
   txWrites: number;
+  /** Times a full writer ring made the event loop wait for room (backpressure instead of a drop). */
+  txWaits: number;
   /** The TUN_F_* offloads the kernel accepted (0: plain TUN). */
   offloads: number;
 }
@@ -275,13 +277,14 @@ export class TunDevice implements PacketDevice, IoCounterSource {
       txDropped: this.txDropped + (w?.errors ?? 0),
       txMerged: w?.merged ?? 0,
       txWrites: w?.writes ?? this.txPackets,
+      txWaits: w?.waits ?? 0,
       offloads: this.offloads,
     };
   }
 
   ioCounters(): Record<string, number> {
     const s = this.stats();
-    return { rx_packets: s.rxPackets, tx_packets: s.txPackets, tx_dropped: s.txDropped, tx_merged: s.txMerged, tx_writes: s.txWrites };
+    return { rx_packets: s.rxPackets, tx_packets: s.txPackets, tx_dropped: s.txDropped, tx_merged: s.txMerged, tx_writes: s.txWrites, tx_waits: s.txWaits };
   }
 
   async close(): Promise<void> {
