@@ -75,9 +75,7 @@ export abstract class TcpSender extends TcpConnectionBase {
     const len = Math.min(dataLeft, this.sendMss);
     const fin = this.finQueued && len === dataLeft && seqGt(this.sndMax, this.dataEnd());
     if (len === 0 && !fin) return;
-    this.retransmits++;
-    this.host.counters.tcpRetransmits++;
-    this.rttStart = -1;
+    this.rttStart = -1; // sendData counts the retransmission (seq < sndMax)
     this.sendData(this.sndUna, len, fin);
   }
 
