@@ -7,8 +7,14 @@
 //   - the host's softnet backlog drops (/proc/net/softnet_stat, second column; global, not per namespace);
 //   - a node's Prometheus metrics (agent metrics / Node.metrics()): WireGuard drops by reason and the
 //     UDP socket's and packet device's own tx_dropped (grantwire_io_packets_total).
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { runCmd } from '../lab/tailnet-lab.js';
+import { promisify } from 'node:util';
+import { AGENT_BIN } from '../lab/tailnet-lab.js';
+
+// execFile, not the lab's runCmd: it writes nothing to the child's stdin (runCmd's stdin.end() raced a
+// child that had already exited: EPIPE, which ended a run).
+const exec = promisify(execFile);
 
 export type Counters = Record<string, number>;
 
@@ -45,9 +51,14 @@ export function parseProcNet(text: string): Counters {
 
 /** The kernel counters inside namespace `ns`. */
 export async function namespaceCounters(ns: string): Promise<Counters> {
-  const r = await runCmd('ip', ['netns', 'exec', ns, 'cat', '/proc/net/snmp', '/proc/net/netstat']);
-  if (r.code !== 0) throw new Error(`reading counters in ${ns}: ${r.stderr.trim()}`);
-  return parseProcNet(r.stdout);
+  const { stdout } = await exec('ip', ['netns', 'exec', ns, 'cat', '/proc/net/snmp', '/proc/net/netstat']);
+  return parseProcNet(stdout);
+}
+
+/** `agent metrics` of the daemon in namespace `ns` listening on `socket`, parsed by parseNodeMetrics. */
+export async function agentCounters(ns: string, socket: string): Promise<Counters> {
+  const { stdout } = await exec('ip', ['netns', 'exec', ns, AGENT_BIN, '--socket', socket, 'metrics']);
+  return parseNodeMetrics(stdout);
 }
 
 /** Packets the softnet backlog dropped, all CPUs (netdev_max_backlog overflows). */

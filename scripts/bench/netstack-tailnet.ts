@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { startControl } from '../../test/control/helpers.js';
 import { labPrerequisites, ROOT, TailnetLab, tail } from '../lab/tailnet-lab.js';
-import { diffCounters, KERNEL_KEYS, namespaceCounters, parseNodeMetrics, pick, softnetDrops, type Counters } from './netstack-counters.js';
+import { agentCounters, diffCounters, KERNEL_KEYS, namespaceCounters, pick, softnetDrops, type Counters } from './netstack-counters.js';
 
 export interface Row {
   name: string;
@@ -244,7 +244,7 @@ export async function tailnetRows(quick: boolean, rounds: number): Promise<Tailn
     const sp: Spawner = (end, args) => lab.spawnTsPiped(end, 'scripts/bench/netstack-peer.ts', args);
     const kernelSnap = (name: string, agent: boolean) => async (): Promise<Counters> => {
       const k = pick(await namespaceCounters(lab.node(name).ns), KERNEL_KEYS);
-      const m = agent ? parseNodeMetrics(await lab.mustAgent(name, ['metrics'])) : {};
+      const m = agent ? await agentCounters(lab.node(name).ns, lab.node(name).socket) : {};
       return { ...k, ...m, softnet: softnetDrops() };
     };
     const kernel = (end: string): End => ({ end, args: ['--stack', 'kernel'], snapshot: kernelSnap(end, true) });
