@@ -32,6 +32,16 @@ export const KERNEL_KEYS = [
   'TcpExt.TCPOFODrop',
   'TcpExt.TCPRcvQDrop',
   'TcpExt.TCPBacklogDrop',
+  'TcpExt.PruneCalled',
+  'TcpExt.RcvPruned',
+  'TcpExt.OfoPruned',
+  'TcpExt.TCPZeroWindowDrop',
+  'TcpExt.TCPSACKReorder',
+  'TcpExt.TCPDSACKRecv',
+  'Tcp.InErrs',
+  'Tcp.InCsumErrors',
+  'Ip.InDiscards',
+  'Ip.InHdrErrors',
 ] as const;
 
 /** Parses the header/value line pairs of /proc/net/snmp and /proc/net/netstat into `Group.Name` → value. */
@@ -53,6 +63,18 @@ export function parseProcNet(text: string): Counters {
 export async function namespaceCounters(ns: string): Promise<Counters> {
   const { stdout } = await exec('ip', ['netns', 'exec', ns, 'cat', '/proc/net/snmp', '/proc/net/netstat']);
   return parseProcNet(stdout);
+}
+
+/** Per-interface drop counters inside namespace `ns`: `link.<ifname>.rx_dropped` and `.tx_dropped`. */
+export async function linkDrops(ns: string): Promise<Counters> {
+  const { stdout } = await exec('ip', ['-n', ns, '-s', '-j', 'link', 'show']);
+  const out: Counters = {};
+  for (const l of JSON.parse(stdout) as { ifname: string; stats64?: { rx: { dropped: number }; tx: { dropped: number } } }[]) {
+    if (!l.stats64) continue;
+    out[`link.${l.ifname}.rx_dropped`] = l.stats64.rx.dropped;
+    out[`link.${l.ifname}.tx_dropped`] = l.stats64.tx.dropped;
+  }
+  return out;
 }
 
 /** `agent metrics` of the daemon in namespace `ns` listening on `socket`, parsed by parseNodeMetrics. */

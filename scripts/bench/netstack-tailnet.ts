@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { startControl } from '../../test/control/helpers.js';
 import { labPrerequisites, ROOT, TailnetLab, tail } from '../lab/tailnet-lab.js';
-import { agentCounters, diffCounters, KERNEL_KEYS, namespaceCounters, pick, softnetDrops, type Counters } from './netstack-counters.js';
+import { agentCounters, diffCounters, KERNEL_KEYS, linkDrops, namespaceCounters, pick, softnetDrops, type Counters } from './netstack-counters.js';
 
 export interface Row {
   name: string;
@@ -101,6 +101,9 @@ interface End {
 
 const wait = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Counters of what lies between the ends (the lab's hub namespace with the bridge): `hub.` in a run. */
+let pathSnapshot: (() => Promise<Counters>) | null = null;
+
 async function stream(sp: Spawner, from: End, to: End, bytes: number): Promise<{ result: Record<string, number>; counters: Counters }> {
   const server = watch(sp(to.end, ['--role', 'serve', '--port', String(PORT), ...to.args]), `${to.end} server`);
   try {
@@ -108,12 +111,15 @@ async function stream(sp: Spawner, from: End, to: End, bytes: number): Promise<{
     await server.ready;
     const b0 = (await from.snapshot?.()) ?? {};
     const b1 = (await to.snapshot?.()) ?? {};
+    const b2 = (await pathSnapshot?.()) ?? {};
     const client = watch(sp(from.end, ['--role', 'send', '--target', `${ip}:${PORT}`, '--bytes', String(bytes), ...from.args]), `${from.end} sender`);
     const result = await client.result;
     for (let i = 0; i < 20 && to.args.includes('embedded') && Object.keys(server.served).length === 0; i++) await wait(100);
     const counters: Counters = {};
     const a0 = (await from.snapshot?.()) ?? {};
     const a1 = (await to.snapshot?.()) ?? {};
+    const a2 = (await pathSnapshot?.()) ?? {};
+    for (const [k, v] of Object.entries(diffCounters(b2, a2, true))) counters[`hub.${k}`] = v;
     for (const [k, v] of Object.entries(diffCounters(b0, a0, true))) counters[`snd.${k}`] = v;
     for (const [k, v] of Object.entries(diffCounters(b1, a1, true))) counters[`rcv.${k}`] = v;
     for (const [k, v] of Object.entries(result)) if (k !== 'gbps' && k !== 'secs' && v !== 0) counters[`snd.${k}`] = v;
@@ -148,7 +154,7 @@ const CASE_NAMES: Record<Case, string> = {
 };
 
 /** A run's drops at each stage, for a row's note: only the counters that mean a lost packet. */
-const DROP_KEYS = /RcvbufErrors|SndbufErrors|InErrors|TCPDSACKOldSent|TCPOFODrop|TCPRcvQDrop|TCPBacklogDrop|tx_dropped|wg\.|softnet/;
+const DROP_KEYS = /RcvbufErrors|SndbufErrors|InErrors|InErrs|InCsumErrors|InDiscards|InHdrErrors|TCPDSACKOldSent|TCPOFODrop|TCPRcvQDrop|TCPBacklogDrop|Pruned|ZeroWindowDrop|_dropped|wg\.|softnet/;
 
 function stageDrops(runs: StreamRun[]): string {
   const sums = new Map<string, number>();
@@ -243,10 +249,11 @@ export async function tailnetRows(quick: boolean, rounds: number): Promise<Tailn
     lab.addNetns('embb');
     const sp: Spawner = (end, args) => lab.spawnTsPiped(end, 'scripts/bench/netstack-peer.ts', args);
     const kernelSnap = (name: string, agent: boolean) => async (): Promise<Counters> => {
-      const k = pick(await namespaceCounters(lab.node(name).ns), KERNEL_KEYS);
+      const k = { ...pick(await namespaceCounters(lab.node(name).ns), KERNEL_KEYS), ...(await linkDrops(lab.node(name).ns)) };
       const m = agent ? await agentCounters(lab.node(name).ns, lab.node(name).socket) : {};
       return { ...k, ...m, softnet: softnetDrops() };
     };
+    pathSnapshot = () => linkDrops(lab.hub);
     const kernel = (end: string): End => ({ end, args: ['--stack', 'kernel'], snapshot: kernelSnap(end, true) });
     const emb = (name: string): End => ({ ...embedded(name, lab.controlURL, key), snapshot: kernelSnap(name, false) });
     const tunbIP = await lab.ip4('tunb');
@@ -267,6 +274,7 @@ export async function tailnetRows(quick: boolean, rounds: number): Promise<Tailn
     const s = await setupRate(sp, emb('emba'), emb('embb'), conns);
     rows.push({ name: `connection set-up + close, embedded → embedded (${conns}, 32 at a time)`, value: s.connPerSec, unit: 'conn/s', note: s.failed ? `${s.failed} failed` : '' });
   } finally {
+    pathSnapshot = null;
     await lab.cleanup();
     rmSync(dir, { recursive: true, force: true });
   }
