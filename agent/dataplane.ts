@@ -376,7 +376,7 @@ export class AgentDataplane implements Dataplane {
       hs.samples.push({ labels, value: p.lastHandshakeMs / 1000 });
     }
     const io: MetricFamily = { name: 'grantwire_io_packets_total', help: 'Packets (datagrams) through the packet device and the UDP socket, and those they dropped (tx_dropped: a full TUN writer queue or a full UDP send buffer).', type: 'counter', samples: [] };
-    for (const [dev, src] of [['tun', this.opts.tun], ['udp', this.opts.bind]] as const) {
+    for (const [dev, src] of [['tun', this.opts.tun], ['udp', this.opts.bind], ['magicsock', this.nat.bind]] as const) {
       if (!hasIoCounters(src)) continue;
       for (const [counter, value] of Object.entries(src.ioCounters())) io.samples.push({ labels: { dev, counter }, value });
     }
