@@ -105,6 +105,11 @@ export function parseNodeMetrics(text: string): Counters {
       out[`wg.${m[1]}`] = Number(m[2]);
       continue;
     }
+    m = /^grantwire_wireguard_rx_out_of_order_total (\d+)$/.exec(line);
+    if (m) {
+      out['wg.rx_out_of_order'] = Number(m[1]);
+      continue;
+    }
     m = /^grantwire_io_packets_total\{dev="([a-z]+)",counter="([a-z_]+)"\} (\d+)$/.exec(line);
     if (m) out[`${m[1]}.${m[2]}`] = Number(m[3]);
   }

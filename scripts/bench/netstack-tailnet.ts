@@ -179,7 +179,7 @@ function caseRows(runs: StreamRun[], rounds: number): Row[] {
     }
     parts.push(`retransmits per round ${rs.map((r) => r.retransmits).join(' ')}`);
     const drops = stageDrops(rs);
-    if (drops) parts.push(`drops: ${drops}`);
+    if (drops) parts.push(`drops and reordering, summed: ${drops}`);
     row.note = parts.join('; ');
     rows.push(row);
   }
