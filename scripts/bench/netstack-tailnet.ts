@@ -29,9 +29,12 @@ export interface StreamRun {
   round: number;
   case: Case;
   gbps: number;
-  /** Segments the sender retransmitted (ours from tcpInfo, the kernel's from Tcp.RetransSegs). */
+  /**
+   * Segments the sender retransmitted during the stream (ours from tcpInfo, without the SYNs resent while
+   * connecting, which are in counters as snd.connectTimeouts; the kernel's from Tcp.RetransSegs).
+   */
   retransmits: number;
-  /** Our sender's RTO expiries and fast retransmits (embedded senders only). */
+  /** Our sender's RTO expiries after connecting, and fast retransmits (embedded senders only). */
   timeouts?: number;
   fastRetransmits?: number;
   maxBytesInFlight?: number;
@@ -189,9 +192,11 @@ function caseRows(runs: StreamRun[], rounds: number): Row[] {
 function toRun(round: number, c: Case, r: { result: Record<string, number>; counters: Counters }): StreamRun {
   const res = r.result;
   const embedded = 'tcp.retransmits' in res;
-  const run: StreamRun = { round, case: c, gbps: res.gbps, retransmits: embedded ? res['tcp.retransmits'] : (r.counters['snd.Tcp.RetransSegs'] ?? 0), counters: r.counters };
+  // Ours: the SYNs resent while connecting (one per RTO then, before the timed part) are not the stream's.
+  const retransmits = embedded ? res['tcp.retransmits'] - res.connectTimeouts : (r.counters['snd.Tcp.RetransSegs'] ?? 0);
+  const run: StreamRun = { round, case: c, gbps: res.gbps, retransmits, counters: r.counters };
   if (embedded) {
-    run.timeouts = res['tcp.timeouts'];
+    run.timeouts = res['tcp.timeouts'] - res.connectTimeouts;
     run.fastRetransmits = res['tcp.fastRetransmits'];
     run.maxBytesInFlight = res['tcp.maxBytesInFlight'];
   }
