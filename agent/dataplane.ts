@@ -21,7 +21,7 @@ import type { FilterRule, RuleOrigin } from '../types/filter-rule.js';
 import { formatPrefix, maskPrefix, parseIP, parsePrefix, type IPPrefix } from '../types/ip.js';
 import type { Netmap } from '../types/netmap.js';
 import { Device } from '../wireguard/device.js';
-import type { PacketDevice, UdpBind } from '../net/io.js';
+import { hasIoCounters, type PacketDevice, type UdpBind } from '../net/io.js';
 import { NodePrivate, NodePublic } from '../crypto/key.js';
 import type { Dataplane } from './backend.js';
 import { FilterHook } from './filter-hook.js';
@@ -375,6 +375,11 @@ export class AgentDataplane implements Dataplane {
       tx.samples.push({ labels, value: p.txBytes });
       hs.samples.push({ labels, value: p.lastHandshakeMs / 1000 });
     }
+    const io: MetricFamily = { name: 'grantwire_io_packets_total', help: 'Packets (datagrams) through the packet device and the UDP socket, and those they dropped (tx_dropped: a full TUN writer queue or a full UDP send buffer).', type: 'counter', samples: [] };
+    for (const [dev, src] of [['tun', this.opts.tun], ['udp', this.opts.bind], ['magicsock', this.nat.bind]] as const) {
+      if (!hasIoCounters(src)) continue;
+      for (const [counter, value] of Object.entries(src.ioCounters())) io.samples.push({ labels: { dev, counter }, value });
+    }
     return [
       accepts,
       drops,
@@ -385,6 +390,7 @@ export class AgentDataplane implements Dataplane {
       { name: 'grantwire_filter_flows_quota_evicted_total', help: "Flows removed because the peer that created them reached its per-peer quota.", type: 'counter', samples: [{ value: fc.flows_quota_evicted ?? 0 }] },
       wgDrops,
       ...wg,
+      ...(io.samples.length > 0 ? [io] : []),
       rx,
       tx,
       hs,

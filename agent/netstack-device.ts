@@ -13,11 +13,13 @@
 // Output is deferred to a microtask: netstack.input may answer synchronously (an ACK) while the WireGuard
 // device is still inside its inbound batch, and the device's paths are not written to be re-entered.
 // Packets are copied into a pool of MTU-sized buffers that grows to the largest burst and is reused, so a
-// steady flow allocates nothing per packet.
+// steady flow allocates nothing per packet. Before a batch leaves, pure ACKs that a later segment of the
+// same connection in the batch supersedes are left out (ack-thinning.ts).
 import { debuglog } from 'node:util';
-import type { PacketBatch, PacketDevice } from '../net/io.js';
+import type { IoCounterSource, PacketBatch, PacketDevice } from '../net/io.js';
 import { Netstack } from '../netstack/index.js';
 import type { NetstackLimits } from '../netstack/index.js';
+import { AckThinner } from './ack-thinning.js';
 import type { TunControl } from './dataplane.js';
 
 const log = debuglog('grantwire:userspace');
@@ -43,7 +45,7 @@ export interface NetstackDeviceOptions {
   limits?: NetstackLimits;
 }
 
-export class NetstackDevice implements PacketDevice, TunControl {
+export class NetstackDevice implements PacketDevice, TunControl, IoCounterSource {
   readonly name = USERSPACE_DEVICE_NAME;
   readonly mtu: number;
   private stackValue: Netstack | null = null;
@@ -59,6 +61,7 @@ export class NetstackDevice implements PacketDevice, TunControl {
   private spare: PacketBatch = { count: 0, bufs: [], lens: new Uint32Array(64) };
   private flushQueued = false;
   private readonly flush = () => this.flushOutput();
+  private readonly acks = new AckThinner();
   /** Packets delivered to the netstack / dropped because it has no address yet. */
   readonly stats = { toStack: 0, fromStack: 0, dropNoStack: 0 };
 
@@ -106,6 +109,10 @@ export class NetstackDevice implements PacketDevice, TunControl {
     this.stats.toStack++;
     s.input(buf, off, len);
     return true;
+  }
+
+  ioCounters(): Record<string, number> {
+    return { rx_packets: this.stats.fromStack, tx_packets: this.stats.toStack, tx_dropped: this.stats.dropNoStack, rx_acks_thinned: this.acks.thinned };
   }
 
   async close(): Promise<void> {
@@ -220,6 +227,7 @@ export class NetstackDevice implements PacketDevice, TunControl {
     if (b.count === 0) return;
     this.out = this.spare;
     this.spare = b;
+    this.acks.thin(b);
     try {
       this.onPackets?.(b);
     } finally {

@@ -19,7 +19,7 @@
 // a direct path, receive from a known address) allocates nothing.
 import { keysEqual, NodePublic } from '../crypto/key.js';
 import { formatEndpoint, parseEndpoint } from '../net/endpoint.js';
-import type { DatagramBatch, UdpBind } from '../net/io.js';
+import type { DatagramBatch, IoCounterSource, UdpBind } from '../net/io.js';
 import { RelayClient } from '../relay/client.js';
 import { encodeBindingRequest, isStunMessage, parseBindingSuccess } from '../relay/stun.js';
 import { DISCO_PING, DISCO_PONG, DiscoBox, discoSender, isDiscoMessage, type DiscoMessage } from './disco.js';
@@ -107,7 +107,7 @@ export interface PeerPath {
   lastRx: string;
 }
 
-export class MagicBind implements UdpBind {
+export class MagicBind implements UdpBind, IoCounterSource {
   readonly disco: DiscoBox;
   readonly stats = {
     wgDirect: 0,
@@ -127,6 +127,12 @@ export class MagicBind implements UdpBind {
     stunResponses: 0,
   };
   private readonly inner: UdpBind;
+
+  /** WireGuard datagrams sent by path (a direct path, a relay, the no-relay fallback) and those with no path. */
+  ioCounters(): Record<string, number> {
+    const s = this.stats;
+    return { tx_direct: s.wgDirect, tx_relayed: s.wgRelayed, tx_fallback: s.wgFallback, tx_dropped: s.drop_no_path };
+  }
   private readonly now: () => number;
   private readonly wallNow: () => number;
   private readonly probeIntervalMs: number;

@@ -22,6 +22,19 @@ export interface DatagramBatch extends PacketBatch {
   ports: Uint16Array;
 }
 
+/**
+ * Optional on a PacketDevice or UdpBind: its own packet counters (drops included), as flat
+ * snake_case names → counts. The agent exports them as grantwire_io_packets_total{dev,counter}.
+ */
+export interface IoCounterSource {
+  ioCounters(): Record<string, number>;
+}
+
+/** Whether `x` reports I/O counters. */
+export function hasIoCounters(x: object): x is IoCounterSource {
+  return typeof (x as Partial<IoCounterSource>).ioCounters === 'function';
+}
+
 /** A layer-3 packet device: IP packets in and out (no packet-information header). */
 export interface PacketDevice {
   readonly name: string;

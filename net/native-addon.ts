@@ -70,7 +70,7 @@ export interface NativeAddon {
   tunWriterWrite(writer: NativeHandle, buf: Uint8Array, off: number, len: number): boolean;
   /** Wakes the writer thread for what was queued since the last kick (call once per batch). */
   tunWriterKick(writer: NativeHandle): void;
-  tunWriterStats(writer: NativeHandle): { written: number; dropped: number; errors: number; queued: number; writes: number; merged: number };
+  tunWriterStats(writer: NativeHandle): { written: number; dropped: number; errors: number; queued: number; writes: number; merged: number; waits: number };
   /** Drains, stops and joins the writer thread; idempotent. */
   tunWriterClose(writer: NativeHandle): void;
 

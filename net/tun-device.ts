@@ -10,7 +10,7 @@
 //
 // The interface is not persistent: closing the device (or the process dying) removes it, together with
 // its addresses and routes. Not safe for use after close().
-import type { PacketBatch, PacketDevice } from './io.js';
+import type { IoCounterSource, PacketBatch, PacketDevice } from './io.js';
 import {
   GRO_TCP,
   GRO_UDP,
@@ -60,6 +60,8 @@ export interface TunStats {
   /** Packets written inside merged super-segments, and write syscalls (writer thread only). */
   txMerged: number;
   txWrites: number;
+  /** Times a full writer ring made the event loop wait for room (backpressure instead of a drop). */
+  txWaits: number;
   /** The TUN_F_* offloads the kernel accepted (0: plain TUN). */
   offloads: number;
 }
@@ -79,7 +81,7 @@ export function splitPrefix(prefix: string): { addr: string; len: number } {
 /** Packets the writer thread may have queued (≈2 MiB of ring at a 1420 MTU). */
 const WRITER_SLOTS = 1024;
 
-export class TunDevice implements PacketDevice {
+export class TunDevice implements PacketDevice, IoCounterSource {
   readonly name: string;
   private mtuValue: number;
   private readonly addon: NativeAddon;
@@ -275,8 +277,14 @@ export class TunDevice implements PacketDevice {
       txDropped: this.txDropped + (w?.errors ?? 0),
       txMerged: w?.merged ?? 0,
       txWrites: w?.writes ?? this.txPackets,
+      txWaits: w?.waits ?? 0,
       offloads: this.offloads,
     };
+  }
+
+  ioCounters(): Record<string, number> {
+    const s = this.stats();
+    return { rx_packets: s.rxPackets, tx_packets: s.txPackets, tx_dropped: s.txDropped, tx_merged: s.txMerged, tx_writes: s.txWrites, tx_waits: s.txWaits };
   }
 
   async close(): Promise<void> {

@@ -5,7 +5,7 @@
 // the datagrams returns. With UDP GRO (default on; GRANTWIRE_OFFLOAD=0 or GRANTWIRE_UDP_GRO=0 turns it off)
 // the kernel hands over runs of datagrams from one source as one message, which the native reader cuts
 // back into datagrams, one per slot: fewer trips through the kernel's receive path. See scripts/bench/dataplane.ts (--udp) for the numbers against node:dgram.
-import type { DatagramBatch, UdpBind } from './io.js';
+import type { DatagramBatch, IoCounterSource, UdpBind } from './io.js';
 import { READER_UDP, READER_UDP_GRO, requireNative, type NativeAddon, type NativeHandle } from './native-addon.js';
 import { udpGroEnabled } from './offload-env.js';
 
@@ -42,7 +42,7 @@ export interface UdpStats {
   rxCoalesced: number;
 }
 
-export class NativeUdpBind implements UdpBind {
+export class NativeUdpBind implements UdpBind, IoCounterSource {
   readonly port: number;
   /** 6 for a dual-stack socket, 4 when the host has no IPv6. */
   readonly family: 4 | 6;
@@ -141,6 +141,11 @@ export class NativeUdpBind implements UdpBind {
       gro: r.gro === 1,
       rxCoalesced: r.supers,
     };
+  }
+
+  ioCounters(): Record<string, number> {
+    const s = this.stats();
+    return { rx_datagrams: s.rxDatagrams, tx_datagrams: s.txDatagrams, tx_dropped: s.txDropped, tx_syscalls: s.txSyscalls };
   }
 
   async close(): Promise<void> {

@@ -85,8 +85,8 @@ export abstract class TcpSender extends TcpConnectionBase {
     const len = Math.min(dataLeft, this.sendMss);
     const fin = this.finQueued && len === dataLeft && seqGt(this.sndMax, this.dataEnd());
     if (len === 0 && !fin) return;
-    this.rttStart = -1;
-    this.sendData(this.sndUna, len, fin); // counts the retransmission (seq < snd.max)
+    this.rttStart = -1; // sendData counts the retransmission (seq < sndMax)
+    this.sendData(this.sndUna, len, fin);
   }
 
   /** A data (and/or FIN) segment of `len` bytes from sequence number `seq`. */

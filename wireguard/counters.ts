@@ -15,6 +15,8 @@ export class DeviceCounters {
   cookie_replies_sent = 0;
   cookie_replies_received = 0;
   under_load_events = 0;
+  /** Transport messages accepted out of order (below the highest counter seen on their keypair). */
+  rx_out_of_order = 0;
   /** Exceptions from a hook, the packet device or the bind, caught so the device keeps running. */
   internal_errors = 0;
   // drops, by reason

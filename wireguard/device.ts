@@ -488,10 +488,12 @@ export class Device implements PeerHost {
   private deliverTransport(peer: Peer, kp: Keypair, buf: Uint8Array, len: number, plain: Uint8Array, off: number, n: number, addrs: Uint8Array, addrOff: number, port: number): void {
     const c = this.stats;
     // Decrypt first, then the replay window: only authenticated counters may move it.
+    const ooo = kp.replay.outOfOrder;
     if (!kp.replay.validateCounter(readU64LE(buf, 8), REJECT_AFTER_MESSAGES)) {
       c.drop_replay++;
       return;
     }
+    c.rx_out_of_order += kp.replay.outOfOrder - ooo;
     peer.setEndpoint(addrs, addrOff, port);
     peer.rxBytes += len;
     c.rx_packets++;

@@ -15,6 +15,17 @@ describe('ReplayWindow', () => {
     expect(W).toBe(8128);
   });
 
+  it.each([
+    { name: 'in order', seq: [0, 1, 2, 3], outOfOrder: 0 },
+    { name: 'two late ones', seq: [0, 1, 4, 2, 3, 5], outOfOrder: 2 },
+    { name: 'a replayed late one is rejected, not counted', seq: [0, 3, 1, 1, 2], outOfOrder: 2 },
+    { name: 'too old: rejected, not counted', seq: [0, W + 5, 1, W + 4], outOfOrder: 1 },
+  ])('counts accepted out-of-order counters: $name', ({ seq, outOfOrder }) => {
+    const r = new ReplayWindow();
+    for (const c of seq) r.validateCounter(c, LIMIT);
+    expect(r.outOfOrder).toBe(outOfOrder);
+  });
+
   const steps: [number, number, boolean][] = [
     [1, 0, true],
     [2, 1, true],

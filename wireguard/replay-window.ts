@@ -10,6 +10,8 @@ const BLOCK_MASK = REPLAY_RING_BLOCKS - 1;
 
 export class ReplayWindow {
   private last = 0;
+  /** Counters accepted below the highest seen: datagrams the path delivered out of order. */
+  outOfOrder = 0;
   private readonly ring = new Uint32Array(REPLAY_RING_BLOCKS * 2);
 
   reset(): void {
@@ -40,6 +42,7 @@ export class ReplayWindow {
     const old = this.ring[word];
     if ((old & mask) !== 0) return false;
     this.ring[word] = old | mask;
+    if (counter < this.last) this.outOfOrder++;
     return true;
   }
 }

@@ -5,12 +5,15 @@
 //   --role serve       accepts on --port; each connection is read to its end, then closed
 //   --role send        one stream of --bytes to --target IP:PORT; reports Gbit/s when the server has closed
 //   --role setup       --conns connections (32 at a time) to --target, each connect → FIN both ways
-// Writes JSON lines on stdout: {"ready":true,"ip":…} once serving/joined, then {"result":{…}}.
+// Writes JSON lines on stdout: {"ready":true,"ip":…} once serving/joined, then {"result":{…}}; an
+// embedded server also writes {"served":{…}} after each connection (its TCP counters and the node's
+// drop and I/O counters), an embedded sender adds the same to its result.
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { Node } from '../../node/index.js';
 import type { TcpSocket } from '../../netstack/index.js';
+import { parseNodeMetrics } from './netstack-counters.js';
 
 const { values: a } = parseArgs({
   options: {
@@ -38,10 +41,21 @@ async function join(): Promise<string> {
   return node.addresses[0];
 }
 
+/** The connection's TCP counters (embedded only) and the node's drop and I/O counters, flattened. */
+function endStats(s: Duplex): Record<string, number> {
+  if (!node) return {};
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries((s as TcpSocket).tcpInfo())) if (typeof v === 'number') out[`tcp.${k}`] = v;
+  return { ...out, ...parseNodeMetrics(node.metrics()) };
+}
+
 function serveConn(s: Duplex): void {
   s.on('error', () => {});
   s.resume();
   s.on('end', () => s.end());
+  s.on('close', () => {
+    if (node) emit({ served: endStats(s) });
+  });
 }
 
 async function dial(target: string): Promise<Duplex> {
@@ -60,6 +74,8 @@ async function send(): Promise<Record<string, number>> {
   const s = await dial(a.target!);
   s.on('error', () => {});
   const chunk = Buffer.alloc(CHUNK, 0x5a);
+  // RTOs before the timed part (SYN retransmissions while the peers learn of each other) are not the stream's
+  const connectTimeouts = node ? (s as TcpSocket).tcpInfo().timeouts : 0;
   const t0 = performance.now();
   await new Promise<void>((resolve) => {
     let sent = 0;
@@ -78,8 +94,7 @@ async function send(): Promise<Record<string, number>> {
     pump();
   });
   const secs = (performance.now() - t0) / 1000;
-  const info = node ? (s as TcpSocket).tcpInfo() : null;
-  return { gbps: (total * 8) / secs / 1e9, ...(info ? { retransmits: info.retransmits, srttMs: info.srttMs } : {}) };
+  return { gbps: (total * 8) / secs / 1e9, secs, connectTimeouts, ...endStats(s) };
 }
 
 async function setup(): Promise<Record<string, number>> {

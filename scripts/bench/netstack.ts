@@ -1,19 +1,25 @@
-// npm run bench:netstack [-- --json FILE] [--quick] [--no-tailnet]
+// npm run bench:netstack [-- --json FILE] [--quick] [--no-tailnet] [--rounds N]
 // The userspace netstack, first on its own in memory (no TUN, no WireGuard): two Netstacks joined by a
 // queue that copies each packet (as a tunnel would) and delivers it on the next turn of the event loop,
 // with the real clock. Measures one TCP stream's throughput (and the same run over node:net on loopback
 // as the baseline), connection set-up rate (handshake + FIN both ways), and heap per idle established
 // connection endpoint (target ≤ 64 KiB: buffers are allocated lazily). Then the tailnet rows
 // (netstack-tailnet.ts): one stream TUN ↔ TUN, embedded → TUN and embedded ↔ embedded, each end its own
-// process, with the ratio embedded / TUN (target ≥ 0.5), and the embedded connection set-up rate.
+// process, with the ratio embedded / TUN (target ≥ 0.5), and the embedded connection set-up rate. The
+// streams run in rounds (--rounds, default 5, 3 with --quick): each round measures TUN ↔ TUN and
+// embedded → TUN back to back (order alternating), then embedded ↔ embedded, all with the same byte
+// count; a ratio is the median of the per-round ratios, with their spread, retransmissions and the drops
+// counted at each stage in the note (and every run's counters in --json).
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { parseArgs } from 'node:util';
 import { Netstack, type TcpSocket } from '../../netstack/index.js';
-import { tailnetRows, type Row } from './netstack-tailnet.js';
+import { tailnetRows, type Row, type StreamRun } from './netstack-tailnet.js';
 
-const { values: args } = parseArgs({ options: { json: { type: 'string' }, quick: { type: 'boolean' }, 'no-tailnet': { type: 'boolean' } } });
+const { values: args } = parseArgs({ options: { json: { type: 'string' }, quick: { type: 'boolean' }, 'no-tailnet': { type: 'boolean' }, rounds: { type: 'string' } } });
+const ROUNDS = Number(args.rounds ?? (args.quick ? 3 : 5));
+if (!Number.isInteger(ROUNDS) || ROUNDS < 1 || ROUNDS > 50) throw new Error(`--rounds: expected an integer 1..50, got ${args.rounds}`);
 const STREAM_BYTES = (args.quick ? 64 : 256) << 20;
 const SETUP_CONNS = args.quick ? 500 : 2000;
 const IDLE_CONNS = args.quick ? 500 : 2000;
@@ -189,15 +195,20 @@ async function main(): Promise<void> {
   rows.push({ name: 'one TCP stream, node:net over kernel loopback (baseline)', value: kernel, unit: 'Gbit/s' });
   rows.push({ name: `connection set-up + close in memory (${SETUP_CONNS}, 32 at a time)`, value: await setupRate(), unit: 'conn/s' });
   rows.push({ name: `heap per idle established endpoint (${IDLE_CONNS} connections)`, value: (await idleMemory()) / 1024, unit: 'KiB' });
-  if (!args['no-tailnet']) rows.push(...(await tailnetRows(args.quick === true)));
+  let runs: StreamRun[] = [];
+  if (!args['no-tailnet']) {
+    const t = await tailnetRows(args.quick === true, ROUNDS);
+    rows.push(...t.rows);
+    runs = t.runs;
+  }
   console.log('| measure | value | unit | ratio to baseline | note |');
   console.log('|---|---:|---|---:|---|');
   for (const r of rows) {
     const v = r.value === null ? '–' : r.value.toFixed(r.unit === 'conn/s' ? 0 : 2);
-    const ratio = r.baseline && r.value !== null ? (r.value / r.baseline).toFixed(2) : '';
+    const ratio = r.ratio !== undefined ? r.ratio.toFixed(2) : r.baseline && r.value !== null ? (r.value / r.baseline).toFixed(2) : '';
     console.log(`| ${r.name} | ${v} | ${r.unit} | ${ratio} | ${r.note ?? ''} |`);
   }
-  if (args.json) writeFileSync(args.json, JSON.stringify({ rows, node: process.version, sha: createHash('sha256').update(JSON.stringify(rows)).digest('hex').slice(0, 8) }, null, 2));
+  if (args.json) writeFileSync(args.json, JSON.stringify({ rows, runs, rounds: ROUNDS, node: process.version, sha: createHash('sha256').update(JSON.stringify(rows)).digest('hex').slice(0, 8) }, null, 2));
   process.exit(0);
 }
 

@@ -236,7 +236,7 @@ async function transfer(rl: RelayLab, p: Pair, bytes: number, want: 'relay' | 'd
   const senderPid = p.a.daemon!.pid!;
   const r0 = cpuSeconds(rl.relayPid);
   const s0 = cpuSeconds(senderPid);
-  const res = await stream(sp, { end: p.a.name, args: ['--stack', 'kernel'] }, { end: p.b.name, args: ['--stack', 'kernel'], ip: p.bIP }, bytes);
+  const { result: res } = await stream(sp, { end: p.a.name, args: ['--stack', 'kernel'] }, { end: p.b.name, args: ['--stack', 'kernel'], ip: p.bIP }, bytes);
   const relayCpu = cpuSeconds(rl.relayPid) - r0;
   const senderCpu = cpuSeconds(senderPid) - s0;
   if (!(await pathOk())) throw new Error(`the path changed during the ${want} transfer: ${JSON.stringify(await peerOf(p.ca, p.b.name))}`);
