@@ -19,6 +19,8 @@ export interface ControlSession {
   updateEndpoints?(endpoints: string[]): void;
   /** Reports changed hostinfo (a new hostname) on the live stream. */
   updateHostinfo?(hostinfo: Hostinfo): void;
+  /** Re-opens the live stream from the host's current addresses (after a network change). */
+  reconnect?(): void;
 }
 
 export interface ControlRefusal extends Error {
@@ -51,6 +53,8 @@ export interface Dataplane {
   setShieldsUp(on: boolean): void;
   /** Subnet routes and exit node (agent/route-select.ts): OS routes, forwarding and masquerade. */
   setRouting?(r: RoutingPlan): void;
+  /** `fn` runs after the host's addresses changed and endpoints were re-discovered (roaming). */
+  onNetworkChange?(fn: () => void): void;
 }
 
 export interface RoutingPlan {

@@ -161,6 +161,10 @@ export class AgentDataplane implements Dataplane {
     return this.nat.hostinfoExtra();
   }
 
+  onNetworkChange(fn: () => void): void {
+    this.nat.networkChangeHandler = fn;
+  }
+
   netcheck(): Promise<NetcheckReport> {
     return this.nat.netcheck();
   }

@@ -1,8 +1,9 @@
 // The agent's NAT traversal around magicsock's MagicBind: turns the netmap's relay map into relay URLs
 // and STUN servers (an empty URL or host means control's own), chooses the home relay by latency, feeds
 // each peer's disco key, home relay and candidate endpoints to the bind, discovers the reflexive address
-// by STUN from the WireGuard socket (periodically and when the host's addresses change), and answers
-// netcheck. The data plane hands the WireGuard device `bind` and each peer's virtual endpoint.
+// by STUN from the WireGuard socket (periodically and when the host's addresses change, then telling the
+// backend so it reports them and re-opens its control stream), and answers netcheck. The data plane
+// hands the WireGuard device `bind` and each peer's virtual endpoint.
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { debuglog } from 'node:util';
@@ -58,6 +59,8 @@ export class AgentNat {
   private addrTimer: NodeJS.Timeout | null = null;
   private addrSig = '';
   private peers = new Set<string>();
+  /** Runs after a change of the host's addresses, once STUN re-discovered the reflexive endpoints. */
+  networkChangeHandler: (() => void) | null = null;
 
   constructor(private readonly opts: NatOptions) {
     this.bind = new MagicBind({
@@ -239,7 +242,7 @@ export class AgentNat {
     this.addrSig = sig;
     log('host addresses changed: re-discovering endpoints, reconnecting relays, re-probing peers');
     this.bind.networkChanged();
-    void this.discover();
+    void this.discover().then(() => this.networkChangeHandler?.());
   }
 }
 

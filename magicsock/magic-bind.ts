@@ -22,7 +22,7 @@ import type { DatagramBatch, UdpBind } from '../net/io.js';
 import { RelayClient } from '../relay/client.js';
 import { encodeBindingRequest, isStunMessage, parseBindingSuccess } from '../relay/stun.js';
 import { DISCO_PING, DISCO_PONG, DiscoBox, discoSender, isDiscoMessage, type DiscoMessage } from './disco.js';
-import { selectPath, type PathSample } from './path-select.js';
+import { isTrusted, selectPath, type PathSample } from './path-select.js';
 import { TokenBucket } from './rate-limit.js';
 
 /** The virtual endpoint port (discard); the address is VIRTUAL_PREFIX ‖ 0…0 ‖ index u32 BE. */
@@ -31,8 +31,13 @@ const VIRTUAL_PREFIX0 = 0x01;
 /** Ping age beyond which a ping is treated as replayed (clock skew between peers must stay below). */
 export const DISCO_PING_MAX_AGE_MS = 60_000;
 export const DEFAULT_PROBE_INTERVAL_MS = 5_000;
-/** Peers with no traffic for this long are not probed (their paths then lapse back to the relay). */
+/** Peers with no traffic for this long are not probed; only their confirmed direct path gets keepalives. */
 export const ACTIVE_WINDOW_MS = 60_000;
+/**
+ * An idle peer's confirmed direct path gets one disco ping this often, so the NAT mappings on it stay open
+ * (UDP mappings commonly last 30 s or more) and the peer's next packet goes direct, not via the relay.
+ */
+export const DEFAULT_KEEPALIVE_INTERVAL_MS = 25_000;
 /** Implementation limits. */
 const MAX_BATCH = 128;
 const MAX_PENDING_PINGS = 64;
@@ -62,6 +67,8 @@ interface PathState extends PathSample {
   port: number;
   addrKey: number | string;
   lastPingMs: number;
+  /** Monotonic ms of the oldest ping on this path without a pong since (-1: none). */
+  unansweredSinceMs: number;
 }
 
 interface PeerState {
@@ -90,6 +97,8 @@ export interface MagicBindOptions {
   nodePublic: Uint8Array;
   disco?: DiscoBox;
   probeIntervalMs?: number;
+  /** Disco ping interval on an idle peer's direct path (default DEFAULT_KEEPALIVE_INTERVAL_MS). */
+  keepaliveIntervalMs?: number;
   now?: () => number;
   wallNow?: () => number;
   log?: (msg: string) => void;
@@ -98,6 +107,8 @@ export interface MagicBindOptions {
 export interface PeerPath {
   /** Direct `ip:port` in use, or '' when relayed. */
   curAddr: string;
+  /** A direct path disco confirmed is in use (false: the relay, or with no relay the unconfirmed first candidate). */
+  direct: boolean;
   /** Relay name when relayed (or the peer's home relay for reference), else ''. */
   relay: string;
   latencyMs: number | null;
@@ -127,7 +138,11 @@ export class MagicBind implements UdpBind {
   private readonly now: () => number;
   private readonly wallNow: () => number;
   private readonly probeIntervalMs: number;
+  /** A direct path is trusted while its last pong is this recent (covers one keepalive interval)... */
   private readonly trustMs: number;
+  /** ...and no ping on it has waited longer than this for its pong (a dead path lapses soon). */
+  private readonly pongTimeoutMs: number;
+  private readonly keepaliveMs: number;
   private onUp: ((b: DatagramBatch) => void) | null = null;
   private readonly out: DatagramBatch = { count: 0, bufs: new Array<Uint8Array>(MAX_BATCH), lens: new Uint32Array(MAX_BATCH), addrs: new Uint8Array(16 * MAX_BATCH), ports: new Uint16Array(MAX_BATCH) };
   private readonly peersByIndex = new Map<number, PeerState>();
@@ -150,7 +165,9 @@ export class MagicBind implements UdpBind {
     this.now = opts.now ?? (() => performance.now());
     this.wallNow = opts.wallNow ?? Date.now;
     this.probeIntervalMs = opts.probeIntervalMs ?? DEFAULT_PROBE_INTERVAL_MS;
-    this.trustMs = 3 * this.probeIntervalMs + 1000;
+    this.keepaliveMs = opts.keepaliveIntervalMs ?? DEFAULT_KEEPALIVE_INTERVAL_MS;
+    this.pongTimeoutMs = 2 * this.probeIntervalMs + 1000;
+    this.trustMs = Math.max(3 * this.probeIntervalMs, this.keepaliveMs + this.pongTimeoutMs) + 1000;
     this.totalBucket = new TokenBucket(DISCO_TOTAL_RATE, DISCO_TOTAL_BURST, this.now());
     this.log = opts.log ?? (() => {});
   }
@@ -304,11 +321,11 @@ export class MagicBind implements UdpBind {
     const st = this.peersByKey.get(typeof nodeKey === 'string' ? nodeKey : NodePublic.text(nodeKey));
     if (!st) return null;
     const best = this.currentBest(st);
-    if (best) return { curAddr: best.id, relay: '', latencyMs: best.latencyMs, lastRx: st.lastRx };
+    if (best) return { curAddr: best.id, direct: true, relay: '', latencyMs: best.latencyMs, lastRx: st.lastRx };
     const relay = this.relayNameFor(st) ?? '';
     // Without a relay, sends go to the first candidate (send()): that is the direct path in use.
     const fallback = relay === '' && st.candidates[0] ? formatEndpoint(st.candidates[0].addr16, st.candidates[0].port) : '';
-    return { curAddr: fallback, relay, latencyMs: Number.isNaN(st.relayLatencyMs) ? null : st.relayLatencyMs, lastRx: st.lastRx };
+    return { curAddr: fallback, direct: false, relay, latencyMs: Number.isNaN(st.relayLatencyMs) ? null : st.relayLatencyMs, lastRx: st.lastRx };
   }
 
   /** Probes a peer's paths now (tests, `agent ping`). */
@@ -374,7 +391,7 @@ export class MagicBind implements UdpBind {
 
   private currentBest(st: PeerState): PathState | null {
     const b = st.best;
-    if (b && this.now() - b.lastPongMs > this.trustMs) {
+    if (b && !isTrusted(b, this.now(), this.trustMs, this.pongTimeoutMs)) {
       this.log(`${st.nodeKeyText.slice(0, 16)}: direct path ${b.id} lapsed`);
       st.best = null;
       this.reselect(st);
@@ -527,6 +544,9 @@ export class MagicBind implements UdpBind {
       this.inner.send(pong, 0, pong.length, addr16, port);
       // The peer reached us from here: a candidate (it may be a NAT mapping that is open only now).
       const p = this.pathFor(st, addr16, 0, port);
+      // On the direct path we use already (the peer's keepalive or probe): the pong refreshes the mappings;
+      // pinging back, or probing every candidate, would only double the keepalive traffic.
+      if (p !== null && p === this.currentBest(st)) return;
       if (p && now - p.lastPingMs > 1000) this.sendPing(st, p, now);
     } else this.sendViaRelay(st, pong, 0, pong.length);
     // Both sides probe at once: answer a peer's probing with our own if we have not lately.
@@ -550,13 +570,14 @@ export class MagicBind implements UdpBind {
     const p = pend.path;
     p.latencyMs = Number.isFinite(p.latencyMs) ? 0.5 * p.latencyMs + 0.5 * rtt : rtt;
     p.lastPongMs = now;
+    p.unansweredSinceMs = -1;
     this.peersByAddr.set(p.addrKey, st);
     this.reselect(st);
   }
 
   private reselect(st: PeerState): void {
     const before = st.best;
-    const id = selectPath([...st.paths.values()], before?.id ?? null, this.now(), this.trustMs);
+    const id = selectPath([...st.paths.values()], before?.id ?? null, this.now(), this.trustMs, this.pongTimeoutMs);
     st.best = id === null ? null : (st.paths.get(id) ?? null);
     if (st.best !== before) this.log(`${st.nodeKeyText.slice(0, 16)}: path ${before?.id ?? 'relay'} -> ${st.best?.id ?? 'relay'}`);
   }
@@ -575,7 +596,7 @@ export class MagicBind implements UdpBind {
         if (this.peersByAddr.get(worst.addrKey) === st) this.peersByAddr.delete(worst.addrKey);
       }
       const a = Uint8Array.from(addr16.subarray(off, off + 16));
-      p = { id, addr16: a, port, addrKey: addrKeyOf(a, 0, port), latencyMs: NaN, lastPongMs: -Infinity, lastPingMs: -Infinity };
+      p = { id, addr16: a, port, addrKey: addrKeyOf(a, 0, port), latencyMs: NaN, lastPongMs: -Infinity, lastPingMs: -Infinity, unansweredSinceMs: -1 };
       st.paths.set(id, p);
     }
     return p;
@@ -593,6 +614,7 @@ export class MagicBind implements UdpBind {
     this.stats.discoPingsSent++;
     if (path) {
       path.lastPingMs = now;
+      if (path.unansweredSinceMs < 0) path.unansweredSinceMs = now;
       this.inner.send(msg, 0, msg.length, path.addr16, path.port);
     } else this.sendViaRelay(st, msg, 0, msg.length);
   }
@@ -608,10 +630,22 @@ export class MagicBind implements UdpBind {
   private tick(): void {
     const now = this.now();
     for (const st of this.peersByIndex.values()) {
-      this.currentBest(st);
-      if (now - st.lastSendMs > ACTIVE_WINDOW_MS) continue;
-      if (now - st.lastProbeMs >= this.probeIntervalMs) this.probe(st, now);
+      const best = this.currentBest(st);
+      if (now - st.lastSendMs <= ACTIVE_WINDOW_MS) {
+        if (now - st.lastProbeMs >= this.probeIntervalMs) this.probe(st, now);
+      } else if (best !== null) this.keepalive(st, best, now);
     }
+  }
+
+  /**
+   * An idle peer: one ping on its confirmed direct path per keepalive interval (nothing to other
+   * candidates or via the relay), so the NAT mappings on both sides stay open. An unanswered keepalive is
+   * retried a few times within the pong timeout before the path lapses, so one lost datagram does not
+   * send the peer's next packet through the relay.
+   */
+  private keepalive(st: PeerState, best: PathState, now: number): void {
+    const since = now - best.lastPingMs;
+    if (since >= this.keepaliveMs || (best.unansweredSinceMs >= 0 && since >= this.pongTimeoutMs / 3)) this.sendPing(st, best, now);
   }
 }
 
