@@ -461,8 +461,8 @@ export class AgentBackend implements LocalBackend {
   async ping(ip: string, timeoutMs: number, signal?: AbortSignal): Promise<PingResponse> {
     const who = this.index.lookup({ kind: 'ip', ip, port: null });
     if (!who || who.Node.Key === this.netmap?.self.nodeKey) throw new LocalApiFailure(404, 'not_found', `no peer with address ${ip}`);
-    const rttMs = await this.opts.dataplane.ping(ip, timeoutMs, signal);
-    return { IP: ip, NodeName: who.Node.ComputedName, Type: 'ICMP', LatencySeconds: rttMs / 1000 };
+    const r = await this.opts.dataplane.ping(ip, timeoutMs, signal);
+    return { IP: ip, NodeName: who.Node.ComputedName, Type: 'ICMP', LatencySeconds: r.rttMs / 1000, ...(r.endpoint ? { Endpoint: r.endpoint } : {}), ...(r.relay ? { Relay: r.relay } : {}) };
   }
 
   metrics(): string {

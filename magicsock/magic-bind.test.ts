@@ -4,7 +4,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { generatePrivateKey, publicKeyFromPrivate } from '../crypto/key.js';
 import { parseEndpoint } from '../net/endpoint.js';
-import { FakeNetwork } from '../net/fake-udp-bind.js';
+import { FakeNetwork, type FakeUdpBind } from '../net/fake-udp-bind.js';
+import type { DatagramBatch } from '../net/io.js';
 import { DISCO_PING, DiscoBox, isDiscoMessage } from './disco.js';
 import { ACTIVE_WINDOW_MS, DEFAULT_KEEPALIVE_INTERVAL_MS, MagicBind } from './magic-bind.js';
 
@@ -16,6 +17,7 @@ const PROBE_MS = 5_000;
 
 interface Side {
   bind: MagicBind;
+  inner: FakeUdpBind;
   pub: Uint8Array;
   disco: DiscoBox;
 }
@@ -38,14 +40,15 @@ afterEach(async () => {
   vi.useRealTimers();
 });
 
-function side(ep: string): Side {
+function side(ep: string, onUp: (b: DatagramBatch) => void = () => {}): Side {
   const key = generatePrivateKey();
   const pub = publicKeyFromPrivate(key);
   const disco = new DiscoBox();
-  const bind = new MagicBind({ inner: net.bind(ep), nodePrivate: key, nodePublic: pub, disco, probeIntervalMs: PROBE_MS, now: () => clock, wallNow: () => 1_700_000_000_000 + clock });
-  bind.start(() => {});
+  const inner = net.bind(ep);
+  const bind = new MagicBind({ inner, nodePrivate: key, nodePublic: pub, disco, probeIntervalMs: PROBE_MS, now: () => clock, wallNow: () => 1_700_000_000_000 + clock });
+  bind.start(onUp);
   binds.push(bind);
-  return { bind, pub, disco };
+  return { bind, inner, pub, disco };
 }
 
 /** Advances the fake clock by `ms` in 500 ms steps, running the bind's timers and delivering datagrams. */
@@ -140,4 +143,60 @@ describe('MagicBind keepalives on an idle peer (fake clock)', () => {
     expect(at).toBeLessThanOrEqual(3 * PROBE_MS + 1_000);
     expect(a.bind.peerPath(b.pub)?.direct).toBe(false);
   }, 30_000);
+});
+
+describe('MagicBind: the path of each WireGuard datagram handed up', () => {
+  /** b answers on two addresses of its own (a NAT with two mappings): a confirms both as direct paths. */
+  const B_EP2 = '203.0.113.3:41641';
+
+  it('splits a batch where one peer\'s datagrams change path, so each is read with its own path', async () => {
+    const batches: { count: number; via: (string | null)[] }[] = [];
+    let a: Side | null = null;
+    a = side(A_EP, (batch) => {
+      const via: (string | null)[] = [];
+      for (let i = 0; i < batch.count; i++) {
+        const p = a!.bind.pathOfSource(batch.addrs.subarray(16 * i, 16 * i + 16), batch.ports[i]);
+        via.push(p === null ? null : p.relay ? `relay ${p.relay}` : p.endpoint);
+      }
+      batches.push({ count: batch.count, via });
+    });
+    const b = side(B_EP);
+    const c = side('198.51.100.5:41641');
+    net.taps.push((d) => {
+      if (Buffer.from(d.toAddr16.subarray(12)).equals(Buffer.from([203, 0, 113, 3]))) d.toAddr16 = parseEndpoint(B_EP).addr16;
+      return true;
+    });
+    const toB = a.bind.upsertPeer({ nodeKey: b.pub, discoKey: b.disco.publicKey, homeRelay: null, endpoints: [B_EP, B_EP2] });
+    const toC = a.bind.upsertPeer({ nodeKey: c.pub, discoKey: c.disco.publicKey, homeRelay: null, endpoints: ['198.51.100.5:41641'] });
+    b.bind.upsertPeer({ nodeKey: a.pub, discoKey: a.disco.publicKey, homeRelay: null, endpoints: [A_EP] });
+    c.bind.upsertPeer({ nodeKey: a.pub, discoKey: a.disco.publicKey, homeRelay: null, endpoints: [A_EP] });
+    sendWg(a, toB);
+    sendWg(a, toC);
+    await advance(1_000);
+    expect(a.bind.peerPath(b.pub)?.direct).toBe(true);
+    expect(a.bind.peerPath(c.pub)?.direct).toBe(true);
+    batches.length = 0;
+    // One socket read: b via its first address, c, b via its second address, b again via the second, c.
+    const from = [B_EP, '198.51.100.5:41641', B_EP2, B_EP2, '198.51.100.5:41641'];
+    const batch: DatagramBatch = { count: from.length, bufs: from.map(() => WG), lens: Uint32Array.from(from.map(() => WG.length)), addrs: new Uint8Array(16 * from.length), ports: new Uint16Array(from.length) };
+    from.forEach((f, i) => {
+      const e = parseEndpoint(f);
+      batch.addrs.set(e.addr16, 16 * i);
+      batch.ports[i] = e.port;
+    });
+    a.inner.receiveBatch(batch);
+    // Split only where b's path changes; c rides along.
+    expect(batches).toEqual([
+      { count: 2, via: [B_EP, '198.51.100.5:41641'] },
+      { count: 3, via: [B_EP2, B_EP2, '198.51.100.5:41641'] },
+    ]);
+  });
+
+  it('a datagram from an address disco never confirmed goes up unchanged: its path is that address', () => {
+    const a = side(A_EP);
+    expect(a.bind.pathOfSource(parseEndpoint('198.51.100.9:1234').addr16, 1234)).toEqual({ endpoint: '198.51.100.9:1234', relay: '' });
+    const b = side(B_EP);
+    const vep = parseEndpoint(a.bind.upsertPeer({ nodeKey: b.pub, discoKey: b.disco.publicKey, homeRelay: null, endpoints: [B_EP] }));
+    expect(a.bind.pathOfSource(vep.addr16, vep.port), 'nothing received from b yet').toBeNull();
+  });
 });

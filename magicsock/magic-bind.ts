@@ -8,9 +8,11 @@
 //   first packet never waits for probing, and a path change never touches the WireGuard session.
 //   WireGuard datagrams from a known direct address are handed up with the peer's virtual source, so the
 //   device's roaming keeps the virtual endpoint; from an unknown address they go up unchanged and the
-//   device roams to it (a peer whose address just changed still works until disco catches up).
+//   device roams to it (a peer whose address just changed still works until disco catches up). Which
+//   path each datagram came on is recorded per peer (pathOfSource: `agent ping` names each reply's path).
 // - Disco: pings to every candidate and via the relay, from both sides (a ping from a peer makes us ping
-//   back), pongs with transaction ids; forged or unsealed datagrams fail the box, replayed pings hit the
+//   back), pongs with transaction ids; an idle peer's confirmed direct path gets only a keepalive ping
+//   every 25 s, which keeps the NAT mappings open; forged or unsealed datagrams fail the box, replayed pings hit the
 //   txid cache or the age check, replayed pongs match no outstanding txid, and a flood is cut by token
 //   buckets before any crypto.
 //
@@ -69,6 +71,7 @@ interface PathState extends PathSample {
   lastPingMs: number;
   /** Monotonic ms of the oldest ping on this path without a pong since (-1: none). */
   unansweredSinceMs: number;
+  owner: PeerState;
 }
 
 interface PeerState {
@@ -87,8 +90,15 @@ interface PeerState {
   lastSendMs: number;
   lastProbeMs: number;
   bucket: TokenBucket;
-  /** How the last datagram from this peer arrived: a direct `ip:port`, or `relay:NAME`. */
-  lastRx: string;
+  /**
+   * How the last WireGuard datagram from this peer that went up arrived: on a direct path (rxPath), or via
+   * a relay (rxRelay, '' otherwise). Within one batch handed up, all of a peer's datagrams share one path
+   * (the batch is split where it would change), so while the device handles one of them these name its path.
+   */
+  rxPath: PathState | null;
+  rxRelay: string;
+  /** The batch (rxBatch of the bind) in which rxPath/rxRelay were last set. */
+  rxBatch: number;
 }
 
 export interface MagicBindOptions {
@@ -112,7 +122,14 @@ export interface PeerPath {
   /** Relay name when relayed (or the peer's home relay for reference), else ''. */
   relay: string;
   latencyMs: number | null;
+  /** How the last WireGuard datagram from the peer arrived: a direct `ip:port`, `relay:NAME`, or ''. */
   lastRx: string;
+}
+
+/** The path one received datagram took: a direct `ip:port`, or a relay's name. */
+export interface RxPath {
+  endpoint: string;
+  relay: string;
 }
 
 export class MagicBind implements UdpBind {
@@ -148,7 +165,10 @@ export class MagicBind implements UdpBind {
   private readonly peersByIndex = new Map<number, PeerState>();
   private readonly peersByKey = new Map<string, PeerState>();
   private readonly peersByDisco = new Map<string, PeerState>();
-  private readonly peersByAddr = new Map<number | string, PeerState>();
+  /** Direct paths that answered a ping, by source address: their WireGuard datagrams go up as the peer's. */
+  private readonly pathsByAddr = new Map<number | string, PathState>();
+  /** Counts the batches handed up (see PeerState.rxBatch). */
+  private rxBatch = 0;
   private nextIndex = 1;
   private readonly totalBucket: TokenBucket;
   private relays = new Map<string, RelayInfo>();
@@ -237,7 +257,9 @@ export class MagicBind implements UdpBind {
         lastSendMs: -Infinity,
         lastProbeMs: -Infinity,
         bucket: new TokenBucket(DISCO_PEER_RATE, DISCO_PEER_BURST, this.now()),
-        lastRx: '',
+        rxPath: null,
+        rxRelay: '',
+        rxBatch: -1,
       };
       this.peersByIndex.set(st.index, st);
       this.peersByKey.set(keyText, st);
@@ -313,7 +335,7 @@ export class MagicBind implements UdpBind {
     this.peersByIndex.delete(st.index);
     if (st.discoHex) this.peersByDisco.delete(st.discoHex);
     if (st.discoKey) this.disco.forget(st.discoKey);
-    for (const p of st.paths.values()) if (this.peersByAddr.get(p.addrKey) === st) this.peersByAddr.delete(p.addrKey);
+    for (const p of st.paths.values()) if (this.pathsByAddr.get(p.addrKey) === p) this.pathsByAddr.delete(p.addrKey);
   }
 
   /** The path to a peer (status); null for an unknown peer. */
@@ -321,11 +343,27 @@ export class MagicBind implements UdpBind {
     const st = this.peersByKey.get(typeof nodeKey === 'string' ? nodeKey : NodePublic.text(nodeKey));
     if (!st) return null;
     const best = this.currentBest(st);
-    if (best) return { curAddr: best.id, direct: true, relay: '', latencyMs: best.latencyMs, lastRx: st.lastRx };
+    const lastRx = st.rxRelay ? `relay:${st.rxRelay}` : (st.rxPath?.id ?? '');
+    if (best) return { curAddr: best.id, direct: true, relay: '', latencyMs: best.latencyMs, lastRx };
     const relay = this.relayNameFor(st) ?? '';
     // Without a relay, sends go to the first candidate (send()): that is the direct path in use.
     const fallback = relay === '' && st.candidates[0] ? formatEndpoint(st.candidates[0].addr16, st.candidates[0].port) : '';
-    return { curAddr: fallback, direct: false, relay, latencyMs: Number.isNaN(st.relayLatencyMs) ? null : st.relayLatencyMs, lastRx: st.lastRx };
+    return { curAddr: fallback, direct: false, relay, latencyMs: Number.isNaN(st.relayLatencyMs) ? null : st.relayLatencyMs, lastRx };
+  }
+
+  /**
+   * The path of a WireGuard datagram the device just received (called while the device handles it, e.g.
+   * from its packet hook), given its source as the device saw it: a peer's virtual endpoint (then the path
+   * this bind recorded for the peer's datagrams of the current batch) or a real address (a datagram from an
+   * address disco never confirmed, handed up unchanged). Null for a virtual endpoint with no record.
+   */
+  pathOfSource(addr16: Uint8Array, port: number): RxPath | null {
+    const index = virtualIndex(addr16, port);
+    if (index < 0) return { endpoint: formatEndpoint(addr16, port), relay: '' };
+    const st = this.peersByIndex.get(index);
+    if (!st) return null;
+    if (st.rxRelay !== '') return { endpoint: '', relay: st.rxRelay };
+    return st.rxPath ? { endpoint: st.rxPath.id, relay: '' } : null;
   }
 
   /** Probes a peer's paths now (tests, `agent ping`). */
@@ -440,18 +478,21 @@ export class MagicBind implements UdpBind {
       const b = batch.bufs[i];
       const len = batch.lens[i];
       if (len >= 4 && b[0] >= 1 && b[0] <= 4 && b[1] === 0 && b[2] === 0 && b[3] === 0) {
-        if (n === MAX_BATCH) {
-          out.count = n;
-          this.onUp?.(out);
+        const path = this.pathsByAddr.get(addrKeyOf(batch.addrs, 16 * i, batch.ports[i]));
+        const st = path?.owner;
+        // Full, or this peer already has a datagram in the batch that came another way: hand up what we have.
+        if (n === MAX_BATCH || (st !== undefined && st.rxBatch === this.rxBatch && st.rxPath !== path)) {
+          this.handUp(n);
           n = 0;
         }
         out.bufs[n] = b;
         out.lens[n] = len;
-        const st = this.peersByAddr.get(addrKeyOf(batch.addrs, 16 * i, batch.ports[i]));
-        if (st) {
+        if (st !== undefined && path !== undefined) {
           writeVirtual(out.addrs, 16 * n, st.index);
           out.ports[n] = VIRTUAL_PORT;
-          if (st.best && st.best.addrKey === addrKeyOf(batch.addrs, 16 * i, batch.ports[i])) st.lastRx = st.best.id;
+          st.rxPath = path;
+          st.rxRelay = '';
+          st.rxBatch = this.rxBatch;
         } else {
           for (let k = 0; k < 16; k++) out.addrs[16 * n + k] = batch.addrs[16 * i + k];
           out.ports[n] = batch.ports[i];
@@ -463,11 +504,15 @@ export class MagicBind implements UdpBind {
         this.onStun(b, len);
       } else this.stats.drop_unknown_datagram++;
     }
-    if (n > 0) {
-      out.count = n;
-      this.onUp?.(out);
-    }
+    if (n > 0) this.handUp(n);
   };
+
+  /** The first n datagrams of `out` to the device; the next batch starts. */
+  private handUp(n: number): void {
+    this.out.count = n;
+    this.rxBatch++;
+    this.onUp?.(this.out);
+  }
 
   private onRelayPacket(relay: string, src: Uint8Array, buf: Uint8Array, len: number): void {
     const st = this.peersByKey.get(NodePublic.text(src));
@@ -481,9 +526,9 @@ export class MagicBind implements UdpBind {
       out.lens[0] = len;
       writeVirtual(out.addrs, 0, st.index);
       out.ports[0] = VIRTUAL_PORT;
-      out.count = 1;
-      st.lastRx = `relay:${relay}`;
-      this.onUp?.(out);
+      st.rxPath = null;
+      st.rxRelay = relay;
+      this.handUp(1);
     } else if (isDiscoMessage(buf, len)) {
       this.onDisco(buf, len, null, 0, relay, st);
     } else this.stats.drop_unknown_datagram++;
@@ -571,7 +616,7 @@ export class MagicBind implements UdpBind {
     p.latencyMs = Number.isFinite(p.latencyMs) ? 0.5 * p.latencyMs + 0.5 * rtt : rtt;
     p.lastPongMs = now;
     p.unansweredSinceMs = -1;
-    this.peersByAddr.set(p.addrKey, st);
+    this.pathsByAddr.set(p.addrKey, p);
     this.reselect(st);
   }
 
@@ -593,10 +638,10 @@ export class MagicBind implements UdpBind {
         for (const q of st.paths.values()) if (q !== st.best && (worst === null || q.lastPongMs < worst.lastPongMs)) worst = q;
         if (!worst) return null;
         st.paths.delete(worst.id);
-        if (this.peersByAddr.get(worst.addrKey) === st) this.peersByAddr.delete(worst.addrKey);
+        if (this.pathsByAddr.get(worst.addrKey) === worst) this.pathsByAddr.delete(worst.addrKey);
       }
       const a = Uint8Array.from(addr16.subarray(off, off + 16));
-      p = { id, addr16: a, port, addrKey: addrKeyOf(a, 0, port), latencyMs: NaN, lastPongMs: -Infinity, lastPingMs: -Infinity, unansweredSinceMs: -1 };
+      p = { id, addr16: a, port, addrKey: addrKeyOf(a, 0, port), latencyMs: NaN, lastPongMs: -Infinity, lastPingMs: -Infinity, unansweredSinceMs: -1, owner: st };
       st.paths.set(id, p);
     }
     return p;
