@@ -70,8 +70,8 @@ export interface DataplaneOptions {
   logger?: (msg: string) => void;
   /** Forwarding and masquerade for a subnet router (default: the real host when tunControl is given). */
   routerHost?: RouterHost | null;
-  /** NAT traversal timings (tests shorten them): disco probe and STUN intervals. */
-  nat?: { probeIntervalMs?: number; stunIntervalMs?: number };
+  /** NAT traversal timings (tests shorten them): disco probe and STUN intervals, the active window. */
+  nat?: { probeIntervalMs?: number; stunIntervalMs?: number; activeWindowMs?: number };
 }
 
 export class AgentDataplane implements Dataplane {

@@ -27,6 +27,8 @@ export interface NatOptions {
   nodePrivate: Uint8Array;
   probeIntervalMs?: number;
   stunIntervalMs?: number;
+  /** How long a peer without traffic counts as active (probed); then only keepalives (tests shorten it). */
+  activeWindowMs?: number;
   /** Signature of the host's addresses (changes trigger re-discovery); default: never changes. */
   addressSignature?: () => string;
   /** The candidate to try first without a relay (the data plane's shared-subnet pick). */
@@ -68,6 +70,7 @@ export class AgentNat {
       nodePrivate: opts.nodePrivate,
       nodePublic: NodePrivate.publicKey(NodePrivate.of(opts.nodePrivate)),
       ...(opts.probeIntervalMs !== undefined ? { probeIntervalMs: opts.probeIntervalMs } : {}),
+      ...(opts.activeWindowMs !== undefined ? { activeWindowMs: opts.activeWindowMs } : {}),
       log: (m) => log('%s', m),
     });
   }
@@ -246,11 +249,20 @@ export class AgentNat {
   }
 }
 
+export interface NatTimings {
+  probeIntervalMs?: number;
+  stunIntervalMs?: number;
+  activeWindowMs?: number;
+  endpointRefreshMs?: number;
+}
+
 /** Timing overrides from the environment (the namespace tests shorten them); absent or invalid: defaults. */
-export function natTimingsFromEnv(env: NodeJS.ProcessEnv): { probeIntervalMs?: number; stunIntervalMs?: number; endpointRefreshMs?: number } {
+export function natTimingsFromEnv(env: NodeJS.ProcessEnv): NatTimings {
   const num = (v: string | undefined): number | undefined => (v !== undefined && /^[0-9]{2,7}$/.test(v) ? Number(v) : undefined);
-  const out: { probeIntervalMs?: number; stunIntervalMs?: number; endpointRefreshMs?: number } = {};
+  const out: NatTimings = {};
   const p = num(env.GRANTWIRE_NAT_PROBE_MS);
+  const a = num(env.GRANTWIRE_NAT_ACTIVE_MS);
+  if (a !== undefined) out.activeWindowMs = a;
   const s = num(env.GRANTWIRE_NAT_STUN_MS);
   const e = num(env.GRANTWIRE_ENDPOINT_REFRESH_MS);
   if (p !== undefined) out.probeIntervalMs = p;

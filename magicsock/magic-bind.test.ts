@@ -3,7 +3,7 @@
 // direct; a path that stops answering still lapses within the pong timeout, idle or active.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { generatePrivateKey, publicKeyFromPrivate } from '../crypto/key.js';
-import { parseEndpoint } from '../net/endpoint.js';
+import { formatEndpoint, parseEndpoint } from '../net/endpoint.js';
 import { FakeNetwork, type FakeUdpBind } from '../net/fake-udp-bind.js';
 import type { DatagramBatch } from '../net/io.js';
 import { DISCO_PING, DiscoBox, isDiscoMessage } from './disco.js';
@@ -128,6 +128,28 @@ describe('MagicBind keepalives on an idle peer (fake clock)', () => {
     expect(a.bind.stats.wgDirect).toBe(before);
     expect(a.bind.stats.wgFallback).toBeGreaterThan(0);
     expect(a.bind.peerPath(b.pub)?.direct).toBe(false);
+  }, 30_000);
+
+  it('an idle peer that roams behind a stateful firewall: its new endpoint from the netmap is probed at once, back to direct', async () => {
+    const { a, b } = await directPair();
+    await advance(ACTIVE_WINDOW_MS + 5_000); // idle, on keepalives
+    // a's side filters like a NAT: only sources a has sent to may reach it.
+    const opened = new Set<string>();
+    net.taps.push((d) => {
+      const from = formatEndpoint(d.fromAddr16, d.fromPort);
+      const to = formatEndpoint(d.toAddr16, d.toPort);
+      if (from === A_EP) opened.add(to);
+      return to !== A_EP || opened.has(from);
+    });
+    const B_NEW = '203.0.113.2:5000';
+    net.rebind(b.inner, B_NEW);
+    await advance(DEFAULT_KEEPALIVE_INTERVAL_MS + 2 * PROBE_MS + 2_000); // a's old path lapsed
+    expect(a.bind.peerPath(b.pub)?.direct).toBe(false);
+    // Control tells a about b's new endpoint.
+    a.bind.upsertPeer({ nodeKey: b.pub, discoKey: b.disco.publicKey, homeRelay: null, endpoints: [B_NEW] });
+    await advance(1_000);
+    expect(a.bind.peerPath(b.pub)).toMatchObject({ curAddr: B_NEW, direct: true });
+    expect(b.bind.peerPath(a.pub)).toMatchObject({ curAddr: A_EP, direct: true });
   }, 30_000);
 
   it('an active path that stops answering lapses within three probe intervals', async () => {

@@ -40,6 +40,8 @@ export const ACTIVE_WINDOW_MS = 60_000;
  * (UDP mappings commonly last 30 s or more) and the peer's next packet goes direct, not via the relay.
  */
 export const DEFAULT_KEEPALIVE_INTERVAL_MS = 25_000;
+/** A peer whose direct path answered within this long is probed at once on a new candidate or a network change. */
+const RECENTLY_DIRECT_MS = 5 * 60_000;
 /** Implementation limits. */
 const MAX_BATCH = 128;
 const MAX_PENDING_PINGS = 64;
@@ -109,6 +111,8 @@ export interface MagicBindOptions {
   probeIntervalMs?: number;
   /** Disco ping interval on an idle peer's direct path (default DEFAULT_KEEPALIVE_INTERVAL_MS). */
   keepaliveIntervalMs?: number;
+  /** A peer with no traffic for this long is idle (default ACTIVE_WINDOW_MS). */
+  activeWindowMs?: number;
   now?: () => number;
   wallNow?: () => number;
   log?: (msg: string) => void;
@@ -160,6 +164,7 @@ export class MagicBind implements UdpBind {
   /** ...and no ping on it has waited longer than this for its pong (a dead path lapses soon). */
   private readonly pongTimeoutMs: number;
   private readonly keepaliveMs: number;
+  private readonly activeWindowMs: number;
   private onUp: ((b: DatagramBatch) => void) | null = null;
   private readonly out: DatagramBatch = { count: 0, bufs: new Array<Uint8Array>(MAX_BATCH), lens: new Uint32Array(MAX_BATCH), addrs: new Uint8Array(16 * MAX_BATCH), ports: new Uint16Array(MAX_BATCH) };
   private readonly peersByIndex = new Map<number, PeerState>();
@@ -186,6 +191,7 @@ export class MagicBind implements UdpBind {
     this.wallNow = opts.wallNow ?? Date.now;
     this.probeIntervalMs = opts.probeIntervalMs ?? DEFAULT_PROBE_INTERVAL_MS;
     this.keepaliveMs = opts.keepaliveIntervalMs ?? DEFAULT_KEEPALIVE_INTERVAL_MS;
+    this.activeWindowMs = opts.activeWindowMs ?? ACTIVE_WINDOW_MS;
     this.pongTimeoutMs = 2 * this.probeIntervalMs + 1000;
     this.trustMs = Math.max(3 * this.probeIntervalMs, this.keepaliveMs + this.pongTimeoutMs) + 1000;
     this.totalBucket = new TokenBucket(DISCO_TOTAL_RATE, DISCO_TOTAL_BURST, this.now());
@@ -283,7 +289,11 @@ export class MagicBind implements UdpBind {
         // netmap-sanitize drops these; ignore the rest
       }
     }
+    const known = st.paths.size;
     for (const c of st.candidates) this.pathFor(st, c.addr16, 0, c.port);
+    // A new candidate (the peer roamed) of a peer we use or just used directly: probe it now, not at the
+    // next round (an idle peer has none), so the path returns to direct within seconds.
+    if (st.paths.size > known && this.wantsDirect(st, this.now())) this.probe(st, this.now());
     return virtualEndpoint(st.index);
   }
 
@@ -316,7 +326,14 @@ export class MagicBind implements UdpBind {
     this.relayClients.clear();
     for (const name of this.relays.keys()) this.relayClient(name);
     const now = this.now();
-    for (const st of this.peersByIndex.values()) if (now - st.lastSendMs <= ACTIVE_WINDOW_MS) this.probe(st, now);
+    for (const st of this.peersByIndex.values()) if (this.wantsDirect(st, now)) this.probe(st, now);
+  }
+
+  /** Worth probing outside the regular rounds: active, or direct (disco confirmed a path) lately. */
+  private wantsDirect(st: PeerState, now: number): boolean {
+    if (now - st.lastSendMs <= this.activeWindowMs || st.best !== null) return true;
+    for (const p of st.paths.values()) if (now - p.lastPongMs <= RECENTLY_DIRECT_MS) return true;
+    return false;
   }
 
   /** A new node key (logout): relays must see the new key. */
@@ -676,7 +693,7 @@ export class MagicBind implements UdpBind {
     const now = this.now();
     for (const st of this.peersByIndex.values()) {
       const best = this.currentBest(st);
-      if (now - st.lastSendMs <= ACTIVE_WINDOW_MS) {
+      if (now - st.lastSendMs <= this.activeWindowMs) {
         if (now - st.lastProbeMs >= this.probeIntervalMs) this.probe(st, now);
       } else if (best !== null) this.keepalive(st, best, now);
     }
