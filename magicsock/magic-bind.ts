@@ -11,10 +11,11 @@
 //   device roams to it (a peer whose address just changed still works until disco catches up). Which
 //   path each datagram came on is recorded per peer (pathOfSource: `agent ping` names each reply's path).
 // - Disco: pings to every candidate and via the relay, from both sides (a ping from a peer makes us ping
-//   back), pongs with transaction ids; an idle peer's confirmed direct path gets only a keepalive ping
-//   every 25 s, which keeps the NAT mappings open; forged or unsealed datagrams fail the box, replayed pings hit the
+//   back), pongs with transaction ids; forged or unsealed datagrams fail the box, replayed pings hit the
 //   txid cache or the age check, replayed pongs match no outstanding txid, and a flood is cut by token
-//   buckets before any crypto.
+//   buckets before any crypto. Active peers are probed every probe interval; an idle peer's confirmed
+//   direct path gets one keepalive ping every 25 s (the NAT mappings stay open, the next packet goes
+//   direct); a new candidate or a network change re-probes a peer that was direct lately (roaming).
 //
 // Not concurrency-safe; everything runs on the event loop. The WireGuard data path (send to a peer with
 // a direct path, receive from a known address) allocates nothing.
