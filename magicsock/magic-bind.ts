@@ -27,10 +27,8 @@ import { encodeBindingRequest, isStunMessage, parseBindingSuccess } from '../rel
 import { DISCO_PING, DISCO_PONG, DiscoBox, discoSender, isDiscoMessage, type DiscoMessage } from './disco.js';
 import { isTrusted, selectPath, type PathSample } from './path-select.js';
 import { TokenBucket } from './rate-limit.js';
+import { addrKeyOf, VIRTUAL_PORT, virtualEndpoint, virtualIndex, writeVirtual } from './virtual-endpoint.js';
 
-/** The virtual endpoint port (discard); the address is VIRTUAL_PREFIX ‖ 0…0 ‖ index u32 BE. */
-export const VIRTUAL_PORT = 9;
-const VIRTUAL_PREFIX0 = 0x01;
 /** Ping age beyond which a ping is treated as replayed (clock skew between peers must stay below). */
 export const DISCO_PING_MAX_AGE_MS = 60_000;
 export const DEFAULT_PROBE_INTERVAL_MS = 5_000;
@@ -710,33 +708,4 @@ export class MagicBind implements UdpBind {
     const since = now - best.lastPingMs;
     if (since >= this.keepaliveMs || (best.unansweredSinceMs >= 0 && since >= this.pongTimeoutMs / 3)) this.sendPing(st, best, now);
   }
-}
-
-/** `[100::N]:9` for peer index N. */
-export function virtualEndpoint(index: number): string {
-  return `[100::${(index >>> 16).toString(16)}:${(index & 0xffff).toString(16)}]:${VIRTUAL_PORT}`;
-}
-
-function writeVirtual(out: Uint8Array, off: number, index: number): void {
-  out.fill(0, off, off + 16);
-  out[off] = VIRTUAL_PREFIX0;
-  out[off + 12] = index >>> 24;
-  out[off + 13] = (index >>> 16) & 0xff;
-  out[off + 14] = (index >>> 8) & 0xff;
-  out[off + 15] = index & 0xff;
-}
-
-/** The peer index of a virtual endpoint, or -1 for a real address. */
-export function virtualIndex(addr16: Uint8Array, port: number): number {
-  if (port !== VIRTUAL_PORT || addr16[0] !== VIRTUAL_PREFIX0) return -1;
-  for (let i = 1; i < 12; i++) if (addr16[i] !== 0) return -1;
-  return ((addr16[12] << 24) | (addr16[13] << 16) | (addr16[14] << 8) | addr16[15]) >>> 0;
-}
-
-/** A number for IPv4 (address × 65536 + port, exact below 2^53), a string for IPv6: no allocation for IPv4. */
-function addrKeyOf(a: Uint8Array, off: number, port: number): number | string {
-  let v4 = a[off + 10] === 0xff && a[off + 11] === 0xff;
-  for (let i = 0; i < 10 && v4; i++) if (a[off + i] !== 0) v4 = false;
-  if (v4) return (((a[off + 12] << 24) | (a[off + 13] << 16) | (a[off + 14] << 8) | a[off + 15]) >>> 0) * 65536 + port;
-  return formatEndpoint(a, port, off);
 }
