@@ -4,8 +4,9 @@
 // Decisions live in backend.ts, netmap-apply.ts and localapi/; this file only opens things in the right
 // order (the socket first, so a second daemon fails before touching the TUN) and closes them again.
 import { readFileSync } from 'node:fs';
-import { GrantwireError } from '../types/errors.js';
+import { GrantwireError, LocalApiFailure } from '../types/errors.js';
 import { LocalApiServer } from '../localapi/server.js';
+import { LOCALAPI_STARTING } from '../localapi/types.js';
 import { peerCredentials } from '../net/native-peercred.js';
 import { nativeLoadError, loadNative } from '../net/native-addon.js';
 import type { PacketDevice } from '../net/io.js';
@@ -67,11 +68,12 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   // Late-bound: the server needs the backend, the backend needs the data plane, which needs the TUN, and
   // the socket must be claimed before the TUN is created.
   let backend: AgentBackend | null = null;
+  let starting: AgentBackend | null = null;
   const server = new LocalApiServer({
     socketPath: o.socketPath,
     backend: new Proxy({} as AgentBackend, {
       get(_t, prop) {
-        if (!backend) throw new GrantwireError('ERR_STARTING', 'the daemon is starting');
+        if (!backend) throw new LocalApiFailure(503, LOCALAPI_STARTING, 'the daemon is starting; try again');
         const v = (backend as unknown as Record<string | symbol, unknown>)[prop];
         return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(backend) : v;
       },
@@ -92,7 +94,9 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     const dp = new AgentDataplane({ privateKey: keys.nodePrivateKey, tun, tunControl: io.tunControl, bind, nat: timings });
     dataplane = dp;
     dp.start();
-    backend = new AgentBackend({
+    // The LocalAPI sees the backend only once start() has loaded the saved state: a call in between gets
+    // ERR_STARTING (retryable) rather than a TypeError from half-loaded prefs.
+    starting = new AgentBackend({
       store,
       dataplane,
       ...(timings.endpointRefreshMs !== undefined ? { endpointRefreshMs: timings.endpointRefreshMs } : {}),
@@ -104,17 +108,18 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
       },
       ...(io.userspace ? { forwardedPeer: (ip: string, port: number) => io.userspace!.forwarder.lookup(ip, port)?.remoteAddress ?? null } : {}),
     });
-    await backend.start();
-    const be = backend;
+    await starting.start();
+    const be = starting;
+    backend = be;
     const status = () => be.status({ peers: true });
     proxies = await startProxies(o.proxies ?? {}, io.userspace ? new NetstackDialer(io.userspace.device, status) : new HostDialer(status));
     if (proxies.socks5) o.log(`agent daemon: SOCKS5 proxy on ${proxies.socks5}`);
     if (proxies.http) o.log(`agent daemon: HTTP proxy on ${proxies.http}`);
     o.log(
-      `agent daemon: LocalAPI on ${o.socketPath}; ${NodePublic.text(NodePrivate.publicKey(keys.nodePrivateKey))}; tun ${userspace ? 'userspace (netstack)' : tun.name}; udp port ${bind.port}; state ${backend.backendState()}`,
+      `agent daemon: LocalAPI on ${o.socketPath}; ${NodePublic.text(NodePrivate.publicKey(keys.nodePrivateKey))}; tun ${userspace ? 'userspace (netstack)' : tun.name}; udp port ${bind.port}; state ${be.backendState()}`,
     );
   } catch (err) {
-    await backend?.stop();
+    await (backend ?? starting)?.stop();
     await server.close();
     await dataplane?.close();
     if (!dataplane) await tun?.close();

@@ -7,7 +7,7 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { debuglog } from 'node:util';
-import { DiscoPublic, NodePrivate, NodePublic } from '../crypto/key.js';
+import { DiscoPublic, NodePrivate, NodePublic, RelayPublic } from '../crypto/key.js';
 import { formatEndpoint } from '../net/endpoint.js';
 import { addrToBytes16 } from '../net/udp-dgram.js';
 import type { UdpBind } from '../net/io.js';
@@ -164,7 +164,10 @@ export class AgentNat {
     const relays = await Promise.all(
       this.relayInfos().map(async (r) => {
         try {
-          return { name: r.name, url: r.url, latencyMs: Math.round((await probeRelay(r.url)) * 100) / 100 };
+          const latencyMs = Math.round((await probeRelay(r.url)) * 100) / 100;
+          // Reachable is not usable: a relay that did not prove its pinned key carries nothing.
+          const refused = this.bind.relayAuthError(r.name);
+          return { name: r.name, url: r.url, latencyMs, ...(refused ? { error: refused } : {}) };
         } catch (err) {
           return { name: r.name, url: r.url, latencyMs: null, error: (err as Error).message };
         }
@@ -182,8 +185,14 @@ export class AgentNat {
     const out: RelayInfo[] = [];
     for (const r of this.relayNodes) {
       if (r.url === '-') continue;
+      // Deny by default: a relay whose key the agent cannot pin is never used.
+      const publicKey = typeof r.publicKey === 'string' ? RelayPublic.tryParse(r.publicKey) : null;
+      if (!publicKey) {
+        log('relay %s: no valid publicKey in the relay map; not used', r.name);
+        continue;
+      }
       const url = r.url === '' ? this.controlURL : r.url;
-      if (url) out.push({ name: r.name, url });
+      if (url) out.push({ name: r.name, url, publicKey });
     }
     return out;
   }

@@ -5,9 +5,10 @@
 // encrypted, sent). It is also the TunControl: the node's tailnet addresses arrive with the first netmap
 // and become the netstack's; routes need nothing (the netstack sees every packet the tunnel delivers).
 //
-// The netstack's addresses are fixed when it is built, so an address change builds a new one; whatever
-// must live on it (listeners, UDP sockets, the inbound forwarder) registers with attach(), which runs now
-// and again for every new netstack.
+// The netstack is built once the first addresses are in; later address changes are applied to it live, so
+// connections on an address that stays survive (those on a removed address are reset by the netstack).
+// Whatever must live on it (listeners, UDP sockets, the inbound forwarder) registers with attach(), which
+// runs now, or when the netstack is built.
 //
 // Output is deferred to a microtask: netstack.input may answer synchronously (an ACK) while the WireGuard
 // device is still inside its inbound batch, and the device's paths are not written to be re-entered.
@@ -47,7 +48,7 @@ export class NetstackDevice implements PacketDevice, TunControl {
   readonly mtu: number;
   private stackValue: Netstack | null = null;
   private addrs: string[] = [];
-  private rebuildQueued = false;
+  private buildQueued = false;
   private onPackets: ((b: PacketBatch) => void) | null = null;
   private readonly attachments = new Map<StackAttachment, (() => void) | void>();
   private readonly addressWaiters: (() => void)[] = [];
@@ -108,9 +109,20 @@ export class NetstackDevice implements PacketDevice, TunControl {
   }
 
   async close(): Promise<void> {
-    this.closed = true;
+    this.closeStack();
     this.onPackets = null;
+  }
+
+  /**
+   * Closes the netstack now and sends what it sends on closing (a RST to each connection's peer) while
+   * the tunnel is still up; the device then drops input. Open sockets are destroyed without an 'error'
+   * (see Netstack.close). Called by an embedded node's close() before it takes the tunnel down.
+   */
+  closeStack(): void {
+    if (this.closed) return;
+    this.closed = true;
     this.teardown();
+    this.flushOutput();
   }
 
   // ---- TunControl ----
@@ -119,14 +131,15 @@ export class NetstackDevice implements PacketDevice, TunControl {
     const a = prefix.split('/')[0];
     if (this.addrs.includes(a)) return;
     this.addrs = [...this.addrs, a];
-    this.queueRebuild();
+    if (this.stackValue) this.stackValue.addAddress(a);
+    else this.queueBuild();
   }
 
   removeAddress(prefix: string): void {
     const a = prefix.split('/')[0];
     if (!this.addrs.includes(a)) return;
     this.addrs = this.addrs.filter((x) => x !== a);
-    this.queueRebuild();
+    this.stackValue?.removeAddress(a);
   }
 
   addRoute(_prefix: string): void {
@@ -135,20 +148,18 @@ export class NetstackDevice implements PacketDevice, TunControl {
 
   // ---- internals ----
 
-  /** Addresses arrive one by one from the same netmap; build once they are all in. */
-  private queueRebuild(): void {
-    if (this.rebuildQueued) return;
-    this.rebuildQueued = true;
+  /** The first addresses arrive one by one from the same netmap; build once they are all in. */
+  private queueBuild(): void {
+    if (this.buildQueued) return;
+    this.buildQueued = true;
     queueMicrotask(() => {
-      this.rebuildQueued = false;
-      this.rebuild();
+      this.buildQueued = false;
+      this.build();
     });
   }
 
-  private rebuild(): void {
-    if (this.closed) return;
-    this.teardown();
-    if (this.addrs.length === 0) return;
+  private build(): void {
+    if (this.closed || this.stackValue || this.addrs.length === 0) return;
     const limits: NetstackLimits = { receiveBuffer: USERSPACE_RECEIVE_WINDOW, ...this.opts.limits };
     const stack = new Netstack({ addresses: [...this.addrs], mtu: this.mtu, output: (p, l) => this.output(p, l), limits });
     this.stackValue = stack;

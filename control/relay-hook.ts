@@ -1,12 +1,16 @@
 // The relay and STUN server inside control (`control serve`, on unless --no-relay), the relay map every
 // netmap carries, and the endpoint standalone relays ask (relay/remote-auth.ts). server.ts only calls
 // handleRequest / handleUpgrade / start / close; decisions about who may use the relay are the
-// coordinator's (isNodeKeyAuthorized).
+// coordinator's (isNodeKeyAuthorized). The relay's static key lives in control's state (meta
+// `relay_private_key`, control/server.ts) and its public half is in the relay map, where agents pin it;
+// a standalone relay's public key comes from `--extra-relay …;key=relaykey:…` (its operator copies it from
+// `control relay --key-file F --print-key`).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { timingSafeEqual } from 'node:crypto';
 import { isNodeKey } from './protocol.js';
 import { AUTHORIZE_PATH } from '../relay/remote-auth.js';
+import { RelayPublic } from '../crypto/key.js';
 import { RelayServer } from '../relay/server.js';
 import { StunServer } from '../relay/stun-server.js';
 import type { RelayMap, RelayNode } from '../types/netmap.js';
@@ -28,18 +32,20 @@ export interface ControlRelayOptions {
 }
 
 export class ControlRelay {
-  readonly server: RelayServer | null;
+  /** The relay, once bind() gave it control's key and authorization (null with `relay: false`). */
+  server: RelayServer | null = null;
   stun: StunServer | null = null;
   private authorize: (nodeKey: string) => boolean = () => false;
   private stunPortBound = 0;
 
-  constructor(private readonly opts: ControlRelayOptions) {
-    this.server = opts.relay ? new RelayServer({ authorize: (k) => this.authorize(k), recheckMs: opts.recheckMs, log: opts.log }) : null;
-  }
+  constructor(private readonly opts: ControlRelayOptions) {}
 
-  /** Binds the coordinator's authorization (after it exists). */
-  bindAuthorizer(f: (nodeKey: string) => boolean): void {
+  /** Binds the coordinator's authorization and the relay's key from control's state (after they exist). */
+  bind(f: (nodeKey: string) => boolean, relayPrivateKey: Uint8Array): void {
     this.authorize = f;
+    if (this.opts.relay && !this.server) {
+      this.server = new RelayServer({ authorize: (k) => this.authorize(k), privateKey: relayPrivateKey, recheckMs: this.opts.recheckMs, log: this.opts.log });
+    }
   }
 
   /** The relay map; the STUN port is known once start() ran, so build the map after listening. */
@@ -47,7 +53,7 @@ export class ControlRelay {
   relayMap(): RelayMap {
     const relays: RelayNode[] = [];
     const stunPort = this.stunPortBound;
-    if (this.server) relays.push({ name: this.opts.name ?? DEFAULT_RELAY_NAME, url: '', stunHost: '', stunPort });
+    if (this.server) relays.push({ name: this.opts.name ?? DEFAULT_RELAY_NAME, url: '', stunHost: '', stunPort, publicKey: RelayPublic.text(this.server.publicKey) });
     else if (stunPort) relays.push({ name: 'stun', url: '-', stunHost: '', stunPort });
     for (const r of this.opts.extraRelays ?? []) relays.push(r);
     return { relays };
@@ -113,16 +119,26 @@ export class ControlRelay {
   }
 }
 
-/** `--extra-relay NAME=URL[;stun=PORT]` → a relay map entry (STUN on the URL's host). */
+/**
+ * `--extra-relay NAME=URL;key=relaykey:HEX[;stun=PORT]` (options in any order) → a relay map entry (STUN on
+ * the URL's host). The key is required: agents refuse a relay they cannot pin.
+ */
 export function parseRelayFlag(text: string): RelayNode | null {
-  const m = /^([A-Za-z0-9._-]{1,64})=(https?:\/\/[^;\s]+)(?:;stun=([0-9]{1,5}))?$/.exec(text);
+  const m = /^([A-Za-z0-9._-]{1,64})=(https?:\/\/[^;\s]+)((?:;[a-z]+=[^;\s]+)*)$/.exec(text);
   if (!m) return null;
   try {
     new URL(m[2]);
   } catch {
     return null;
   }
-  const stunPort = m[3] ? Number(m[3]) : 0;
-  if (stunPort > 65535) return null;
-  return { name: m[1], url: m[2], stunHost: '', stunPort };
+  let stunPort = 0;
+  let key: string | null = null;
+  for (const opt of m[3].split(';').slice(1)) {
+    const [k, v] = opt.split('=', 2) as [string, string];
+    if (k === 'stun' && /^[0-9]{1,5}$/.test(v) && Number(v) <= 65535) stunPort = Number(v);
+    else if (k === 'key' && key === null && RelayPublic.tryParse(v)) key = RelayPublic.text(RelayPublic.tryParse(v)!);
+    else return null;
+  }
+  if (key === null) return null;
+  return { name: m[1], url: m[2], stunHost: '', stunPort, publicKey: key };
 }

@@ -57,6 +57,15 @@ export function loadOrCreateControlKey(store: Store): Uint8Array {
   return k;
 }
 
+/** The key of the relay inside control (relay-hook.ts), created on first start and kept in the state file: agents pin it. */
+export function loadOrCreateRelayKey(store: Store): Uint8Array {
+  const hex = store.getMeta('relay_private_key');
+  if (hex) return keyFromHex(hex);
+  const k = generatePrivateKey();
+  store.setMeta('relay_private_key', keyToHex(k));
+  return k;
+}
+
 export class ControlServer {
   readonly coordinator: Coordinator;
   readonly http: Server;
@@ -78,7 +87,7 @@ export class ControlServer {
     this.controlKey = defaultCrypto().importPrivateKey(priv);
     this.publicKey = Uint8Array.from(this.controlKey.publicKey);
     this.coordinator = new Coordinator(opts);
-    opts.relay?.bindAuthorizer((k) => this.coordinator.isNodeKeyAuthorized(k));
+    opts.relay?.bind((k) => this.coordinator.isNodeKeyAuthorized(k), loadOrCreateRelayKey(opts.store));
     this.preAuth = new PreAuthGate(opts.preAuth);
     this.consoleEvents = new LiveEvents({ store: opts.store, onlineCount: () => this.coordinator.streamCount });
     this.webhooks = new WebhookDispatcher({ ...opts.webhooks, db: opts.store.db, logger: opts.logger });

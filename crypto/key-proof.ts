@@ -6,7 +6,7 @@
 // Only the key's holder (or the verifier) can compute it. `context` makes a proof good once (a Noise
 // handshake hash, a per-connection nonce) and `bound` ties it to what it vouches for (a machine key, the
 // presented key itself); the label keeps proofs of one protocol from being replayed in another. Used by
-// control's node-key proof (control/node-key-proof.ts) and the relay's client authentication (relay/auth.ts).
+// control's node-key proof (control/node-key-proof.ts) and the relay handshake, both ways (relay/auth.ts).
 import { defaultCrypto, type DhPrivateKey } from './backend.js';
 import { ctEqual, wipe } from './bytes.js';
 
@@ -18,10 +18,11 @@ function message(label: Uint8Array, context: Uint8Array, bound: Uint8Array): Uin
   return m;
 }
 
-/** The prover's side; null when the verifier's public key is unusable (a low-order point). */
-export function proveKey(presentedPrivate: Uint8Array, verifierPublic: Uint8Array, label: Uint8Array, context: Uint8Array, bound: Uint8Array): Uint8Array | null {
+/** The prover's side (raw or imported private key); null when the verifier's public key is unusable (a low-order point). */
+export function proveKey(presentedPrivate: Uint8Array | DhPrivateKey, verifierPublic: Uint8Array, label: Uint8Array, context: Uint8Array, bound: Uint8Array): Uint8Array | null {
   const crypto = defaultCrypto();
-  const shared = crypto.dh(crypto.importPrivateKey(presentedPrivate), verifierPublic);
+  const priv = presentedPrivate instanceof Uint8Array ? crypto.importPrivateKey(presentedPrivate) : presentedPrivate;
+  const shared = crypto.dh(priv, verifierPublic);
   if (!shared) return null;
   const mac = crypto.hmac(shared, message(label, context, bound));
   wipe(shared);

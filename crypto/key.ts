@@ -87,13 +87,14 @@ function redact(s: string): string {
 // node key" refuse a machine key.
 //
 // Text forms, as stored in state files and sent in the control protocol (they must not change):
-//   node public `nodekey:<hex>`, machine public `mkey:<hex>`, disco public `discokey:<hex>`, and both
-//   private keys `privkey:<hex>` (the agent's node.key and machine.key files). Hex is 64 digits; parsing
+//   node public `nodekey:<hex>`, machine public `mkey:<hex>`, disco public `discokey:<hex>`, relay public
+//   `relaykey:<hex>`, and the private keys `privkey:<hex>` (the agent's node.key and machine.key files, a
+//   standalone relay's key file). Hex is 64 digits; parsing
 //   accepts either case, text() writes lowercase, isCanonical() accepts exactly what text() writes.
 
 declare const ROLE: unique symbol;
 
-export type KeyRole = 'NodePublic' | 'NodePrivate' | 'MachinePublic' | 'MachinePrivate' | 'DiscoPublic';
+export type KeyRole = 'NodePublic' | 'NodePrivate' | 'MachinePublic' | 'MachinePrivate' | 'DiscoPublic' | 'RelayPublic' | 'RelayPrivate';
 
 /** 32 key bytes known to play `R`; a plain Uint8Array at run time. */
 export type RoleKey<R extends KeyRole> = Uint8Array & { readonly [ROLE]: R };
@@ -103,6 +104,8 @@ export type NodePrivate = RoleKey<'NodePrivate'>;
 export type MachinePublic = RoleKey<'MachinePublic'>;
 export type MachinePrivate = RoleKey<'MachinePrivate'>;
 export type DiscoPublic = RoleKey<'DiscoPublic'>;
+export type RelayPublic = RoleKey<'RelayPublic'>;
+export type RelayPrivate = RoleKey<'RelayPrivate'>;
 
 /** The operations of one role: branding, text form, parsing. */
 export interface KeyForm<R extends KeyRole> {
@@ -171,3 +174,6 @@ export const MachinePublic: KeyForm<'MachinePublic'> = keyForm('MachinePublic', 
 export const DiscoPublic: KeyForm<'DiscoPublic'> = keyForm('DiscoPublic', 'discokey:', 'disco public key', false);
 export const NodePrivate: PrivateKeyForm<'NodePrivate', 'NodePublic'> = privateForm('NodePrivate', 'privkey:', 'node private key', NodePublic);
 export const MachinePrivate: PrivateKeyForm<'MachinePrivate', 'MachinePublic'> = privateForm('MachinePrivate', 'privkey:', 'machine private key', MachinePublic);
+/** A relay server's static key: agents pin the public half from the netmap's relay map (relay/auth.ts). */
+export const RelayPublic: KeyForm<'RelayPublic'> = keyForm('RelayPublic', 'relaykey:', 'relay public key', false);
+export const RelayPrivate: PrivateKeyForm<'RelayPrivate', 'RelayPublic'> = privateForm('RelayPrivate', 'privkey:', 'relay private key', RelayPublic);

@@ -98,3 +98,39 @@ describe('LocalClient whois fast path', () => {
     }
   });
 });
+
+describe('LocalClient and a daemon that is still starting', () => {
+  // A daemon claims its socket before it has loaded its state and answers 503 `starting` until then
+  // (agent/daemon.ts): the client asks again instead of failing `agent up` right after the daemon starts.
+  const cases = [
+    { name: '503 starting twice, then the answer: retried', answers: [503, 503, 200], code: 'starting', wantCalls: 3, ok: true },
+    { name: '503 with another code: not retried', answers: [503, 200], code: 'too_many_pings', wantCalls: 1, ok: false },
+    { name: '500: not retried', answers: [500, 200], code: 'internal', wantCalls: 1, ok: false },
+  ];
+  it.each(cases)('$name', async ({ answers, code, wantCalls, ok }) => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-localapi-starting-'));
+    const socketPath = join(dir, 'agentd.sock');
+    let calls = 0;
+    const srv = createServer((req, res) => {
+      const status = answers[Math.min(calls++, answers.length - 1)];
+      req.resume();
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(status === 200 ? JSON.stringify({ BackendState: 'Running' }) : JSON.stringify({ error: 'not now', code }));
+    });
+    await new Promise<void>((r) => srv.listen(socketPath, r));
+    const c = new LocalClient({ socketPath });
+    try {
+      const got = await c.up({}).then((v) => v, (e: unknown) => e);
+      expect(calls).toBe(wantCalls);
+      if (ok) expect(got).toEqual({ BackendState: 'Running' });
+      else {
+        expect(got).toBeInstanceOf(LocalApiError);
+        expect((got as LocalApiError).wireCode).toBe(code);
+      }
+    } finally {
+      await c.close();
+      await new Promise<void>((r) => srv.close(() => r()));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -21,7 +21,7 @@ import type { Dispatcher, Pool } from 'undici';
 import { AccessDeniedError, LocalApiBadResponseError, LocalApiError, LocalApiUnreachableError, PeerNotFoundError } from '../types/errors.js';
 import { LOCALAPI_HOST, LOCALAPI_PREFIX } from './permissions.js';
 import { resolveSocketPath } from './socket-path.js';
-import type { ExplainQuery, ExplainResponse, NetcheckResponse, PingResponse, Prefs, PrefsPatch, StatusResponse, UpRequest, WatchEvent, WhoIsResponse } from './types.js';
+import { LOCALAPI_STARTING, type ExplainQuery, type ExplainResponse, type NetcheckResponse, type PingResponse, type Prefs, type PrefsPatch, type StatusResponse, type UpRequest, type WatchEvent, type WhoIsResponse } from './types.js';
 
 export type { ExplainQuery, ExplainResponse, PingResponse, Prefs, PrefsPatch, StatusResponse, UpRequest, WatchEvent, WhoIsResponse } from './types.js';
 
@@ -48,6 +48,8 @@ export interface LocalClientOptions {
 const ORIGIN = `http://${LOCALAPI_HOST}`;
 const WHOIS_PATH = LOCALAPI_PREFIX + 'whois?addr=';
 const TIMEOUT_MS = 300_000;
+/** How long a call waits for a daemon that is still starting (it loads its state after claiming the socket). */
+const STARTING_WAIT_MS = 15_000;
 
 /** Turns a non-2xx answer into the typed error apps catch. */
 function errorFor(status: number, text: string, isWhois: boolean): LocalApiError {
@@ -173,17 +175,24 @@ export class LocalClient {
   }
 
   private async call(method: 'GET' | 'POST' | 'PATCH', path: string, body?: unknown): Promise<{ status: number; text: string }> {
-    let status: number;
-    let text: string;
-    try {
-      const res = await this.send(method, path, body === undefined ? undefined : JSON.stringify(body), TIMEOUT_MS);
-      status = res.statusCode ?? 0;
-      text = await readText(res);
-    } catch (err) {
-      throw unreachable(this.socketPath, err);
+    const deadline = Date.now() + STARTING_WAIT_MS;
+    for (let delay = 20; ; delay = Math.min(delay * 2, 500)) {
+      let status: number;
+      let text: string;
+      try {
+        const res = await this.send(method, path, body === undefined ? undefined : JSON.stringify(body), TIMEOUT_MS);
+        status = res.statusCode ?? 0;
+        text = await readText(res);
+      } catch (err) {
+        throw unreachable(this.socketPath, err);
+      }
+      if (status >= 200 && status < 300) return { status, text };
+      const err = errorFor(status, text, path.startsWith('whois'));
+      // A daemon that has claimed its socket but not yet loaded its state answers 503 `starting`: the
+      // request has not been looked at, so asking again (any method) is safe.
+      if (!(err instanceof LocalApiError && err.wireCode === LOCALAPI_STARTING) || Date.now() + delay > deadline) throw err;
+      await new Promise((r) => setTimeout(r, delay));
     }
-    if (status >= 200 && status < 300) return { status, text };
-    throw errorFor(status, text, path.startsWith('whois'));
   }
 
   private async json<T>(method: 'GET' | 'POST' | 'PATCH', path: string, body?: unknown): Promise<T> {

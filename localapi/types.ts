@@ -173,3 +173,6 @@ export interface NetcheckResponse {
   relays: { name: string; url: string; latencyMs: number | null; error?: string }[];
   homeRelay: string | null;
 }
+
+/** Wire code of the 503 a daemon answers between claiming its socket and loading its state; clients retry. */
+export const LOCALAPI_STARTING = 'starting';

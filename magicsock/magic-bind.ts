@@ -4,7 +4,8 @@
 //   go to endpoint discovery; disco probes (disco.ts) are handled here. The device never sees the others.
 // - Virtual endpoints: every peer gets `[100::N]:9` (RFC 6666 discard prefix, never a real address) as
 //   its WireGuard endpoint. A send to it goes out on the peer's current path: a trusted direct address
-//   (disco confirmed it), else the peer's home relay, else (no relay known) its first candidate. So the
+//   (disco confirmed it), else the peer's home relay, else (no relay known, or a plain-WireGuard peer with
+//   no disco key and no home relay, which no relay can reach) its first candidate. So the
 //   first packet never waits for probing, and a path change never touches the WireGuard session.
 //   WireGuard datagrams from a known direct address are handed up with the peer's virtual source, so the
 //   device's roaming keeps the virtual endpoint; from an unknown address they go up unchanged and the
@@ -19,7 +20,7 @@
 //
 // Not concurrency-safe; everything runs on the event loop. The WireGuard data path (send to a peer with
 // a direct path, receive from a known address) allocates nothing.
-import { NodePublic } from '../crypto/key.js';
+import { keysEqual, NodePublic } from '../crypto/key.js';
 import { formatEndpoint, parseEndpoint } from '../net/endpoint.js';
 import type { DatagramBatch, UdpBind } from '../net/io.js';
 import { RelayClient } from '../relay/client.js';
@@ -54,6 +55,8 @@ const DISCO_TOTAL_BURST = 800;
 export interface RelayInfo {
   name: string;
   url: string;
+  /** The relay's public key (relay map): the relay client refuses a relay that cannot prove it. */
+  publicKey: Uint8Array;
 }
 
 export interface MagicPeer {
@@ -222,7 +225,7 @@ export class MagicBind implements UdpBind {
     this.relays = new Map(relays.map((r) => [r.name, r]));
     for (const [name, c] of this.relayClients) {
       const r = this.relays.get(name);
-      if (!r || r.url !== c.url) {
+      if (!r || r.url !== c.url || !keysEqual(r.publicKey, c.relayKey)) {
         c.close();
         this.relayClients.delete(name);
       }
@@ -239,6 +242,11 @@ export class MagicBind implements UdpBind {
 
   relayConnected(name: string): boolean {
     return this.relayClients.get(name)?.connected ?? false;
+  }
+
+  /** Why the relay was refused for its key (RelayAuthError's message), or null. */
+  relayAuthError(name: string): string | null {
+    return this.relayClients.get(name)?.lastAuthError?.message ?? null;
   }
 
   /** Adds or updates a peer; returns its virtual endpoint (`[100::N]:9`) for the WireGuard device. */
@@ -429,8 +437,11 @@ export class MagicBind implements UdpBind {
       this.inner.send(buf, off, len, best.addr16, best.port);
       return;
     }
+    // A peer with neither a disco key nor a home relay is plain WireGuard (wireguard-go, the kernel's):
+    // it answers no probes and is on no relay, so the endpoint control lists is its only path.
+    const plain = st.discoKey === null && st.homeRelay === null;
     if (now - st.lastProbeMs >= 1000 && st.discoKey) this.probe(st, now);
-    if (this.sendViaRelay(st, buf, off, len)) {
+    if (!plain && this.sendViaRelay(st, buf, off, len)) {
       this.stats.wgRelayed++;
       return;
     }
@@ -467,6 +478,7 @@ export class MagicBind implements UdpBind {
       url: r.url,
       nodePrivate: this.opts.nodePrivate,
       nodePublic: this.opts.nodePublic,
+      relayKey: r.publicKey,
       onPacket: (src, buf, len) => this.onRelayPacket(name, src, buf, len),
       onState: (up, err) => this.log(`relay ${name}: ${up ? 'connected' : `disconnected (${err ?? ''})`}`),
     });

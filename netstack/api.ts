@@ -159,10 +159,32 @@ export interface TcpListenOptions {
 }
 
 /**
- * Called for a SYN to a port with no listener: return true to accept it (the connection is then handed to
- * the fallback's onConnection once established), false to answer RST.
+ * A SYN to a port with no listener, as the TCP fallback sees it. After the fallback returned 'hold', the SYN
+ * waits (unanswered; the peer's retransmissions of it are absorbed) until accept() or refuse(), or until
+ * the hold time passes and it is dropped — the peer's next retransmission asks the fallback again.
  */
-export type TcpFallback = (info: FlowInfo) => boolean;
+export interface SynRequest extends FlowInfo {
+  /** Answers SYN-ACK now; the connection reaches onConnection once established. False if no longer held. */
+  accept(): boolean;
+  /** Answers RST|ACK (seq 0, ack = SYN seq + 1), as a closed port does. False if no longer held. */
+  refuse(): boolean;
+}
+
+/**
+ * Called for a SYN to a port with no listener: true to accept it at once (the connection is handed to
+ * the fallback's onConnection once established), false to answer RST, 'hold' to decide later through
+ * the request's accept()/refuse() (e.g. after dialing somewhere else, so a refusal there is a refusal here).
+ */
+export type TcpFallback = (syn: SynRequest) => boolean | 'hold';
+
+export interface TcpFallbackOptions {
+  /** Accepted sockets keep their write side open after the peer's FIN; default false. */
+  allowHalfOpen?: boolean;
+  /** How long a held SYN waits for a verdict before it is dropped; default 5000 ms. */
+  holdMs?: number;
+  /** SYNs held at once; more are dropped (counted in tcpDropBacklog); default 1024. */
+  maxHeld?: number;
+}
 
 /** Called for a datagram to a port with no bound socket; return false to drop it (no ICMP is sent). */
 export type UdpFallback = (msg: Buffer, info: FlowInfo) => boolean | void;
@@ -188,9 +210,16 @@ export interface NetstackStats {
   tcpDropNoListener: number;
   tcpDropBacklog: number;
   tcpDropOutOfWindow: number;
+  /** SYNs the fallback held, and those dropped when their hold expired without a verdict. */
+  tcpSynHeld: number;
+  tcpSynHoldExpired: number;
   udpIn: number;
   udpOut: number;
   udpDropNoSocket: number;
+  /** ICMP/ICMPv6 destination unreachable (port) sent for datagrams nothing took. */
+  icmpUnreachOut: number;
+  /** Port unreachables not sent: over the rate limit (1000/s, as Linux's icmp_msgs_per_sec). */
+  icmpUnreachRateLimited: number;
   icmpEchoIn: number;
   icmpEchoOut: number;
 }
@@ -216,9 +245,13 @@ export function newStats(): NetstackStats {
     tcpDropNoListener: 0,
     tcpDropBacklog: 0,
     tcpDropOutOfWindow: 0,
+    tcpSynHeld: 0,
+    tcpSynHoldExpired: 0,
     udpIn: 0,
     udpOut: 0,
     udpDropNoSocket: 0,
+    icmpUnreachOut: 0,
+    icmpUnreachRateLimited: 0,
     icmpEchoIn: 0,
     icmpEchoOut: 0,
   };

@@ -7,9 +7,12 @@
 //   ns.input(pkt, off, len)                        — a packet from the tunnel (already filtered)
 //   ns.connectTcp({ remoteAddress, remotePort })   — a TcpSocket (Duplex, 'connect' event)
 //   ns.listenTcp(port, onConnection, { address })  — a TcpListener ('connection' event, like net.Server)
-//   ns.setTcpFallback(onSyn, onConnection, { allowHalfOpen }) — accept SYNs to ports without a listener
+//   ns.setTcpFallback(onSyn, onConnection, { allowHalfOpen, holdMs }) — SYNs to ports without a listener:
+//                                                    accept, refuse (RST) or hold ('hold', then syn.accept()/refuse())
 //   ns.bindUdp(port, { address })                  — a UdpSocket ('message' (msg, rinfo), like dgram)
 //   ns.setUdpFallback(onDatagram)                  — datagrams to unbound ports
+//   ns.udpReplier(flow), ns.sendPortUnreachable(flow, payload) — answer such a datagram's sender
+//   ns.addAddress(a), ns.removeAddress(a)          — on the live stack (a removed address's connections reset)
 //   await ns.ping(address, timeoutMs)              — ICMP/ICMPv6 echo RTT in ms
 //   ns.stats(), ns.close()
 export type {
@@ -18,8 +21,10 @@ export type {
   NetstackOptions,
   NetstackStats,
   RemoteInfo,
+  SynRequest,
   TcpConnectOptions,
   TcpFallback,
+  TcpFallbackOptions,
   TcpInfo,
   TcpListener,
   TcpListenOptions,

@@ -2,16 +2,21 @@
 // chained buckets, listeners and UDP sockets by port), ICMP echo, and the one outbound scratch buffer every
 // packet is built in. input() parses in place and allocates nothing for a TCP segment beyond the payload
 // copy handed to the app; output hands the scratch buffer to options.output, which copies.
+//
+// Addresses change on a live stack (addAddress/removeAddress): connections on the addresses that stay are
+// untouched, those on a removed one are reset. A TCP fallback may hold a SYN unanswered while it decides
+// (see SynRequest): the SYN's packet is kept and replayed through input() once the verdict is in, so the
+// accepted connection and the refusal's RST are exactly what an immediate answer would have produced.
 import { randomInt } from 'node:crypto';
 import { ConnectionError, NetstackError } from '../types/errors.js';
 import { formatIP, parseIP } from '../types/ip.js';
 import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP } from '../types/ipproto.js';
 import { onesComplementSum } from '../packet/checksum.js';
 import { TCP_ACK, TCP_FIN, TCP_HEADER_MIN, TCP_RST, TCP_SYN, UDP_HEADER_SIZE } from '../packet/headers.js';
-import type { FlowInfo, NetstackOptions, NetstackStats, RemoteInfo, TcpConnectOptions, TcpListener, TcpListenOptions, TcpSocket, UdpFallback, UdpSocket } from './api.js';
+import type { FlowInfo, NetstackOptions, NetstackStats, RemoteInfo, SynRequest, TcpConnectOptions, TcpFallback, TcpFallbackOptions, TcpListener, TcpListenOptions, TcpSocket, UdpFallback, UdpSocket } from './api.js';
 import { newStats } from './api.js';
 import { systemClock, type NetstackClock } from './clock.js';
-import { handleIcmp, ICMP_VERDICT_ECHO_REPLY, writeEchoRequest } from './icmp.js';
+import { handleIcmp, ICMP_VERDICT_ECHO_REPLY, writeEchoRequest, writePortUnreachable } from './icmp.js';
 import { IP_PARSE_FRAGMENT, IP_PARSE_OK, type IpPacket, ipHeaderLength, newIpPacket, parseIpPacket, transportChecksum, verifyTransportChecksum, writeIpHeader } from './ip.js';
 import { TcpConnection, type TcpHost } from './tcp-connection.js';
 import { TcpListenerImpl } from './tcp-listener.js';
@@ -29,12 +34,26 @@ const DEFAULT_BACKLOG = 1024;
 const EPHEMERAL_LOW = 49152; // RFC 6335 §6 dynamic ports
 const EPHEMERAL_HIGH = 65535;
 const CHALLENGE_ACKS_PER_SECOND = 1000; // RFC 5961 §7, Linux's historical tcp_challenge_ack_limit
+const ICMP_ERRORS_PER_SECOND = 1000; // RFC 1812 §4.3.2.8 / RFC 4443 §2.4(f) rate limit; Linux's icmp_msgs_per_sec
 const IPV6_MIN_MTU = 1280;
+const DEFAULT_SYN_HOLD_MS = 5000;
+const DEFAULT_MAX_HELD_SYNS = 1024;
+// How a replayed SYN is decided (see SynRequest): ask the fallback, or its verdict is already in.
+const SYN_ASK = 0;
+const SYN_ACCEPT = 1;
+const SYN_REFUSE = 2;
 
 interface LocalAddr {
   family: 4 | 6;
   bytes: Uint8Array;
   text: string;
+}
+
+/** A SYN the TCP fallback holds: its packet (replayed on the verdict) and the hold's expiry timer. */
+interface HeldSyn {
+  key: string;
+  packet: Uint8Array;
+  timer: unknown;
 }
 
 interface PendingPing {
@@ -65,7 +84,7 @@ export class Netstack implements TcpHost, UdpHost {
   private readonly mtu: number;
   private readonly output: (packet: Uint8Array, len: number) => void;
   private readonly random: () => number;
-  private readonly addrs: LocalAddr[] = [];
+  private addrs: LocalAddr[] = [];
   private readonly sendBuffer: number;
   private readonly receiveBuffer: number;
   private readonly maxConnections: number;
@@ -73,9 +92,17 @@ export class Netstack implements TcpHost, UdpHost {
   private readonly conns = new Map<number, TcpConnection>();
   private connCount = 0;
   private readonly listeners = new Map<number, TcpListenerImpl[]>();
-  private tcpFallback: ((info: FlowInfo) => boolean) | null = null;
+  private tcpFallback: TcpFallback | null = null;
   private tcpFallbackConn: ((s: TcpSocket) => void) | null = null;
   private tcpFallbackHalfOpen = false;
+  private synHoldMs = DEFAULT_SYN_HOLD_MS;
+  private maxHeldSyns = DEFAULT_MAX_HELD_SYNS;
+  private readonly heldSyns = new Map<string, HeldSyn>();
+  private synVerdict = SYN_ASK;
+  // the packet input() is working on, so a SYN can be kept for a hold
+  private inPacket: Uint8Array = new Uint8Array(0);
+  private inOff = 0;
+  private inLen = 0;
   private readonly udp = new Map<number, UdpSocketImpl[]>();
   private udpFallback: UdpFallback | null = null;
   private readonly pings = new Map<number, PendingPing>();
@@ -83,6 +110,8 @@ export class Netstack implements TcpHost, UdpHost {
   private pingSeq = 0;
   private challengeWindowStart = 0;
   private challengeCount = 0;
+  private icmpErrorWindowStart = 0;
+  private icmpErrorCount = 0;
   private closed = false;
   // reused decode state
   private readonly ip = newIpPacket();
@@ -90,14 +119,9 @@ export class Netstack implements TcpHost, UdpHost {
 
   constructor(opts: NetstackOptions) {
     if (!Number.isInteger(opts.mtu) || opts.mtu < 576 || opts.mtu > 65535) throw new NetstackError('ERR_NETSTACK_ARGUMENT', `netstack mtu ${opts.mtu}: expected an integer in [576, 65535]`);
-    for (const a of opts.addresses) {
-      const ip = parseIP(a);
-      if (!ip) throw new NetstackError('ERR_NETSTACK_ADDRESS', `netstack address ${JSON.stringify(a)} is not an IP address`);
-      if (ip.family === 6 && opts.mtu < IPV6_MIN_MTU) throw new NetstackError('ERR_NETSTACK_ARGUMENT', `netstack mtu ${opts.mtu} is below IPv6's minimum of ${IPV6_MIN_MTU}`);
-      this.addrs.push({ family: ip.family, bytes: ip.bytes, text: formatIP(ip.bytes) });
-    }
-    if (this.addrs.length === 0) throw new NetstackError('ERR_NETSTACK_ADDRESS', 'netstack needs at least one address');
     this.mtu = opts.mtu;
+    for (const a of opts.addresses) this.addAddress(a);
+    if (this.addrs.length === 0) throw new NetstackError('ERR_NETSTACK_ADDRESS', 'netstack needs at least one address');
     this.output = opts.output;
     this.clock = opts.clock ?? systemClock;
     this.random = opts.random ?? ((): number => randomInt(0, 0x100000000) / 0x100000000);
@@ -109,12 +133,50 @@ export class Netstack implements TcpHost, UdpHost {
     this.pingId = Math.floor(this.random() * 0x10000);
   }
 
+  // ---- addresses ----
+
+  /** The node's addresses now. */
+  get addresses(): string[] {
+    return this.addrs.map((a) => a.text);
+  }
+
+  /** Adds an address on the live stack (no-op if present). Throws on text that is no IP, or IPv6 under an MTU below 1280. */
+  addAddress(address: string): void {
+    const ip = parseIP(address);
+    if (!ip) throw new NetstackError('ERR_NETSTACK_ADDRESS', `netstack address ${JSON.stringify(address)} is not an IP address`);
+    if (ip.family === 6 && this.mtu < IPV6_MIN_MTU) throw new NetstackError('ERR_NETSTACK_ARGUMENT', `netstack mtu ${this.mtu} is below IPv6's minimum of ${IPV6_MIN_MTU}`);
+    if (this.addrs.some((a) => a.family === ip.family && bytesEqualAt(a.bytes, ip.bytes, 0))) return;
+    this.addrs = [...this.addrs, { family: ip.family, bytes: ip.bytes, text: formatIP(ip.bytes) }];
+  }
+
+  /**
+   * Removes an address from the live stack (no-op if absent): packets to it are no longer ours, and every
+   * connection on it is reset (RST to the peer, ECONNABORTED to the app); SYNs held for it are dropped.
+   * Connections on the other addresses are untouched. Listeners and UDP sockets bound to it stay bound
+   * (as on Linux) and serve again if it comes back.
+   */
+  removeAddress(address: string): void {
+    const ip = parseIP(address);
+    const gone = ip ? this.addrs.find((a) => a.family === ip.family && bytesEqualAt(a.bytes, ip.bytes, 0)) : undefined;
+    if (!gone) return;
+    this.addrs = this.addrs.filter((a) => a !== gone);
+    const victims: TcpConnection[] = [];
+    for (const head of this.conns.values()) {
+      for (let c: TcpConnection | null = head; c !== null; c = c.nextInBucket) if (c.family === gone.family && bytesEqualAt(c.localAddr, gone.bytes, 0)) victims.push(c);
+    }
+    for (const c of victims) c.abortWith(new ConnectionError('ECONNABORTED', `local address ${gone.text} was removed`));
+    for (const h of [...this.heldSyns.values()]) if (h.key.includes(`|${gone.text}|`)) this.dropHeld(h);
+  }
+
   // ---- inbound ----
 
   /** An IP packet from the tunnel, bytes [off, off+len) of `packet`. Never throws on bad input. */
   input(packet: Uint8Array, off: number, len: number): void {
     if (this.closed) return;
     const p = this.ip;
+    this.inPacket = packet;
+    this.inOff = off;
+    this.inLen = len;
     const r = parseIpPacket(packet, off, len, p);
     if (r !== IP_PARSE_OK) {
       if (r === IP_PARSE_FRAGMENT) this.counters.dropFragment++;
@@ -186,9 +248,15 @@ export class Netstack implements TcpHost, UdpHost {
       const alen = p.family === 4 ? 4 : 16;
       const remoteBytes = b.slice(p.srcOff, p.srcOff + alen);
       let owner: TcpListenerImpl | 'fallback' | null = listener;
-      if (owner === null && this.tcpFallback !== null) {
-        const info: FlowInfo = { localAddress: local.text, localPort: dport, remoteAddress: formatIP(remoteBytes), remotePort: sport };
-        if (this.tcpFallback(info)) owner = 'fallback';
+      if (owner === null && this.synVerdict !== SYN_ASK) {
+        if (this.synVerdict === SYN_ACCEPT) owner = 'fallback';
+      } else if (owner === null && this.tcpFallback !== null) {
+        const remoteText = formatIP(remoteBytes);
+        const key = `${remoteText}|${sport}|${local.text}|${dport}`;
+        if (this.heldSyns.has(key)) return; // a retransmission of a SYN waiting for its verdict
+        const v = this.tcpFallback(new HeldSynRequest(this, key, { localAddress: local.text, localPort: dport, remoteAddress: remoteText, remotePort: sport }));
+        if (v === 'hold') return this.hold(key);
+        if (v) owner = 'fallback';
       }
       if (owner === null) {
         this.counters.tcpDropNoListener++;
@@ -214,6 +282,45 @@ export class Netstack implements TcpHost, UdpHost {
     }
     this.counters.tcpDropNoListener++;
     this.replyRst(b, local, sport, dport);
+  }
+
+  /** Keeps the SYN input() is working on until its verdict or its expiry. */
+  private hold(key: string): void {
+    if (this.heldSyns.size >= this.maxHeldSyns) {
+      this.counters.tcpDropBacklog++;
+      return;
+    }
+    const h: HeldSyn = { key, packet: this.inPacket.slice(this.inOff, this.inOff + this.inLen), timer: null };
+    h.timer = this.clock.setTimer(() => {
+      if (this.heldSyns.get(key) !== h) return;
+      this.heldSyns.delete(key);
+      this.counters.tcpSynHoldExpired++;
+    }, this.synHoldMs);
+    this.heldSyns.set(key, h);
+    this.counters.tcpSynHeld++;
+  }
+
+  private dropHeld(h: HeldSyn): void {
+    this.heldSyns.delete(h.key);
+    this.clock.clearTimer(h.timer);
+  }
+
+  /** A held SYN's verdict (SynRequest.accept/refuse call this): replay its packet with the verdict in force. False if it is no longer held. */
+  decideHeld(key: string, accept: boolean): boolean {
+    const h = this.heldSyns.get(key);
+    if (!h || this.closed) return false;
+    this.dropHeld(h);
+    // the replay is the same packet again: it is not counted twice
+    const { ipIn, tcpSegmentsIn } = this.counters;
+    this.synVerdict = accept ? SYN_ACCEPT : SYN_REFUSE;
+    try {
+      this.input(h.packet, 0, h.packet.length);
+    } finally {
+      this.synVerdict = SYN_ASK;
+      this.counters.ipIn = ipIn;
+      this.counters.tcpSegmentsIn = tcpSegmentsIn;
+    }
+    return true;
   }
 
   /** RST for a segment that belongs to no connection (RFC 9293 §3.10.7.1). */
@@ -436,8 +543,8 @@ export class Netstack implements TcpHost, UdpHost {
     const l = new TcpListenerImpl(
       port,
       local?.bytes ?? null,
-      local?.text ?? (this.addrs[0].family === 6 ? '::' : '0.0.0.0'),
-      (local?.family ?? this.addrs[0].family) === 6 ? 'IPv6' : 'IPv4',
+      local?.text ?? (this.addrs[0]?.family === 6 ? '::' : '0.0.0.0'),
+      (local?.family ?? this.addrs[0]?.family) === 6 ? 'IPv6' : 'IPv4',
       opts?.backlog ?? DEFAULT_BACKLOG,
       opts?.allowHalfOpen ?? false,
       (x) => this.unlisten(x),
@@ -457,13 +564,17 @@ export class Netstack implements TcpHost, UdpHost {
   }
 
   /**
-   * Accept SYNs to ports with no listener: `onSyn` decides per SYN (false → RST); accepted connections are
-   * handed to `onConnection` once established. null turns the fallback off.
+   * Accept SYNs to ports with no listener: `onSyn` decides per SYN (false → RST, 'hold' → later, see
+   * SynRequest); accepted connections are handed to `onConnection` once established. null turns the
+   * fallback off (SYNs still held are dropped).
    */
-  setTcpFallback(onSyn: ((info: FlowInfo) => boolean) | null, onConnection?: (s: TcpSocket) => void, opts?: { allowHalfOpen?: boolean }): void {
+  setTcpFallback(onSyn: TcpFallback | null, onConnection?: (s: TcpSocket) => void, opts?: TcpFallbackOptions): void {
     this.tcpFallback = onSyn;
     this.tcpFallbackConn = onConnection ?? null;
     this.tcpFallbackHalfOpen = opts?.allowHalfOpen ?? false;
+    this.synHoldMs = opts?.holdMs ?? DEFAULT_SYN_HOLD_MS;
+    this.maxHeldSyns = opts?.maxHeld ?? DEFAULT_MAX_HELD_SYNS;
+    if (onSyn === null) for (const h of [...this.heldSyns.values()]) this.dropHeld(h);
   }
 
   /** Binds a UDP port (0: ephemeral) on all addresses or opts.address. */
@@ -484,7 +595,7 @@ export class Netstack implements TcpHost, UdpHost {
         throw new NetstackError('ERR_NETSTACK_PORT_IN_USE', `bind: UDP port ${p} is already in use`);
       }
     }
-    const family = (local?.family ?? this.addrs[0].family) === 6 ? 'IPv6' : 'IPv4';
+    const family = (local?.family ?? this.addrs[0]?.family) === 6 ? 'IPv6' : 'IPv4';
     const s = new UdpSocketImpl(this, p, local?.bytes ?? null, local?.text ?? (family === 'IPv6' ? '::' : '0.0.0.0'), family);
     list.push(s);
     this.udp.set(p, list);
@@ -496,18 +607,64 @@ export class Netstack implements TcpHost, UdpHost {
     this.udpFallback = onDatagram;
   }
 
+  /**
+   * A sender of replies on one flow a UDP fallback took: datagrams from flow.localAddress:localPort to
+   * flow.remoteAddress:remotePort, addresses parsed once. The sender returns false (nothing sent) once the
+   * stack is closed or the local address removed, and throws ERR_NETSTACK_MESSAGE_SIZE beyond the MTU.
+   */
+  udpReplier(flow: FlowInfo): (msg: Uint8Array) => boolean {
+    const local = parseIP(flow.localAddress);
+    const remote = parseIP(flow.remoteAddress);
+    if (!local || !remote || local.family !== remote.family) throw new NetstackError('ERR_NETSTACK_ADDRESS', `udpReplier: ${flow.localAddress} → ${flow.remoteAddress} is not a flow of one IP family`);
+    checkPort(flow.localPort, 'udpReplier: local port', false);
+    checkPort(flow.remotePort, 'udpReplier: remote port', false);
+    return (msg) => {
+      if (this.closed || this.localFor(local.bytes, 0, local.family) === null) return false;
+      this.writeUdp(local.bytes, flow.localPort, remote.family, remote.bytes, flow.remotePort, msg);
+      return true;
+    };
+  }
+
+  /**
+   * ICMP/ICMPv6 port unreachable to the sender of a datagram of `flow` carrying `payload` (what a kernel
+   * answers for a closed port), at most 1000 a second. False (nothing sent) once the stack is closed or the
+   * local address gone, or over the rate.
+   */
+  sendPortUnreachable(flow: FlowInfo, payload: Uint8Array): boolean {
+    const local = parseIP(flow.localAddress);
+    const remote = parseIP(flow.remoteAddress);
+    if (this.closed || !local || !remote || local.family !== remote.family || this.localFor(local.bytes, 0, local.family) === null) return false;
+    const now = this.clock.now();
+    if (now - this.icmpErrorWindowStart >= 1000) {
+      this.icmpErrorWindowStart = now;
+      this.icmpErrorCount = 0;
+    }
+    if (++this.icmpErrorCount > ICMP_ERRORS_PER_SECOND) {
+      this.counters.icmpUnreachRateLimited++;
+      return false;
+    }
+    const len = writePortUnreachable(this.tx, remote.family, local.bytes, remote.bytes, flow.localPort, flow.remotePort, payload);
+    this.counters.icmpUnreachOut++;
+    this.transmit(len);
+    return true;
+  }
+
   // UdpHost
   sendUdp(sock: UdpSocketImpl, msg: Uint8Array, port: number, address: string): number {
     const remote = parseIP(address);
     if (!remote) throw new NetstackError('ERR_NETSTACK_ADDRESS', `send: ${JSON.stringify(address)} is not an IP address`);
     checkPort(port, 'send: port', false);
     const local = sock.bytes !== null ? this.pickLocal(formatIP(sock.bytes), remote.family, 'send') : this.pickLocal(undefined, remote.family, 'send');
-    const hl = ipHeaderLength(remote.family);
+    return this.writeUdp(local.bytes, sock.port, remote.family, remote.bytes, port, msg);
+  }
+
+  private writeUdp(localBytes: Uint8Array, lport: number, family: 4 | 6, remoteBytes: Uint8Array, port: number, msg: Uint8Array): number {
+    const hl = ipHeaderLength(family);
     const l4Len = UDP_HEADER_SIZE + msg.length;
     if (hl + l4Len > this.mtu) throw new NetstackError('ERR_NETSTACK_MESSAGE_SIZE', `send: a ${msg.length}-byte datagram exceeds the MTU of ${this.mtu}`);
     const tx = this.tx;
-    tx[hl] = sock.port >>> 8;
-    tx[hl + 1] = sock.port & 0xff;
+    tx[hl] = lport >>> 8;
+    tx[hl + 1] = lport & 0xff;
     tx[hl + 2] = port >>> 8;
     tx[hl + 3] = port & 0xff;
     tx[hl + 4] = l4Len >>> 8;
@@ -515,8 +672,8 @@ export class Netstack implements TcpHost, UdpHost {
     tx[hl + 6] = 0;
     tx[hl + 7] = 0;
     tx.set(msg, hl + UDP_HEADER_SIZE);
-    writeIpHeader(tx, remote.family, local.bytes, remote.bytes, IPPROTO_UDP, l4Len);
-    const c = transportChecksum(tx, hl, l4Len, local.bytes, remote.bytes, IPPROTO_UDP);
+    writeIpHeader(tx, family, localBytes, remoteBytes, IPPROTO_UDP, l4Len);
+    const c = transportChecksum(tx, hl, l4Len, localBytes, remoteBytes, IPPROTO_UDP);
     const cs = c === 0 ? 0xffff : c; // 0 means "no checksum" (RFC 768)
     tx[hl + 6] = cs >>> 8;
     tx[hl + 7] = cs & 0xff;
@@ -561,12 +718,22 @@ export class Netstack implements TcpHost, UdpHost {
     return { ...this.counters };
   }
 
-  /** Aborts every connection (RST to the peer, ECONNABORTED to the app), closes listeners and sockets. */
+  /**
+   * Closes the stack: every connection is reset toward its peer, and its socket destroyed the way the app's
+   * own destroy() would — 'close' is emitted, 'error' is not (the owner closed it: nothing failed; a write
+   * still waiting gets its callback's error, as on any destroyed stream). Listeners and UDP sockets close,
+   * held SYNs are dropped, pings reject with ERR_NETSTACK_CLOSED.
+   */
   close(): void {
     if (this.closed) return;
     const all: TcpConnection[] = [];
     for (const head of this.conns.values()) for (let c: TcpConnection | null = head; c !== null; c = c.nextInBucket) all.push(c);
-    for (const c of all) c.abortWith(new ConnectionError('ECONNABORTED', 'netstack closed'));
+    for (const c of all) {
+      const user = c.user;
+      c.abort(); // RST, and the connection forgets its socket before closing, so no error reaches it
+      if (user instanceof TcpSocketImpl) user.destroy();
+    }
+    for (const h of [...this.heldSyns.values()]) this.dropHeld(h);
     for (const list of [...this.listeners.values()]) for (const l of list) l.close();
     for (const list of [...this.udp.values()]) for (const s of list) s.close();
     for (const [seq, w] of this.pings) {
@@ -603,4 +770,31 @@ function checkPort(port: number, what: string, zeroOk: boolean): void {
 function onesSumInvalid(b: Uint8Array, p: IpPacket): boolean {
   if (p.family === 6) return !verifyTransportChecksum(b, p);
   return onesComplementSum(b, p.l4Off, p.l4Len) !== 0xffff;
+}
+
+/** A SYN offered to the TCP fallback; accept()/refuse() only act while the stack holds it. */
+class HeldSynRequest implements SynRequest {
+  readonly localAddress: string;
+  readonly localPort: number;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+
+  constructor(
+    private readonly stack: Netstack,
+    private readonly key: string,
+    info: FlowInfo,
+  ) {
+    this.localAddress = info.localAddress;
+    this.localPort = info.localPort;
+    this.remoteAddress = info.remoteAddress;
+    this.remotePort = info.remotePort;
+  }
+
+  accept(): boolean {
+    return this.stack.decideHeld(this.key, true);
+  }
+
+  refuse(): boolean {
+    return this.stack.decideHeld(this.key, false);
+  }
 }

@@ -1,6 +1,6 @@
 // What an embedded node's listen() and listenPacket() return: stable objects shaped like net.Server and
-// dgram.Socket that live across netstack rebuilds (the netstack is built when the node gets its tailnet
-// addresses, and again if they change). Each registers with the node's packet device and is re-opened on
+// dgram.Socket that exist before the netstack does (it is built when the node gets its tailnet addresses;
+// later address changes are applied to it live). Each registers with the node's packet device and is re-opened on
 // every new netstack. Light: no runtime imports, so the package root can export Node without loading it.
 import { EventEmitter } from 'node:events';
 import type { NetstackDevice } from '../agent/netstack-device.js';

@@ -164,11 +164,19 @@ export class Node {
     return this.need().dataplane.ping(ip, timeoutMs).then((r) => r.rttMs);
   }
 
+  /**
+   * Leaves the tailnet and frees everything: listeners and UDP sockets close, and open TCP sockets (accepted
+   * or dialed) are destroyed — each emits 'close' and no 'error', so none needs an error listener for
+   * this; a write still pending gets its callback's error, as on any destroyed stream. Their peers get a RST.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     for (const l of [...this.listeners]) l.close();
     await this.starting?.catch(() => undefined);
+    // Open sockets end first, with a RST to their peers while the tunnel still carries it; they emit
+    // 'close' and no 'error' (nothing failed: the owner closed the node).
+    this.device?.closeStack();
     const rt = this.runtime;
     this.runtime = null;
     await rt?.close();

@@ -1,10 +1,14 @@
-// A node's connection to one relay: HTTP upgrade, key proof, then packets both ways. Reconnects with
-// backoff until closed. Sending while disconnected drops the packet (the caller's datagram semantics; a
+// A node's connection to one relay: HTTP upgrade, mutual key proofs (auth.ts; the relay must prove the
+// key pinned in `relayKey`, or it gets nothing: RelayAuthError, counted in stats.refusedRelayKey), then
+// packets both ways. Reconnects with backoff until closed, a refused relay included. Sending while disconnected drops the packet (the caller's datagram semantics; a
 // WireGuard handshake retries on its own). Not concurrency-safe; one per relay per node.
-import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
-import { proveRelayAuth } from './auth.js';
+import { defaultCrypto, type DhPrivateKey } from '../crypto/backend.js';
+import { keysEqual, RelayPublic } from '../crypto/key.js';
+import { RelayAuthError } from '../types/errors.js';
+import { proveRelayClient, verifyRelayServer } from './auth.js';
 import { encodeFrame, encodePacketFrame, FrameReader, FrameType, RELAY_KEY_SIZE, RELAY_NONCE_SIZE, type FrameTypeValue } from './frame.js';
 import { MAX_QUEUED_BYTES, RELAY_PATH, RELAY_PROBE_PATH, RELAY_UPGRADE } from './server.js';
 
@@ -17,6 +21,8 @@ export interface RelayClientOptions {
   url: string;
   nodePrivate: Uint8Array;
   nodePublic: Uint8Array;
+  /** The relay's public key as the relay map gives it: the relay must prove it before anything is sent. */
+  relayKey: Uint8Array;
   /** A datagram from `src` (a view valid during the call). */
   onPacket: (src: Uint8Array, buf: Uint8Array, len: number) => void;
   onState?: (connected: boolean, error: string | null) => void;
@@ -28,12 +34,24 @@ export class RelayClient {
   private closed = false;
   private backoff = RELAY_RECONNECT_MIN_MS;
   private retryTimer: NodeJS.Timeout | null = null;
+  private dialing: ClientRequest | null = null;
   private keepalive: NodeJS.Timeout | null = null;
   private readonly pings = new Map<string, (ms: number) => void>();
   lastError: string | null = null;
-  readonly stats = { sent: 0, received: 0, dropped: 0, connects: 0 };
+  /** Why the relay was last refused for its key (cleared by a successful connection). */
+  lastAuthError: RelayAuthError | null = null;
+  readonly stats = { sent: 0, received: 0, dropped: 0, connects: 0, dials: 0, refusedRelayKey: 0 };
+  private readonly nodeKey: DhPrivateKey;
+  private readonly pinned: Uint8Array;
 
-  constructor(private readonly opts: RelayClientOptions) {}
+  constructor(private readonly opts: RelayClientOptions) {
+    this.nodeKey = defaultCrypto().importPrivateKey(opts.nodePrivate);
+    this.pinned = Uint8Array.from(RelayPublic.of(opts.relayKey));
+  }
+
+  get relayKey(): Uint8Array {
+    return this.pinned;
+  }
 
   get connected(): boolean {
     return this.ready;
@@ -84,6 +102,7 @@ export class RelayClient {
   close(): void {
     this.closed = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.dialing?.destroy();
     this.teardown();
   }
 
@@ -95,11 +114,18 @@ export class RelayClient {
     this.socket = null;
   }
 
-  private fail(why: string): void {
+  /** The relay did not prove the pinned key: nothing was or will be sent on this connection. */
+  private refuse(err: RelayAuthError): void {
+    this.stats.refusedRelayKey++;
+    this.lastAuthError = err;
+    this.fail(err.message, true);
+  }
+
+  private fail(why: string, report = false): void {
     if (this.lastError !== why) this.lastError = why;
     const was = this.ready;
     this.teardown();
-    if (was) this.opts.onState?.(false, why);
+    if (was || report) this.opts.onState?.(false, why);
     if (this.closed) return;
     this.retryTimer = setTimeout(() => this.dial(), this.backoff);
     this.retryTimer.unref();
@@ -108,6 +134,7 @@ export class RelayClient {
 
   private dial(): void {
     if (this.closed) return;
+    this.stats.dials++;
     let u: URL;
     try {
       u = new URL(RELAY_PATH, this.opts.url);
@@ -119,6 +146,10 @@ export class RelayClient {
       method: 'GET',
       headers: { connection: 'Upgrade', upgrade: RELAY_UPGRADE },
       timeout: 10_000,
+    });
+    this.dialing = req;
+    req.once('close', () => {
+      if (this.dialing === req) this.dialing = null;
     });
     req.on('upgrade', (_res: IncomingMessage, socket: Socket, head: Buffer) => this.onUpgraded(socket, head));
     req.on('response', (res: IncomingMessage) => {
@@ -137,25 +168,35 @@ export class RelayClient {
     }
     this.socket = socket;
     socket.setNoDelay(true);
-    let challenged = false;
+    let serverNonce: Uint8Array | null = null;
+    let clientNonce: Uint8Array | null = null;
     const reader = new FrameReader((type: FrameTypeValue, p: Uint8Array) => {
       switch (type) {
         case FrameType.SERVER_CHALLENGE: {
-          if (challenged) return this.fail('relay sent a second challenge');
-          challenged = true;
+          if (serverNonce) return this.fail('relay sent a second challenge');
           const relayPub = p.subarray(0, RELAY_KEY_SIZE);
-          const nonce = p.subarray(RELAY_KEY_SIZE, RELAY_KEY_SIZE + RELAY_NONCE_SIZE);
-          const proof = proveRelayAuth(this.opts.nodePrivate, this.opts.nodePublic, relayPub, nonce);
+          if (!keysEqual(relayPub, this.pinned)) {
+            return this.refuse(
+              new RelayAuthError('ERR_RELAY_KEY_MISMATCH', this.opts.url, `relay ${this.opts.url} presented key ${RelayPublic.text(relayPub)}, not the pinned ${RelayPublic.text(this.pinned)}: refused`),
+            );
+          }
+          serverNonce = Uint8Array.from(p.subarray(RELAY_KEY_SIZE, RELAY_KEY_SIZE + RELAY_NONCE_SIZE));
+          clientNonce = defaultCrypto().randomBytes(RELAY_NONCE_SIZE);
+          const proof = proveRelayClient(this.nodeKey, this.opts.nodePublic, this.pinned, serverNonce, clientNonce);
           if (!proof) return this.fail('relay presented an unusable key');
-          socket.write(encodeFrame(FrameType.CLIENT_AUTH, this.opts.nodePublic, proof));
+          socket.write(encodeFrame(FrameType.CLIENT_AUTH, this.opts.nodePublic, proof, clientNonce));
           return;
         }
         case FrameType.SERVER_OK:
-          if (!challenged || this.ready) return this.fail('relay sent an unexpected OK');
+          if (!serverNonce || !clientNonce || this.ready) return this.fail('relay sent an unexpected OK');
+          if (!verifyRelayServer(this.nodeKey, this.pinned, serverNonce, clientNonce, p)) {
+            return this.refuse(new RelayAuthError('ERR_RELAY_BAD_PROOF', this.opts.url, `relay ${this.opts.url} did not prove the pinned key ${RelayPublic.text(this.pinned)}: refused`));
+          }
           this.ready = true;
           this.backoff = RELAY_RECONNECT_MIN_MS;
           this.stats.connects++;
           this.lastError = null;
+          this.lastAuthError = null;
           this.keepalive = setInterval(() => this.ping().catch(() => {}), RELAY_KEEPALIVE_MS);
           this.keepalive.unref();
           this.opts.onState?.(true, null);

@@ -5,6 +5,7 @@ import { seededRng } from '../types/seeded-rng.js';
 import { encodeFrame, encodePacketFrame, FrameReader, FrameType, MAX_FRAME_PAYLOAD, writeFrameHeader } from './frame.js';
 
 const KEY = new Uint8Array(32).fill(7);
+const PROOF = new Uint8Array(32).fill(9);
 
 function collect(): { reader: FrameReader; got: { type: number; payload: string }[] } {
   const got: { type: number; payload: string }[] = [];
@@ -13,7 +14,7 @@ function collect(): { reader: FrameReader; got: { type: number; payload: string 
 
 describe('relay frames', () => {
   const stream = Buffer.concat([
-    encodeFrame(FrameType.SERVER_OK),
+    encodeFrame(FrameType.SERVER_OK, PROOF),
     encodePacketFrame(FrameType.SEND_PACKET, KEY, Buffer.from('hello world'), 0, 11),
     encodeFrame(FrameType.PING, Buffer.alloc(8, 1)),
     encodeFrame(FrameType.PEER_GONE, KEY),
@@ -32,13 +33,15 @@ describe('relay frames', () => {
     { name: 'packet longer than the limit', type: FrameType.SEND_PACKET, len: MAX_FRAME_PAYLOAD + 1 },
     { name: 'packet without data', type: FrameType.SEND_PACKET, len: 32 },
     { name: 'short challenge', type: FrameType.SERVER_CHALLENGE, len: 63 },
-    { name: 'OK with a payload', type: FrameType.SERVER_OK, len: 1 },
+    { name: 'OK with a truncated proof', type: FrameType.SERVER_OK, len: 31 },
+    { name: 'OK without a proof', type: FrameType.SERVER_OK, len: 0 },
+    { name: 'client auth without its nonce', type: FrameType.CLIENT_AUTH, len: 64 },
   ])('fails the stream on $name', ({ type, len }) => {
     const { reader, got } = collect();
     const h = new Uint8Array(5);
     writeFrameHeader(h, 0, type, len);
     expect(reader.push(h)).toMatch(/frame type|unknown/);
-    expect(reader.push(encodeFrame(FrameType.SERVER_OK))).toBe('stream already failed');
+    expect(reader.push(encodeFrame(FrameType.SERVER_OK, PROOF))).toBe('stream already failed');
     expect(got).toEqual([]);
   });
 

@@ -2,8 +2,10 @@
 //
 //   type u8 | length u32 BE | payload (length bytes, at most MAX_FRAME_PAYLOAD)
 //
-// Handshake: the server sends SERVER_CHALLENGE (its X25519 public key ‖ a 32-byte nonce); the client
-// answers CLIENT_AUTH (its node public key ‖ a proof, see auth.ts); the server answers SERVER_OK or closes.
+// Handshake (mutual, auth.ts): the server sends SERVER_CHALLENGE (its X25519 public key ‖ a 32-byte
+// nonce); the client checks the key against the one it pinned (from the netmap's relay map) and answers
+// CLIENT_AUTH (its node public key ‖ its proof ‖ its own 32-byte nonce); the server answers SERVER_OK
+// (its proof over both nonces) or closes. The client sends nothing more until SERVER_OK's proof checks.
 // Then SEND_PACKET (destination node key ‖ data) from a client and RECV_PACKET (source node key ‖ data)
 // to a client carry WireGuard and disco datagrams unchanged (they are end-to-end encrypted already);
 // PEER_GONE (node key) tells a sender its destination is not connected; PING/PONG (8 opaque bytes) measure
@@ -72,9 +74,9 @@ export function payloadBounds(type: number): [number, number] | null {
     case FrameType.SERVER_CHALLENGE:
       return [RELAY_KEY_SIZE + RELAY_NONCE_SIZE, RELAY_KEY_SIZE + RELAY_NONCE_SIZE];
     case FrameType.CLIENT_AUTH:
-      return [RELAY_KEY_SIZE + RELAY_PROOF_SIZE, RELAY_KEY_SIZE + RELAY_PROOF_SIZE];
+      return [RELAY_KEY_SIZE + RELAY_PROOF_SIZE + RELAY_NONCE_SIZE, RELAY_KEY_SIZE + RELAY_PROOF_SIZE + RELAY_NONCE_SIZE];
     case FrameType.SERVER_OK:
-      return [0, 0];
+      return [RELAY_PROOF_SIZE, RELAY_PROOF_SIZE];
     case FrameType.SEND_PACKET:
     case FrameType.RECV_PACKET:
       return [RELAY_KEY_SIZE + 1, MAX_FRAME_PAYLOAD];

@@ -1,7 +1,9 @@
 // The relay server: forwards datagrams between nodes addressed by node public key, one TCP connection
-// (an HTTP upgrade to `grantwire-relay-v1` on RELAY_PATH) per node, framed as frame.ts says.
+// (an HTTP upgrade to `grantwire-relay-v2` on RELAY_PATH) per node, framed as frame.ts says.
 //
-// Authentication: the client proves its node key (auth.ts) against this connection's nonce.
+// Authentication, both ways (auth.ts): the client proves its node key over both connection nonces, and the
+// relay answers with a proof of its own static key (`privateKey`, stable across restarts: control keeps it
+// in its state, a standalone relay in its key file), which clients pin from the netmap's relay map.
 // Authorization: `authorize(nodeKeyText)` (control's view: registered, not expired, not deleted) is asked
 // on connect and again every `recheckMs` for every connected node; a node that is no longer authorized is
 // disconnected, and nothing is forwarded to (or from) a key that has no authorized connection here.
@@ -13,7 +15,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { defaultCrypto, type DhPrivateKey } from '../crypto/backend.js';
 import { NodePublic } from '../crypto/key.js';
-import { verifyRelayAuth } from './auth.js';
+import { proveRelayServer, verifyRelayClient } from './auth.js';
 import {
   encodeFrame,
   encodePacketFrame,
@@ -28,7 +30,8 @@ import {
 export const RELAY_PATH = '/relay';
 /** Answers 200 quickly: agents time it to choose their home relay. */
 export const RELAY_PROBE_PATH = '/relay/probe';
-export const RELAY_UPGRADE = 'grantwire-relay-v1';
+/** v2: mutual authentication (v1 clients sent no nonce and checked nothing). */
+export const RELAY_UPGRADE = 'grantwire-relay-v2';
 export const RELAY_AUTH_TIMEOUT_MS = 10_000;
 export const DEFAULT_RELAY_RECHECK_MS = 5_000;
 /** Implementation limit: per-connection send backlog before packets to it are dropped. */
@@ -38,6 +41,11 @@ export type RelayAuthorizer = (nodeKey: string) => boolean | Promise<boolean>;
 
 export interface RelayServerOptions {
   authorize: RelayAuthorizer;
+  /**
+   * The relay's static X25519 private key (clients pin its public half). Default: a fresh key per process,
+   * for tests and benchmarks only (clients must then be given `publicKey`).
+   */
+  privateKey?: Uint8Array;
   recheckMs?: number;
   log?: (level: 'debug' | 'info' | 'warn', msg: string, fields?: Record<string, unknown>) => void;
 }
@@ -58,7 +66,7 @@ export class RelayServer {
   private closed = false;
 
   constructor(private readonly opts: RelayServerOptions) {
-    this.key = defaultCrypto().generatePrivateKey();
+    this.key = opts.privateKey ? defaultCrypto().importPrivateKey(opts.privateKey) : defaultCrypto().generatePrivateKey();
     this.publicKey = Uint8Array.from(this.key.publicKey);
     this.timer = setInterval(() => void this.recheck(), opts.recheckMs ?? DEFAULT_RELAY_RECHECK_MS);
     this.timer.unref();
@@ -133,7 +141,9 @@ export class RelayServer {
         authing = true;
         const key = Uint8Array.from(p.subarray(0, RELAY_KEY_SIZE));
         const proof = Uint8Array.from(p.subarray(RELAY_KEY_SIZE, RELAY_KEY_SIZE + RELAY_PROOF_SIZE));
-        if (!verifyRelayAuth(this.key, key, nonce, proof)) {
+        const clientNonce = Uint8Array.from(p.subarray(RELAY_KEY_SIZE + RELAY_PROOF_SIZE, RELAY_KEY_SIZE + RELAY_PROOF_SIZE + RELAY_NONCE_SIZE));
+        const ours = verifyRelayClient(this.key, key, nonce, clientNonce, proof) ? proveRelayServer(this.key, key, nonce, clientNonce) : null;
+        if (ours === null) {
           this.stats.refusedAuth++;
           socket.destroy();
           return;
@@ -157,7 +167,7 @@ export class RelayServer {
           socket.once('close', () => {
             if (this.conns.get(keyText) === c) this.conns.delete(keyText);
           });
-          socket.write(encodeFrame(FrameType.SERVER_OK));
+          socket.write(encodeFrame(FrameType.SERVER_OK, ours));
         });
         return;
       }

@@ -1,5 +1,15 @@
 // A relay on its own listener (`control relay`): the relay at RELAY_PATH, its latency probe, and STUN
-// on the same port number over UDP. Authorization comes from control (remote-auth.ts).
+// on the same port number over UDP. Authorization comes from control (remote-auth.ts), which keeps
+// admitting recently approved nodes for a while when control is unreachable.
+//
+// Its identity: a static X25519 key (`privateKey`; `control relay --key-file FILE`, created 0600 on first
+// start, control/cli/relay-key.ts). Agents pin the public half from the netmap's relay map and refuse a
+// relay that cannot prove it (auth.ts). Control learns it from its operator, not from the relay:
+// `control serve --extra-relay NAME=URL;key=relaykey:HEX`, the key printed by
+// `control relay --key-file FILE --print-key`. That is the simplest design that stays secure: a key the
+// relay announced over the authorize channel would be only as trustworthy as the shared secret (any
+// holder could then announce any key for any URL), and the relay does not even know the URL agents use
+// to reach it; a key in control's own configuration needs no new channel and cannot be changed remotely.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';

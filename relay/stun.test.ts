@@ -1,4 +1,4 @@
-// STUN codec: the RFC 5769 §2.2 IPv4 mapped address, round trips for IPv4 and IPv6, rejection of
+// STUN codec: the RFC 5769 §2.2 IPv4 and §2.3 IPv6 mapped addresses, round trips for IPv4 and IPv6, rejection of
 // malformed messages, and a bounded fuzz (random and truncated input never throws).
 import { describe, expect, it } from 'vitest';
 import { seededRng } from '../types/seeded-rng.js';
@@ -15,6 +15,23 @@ describe('STUN codec', () => {
     const msg = Buffer.concat([Buffer.from([0x01, 0x01, body.length >> 8, body.length & 0xff, 0x21, 0x12, 0xa4, 0x42]), TXID, body]);
     const m = parseBindingSuccess(msg, msg.length);
     expect(m && { port: m.port, addr: [...m.addr16.subarray(12)] }).toEqual({ port: 32853, addr: [192, 0, 2, 1] });
+  });
+
+  // §2.3 is the IPv6 response: the same transaction id, XOR-MAPPED-ADDRESS [2001:db8:1234:5678:11:2233:4455:6677]:32853,
+  // the address XORed with the cookie ‖ transaction id (RFC 8489 §14.2). Our encoder must write exactly those bytes.
+  const XMA_V6 = '00200014' + '0002a147' + '0113a9faa5d3f179bc25f4b5bed2b9d9';
+  const ADDR_V6 = Uint8Array.from(Buffer.from('20010db8123456780011223344556677', 'hex'));
+
+  it('decodes RFC 5769 §2.3: XOR-MAPPED-ADDRESS [2001:db8:1234:5678:11:2233:4455:6677]:32853', () => {
+    const body = Buffer.from('80220010' + '7465737420766563746f722020202020'.slice(0, 32) + XMA_V6, 'hex');
+    const msg = Buffer.concat([Buffer.from([0x01, 0x01, body.length >> 8, body.length & 0xff, 0x21, 0x12, 0xa4, 0x42]), TXID, body]);
+    const m = parseBindingSuccess(msg, msg.length);
+    expect(m && { port: m.port, addr: Buffer.from(m.addr16).toString('hex') }).toEqual({ port: 32853, addr: Buffer.from(ADDR_V6).toString('hex') });
+  });
+
+  it('encodes the RFC 5769 §2.3 IPv6 XOR-MAPPED-ADDRESS byte for byte', () => {
+    const msg = encodeBindingSuccess(TXID, ADDR_V6, 32853);
+    expect(Buffer.from(msg.subarray(20)).toString('hex')).toBe(XMA_V6);
   });
 
   it.each([

@@ -79,7 +79,7 @@ describe('architecture guard catches', () => {
     '|---|---|---|---|',
     '| `types` | — | yes | base |',
     '| `crypto` | `types` | yes: `node:crypto`, `@noble/hashes` | keys |',
-    '| `control` | `types`, `crypto` | no | server |',
+    '| `control` | `types`, `crypto`, `index.ts` | no | server |',
     '| `agent` | `types`, `control/client.ts` | no | daemon |',
   ].join('\n');
   const rows = parseArchitectureTable(table);
@@ -98,6 +98,8 @@ describe('architecture guard catches', () => {
     { name: 'an unlisted package in a pure folder', files: [...base, f('types/u.ts', ['undici', null])], want: ['pure'] },
     { name: 'a listed folder that is empty', files: base.filter((x) => !x.path.startsWith('crypto/')), want: ['folder'] },
     { name: 'an unlisted folder', files: [...base, f('relay/r.ts')], want: ['folder'] },
+    { name: 'a root file the row lists', files: [...base, f('control/r.ts', ['../index.js', 'index.js'])], want: [] as string[] },
+    { name: 'a root file the row does not list', files: [...base, f('agent/r.ts', ['../index.js', 'index.js'])], want: ['edge'] },
     { name: 'an import into an unlisted folder', files: [...base, f('agent/x.ts', ['../relay/r.js', 'relay/r.js'])], want: ['edge'] },
   ])('$name', ({ files, want }) => {
     expect(checkImports(rows, files, NODE_BUILTINS).map((p) => p.kind)).toEqual(want);

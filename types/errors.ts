@@ -252,3 +252,21 @@ export class ConnectionError extends GrantwireError {
     this.posixCode = posixCode;
   }
 }
+
+// ---- relays (relay/client.ts) ----
+
+/**
+ * A relay did not prove the key the client pinned for it (the netmap's relay map): it presented another
+ * key (`ERR_RELAY_KEY_MISMATCH`) or could not prove the pinned one (`ERR_RELAY_BAD_PROOF`, e.g. an
+ * interceptor replaying an old answer). The client sends it nothing, counts it and retries later, as for
+ * an unreachable relay; packets go through the other relays meanwhile.
+ */
+export class RelayAuthError extends GrantwireError {
+  declare readonly code: 'ERR_RELAY_KEY_MISMATCH' | 'ERR_RELAY_BAD_PROOF';
+  readonly relayURL: string;
+  constructor(code: RelayAuthError['code'], relayURL: string, message: string) {
+    super(code, message);
+    this.name = 'RelayAuthError';
+    this.relayURL = relayURL;
+  }
+}

@@ -23,6 +23,11 @@ export interface RelayNode {
   /** STUN server on UDP: host ('' = the host of `url`, or of control's URL) and port (0 = none). */
   stunHost: string;
   stunPort: number;
+  /**
+   * The relay's public key, `relaykey:` + hex: agents connect only to a relay that proves it (relay/auth.ts).
+   * Absent only on a STUN-only entry (url '-'); an agent ignores any other entry without a valid key.
+   */
+  publicKey?: string;
 }
 
 export interface RelayMap {

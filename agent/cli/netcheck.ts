@@ -24,7 +24,7 @@ export async function run(argv: string[]): Promise<number> {
     lines.push(`  * MappingVariesByDestIP: ${varies}`);
     lines.push(`  * Home relay: ${r.homeRelay ?? 'none'}`);
     lines.push('  * Relay latency:');
-    for (const x of r.relays) lines.push(`    - ${x.name}: ${x.latencyMs !== null ? `${x.latencyMs.toFixed(1)}ms` : `unreachable (${x.error ?? ''})`} (${x.url})`);
+    for (const x of r.relays) lines.push(`    - ${x.name}: ${x.latencyMs !== null ? `${x.latencyMs.toFixed(1)}ms${x.error ? `, REFUSED: ${x.error}` : ''}` : `unreachable (${x.error ?? ''})`} (${x.url})`);
     process.stdout.write(lines.join('\n') + '\n');
     return r.reflexive.some((x) => x.endpoint !== null) || r.relays.some((x) => x.latencyMs !== null) ? 0 : 1;
   });

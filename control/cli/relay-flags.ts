@@ -1,7 +1,7 @@
 // The NAT-traversal flags of `control serve` (kept here so serve.ts gains only hook lines):
 //   --no-relay                 no relay inside control (STUN still answers unless --stun-port off)
 //   --stun-port PORT|off       STUN on this UDP port (default: the control port number)
-//   --extra-relay NAME=URL[;stun=PORT]   list a standalone relay in the relay map (repeatable)
+//   --extra-relay NAME=URL;key=KEY[;stun=PORT]   list a standalone relay in the relay map (repeatable)
 //   --relay-secret-file FILE   shared secret standalone relays present to POST /relay/authorize
 //   --relay-recheck DURATION   how often the relay re-asks control about connected nodes (default 5s)
 import { parseDuration, UsageError } from '../../cli/args.js';
@@ -19,8 +19,9 @@ export const RELAY_FLAGS = {
 
 export const RELAY_USAGE = `  --no-relay                    do not run the relay inside control (at /relay on the same listener)
   --stun-port PORT|off          answer STUN binding requests on this UDP port (default: the control port)
-  --extra-relay NAME=URL[;stun=PORT]
-                                list a standalone relay (\`control relay\`) in the relay map (repeatable)
+  --extra-relay NAME=URL;key=relaykey:HEX[;stun=PORT]
+                                list a standalone relay (\`control relay\`) in the relay map (repeatable);
+                                KEY is what \`control relay --key-file F --print-key\` prints: agents pin it
   --relay-secret-file FILE      shared secret standalone relays present to POST /relay/authorize
   --relay-recheck DURATION      how often relays re-check connected nodes with control (default 5s)
 `;
@@ -38,7 +39,7 @@ export function relayFromFlags(
   }
   const extraRelays = (values['extra-relay'] ?? []).map((t) => {
     const r = parseRelayFlag(t);
-    if (!r) throw new UsageError(`--extra-relay: expected NAME=URL[;stun=PORT], got ${JSON.stringify(t)}`);
+    if (!r) throw new UsageError(`--extra-relay: expected NAME=URL;key=relaykey:HEX[;stun=PORT] (the key from \`control relay --key-file F --print-key\`), got ${JSON.stringify(t)}`);
     return r;
   });
   const recheck = values['relay-recheck'] === undefined ? undefined : parseDuration(values['relay-recheck']);

@@ -60,9 +60,9 @@ function watch(child: ChildProcess, what: string): Peer {
   return { child, ready, result };
 }
 
-type Spawner = (end: string, args: string[]) => ChildProcess;
+export type Spawner = (end: string, args: string[]) => ChildProcess;
 
-async function stream(sp: Spawner, from: { end: string; args: string[] }, to: { end: string; args: string[]; ip?: string }, bytes: number): Promise<Record<string, number>> {
+export async function stream(sp: Spawner, from: { end: string; args: string[] }, to: { end: string; args: string[]; ip?: string }, bytes: number): Promise<Record<string, number>> {
   const server = watch(sp(to.end, ['--role', 'serve', '--port', String(PORT), ...to.args]), `${to.end} server`);
   try {
     const ip = to.ip ?? (await server.ready).ip;

@@ -1,92 +1,51 @@
-// `npm run bench:relay`: the relay's forwarding cost, in one process on loopback. Two RelayClients send
-// 1400-byte datagrams to each other through a StandaloneRelay (TCP, framing, key lookup) and, as the
-// baseline measured in the same run, two node:dgram sockets send the same datagrams directly. Reports
-// delivered throughput and the process CPU per Gbit/s (client + relay + client, so an upper bound on the
-// relay's own share). Not measured here: WireGuard/TUN on top, and time to first packet / to the direct
-// upgrade (see test/nat/nat-traversal.test.ts for the namespace set-up those need). `--json` for machines.
-import dgram from 'node:dgram';
-import { generatePrivateKey, NodePublic, publicKeyFromPrivate } from '../../crypto/key.js';
-import { RelayClient } from '../../relay/client.js';
-import { StandaloneRelay } from '../../relay/standalone.js';
+// npm run bench:relay [-- --quick] [--json FILE] [--reps N] [--seconds S] [--no-lab]
+// The relay against the direct path in one run: raw datagrams on loopback (relay-datagram.ts, no root),
+// then, as root, real agents behind two endpoint-independent NATs (relay-lab.ts): time from up to the first
+// packet via the relay and to the direct upgrade (median and spread of N runs), TCP through WireGuard
+// over the relay vs direct, and the relay process's CPU per Gbit/s. Every figure that has a baseline
+// measured in the same run is also printed as the ratio to it. Usage: relay-report.ts.
+import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { datagramRows } from './relay-datagram.js';
+import { labMissing, labRows, skippedLabRows } from './relay-lab.js';
+import { formatTable, parseBenchArgs, summarize, USAGE, type RowSpec } from './relay-report.js';
 
-const SIZE = 1400;
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
-const json = process.argv.includes('--json');
-
-interface Result {
-  path: string;
-  mbitPerSec: number;
-  pktPerSec: number;
-  cpuMsPerGbit: number;
-}
-
-async function measure(path: string, setup: () => Promise<{ send: () => boolean; received: () => number; close: () => Promise<void> }>): Promise<Result> {
-  const s = await setup();
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  const end = t0 + SECONDS * 1000;
-  while (performance.now() < end) {
-    for (let i = 0; i < 64; i++) s.send();
-    await new Promise((r) => setImmediate(r));
+async function main(): Promise<number> {
+  const parsed = parseBenchArgs(process.argv.slice(2));
+  if (parsed.kind === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
   }
-  await new Promise((r) => setTimeout(r, 200));
-  const secs = (performance.now() - t0) / 1000;
-  const cpu = process.cpuUsage(cpu0);
-  const n = s.received();
-  await s.close();
-  const bits = n * SIZE * 8;
-  return { path, mbitPerSec: bits / secs / 1e6, pktPerSec: n / secs, cpuMsPerGbit: bits > 0 ? (cpu.user + cpu.system) / 1000 / (bits / 1e9) : Infinity };
+  if (parsed.kind === 'usage-error') {
+    process.stderr.write(`bench:relay: ${parsed.message}\n${USAGE}`);
+    return 2;
+  }
+  const args = parsed.args;
+  const log = (line: string): void => void process.stderr.write(`bench:relay: ${line}\n`);
+  const specs: RowSpec[] = await datagramRows(args.seconds, args.reps);
+  if (args.lab) {
+    const missing = labMissing();
+    if (missing.length > 0) {
+      log(`lab rows skipped: needs ${missing.join('; ')}`);
+      specs.push(...skippedLabRows(`skipped: needs ${missing.join('; ')}`));
+    } else specs.push(...(await labRows(args, log)));
+  }
+  const rows = summarize(specs);
+  const load = loadavg().map((x) => Number(x.toFixed(2)));
+  process.stdout.write(`load average at the end: ${load.join(', ')}\n`);
+  process.stdout.write(formatTable(rows));
+  if (args.json !== null) {
+    const body = { rows, quick: args.quick, reps: args.reps, loadavg: load, node: process.version, sha: createHash('sha256').update(JSON.stringify(rows)).digest('hex').slice(0, 8) };
+    writeFileSync(args.json, JSON.stringify(body, null, 2) + '\n');
+  }
+  return 0;
 }
 
-const relayResult = await measure('relay (loopback TCP)', async () => {
-  const ka = generatePrivateKey();
-  const kb = generatePrivateKey();
-  const allowed = new Set([NodePublic.text(publicKeyFromPrivate(ka)), NodePublic.text(publicKeyFromPrivate(kb))]);
-  const srv = new StandaloneRelay({ authorize: (k) => allowed.has(k) }, false);
-  const a = await srv.listen('127.0.0.1', 0);
-  const url = `http://127.0.0.1:${a.port}`;
-  let got = 0;
-  const ca = new RelayClient({ url, nodePrivate: ka, nodePublic: publicKeyFromPrivate(ka), onPacket: () => {} });
-  const cb = new RelayClient({ url, nodePrivate: kb, nodePublic: publicKeyFromPrivate(kb), onPacket: () => void got++ });
-  ca.start();
-  cb.start();
-  while (!ca.connected || !cb.connected) await new Promise((r) => setTimeout(r, 10));
-  const dst = publicKeyFromPrivate(kb);
-  const buf = Buffer.alloc(SIZE, 0xab);
-  return {
-    send: () => ca.send(dst, buf, 0, SIZE),
-    received: () => got,
-    close: async () => {
-      ca.close();
-      cb.close();
-      await srv.close();
-    },
-  };
-});
-
-const directResult = await measure('direct (loopback UDP, node:dgram)', async () => {
-  const rx = dgram.createSocket('udp4');
-  const tx = dgram.createSocket('udp4');
-  let got = 0;
-  rx.on('message', () => void got++);
-  await new Promise<void>((r) => rx.bind(0, '127.0.0.1', () => r()));
-  const port = rx.address().port;
-  const buf = Buffer.alloc(SIZE, 0xab);
-  return {
-    send: () => (tx.send(buf, port, '127.0.0.1'), true),
-    received: () => got,
-    close: async () => {
-      rx.close();
-      tx.close();
-    },
-  };
-});
-
-const rows = [directResult, relayResult];
-if (json) process.stdout.write(JSON.stringify({ size: SIZE, seconds: SECONDS, rows, relayVsDirect: relayResult.mbitPerSec / directResult.mbitPerSec }) + '\n');
-else {
-  process.stdout.write(`relay vs direct, ${SIZE}-byte datagrams, ${SECONDS}s each, one process on loopback\n`);
-  process.stdout.write('path                                 Mbit/s     pkt/s   CPU ms per Gbit\n');
-  for (const r of rows) process.stdout.write(`${r.path.padEnd(36)} ${r.mbitPerSec.toFixed(0).padStart(7)} ${r.pktPerSec.toFixed(0).padStart(9)} ${r.cpuMsPerGbit.toFixed(0).padStart(16)}\n`);
-  process.stdout.write(`relay / direct throughput: ${(relayResult.mbitPerSec / directResult.mbitPerSec).toFixed(2)}\n`);
-}
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`bench:relay: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

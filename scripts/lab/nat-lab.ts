@@ -4,7 +4,9 @@
 //   'eim'        plain masquerade: the source port is kept, so the mapping is endpoint-independent
 //   'symmetric'  masquerade fully-random: a new random port per destination (endpoint-dependent)
 // and may block forwarded UDP entirely ('udp-blocked': the node can reach control and relays over TCP only).
-// Unsolicited inbound UDP to the router is dropped, as home routers' firewalls do.
+// Unsolicited inbound UDP to the router is dropped, as home routers' firewalls do. On a lab with an IPv6
+// underlay (TailnetLab's underlay6) the same routers do NAT66 (nftables ip6 masquerade): WAN PREFIX::20n/64
+// on the lab's bridge, the node on LAN 2001:db8:1n::/64.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { addAddr, delAddr, haveCommand, nsRun, run, vethPair } from '../../test/netns.js';
@@ -31,19 +33,25 @@ export async function addNodeBehindNat(lab: TailnetLab, name: string, kind: NatK
   const hubIf = `${lab.prefix}w${name}`.slice(0, 15);
   vethPair(router, 'wan', lab.hub, hubIf);
   run('ip', ['-n', lab.hub, 'link', 'set', hubIf, 'master', lab.bridge]);
-  const wanIP = `198.51.100.${200 + lan}`;
-  addAddr(router, 'wan', `${wanIP}/24`);
+  const v6 = lab.underlay6 !== null;
+  const wanIP = v6 ? lab.underlayAddress(200 + lan) : `198.51.100.${200 + lan}`;
+  addAddr(router, 'wan', `${wanIP}/${v6 ? 64 : 24}`);
   vethPair(router, 'lan', ns, 'eth0');
+  const lanNet = v6 ? lanOf6(lan) : null;
   const [net, base] = lanOf(lan);
-  addAddr(router, 'lan', `${net}.${base + 1}/26`);
-  addAddr(ns, 'eth0', `${net}.${base + 2}/26`);
-  run('ip', ['-n', ns, 'route', 'add', 'default', 'via', `${net}.${base + 1}`]);
+  const routerLan = lanNet ? `${lanNet}::1` : `${net}.${base + 1}`;
+  const nodeIP = lanNet ? `${lanNet}::2` : `${net}.${base + 2}`;
+  const bits = v6 ? 64 : 26;
+  addAddr(router, 'lan', `${routerLan}/${bits}`);
+  addAddr(ns, 'eth0', `${nodeIP}/${bits}`);
+  run('ip', ['-n', ns, 'route', 'add', 'default', 'via', routerLan]);
   // Keep the other addresses when the first one is removed (changeUnderlayAddress).
-  nsRun(ns, 'sysctl', ['-qw', 'net.ipv4.conf.eth0.promote_secondaries=1']);
-  nsRun(router, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+  if (!v6) nsRun(ns, 'sysctl', ['-qw', 'net.ipv4.conf.eth0.promote_secondaries=1']);
+  nsRun(router, 'sysctl', ['-qw', v6 ? 'net.ipv6.conf.all.forwarding=1' : 'net.ipv4.ip_forward=1']);
   const masq = kind === 'symmetric' ? 'masquerade fully-random' : 'masquerade';
   const rules = [
-    'table ip gwnat {',
+    // NAT66 on an IPv6 underlay: the same masquerade and firewall in the ip6 family.
+    `table ${v6 ? 'ip6' : 'ip'} gwnat {`,
     '  chain post { type nat hook postrouting priority 100; oifname "wan" ' + masq + '; }',
     // Like a home router's firewall: unsolicited UDP to the router itself is dropped before conntrack
     // confirms it. (Otherwise a peer's early punch creates a "to the router" entry that claims the very
@@ -58,14 +66,14 @@ export async function addNodeBehindNat(lab: TailnetLab, name: string, kind: NatK
   const node: NatNode = {
     name,
     ns,
-    underlayIP: `${net}.${base + 2}`,
+    underlayIP: nodeIP,
     stateDir,
     socket: join(lab.dir, 'sock', `${name}.sock`),
     logFile: join(lab.dir, `${name}.log`),
     daemon: null,
     router,
     wanIP,
-    lanPrefix: `${net}.${base}/26`,
+    lanPrefix: lanNet ? `${lanNet}::/64` : `${net}.${base}/26`,
     lan,
   };
   lab.nodes.set(name, node);
@@ -75,6 +83,7 @@ export async function addNodeBehindNat(lab: TailnetLab, name: string, kind: NatK
 
 /** Moves the node to another address of its LAN (roaming): the new address first, then the old one goes. */
 export function changeUnderlayAddress(node: NatNode, hostPart: number): string {
+  if (node.lanPrefix.includes(':')) throw new Error('changeUnderlayAddress: IPv4 LANs only');
   const [net, base] = lanOf(node.lan);
   const next = `${net}.${base + hostPart}`;
   addAddr(node.ns, 'eth0', `${next}/26`);
@@ -87,6 +96,12 @@ export function changeUnderlayAddress(node: NatNode, hostPart: number): string {
   }
   node.underlayIP = next;
   return next;
+}
+
+/** LAN i on an IPv6 underlay: its /64 as the part before `::` (2001:db8:1i::/64). */
+function lanOf6(lan: number): string {
+  if (!(lan >= 0 && lan < 8)) throw new RangeError(`LAN index ${lan} out of 0..7`);
+  return `2001:db8:${(0x10 + lan).toString(16)}`;
 }
 
 /** LAN i: its /24 and the first address of its /26. */

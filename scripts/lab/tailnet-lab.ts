@@ -64,6 +64,12 @@ export interface LabOptions {
   /** First three octets of the /24 underlay (default UNDERLAY_PREFIX); suites that need 198.51.100.0/24 for
    * something else (the routes suite's "Internet") move the underlay to 192.0.2. */
   underlayPrefix?: string;
+  /**
+   * An IPv6-only underlay instead: a /64 in 2001:db8::/32 written as the part before `::` (`2001:db8:6` for
+   * 2001:db8:6::/64). Control listens on `[PREFIX::1]`, nodes get `PREFIX::<n>/64` and no IPv4 underlay
+   * address at all.
+   */
+  underlay6?: string;
 }
 
 export class TailnetLab {
@@ -71,6 +77,8 @@ export class TailnetLab {
   readonly hub: string;
   readonly bridge: string;
   readonly underlayPrefix: string;
+  /** The IPv6 /64 (the part before `::`) when the underlay is IPv6-only, else null. */
+  readonly underlay6: string | null;
   readonly controlIP: string;
   readonly controlURL: string;
   readonly stateFile: string;
@@ -83,8 +91,9 @@ export class TailnetLab {
     opts: LabOptions = {},
   ) {
     this.underlayPrefix = opts.underlayPrefix ?? UNDERLAY_PREFIX;
-    this.controlIP = `${this.underlayPrefix}.1`;
-    this.controlURL = `http://${this.controlIP}:${CONTROL_PORT}`;
+    this.underlay6 = opts.underlay6 ?? null;
+    this.controlIP = this.underlayAddress(1);
+    this.controlURL = `http://${this.underlay6 ? `[${this.controlIP}]` : this.controlIP}:${CONTROL_PORT}`;
     this.hub = `${prefix}hub`;
     this.bridge = `${prefix}br`;
     this.stateFile = join(dir, 'control.db');
@@ -99,11 +108,30 @@ export class TailnetLab {
     this.scope.netns(this.hub);
     run('ip', ['-n', this.hub, 'link', 'add', this.bridge, 'type', 'bridge']);
     run('ip', ['-n', this.hub, 'link', 'set', this.bridge, 'up']);
-    addAddr(this.hub, this.bridge, `${this.controlIP}/24`);
+    addAddr(this.hub, this.bridge, `${this.controlIP}/${this.underlayBits}`);
     const log = join(this.dir, 'control.log');
-    this.scope.spawn(this.hub, CONTROL_BIN, ['serve', '--listen', `${this.controlIP}:${CONTROL_PORT}`, '--state', this.stateFile, '--policy', policyFile, ...extra], { logFile: log });
+    this.scope.spawn(this.hub, CONTROL_BIN, ['serve', '--listen', this.hostPort(this.controlIP, CONTROL_PORT), '--state', this.stateFile, '--policy', policyFile, ...extra], { logFile: log });
     const up = await waitFor(async () => (await runCmd('ip', ['netns', 'exec', this.hub, 'node', '-e', `fetch('${this.controlURL}/key').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))`])).code === 0, 30_000, 200);
     if (!up) throw new Error(`control did not come up; see ${log}:\n${tail(log)}`);
+  }
+
+  /**
+   * A standalone relay (`control relay`) on the hub at `port`: creates its key file now and returns the
+   * `--extra-relay` value for startControl (URL, the relay key agents pin, STUN on the same port) and
+   * start(), which runs the relay in the hub once control is up.
+   */
+  async standaloneRelay(name: string, port: number, secretFile: string, extra: string[] = []): Promise<{ extraRelay: string; start: () => ChildProcess }> {
+    const keyFile = join(this.dir, `${name}.key`);
+    const r = await runCmd(CONTROL_BIN, ['relay', '--key-file', keyFile, '--print-key']);
+    if (r.code !== 0) throw new Error(`control relay --print-key: ${r.stderr || r.stdout}`);
+    const hostPort = this.hostPort(this.controlIP, port);
+    return {
+      extraRelay: `${name}=http://${hostPort};key=${r.stdout.trim()};stun=${port}`,
+      start: () =>
+        this.scope.spawn(this.hub, CONTROL_BIN, ['relay', '--listen', hostPort, '--control', this.controlURL, '--secret-file', secretFile, '--key-file', keyFile, ...extra], {
+          logFile: join(this.dir, `${name}.log`),
+        }),
+    };
   }
 
   /** Runs `control …` against the lab's state file (admin commands work while serve runs). */
@@ -144,13 +172,28 @@ export class TailnetLab {
     const hubIf = `${this.prefix}v${host}`;
     vethPair(ns, 'eth0', this.hub, hubIf);
     run('ip', ['-n', this.hub, 'link', 'set', hubIf, 'master', this.bridge]);
-    const underlayIP = `${this.underlayPrefix}.${host}`;
-    addAddr(ns, 'eth0', `${underlayIP}/24`);
+    const underlayIP = this.underlayAddress(host);
+    addAddr(ns, 'eth0', `${underlayIP}/${this.underlayBits}`);
     const stateDir = join(this.dir, name);
     mkdirSync(stateDir, { recursive: true, mode: 0o700 }); // the agent refuses a state dir others can read
     const node: LabNode = { name, ns, underlayIP, stateDir, socket: join(this.dir, 'sock', `${name}.sock`), logFile: join(this.dir, `${name}.log`), daemon: null };
     this.nodes.set(name, node);
     return node;
+  }
+
+  /** Host `n` of the underlay: `PREFIX.n` on IPv4, `PREFIX::n` (n in hex digits as written) on IPv6. */
+  underlayAddress(n: number): string {
+    return this.underlay6 ? `${this.underlay6}::${n}` : `${this.underlayPrefix}.${n}`;
+  }
+
+  /** The underlay's prefix length (a /24 or a /64). */
+  get underlayBits(): number {
+    return this.underlay6 ? 64 : 24;
+  }
+
+  /** `ip:port` or `[ip]:port`. */
+  hostPort(ip: string, port: number): string {
+    return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
   }
 
   async startDaemon(node: LabNode): Promise<void> {

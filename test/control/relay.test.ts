@@ -2,8 +2,12 @@
 // nodes of the tailnet get a connection; a client that cannot prove the key it presents is refused; a
 // deleted node is disconnected and nothing more reaches it. The netmap carries the relay map.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ControlRelay } from '../../control/relay-hook.js';
-import { generatePrivateKey, NodePublic, publicKeyFromPrivate } from '../../crypto/key.js';
+import { chmodSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ControlRelay, parseRelayFlag } from '../../control/relay-hook.js';
+import { generatePrivateKey, NodePublic, publicKeyFromPrivate, RelayPublic } from '../../crypto/key.js';
+import { loadOrCreateRelayKey } from '../../control/server.js';
 import { RelayClient } from '../../relay/client.js';
 import { remoteAuthorizer } from '../../relay/remote-auth.js';
 import { StandaloneRelay } from '../../relay/standalone.js';
@@ -18,12 +22,13 @@ let alice: TestAgent;
 let bob: TestAgent;
 const clients: RelayClient[] = [];
 
-function client(url: string, priv: Uint8Array, presentedPub = publicKeyFromPrivate(priv)): { c: RelayClient; got: { from: string; data: string }[] } {
+function client(url: string, priv: Uint8Array, presentedPub = publicKeyFromPrivate(priv), relayKey = relay.server!.publicKey): { c: RelayClient; got: { from: string; data: string }[] } {
   const got: { from: string; data: string }[] = [];
   const c = new RelayClient({
     url,
     nodePrivate: priv,
     nodePublic: presentedPub,
+    relayKey,
     onPacket: (src, buf, len) => got.push({ from: NodePublic.text(src), data: Buffer.from(buf.subarray(0, len)).toString() }),
   });
   clients.push(c);
@@ -59,7 +64,9 @@ const send = (c: RelayClient, to: Uint8Array, s: string) => c.send(publicKeyFrom
 describe('relay inside control', () => {
   it('the netmap carries the relay map with control\'s relay', async () => {
     const nm = await alice.waitFor((m) => m.relayMap !== undefined);
-    expect(nm.relayMap).toEqual({ relays: [{ name: 'control', url: '', stunHost: '', stunPort: 0 }] });
+    expect(nm.relayMap).toEqual({ relays: [{ name: 'control', url: '', stunHost: '', stunPort: 0, publicKey: RelayPublic.text(relay.server!.publicKey) }] });
+    // The key is control's, kept in its state: a restarted control presents the same one.
+    expect(Buffer.from(relay.server!.publicKey)).toEqual(Buffer.from(publicKeyFromPrivate(loadOrCreateRelayKey(h.store))));
   });
 
   it('forwards between tailnet nodes by node key', async () => {
@@ -110,13 +117,13 @@ describe('relay inside control', () => {
 
 describe('standalone relay authorized by control', () => {
   it('admits tailnet nodes and refuses other keys; a wrong secret gets no answer from control', async () => {
-    const sa = new StandaloneRelay({ authorize: remoteAuthorizer(h.url, SECRET, 100), recheckMs: 200 }, false);
+    const sa = new StandaloneRelay({ authorize: remoteAuthorizer(h.url, SECRET, { cacheMs: 100 }), recheckMs: 200 }, false);
     const addr = await sa.listen('127.0.0.1', 0);
     const url = `http://127.0.0.1:${addr.port}`;
     try {
-      const a = client(url, alice.nodePrivateKey);
+      const a = client(url, alice.nodePrivateKey, undefined, sa.relay.publicKey);
       await waitUntil(() => a.c.connected, 5000, 'alice admitted');
-      const stranger = client(url, generatePrivateKey());
+      const stranger = client(url, generatePrivateKey(), undefined, sa.relay.publicKey);
       await waitUntil(() => sa.relay.stats.refusedUnauthorized > 0, 5000, 'stranger refused');
       expect(stranger.c.connected).toBe(false);
       await expect(remoteAuthorizer(h.url, 'wrong-secret-0123456789')(text(alice.nodePrivateKey))).rejects.toThrow(/403/);
@@ -125,5 +132,37 @@ describe('standalone relay authorized by control', () => {
     } finally {
       await sa.close();
     }
+  });
+});
+
+describe('a standalone relay\'s key and how control lists it', () => {
+  const KEY = `relaykey:${'ab'.repeat(32)}`;
+  it.each([
+    { flag: `r2=http://192.0.2.7:8443;key=${KEY};stun=8443`, want: { name: 'r2', url: 'http://192.0.2.7:8443', stunHost: '', stunPort: 8443, publicKey: KEY } },
+    { flag: `r2=http://[2001:db8::7]:8443;stun=3478;key=${KEY.toUpperCase().replace('RELAYKEY', 'relaykey')}`, want: { name: 'r2', url: 'http://[2001:db8::7]:8443', stunHost: '', stunPort: 3478, publicKey: KEY } },
+    { flag: 'r2=http://192.0.2.7:8443;stun=8443', want: null }, // no key: agents could not pin it
+    { flag: 'r2=http://192.0.2.7:8443', want: null },
+    { flag: `r2=http://192.0.2.7:8443;key=nodekey:${'ab'.repeat(32)}`, want: null },
+    { flag: `r2=http://192.0.2.7:8443;key=${KEY};key=${KEY}`, want: null },
+    { flag: `r2=http://192.0.2.7:8443;key=${KEY};stun=70000`, want: null },
+    { flag: `r2=http://192.0.2.7:8443;key=${KEY};color=red`, want: null },
+  ])('--extra-relay $flag', ({ flag, want }) => {
+    expect(parseRelayFlag(flag)).toEqual(want);
+  });
+
+  it('control relay --print-key creates the key file 0600 once, prints the same key after, and refuses a readable file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-relaykey-'));
+    const file = join(dir, 'sub', 'relay.key');
+    const first = await runControl(['relay', '--key-file', file, '--print-key']);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout.trim()).toMatch(/^relaykey:[0-9a-f]{64}$/);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(readFileSync(file, 'utf8')).toMatch(/^privkey:[0-9a-f]{64}\n$/);
+    const again = await runControl(['relay', '--key-file', file, '--print-key']);
+    expect(again.stdout).toBe(first.stdout);
+    chmodSync(file, 0o644);
+    const refused = await runControl(['relay', '--key-file', file, '--print-key']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/refusing to use the relay key file: .* accessible to group or others/);
   });
 });

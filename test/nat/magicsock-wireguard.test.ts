@@ -71,7 +71,7 @@ async function pair(opts: { blockUdp: () => boolean }): Promise<{ net: FakeNetwo
   const { url, srv } = await relay(new Set([NodePublic.text(a.pub), NodePublic.text(b.pub)]));
   net.taps.push(() => !opts.blockUdp());
   for (const n of [a, b]) {
-    n.bind.setRelays([{ name: 'r1', url }], 'r1');
+    n.bind.setRelays([{ name: 'r1', url, publicKey: srv.relay.publicKey }], 'r1');
     n.device.start();
   }
   connect(a, b, 'r1');
@@ -152,6 +152,34 @@ describe('MagicBind: the path each received packet came on', () => {
   });
 });
 
+describe('MagicBind: a plain WireGuard peer (no disco key, no home relay)', () => {
+  it('gets the first packet on its endpoint even while a relay is connected (it is on no relay)', async () => {
+    const net = new FakeNetwork();
+    const a = node(net, '192.0.2.1:41641', '100.64.0.1');
+    const { url, srv } = await relay(new Set([NodePublic.text(a.pub)]));
+    a.bind.setRelays([{ name: 'r1', url, publicKey: srv.relay.publicKey }], 'r1');
+    a.device.start();
+    // b: a bare Device on a plain UDP bind, as wireguard-go is: it knows a's endpoint, a knows b's.
+    const bKey = generatePrivateKey();
+    const bPub = publicKeyFromPrivate(bKey);
+    const bTun = new FakePacketDevice('t-plain', 1420);
+    const b = new Device({ privateKey: bKey, tun: bTun, bind: net.bind('203.0.113.2:51820') });
+    cleanups.push(() => b.close());
+    b.upsertPeer({ publicKey: a.pub, endpoint: '192.0.2.1:41641', allowedIPs: ['100.64.0.1/32'] });
+    b.start();
+    const vep = a.bind.upsertPeer({ nodeKey: bPub, discoKey: null, homeRelay: null, endpoints: ['203.0.113.2:51820'] });
+    a.device.upsertPeer({ publicKey: bPub, endpoint: vep, allowedIPs: ['100.64.0.2/32'] });
+    await until(() => a.bind.relayConnected('r1'));
+    a.tun.inject(buildFillerPacket('100.64.0.1', '100.64.0.2', 64)); // a initiates: nothing came from b yet
+    expect(await until(() => bTun.received.length >= 1)).toBe(true);
+    expect(a.bind.stats.wgRelayed).toBe(0);
+    expect(a.bind.stats.wgFallback).toBeGreaterThan(0);
+    expect(srv.relay.stats.forwardedPackets).toBe(0);
+    bTun.inject(buildFillerPacket('100.64.0.2', '100.64.0.1', 64));
+    expect(await until(() => a.tun.received.length >= 1)).toBe(true);
+  });
+});
+
 describe('MagicBind: two relays', () => {
   it('peers with different home relays reach each other from the first packet', async () => {
     const net = new FakeNetwork();
@@ -162,8 +190,8 @@ describe('MagicBind: two relays', () => {
     const r1 = await relay(allowed);
     const r2 = await relay(allowed);
     const relays = [
-      { name: 'r1', url: r1.url },
-      { name: 'r2', url: r2.url },
+      { name: 'r1', url: r1.url, publicKey: r1.srv.relay.publicKey },
+      { name: 'r2', url: r2.url, publicKey: r2.srv.relay.publicKey },
     ];
     a.bind.setRelays(relays, 'r1');
     b.bind.setRelays(relays, 'r2');
@@ -182,6 +210,38 @@ describe('MagicBind: two relays', () => {
     expect(a.bind.peerPath(b.pub)).toMatchObject({ curAddr: '', relay: 'r2' });
     expect(r2.srv.relay.stats.forwardedPackets).toBeGreaterThan(0);
     expect(r1.srv.relay.stats.forwardedPackets).toBeGreaterThan(0);
+  });
+});
+
+describe('MagicBind: relay key pinning', () => {
+  // End to end through MagicBind: the refused relay is skipped and the other carries the traffic. (The
+  // client-side refusal itself, against an impostor that accepts any client, is relay/handshake.test.ts.)
+  it('a relay that cannot prove the pinned key gets no packet; traffic falls back to the other relay', async () => {
+    const net = new FakeNetwork();
+    net.taps.push(() => false); // no UDP at all: relays only
+    const a = node(net, '192.0.2.1:41641', '100.64.0.1');
+    const b = node(net, '203.0.113.2:41641', '100.64.0.2');
+    const allowed = new Set([NodePublic.text(a.pub), NodePublic.text(b.pub)]);
+    const impostor = await relay(allowed);
+    const good = await relay(allowed);
+    // The relay map pins another key for r1 than the relay at r1's URL holds (a hijacked name or address).
+    const relays = [
+      { name: 'r1', url: impostor.url, publicKey: publicKeyFromPrivate(generatePrivateKey()) },
+      { name: 'r2', url: good.url, publicKey: good.srv.relay.publicKey },
+    ];
+    for (const n of [a, b]) n.bind.setRelays(relays, 'r1');
+    connect(a, b, 'r1');
+    for (const n of [a, b]) n.device.start();
+    await until(() => a.bind.relayConnected('r2') && b.bind.relayConnected('r2'));
+    send(a, b, 2);
+    send(b, a, 2);
+    expect(await until(() => b.tun.received.length >= 2 && a.tun.received.length >= 2)).toBe(true);
+    expect(a.bind.relayConnected('r1')).toBe(false);
+    // What `agent netcheck` shows beside r1's latency: the relay answers but is refused for its key.
+    expect(a.bind.relayAuthError('r1')).toMatch(/^relay http:\/\/127\.0\.0\.1:[0-9]+ presented key relaykey:[0-9a-f]{64}, not the pinned relaykey:[0-9a-f]{64}: refused$/);
+    expect(a.bind.relayAuthError('r2')).toBeNull();
+    expect(impostor.srv.relay.stats).toMatchObject({ accepted: 0, forwardedPackets: 0 });
+    expect(good.srv.relay.stats.forwardedPackets).toBeGreaterThan(0);
   });
 });
 

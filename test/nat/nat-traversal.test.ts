@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addNodeBehindNat, changeUnderlayAddress, natPrerequisites, type NatNode } from '../../scripts/lab/nat-lab.js';
-import { CONTROL_BIN, labPrerequisites, TailnetLab, tail } from '../../scripts/lab/tailnet-lab.js';
+import { labPrerequisites, TailnetLab, tail } from '../../scripts/lab/tailnet-lab.js';
 import { LocalClient } from '../../localapi/client.js';
 import { sleep, waitFor } from '../netns.js';
 
@@ -53,8 +53,9 @@ describe.skipIf(missing.length > 0)('NAT traversal in namespaces', () => {
     writeFileSync(policy, POLICY);
     const secret = join(dir, 'relay.secret');
     writeFileSync(secret, 'gwt-relay-secret-0123456789abcdef\n', { mode: 0o600 });
-    await lab.startControl(policy, ['--relay-recheck', '1s', '--relay-secret-file', secret, '--extra-relay', `r2=http://${lab.controlIP}:8443;stun=8443`]);
-    lab.scope.spawn(lab.hub, CONTROL_BIN, ['relay', '--listen', `${lab.controlIP}:8443`, '--control', lab.controlURL, '--secret-file', secret, '--recheck', '1s'], { logFile: join(dir, 'r2.log') });
+    const r2 = await lab.standaloneRelay('r2', 8443, secret, ['--recheck', '1s']);
+    await lab.startControl(policy, ['--relay-recheck', '1s', '--relay-secret-file', secret, '--extra-relay', r2.extraRelay]);
+    r2.start();
     await lab.addUser('alice@example.com', 'member');
     const key = await lab.createKey('alice@example.com', { reusable: true });
     const plan: [string, 'eim' | 'symmetric' | 'udp-blocked', number, string[]][] = [

@@ -9,7 +9,7 @@ export const USERSPACE_POLICY = `{
   "grants": [
     {"src": ["tag:client"], "dst": ["tag:sql"], "ip": ["tcp:443", "udp:53", "icmp:*"],
      "app": {"example.com/cap/tailsql": [{"dataSrc": ["warehouse"]}]}},
-    {"src": ["tag:client", "tag:sql"], "dst": ["tag:client"], "ip": ["tcp:*"]},
+    {"src": ["tag:client", "tag:sql"], "dst": ["tag:client"], "ip": ["tcp:*", "udp:*"]},
   ],
 }`;
 

@@ -3,9 +3,11 @@
 // owns, so the rootless path is what runs) joins a tailnet with an embedded node "sql" in this process.
 // Checked through the LocalAPI: up, status, ping, explain, metrics, whois; the SOCKS5 and HTTP proxies
 // reach sql by name (and sql's app sees the daemon's node by whois); an inbound connection from sql to
-// the daemon's tailnet port P is forwarded to 127.0.0.1:P on this host, and whois on the LocalAPI names
-// sql for it by the forwarded connection's local port; grants are enforced on the daemon's node.
+// the daemon's tailnet port P is forwarded to 127.0.0.1:P on this host (TCP and UDP), and whois on the
+// LocalAPI names sql for it by the forwarded connection's or flow's local port; a port nothing listens on
+// is refused as a closed port; grants are enforced on the daemon's node.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createSocket as createUdpSocket } from 'node:dgram';
 import { chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer, request as httpRequest } from 'node:http';
 import { connect, createServer, type Server, type Socket } from 'node:net';
@@ -154,16 +156,33 @@ describe(`agent daemon --tun userspace as ${isRoot ? 'nobody (via setpriv)' : 't
     s.end();
   });
 
-  it('inbound to a port nothing on the host listens on is reset', async () => {
+  it('inbound to a port nothing on the host listens on is refused, as a closed port: the dial fails with ECONNREFUSED', async () => {
     const tmp = createServer();
     const closedPort = await new Promise<number>((r) => tmp.listen(0, '127.0.0.1', () => r((tmp.address() as { port: number }).port)));
     await new Promise((r) => tmp.close(r));
-    const s = await sql.dial('tcp', `rootless:${closedPort}`);
-    const err = await new Promise<Error | null>((r) => {
-      s.on('error', (e: Error) => r(e));
-      s.on('close', () => r(null));
-      s.resume();
+    await expect(sql.dial('tcp', `rootless:${closedPort}`)).rejects.toMatchObject({ posixCode: 'ECONNREFUSED' });
+  });
+
+  it('inbound UDP: sql → rootless:P is forwarded to 127.0.0.1:P, the reply comes back from P; LocalAPI whois names sql by the flow’s local port', async () => {
+    const host = createUdpSocket('udp4');
+    const senders: number[] = [];
+    host.on('message', (m: Buffer, r: { address: string; port: number }) => {
+      senders.push(r.port);
+      host.send(Buffer.concat([Buffer.from('host got '), m]), r.port, r.address);
     });
-    expect((err as { posixCode?: string } | null)?.posixCode ?? 'closed').toMatch(/ECONNRESET|closed/);
+    const port = await new Promise<number>((r) => host.bind(0, '127.0.0.1', () => r(host.address().port)));
+    try {
+      const self = (await client.status({ peers: false })).TailscaleIPs[0];
+      const u = sql.listenPacket('udp', 0);
+      await new Promise((r) => (u.address() ? r(null) : u.once('listening', r)));
+      const got = new Promise<string>((r) => u.once('message', (m: Buffer, ri: { address: string; port: number }) => r(`${m.toString()} from ${ri.address}:${ri.port}`)));
+      u.send('ping', port, self);
+      expect(await got).toBe(`host got ping from ${self}:${port}`);
+      const who = await client.whois(`127.0.0.1:${senders[0]}`);
+      expect(who.Node.ComputedName).toBe('sql');
+      u.close();
+    } finally {
+      host.close();
+    }
   });
 });
