@@ -19,6 +19,8 @@ export interface ControlSession {
   updateEndpoints?(endpoints: string[]): void;
   /** Reports changed hostinfo (a new hostname) on the live stream. */
   updateHostinfo?(hostinfo: Hostinfo): void;
+  /** Re-opens the live stream from the host's current addresses (after a network change). */
+  reconnect?(): void;
 }
 
 export interface ControlRefusal extends Error {
@@ -36,8 +38,8 @@ export interface Dataplane {
   clear(): void;
   capsFor: CapsFor;
   explain(q: ExplainQuery): ExplainResponse;
-  /** One echo's round-trip time in ms; rejects on timeout, or at once when `signal` aborts. */
-  ping(ip: string, timeoutMs: number, signal?: AbortSignal): Promise<number>;
+  /** One echo: its round-trip time and the path its reply came on; rejects on timeout, or at once when `signal` aborts. */
+  ping(ip: string, timeoutMs: number, signal?: AbortSignal): Promise<PingResult>;
   /** Keyed by node key. */
   peerStats(): Map<string, PeerStats>;
   metricFamilies(): MetricFamily[];
@@ -51,6 +53,17 @@ export interface Dataplane {
   setShieldsUp(on: boolean): void;
   /** Subnet routes and exit node (agent/route-select.ts): OS routes, forwarding and masquerade. */
   setRouting?(r: RoutingPlan): void;
+  /** `fn` runs after the host's addresses changed and endpoints were re-discovered (roaming). */
+  onNetworkChange?(fn: () => void): void;
+}
+
+/** One echo through the tunnel, as the data plane measured it. */
+export interface PingResult {
+  rttMs: number;
+  /** The direct `ip:port` the reply's WireGuard datagram came from, or '' (via a relay, or unknown). */
+  endpoint: string;
+  /** The relay that carried the reply's datagram, or ''. */
+  relay: string;
 }
 
 export interface RoutingPlan {

@@ -61,8 +61,13 @@ class FakeDataplane implements Dataplane {
   explain(q: ExplainQuery) {
     return { Query: q, Verdict: 'drop' as const, Reason: 'no_rule', Detail: null };
   }
+  pingVia = { endpoint: '', relay: '' };
   async ping() {
-    return 1.5;
+    return { rttMs: 1.5, ...this.pingVia };
+  }
+  netChange: (() => void) | null = null;
+  onNetworkChange(fn: () => void) {
+    this.netChange = fn;
   }
   peerStats() {
     return new Map();
@@ -205,6 +210,48 @@ describe('AgentBackend', () => {
     eps = ['198.51.100.7:41641'];
     await new Promise((r) => setTimeout(r, 40));
     expect(reported).toEqual([['198.51.100.7:41641']]);
+    await b.stop();
+  });
+
+  it('a network change (roaming) reports the re-discovered endpoints and re-opens the stream at once', async () => {
+    const c = new FakeControl();
+    const calls: string[] = [];
+    const dp = new FakeDataplane();
+    let eps = ['192.0.2.2:41641', '198.51.100.200:41641'];
+    dp.endpoints = () => eps;
+    const b = new AgentBackend({
+      store: new StateStore(join(root, 'g2')),
+      control: () => ({ ...c.session(), updateEndpoints: (e: string[]) => void calls.push(`endpoints ${e.join(',')}`), reconnect: () => void calls.push('reconnect') }),
+      dataplane: dp,
+      endpointRefreshMs: 60_000, // only the change itself reports
+    });
+    await b.start();
+    dp.netChange?.(); // not streaming yet: nothing to do
+    expect(calls).toEqual([]);
+    await b.up({ ControlURL: 'http://c', AuthKey: 'k' });
+    eps = ['192.0.2.40:41641', '198.51.100.200:26553'];
+    dp.netChange?.();
+    expect(calls).toEqual(['endpoints 192.0.2.40:41641,198.51.100.200:26553', 'reconnect']);
+    await b.down();
+    dp.netChange?.(); // stopped: nothing
+    expect(calls).toHaveLength(2);
+    await b.stop();
+  });
+
+  it.each([
+    { name: 'direct', via: { endpoint: '198.51.100.201:41641', relay: '' }, want: { Endpoint: '198.51.100.201:41641' }, absent: 'Relay' },
+    { name: 'relayed', via: { endpoint: '', relay: 'r2' }, want: { Relay: 'r2' }, absent: 'Endpoint' },
+  ])('ping: a $name reply carries its own path', async ({ via, want, absent }) => {
+    const c = new FakeControl();
+    const dp = new FakeDataplane();
+    dp.pingVia = via;
+    const { b } = make(`p-${via.relay || 'direct'}`, c, dp);
+    await b.start();
+    await b.up({ ControlURL: 'http://c', AuthKey: 'k' });
+    const peerIp = c.netmap.peers[0].addresses[0].split('/')[0];
+    const r = await b.ping(peerIp, 1000);
+    expect(r).toMatchObject({ IP: peerIp, Type: 'ICMP', LatencySeconds: 0.0015, ...want });
+    expect(r).not.toHaveProperty(absent);
     await b.stop();
   });
 

@@ -68,6 +68,8 @@ export class AgentBackend implements LocalBackend {
   private index: WhoisIndex;
   private session: ControlSession | null = null;
   private stream: AbortController | null = null;
+  /** The session `stream` belongs to (a re-login registers on a fresh one while it runs). */
+  private streaming: ControlSession | null = null;
   private endpointTimer: NodeJS.Timeout | null = null;
   private reportedEndpoints = '';
   private lastError: string | null = null;
@@ -87,6 +89,23 @@ export class AgentBackend implements LocalBackend {
 
   constructor(private readonly opts: BackendOptions) {
     this.index = new WhoisIndex(null, opts.dataplane.capsFor);
+    opts.dataplane.onNetworkChange?.(() => this.networkChanged());
+  }
+
+  /**
+   * The host's addresses changed (roaming) and the data plane re-discovered its endpoints: report them and
+   * re-open the map stream at once, since its connection may be bound to an address that is gone (then
+   * neither the update nor peers' new endpoints would arrive). Peers probe the new endpoints and return to
+   * a direct path.
+   */
+  private networkChanged(): void {
+    const session = this.streaming;
+    if (!session || !this.stream) return;
+    const now = this.opts.dataplane.endpoints();
+    this.reportedEndpoints = JSON.stringify(now);
+    log('network changed: endpoints %s; reconnecting to control', this.reportedEndpoints);
+    session.updateEndpoints?.(now);
+    session.reconnect?.();
   }
 
   /** Loads persisted state; resumes the map stream when the node was logged in and running. */
@@ -105,6 +124,7 @@ export class AgentBackend implements LocalBackend {
   async stop(): Promise<void> {
     this.stream?.abort();
     this.stream = null;
+    this.streaming = null;
     if (this.endpointTimer) clearInterval(this.endpointTimer);
     this.endpointTimer = null;
   }
@@ -160,6 +180,7 @@ export class AgentBackend implements LocalBackend {
     if (!session) return;
     const ac = new AbortController();
     this.stream = ac;
+    this.streaming = session;
     this.setState('Starting');
     if (this.persisted.prefs.ControlURL) this.opts.dataplane.setControlURL?.(this.persisted.prefs.ControlURL);
     const endpoints = this.opts.dataplane.endpoints();
@@ -199,6 +220,7 @@ export class AgentBackend implements LocalBackend {
   private disconnect(): void {
     this.stream?.abort();
     this.stream = null;
+    this.streaming = null;
     if (this.endpointTimer) clearInterval(this.endpointTimer);
     this.endpointTimer = null;
     this.dropNetmap();
@@ -439,8 +461,8 @@ export class AgentBackend implements LocalBackend {
   async ping(ip: string, timeoutMs: number, signal?: AbortSignal): Promise<PingResponse> {
     const who = this.index.lookup({ kind: 'ip', ip, port: null });
     if (!who || who.Node.Key === this.netmap?.self.nodeKey) throw new LocalApiFailure(404, 'not_found', `no peer with address ${ip}`);
-    const rttMs = await this.opts.dataplane.ping(ip, timeoutMs, signal);
-    return { IP: ip, NodeName: who.Node.ComputedName, Type: 'ICMP', LatencySeconds: rttMs / 1000 };
+    const r = await this.opts.dataplane.ping(ip, timeoutMs, signal);
+    return { IP: ip, NodeName: who.Node.ComputedName, Type: 'ICMP', LatencySeconds: r.rttMs / 1000, ...(r.endpoint ? { Endpoint: r.endpoint } : {}), ...(r.relay ? { Relay: r.relay } : {}) };
   }
 
   metrics(): string {

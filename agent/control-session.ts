@@ -73,5 +73,8 @@ export function createControlSession(o: ControlSessionOptions): ControlSession {
     updateHostinfo(hostinfo: Hostinfo) {
       client.updateHostinfo(hostinfo);
     },
+    reconnect() {
+      client.reconnect('network changed');
+    },
   };
 }

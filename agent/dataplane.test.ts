@@ -124,8 +124,11 @@ describe('AgentDataplane over in-memory fakes', () => {
         setImmediate(() => b.tun.inject(reply));
       }
     };
-    const rtt = await a.dp.ping('100.64.0.2', 2000);
-    expect(rtt).toBeGreaterThan(0);
+    const r = await a.dp.ping('100.64.0.2', 2000);
+    expect(r.rttMs).toBeGreaterThan(0);
+    // No disco keys here: b's datagrams come from an address disco never confirmed, so the device roamed
+    // to it, and that address is the reply's direct path.
+    expect(r).toMatchObject({ endpoint: '192.0.2.2:41641', relay: '' });
     await expect(a.dp.ping('100.64.0.9', 100)).rejects.toMatchObject({ code: 'ERR_LOCALAPI_FAILURE', wireCode: 'timeout' });
   });
 

@@ -28,10 +28,11 @@ import { FilterHook } from './filter-hook.js';
 import { InjectableTun } from './injectable-tun.js';
 import { chooseEndpoint, NetmapApplier, PERSISTENT_KEEPALIVE_SEC, TAILNET_ROUTES } from './netmap-apply.js';
 import { AgentNat, type NetcheckReport } from './nat.js';
+import type { RxPath } from '../magicsock/magic-bind.js';
 import { PeerRoutes } from './peer-routes.js';
 import { resetForLocalSegment } from './revoked-reset.js';
 import { RouterOs, realRouterHost, type RouterHost } from './router-os.js';
-import type { RoutingPlan } from './backend-ports.js';
+import type { PingResult, RoutingPlan } from './backend-ports.js';
 
 const log = debuglog('grantwire:dataplane');
 
@@ -69,8 +70,8 @@ export interface DataplaneOptions {
   logger?: (msg: string) => void;
   /** Forwarding and masquerade for a subnet router (default: the real host when tunControl is given). */
   routerHost?: RouterHost | null;
-  /** NAT traversal timings (tests shorten them): disco probe and STUN intervals. */
-  nat?: { probeIntervalMs?: number; stunIntervalMs?: number };
+  /** NAT traversal timings (tests shorten them): disco probe and STUN intervals, the active window. */
+  nat?: { probeIntervalMs?: number; stunIntervalMs?: number; activeWindowMs?: number };
 }
 
 export class AgentDataplane implements Dataplane {
@@ -159,6 +160,10 @@ export class AgentDataplane implements Dataplane {
 
   hostinfoExtra(): { discoKey: string; homeRelay?: string } {
     return this.nat.hostinfoExtra();
+  }
+
+  onNetworkChange(fn: () => void): void {
+    this.nat.networkChangeHandler = fn;
   }
 
   netcheck(): Promise<NetcheckReport> {
@@ -306,7 +311,7 @@ export class AgentDataplane implements Dataplane {
     return { Query: q, Verdict: e.verdict, Reason: e.reason, Detail: e };
   }
 
-  ping(ip: string, timeoutMs: number, signal?: AbortSignal): Promise<number> {
+  ping(ip: string, timeoutMs: number, signal?: AbortSignal): Promise<PingResult> {
     if (signal?.aborted) return Promise.reject(pingCanceled());
     const v6 = ip.includes(':');
     const self = this.addresses.map((a) => a.split('/')[0]).find((a) => a.includes(':') === v6);
@@ -314,22 +319,29 @@ export class AgentDataplane implements Dataplane {
     const seq = (this.pingSeq = (this.pingSeq + 1) & 0xffff);
     const payload = new Uint8Array(16);
     const pkt = buildEchoRequest(self, ip, this.pingId, seq, payload);
-    return new Promise<number>((resolve, reject) => {
+    return new Promise<PingResult>((resolve, reject) => {
       const t0 = performance.now();
       // Every way out releases the echo waiter, the timer and the abort listener.
-      const end = (err: LocalApiFailure | null): void => {
+      const end = (err: LocalApiFailure | null, via: RxPath | null = null): void => {
         clearTimeout(timer);
         cancel();
         signal?.removeEventListener('abort', onAbort);
         if (err) reject(err);
-        else resolve(performance.now() - t0);
+        else resolve({ rttMs: performance.now() - t0, endpoint: via?.endpoint ?? '', relay: via?.relay ?? '' });
       };
       const onAbort = (): void => end(pingCanceled());
       const timer = setTimeout(() => end(new LocalApiFailure(504, 'timeout', `no echo reply from ${ip} within ${timeoutMs} ms`)), timeoutMs);
-      const cancel = this.hook.expectEchoReply(this.pingId, seq, () => end(null));
+      // Called while the device handles the reply's datagram: its endpoint is that datagram's source.
+      const cancel = this.hook.expectEchoReply(this.pingId, seq, (peerKey) => end(null, this.receivedVia(peerKey)));
       signal?.addEventListener('abort', onAbort, { once: true });
       if (!this.tun.injectOutbound(pkt)) end(new LocalApiFailure(409, 'not_running', 'the data plane is not started'));
     });
+  }
+
+  /** The path of the datagram the device is handling for this peer (read synchronously from the hook). */
+  private receivedVia(peerKey: Uint8Array): RxPath | null {
+    const ep = this.device.peerEndpoint(peerKey);
+    return ep ? this.nat.bind.pathOfSource(ep.addr16, ep.port) : null;
   }
 
   peerStats(): Map<string, PeerStats> {

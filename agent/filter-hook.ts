@@ -8,7 +8,7 @@ import { echoReplyKey } from '../packet/icmp-echo.js';
 import type { PacketHook } from '../wireguard/packet-hook.js';
 
 export class FilterHook implements PacketHook {
-  private readonly echoWaiters = new Map<number, () => void>();
+  private readonly echoWaiters = new Map<number, (peerKey: Uint8Array) => void>();
   /** Set while the agent sends a packet that must not create flow state (an RST for a revoked flow). */
   private untracked = false;
   /**
@@ -19,7 +19,7 @@ export class FilterHook implements PacketHook {
 
   constructor(private readonly engine: FilterEngine) {}
 
-  inbound(buf: Uint8Array, off: number, len: number, _peerKey: Uint8Array): boolean {
+  inbound(buf: Uint8Array, off: number, len: number, peerKey: Uint8Array): boolean {
     const ok = isAccept(this.engine.inbound(buf, off, len));
     if (ok && this.echoWaiters.size > 0) {
       const key = echoReplyKey(buf, off, len);
@@ -27,7 +27,7 @@ export class FilterHook implements PacketHook {
         const done = this.echoWaiters.get(key);
         if (done) {
           this.echoWaiters.delete(key);
-          done();
+          done(peerKey);
         }
       }
     }
@@ -53,8 +53,11 @@ export class FilterHook implements PacketHook {
     }
   }
 
-  /** Calls `onReply` when the echo reply with this id/seq arrives (and is accepted); returns a canceller. */
-  expectEchoReply(id: number, seq: number, onReply: () => void): () => void {
+  /**
+   * Calls `onReply` with the sending peer's key when the echo reply with this id/seq arrives (and is
+   * accepted), synchronously while the device handles the datagram that carried it; returns a canceller.
+   */
+  expectEchoReply(id: number, seq: number, onReply: (peerKey: Uint8Array) => void): () => void {
     const key = (((id & 0xffff) << 16) | (seq & 0xffff)) >>> 0;
     this.echoWaiters.set(key, onReply);
     return () => this.echoWaiters.delete(key);

@@ -1,8 +1,9 @@
 // The agent's NAT traversal around magicsock's MagicBind: turns the netmap's relay map into relay URLs
 // and STUN servers (an empty URL or host means control's own), chooses the home relay by latency, feeds
 // each peer's disco key, home relay and candidate endpoints to the bind, discovers the reflexive address
-// by STUN from the WireGuard socket (periodically and when the host's addresses change), and answers
-// netcheck. The data plane hands the WireGuard device `bind` and each peer's virtual endpoint.
+// by STUN from the WireGuard socket (periodically and when the host's addresses change, then telling the
+// backend so it reports them and re-opens its control stream), and answers netcheck. The data plane
+// hands the WireGuard device `bind` and each peer's virtual endpoint.
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { debuglog } from 'node:util';
@@ -26,6 +27,8 @@ export interface NatOptions {
   nodePrivate: Uint8Array;
   probeIntervalMs?: number;
   stunIntervalMs?: number;
+  /** How long a peer without traffic counts as active (probed); then only keepalives (tests shorten it). */
+  activeWindowMs?: number;
   /** Signature of the host's addresses (changes trigger re-discovery); default: never changes. */
   addressSignature?: () => string;
   /** The candidate to try first without a relay (the data plane's shared-subnet pick). */
@@ -58,6 +61,8 @@ export class AgentNat {
   private addrTimer: NodeJS.Timeout | null = null;
   private addrSig = '';
   private peers = new Set<string>();
+  /** Runs after a change of the host's addresses, once STUN re-discovered the reflexive endpoints. */
+  networkChangeHandler: (() => void) | null = null;
 
   constructor(private readonly opts: NatOptions) {
     this.bind = new MagicBind({
@@ -65,6 +70,7 @@ export class AgentNat {
       nodePrivate: opts.nodePrivate,
       nodePublic: NodePrivate.publicKey(NodePrivate.of(opts.nodePrivate)),
       ...(opts.probeIntervalMs !== undefined ? { probeIntervalMs: opts.probeIntervalMs } : {}),
+      ...(opts.activeWindowMs !== undefined ? { activeWindowMs: opts.activeWindowMs } : {}),
       log: (m) => log('%s', m),
     });
   }
@@ -248,15 +254,24 @@ export class AgentNat {
     this.addrSig = sig;
     log('host addresses changed: re-discovering endpoints, reconnecting relays, re-probing peers');
     this.bind.networkChanged();
-    void this.discover();
+    void this.discover().then(() => this.networkChangeHandler?.());
   }
 }
 
+export interface NatTimings {
+  probeIntervalMs?: number;
+  stunIntervalMs?: number;
+  activeWindowMs?: number;
+  endpointRefreshMs?: number;
+}
+
 /** Timing overrides from the environment (the namespace tests shorten them); absent or invalid: defaults. */
-export function natTimingsFromEnv(env: NodeJS.ProcessEnv): { probeIntervalMs?: number; stunIntervalMs?: number; endpointRefreshMs?: number } {
+export function natTimingsFromEnv(env: NodeJS.ProcessEnv): NatTimings {
   const num = (v: string | undefined): number | undefined => (v !== undefined && /^[0-9]{2,7}$/.test(v) ? Number(v) : undefined);
-  const out: { probeIntervalMs?: number; stunIntervalMs?: number; endpointRefreshMs?: number } = {};
+  const out: NatTimings = {};
   const p = num(env.GRANTWIRE_NAT_PROBE_MS);
+  const a = num(env.GRANTWIRE_NAT_ACTIVE_MS);
+  if (a !== undefined) out.activeWindowMs = a;
   const s = num(env.GRANTWIRE_NAT_STUN_MS);
   const e = num(env.GRANTWIRE_ENDPOINT_REFRESH_MS);
   if (p !== undefined) out.probeIntervalMs = p;

@@ -143,6 +143,15 @@ export class ControlClient {
     if (this.live && !this.live.isClosed) this.live.send(JSON.stringify({ type: 'update', endpoints: this.endpoints }));
   }
 
+  /**
+   * Drops the live map stream so that it reconnects at once (with the latest endpoints and hostinfo): after
+   * a network change its TCP connection may be bound to an address the host no longer has, where updates
+   * vanish and netmaps never arrive until the keep-alive watchdog notices.
+   */
+  reconnect(reason: string): void {
+    if (this.live && !this.live.isClosed) this.live.close(reason);
+  }
+
   /** New hostinfo (e.g. after an upgrade): feeds node:os / node:osVersion / node:tsVersion posture. */
   updateHostinfo(hostinfo: ClientHostinfo): void {
     this.hostinfo = { ...hostinfo, hostname: hostinfo.hostname ?? this.hostinfo?.hostname ?? '' };

@@ -53,6 +53,8 @@ export class FakeBackend implements LocalBackend {
   /** When set, a ping gets no reply: it ends at its timeout (504) or when its signal aborts (counted in pingsCanceled). */
   pingNoReply = false;
   pingsCanceled = 0;
+  /** The path each ping reply names (Endpoint or Relay; neither: an older daemon). */
+  pingPath: { Endpoint?: string; Relay?: string } = {};
   /** When set, `up` fails with this reason (as control would). */
   upFailure: string | null = null;
   private readonly listeners = new Set<(ev: WatchEvent) => void>();
@@ -118,7 +120,7 @@ export class FakeBackend implements LocalBackend {
         }, { once: true });
       });
     }
-    return { IP: ip, NodeName: who.Node.ComputedName, Type: 'ICMP', LatencySeconds: 0.001 };
+    return { IP: ip, NodeName: who.Node.ComputedName, Type: 'ICMP', LatencySeconds: 0.001, ...this.pingPath };
   }
 
   metrics(): string {

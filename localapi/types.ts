@@ -126,6 +126,10 @@ export interface PingResponse {
   /** 'ICMP': an ICMP echo request the daemon sent through the WireGuard tunnel, answered by the peer's kernel. */
   Type: 'ICMP';
   LatencySeconds: number;
+  /** The direct `ip:port` the reply came from (Tailscale's PingResult.Endpoint); absent when relayed. */
+  Endpoint?: string;
+  /** The relay (by name) the reply came through; absent when direct. */
+  Relay?: string;
 }
 
 export type WatchEvent =

@@ -9,11 +9,14 @@
 //   first packet never waits for probing, and a path change never touches the WireGuard session.
 //   WireGuard datagrams from a known direct address are handed up with the peer's virtual source, so the
 //   device's roaming keeps the virtual endpoint; from an unknown address they go up unchanged and the
-//   device roams to it (a peer whose address just changed still works until disco catches up).
+//   device roams to it (a peer whose address just changed still works until disco catches up). Which
+//   path each datagram came on is recorded per peer (pathOfSource: `agent ping` names each reply's path).
 // - Disco: pings to every candidate and via the relay, from both sides (a ping from a peer makes us ping
 //   back), pongs with transaction ids; forged or unsealed datagrams fail the box, replayed pings hit the
 //   txid cache or the age check, replayed pongs match no outstanding txid, and a flood is cut by token
-//   buckets before any crypto.
+//   buckets before any crypto. Active peers are probed every probe interval; an idle peer's confirmed
+//   direct path gets one keepalive ping every 25 s (the NAT mappings stay open, the next packet goes
+//   direct); a new candidate or a network change re-probes a peer that was direct lately (roaming).
 //
 // Not concurrency-safe; everything runs on the event loop. The WireGuard data path (send to a peer with
 // a direct path, receive from a known address) allocates nothing.
@@ -23,17 +26,22 @@ import type { DatagramBatch, IoCounterSource, UdpBind } from '../net/io.js';
 import { RelayClient } from '../relay/client.js';
 import { encodeBindingRequest, isStunMessage, parseBindingSuccess } from '../relay/stun.js';
 import { DISCO_PING, DISCO_PONG, DiscoBox, discoSender, isDiscoMessage, type DiscoMessage } from './disco.js';
-import { selectPath, type PathSample } from './path-select.js';
+import { isTrusted, selectPath, type PathSample } from './path-select.js';
 import { TokenBucket } from './rate-limit.js';
+import { addrKeyOf, VIRTUAL_PORT, virtualEndpoint, virtualIndex, writeVirtual } from './virtual-endpoint.js';
 
-/** The virtual endpoint port (discard); the address is VIRTUAL_PREFIX ‖ 0…0 ‖ index u32 BE. */
-export const VIRTUAL_PORT = 9;
-const VIRTUAL_PREFIX0 = 0x01;
 /** Ping age beyond which a ping is treated as replayed (clock skew between peers must stay below). */
 export const DISCO_PING_MAX_AGE_MS = 60_000;
 export const DEFAULT_PROBE_INTERVAL_MS = 5_000;
-/** Peers with no traffic for this long are not probed (their paths then lapse back to the relay). */
+/** Peers with no traffic for this long are not probed; only their confirmed direct path gets keepalives. */
 export const ACTIVE_WINDOW_MS = 60_000;
+/**
+ * An idle peer's confirmed direct path gets one disco ping this often, so the NAT mappings on it stay open
+ * (UDP mappings commonly last 30 s or more) and the peer's next packet goes direct, not via the relay.
+ */
+export const DEFAULT_KEEPALIVE_INTERVAL_MS = 25_000;
+/** A peer whose direct path answered within this long is probed at once on a new candidate or a network change. */
+const RECENTLY_DIRECT_MS = 5 * 60_000;
 /** Implementation limits. */
 const MAX_BATCH = 128;
 const MAX_PENDING_PINGS = 64;
@@ -65,6 +73,9 @@ interface PathState extends PathSample {
   port: number;
   addrKey: number | string;
   lastPingMs: number;
+  /** Monotonic ms of the oldest ping on this path without a pong since (-1: none). */
+  unansweredSinceMs: number;
+  owner: PeerState;
 }
 
 interface PeerState {
@@ -83,8 +94,15 @@ interface PeerState {
   lastSendMs: number;
   lastProbeMs: number;
   bucket: TokenBucket;
-  /** How the last datagram from this peer arrived: a direct `ip:port`, or `relay:NAME`. */
-  lastRx: string;
+  /**
+   * How the last WireGuard datagram from this peer that went up arrived: on a direct path (rxPath), or via
+   * a relay (rxRelay, '' otherwise). Within one batch handed up, all of a peer's datagrams share one path
+   * (the batch is split where it would change), so while the device handles one of them these name its path.
+   */
+  rxPath: PathState | null;
+  rxRelay: string;
+  /** The batch (rxBatch of the bind) in which rxPath/rxRelay were last set. */
+  rxBatch: number;
 }
 
 export interface MagicBindOptions {
@@ -93,6 +111,10 @@ export interface MagicBindOptions {
   nodePublic: Uint8Array;
   disco?: DiscoBox;
   probeIntervalMs?: number;
+  /** Disco ping interval on an idle peer's direct path (default DEFAULT_KEEPALIVE_INTERVAL_MS). */
+  keepaliveIntervalMs?: number;
+  /** A peer with no traffic for this long is idle (default ACTIVE_WINDOW_MS). */
+  activeWindowMs?: number;
   now?: () => number;
   wallNow?: () => number;
   log?: (msg: string) => void;
@@ -101,10 +123,19 @@ export interface MagicBindOptions {
 export interface PeerPath {
   /** Direct `ip:port` in use, or '' when relayed. */
   curAddr: string;
+  /** A direct path disco confirmed is in use (false: the relay, or with no relay the unconfirmed first candidate). */
+  direct: boolean;
   /** Relay name when relayed (or the peer's home relay for reference), else ''. */
   relay: string;
   latencyMs: number | null;
+  /** How the last WireGuard datagram from the peer arrived: a direct `ip:port`, `relay:NAME`, or ''. */
   lastRx: string;
+}
+
+/** The path one received datagram took: a direct `ip:port`, or a relay's name. */
+export interface RxPath {
+  endpoint: string;
+  relay: string;
 }
 
 export class MagicBind implements UdpBind, IoCounterSource {
@@ -136,13 +167,21 @@ export class MagicBind implements UdpBind, IoCounterSource {
   private readonly now: () => number;
   private readonly wallNow: () => number;
   private readonly probeIntervalMs: number;
+  /** A direct path is trusted while its last pong is this recent (covers one keepalive interval)... */
   private readonly trustMs: number;
+  /** ...and no ping on it has waited longer than this for its pong (a dead path lapses soon). */
+  private readonly pongTimeoutMs: number;
+  private readonly keepaliveMs: number;
+  private readonly activeWindowMs: number;
   private onUp: ((b: DatagramBatch) => void) | null = null;
   private readonly out: DatagramBatch = { count: 0, bufs: new Array<Uint8Array>(MAX_BATCH), lens: new Uint32Array(MAX_BATCH), addrs: new Uint8Array(16 * MAX_BATCH), ports: new Uint16Array(MAX_BATCH) };
   private readonly peersByIndex = new Map<number, PeerState>();
   private readonly peersByKey = new Map<string, PeerState>();
   private readonly peersByDisco = new Map<string, PeerState>();
-  private readonly peersByAddr = new Map<number | string, PeerState>();
+  /** Direct paths that answered a ping, by source address: their WireGuard datagrams go up as the peer's. */
+  private readonly pathsByAddr = new Map<number | string, PathState>();
+  /** Counts the batches handed up (see PeerState.rxBatch). */
+  private rxBatch = 0;
   private nextIndex = 1;
   private readonly totalBucket: TokenBucket;
   private relays = new Map<string, RelayInfo>();
@@ -159,7 +198,10 @@ export class MagicBind implements UdpBind, IoCounterSource {
     this.now = opts.now ?? (() => performance.now());
     this.wallNow = opts.wallNow ?? Date.now;
     this.probeIntervalMs = opts.probeIntervalMs ?? DEFAULT_PROBE_INTERVAL_MS;
-    this.trustMs = 3 * this.probeIntervalMs + 1000;
+    this.keepaliveMs = opts.keepaliveIntervalMs ?? DEFAULT_KEEPALIVE_INTERVAL_MS;
+    this.activeWindowMs = opts.activeWindowMs ?? ACTIVE_WINDOW_MS;
+    this.pongTimeoutMs = 2 * this.probeIntervalMs + 1000;
+    this.trustMs = Math.max(3 * this.probeIntervalMs, this.keepaliveMs + this.pongTimeoutMs) + 1000;
     this.totalBucket = new TokenBucket(DISCO_TOTAL_RATE, DISCO_TOTAL_BURST, this.now());
     this.log = opts.log ?? (() => {});
   }
@@ -234,7 +276,9 @@ export class MagicBind implements UdpBind, IoCounterSource {
         lastSendMs: -Infinity,
         lastProbeMs: -Infinity,
         bucket: new TokenBucket(DISCO_PEER_RATE, DISCO_PEER_BURST, this.now()),
-        lastRx: '',
+        rxPath: null,
+        rxRelay: '',
+        rxBatch: -1,
       };
       this.peersByIndex.set(st.index, st);
       this.peersByKey.set(keyText, st);
@@ -258,7 +302,11 @@ export class MagicBind implements UdpBind, IoCounterSource {
         // netmap-sanitize drops these; ignore the rest
       }
     }
+    const known = st.paths.size;
     for (const c of st.candidates) this.pathFor(st, c.addr16, 0, c.port);
+    // A new candidate (the peer roamed) of a peer we use or just used directly: probe it now, not at the
+    // next round (an idle peer has none), so the path returns to direct within seconds.
+    if (st.paths.size > known && this.wantsDirect(st, this.now())) this.probe(st, this.now());
     return virtualEndpoint(st.index);
   }
 
@@ -291,7 +339,14 @@ export class MagicBind implements UdpBind, IoCounterSource {
     this.relayClients.clear();
     for (const name of this.relays.keys()) this.relayClient(name);
     const now = this.now();
-    for (const st of this.peersByIndex.values()) if (now - st.lastSendMs <= ACTIVE_WINDOW_MS) this.probe(st, now);
+    for (const st of this.peersByIndex.values()) if (this.wantsDirect(st, now)) this.probe(st, now);
+  }
+
+  /** Worth probing outside the regular rounds: active, or direct (disco confirmed a path) lately. */
+  private wantsDirect(st: PeerState, now: number): boolean {
+    if (now - st.lastSendMs <= this.activeWindowMs || st.best !== null) return true;
+    for (const p of st.paths.values()) if (now - p.lastPongMs <= RECENTLY_DIRECT_MS) return true;
+    return false;
   }
 
   /** A new node key (logout): relays must see the new key. */
@@ -310,7 +365,7 @@ export class MagicBind implements UdpBind, IoCounterSource {
     this.peersByIndex.delete(st.index);
     if (st.discoHex) this.peersByDisco.delete(st.discoHex);
     if (st.discoKey) this.disco.forget(st.discoKey);
-    for (const p of st.paths.values()) if (this.peersByAddr.get(p.addrKey) === st) this.peersByAddr.delete(p.addrKey);
+    for (const p of st.paths.values()) if (this.pathsByAddr.get(p.addrKey) === p) this.pathsByAddr.delete(p.addrKey);
   }
 
   /** The path to a peer (status); null for an unknown peer. */
@@ -318,11 +373,27 @@ export class MagicBind implements UdpBind, IoCounterSource {
     const st = this.peersByKey.get(typeof nodeKey === 'string' ? nodeKey : NodePublic.text(nodeKey));
     if (!st) return null;
     const best = this.currentBest(st);
-    if (best) return { curAddr: best.id, relay: '', latencyMs: best.latencyMs, lastRx: st.lastRx };
+    const lastRx = st.rxRelay ? `relay:${st.rxRelay}` : (st.rxPath?.id ?? '');
+    if (best) return { curAddr: best.id, direct: true, relay: '', latencyMs: best.latencyMs, lastRx };
     const relay = this.relayNameFor(st) ?? '';
     // Without a relay, sends go to the first candidate (send()): that is the direct path in use.
     const fallback = relay === '' && st.candidates[0] ? formatEndpoint(st.candidates[0].addr16, st.candidates[0].port) : '';
-    return { curAddr: fallback, relay, latencyMs: Number.isNaN(st.relayLatencyMs) ? null : st.relayLatencyMs, lastRx: st.lastRx };
+    return { curAddr: fallback, direct: false, relay, latencyMs: Number.isNaN(st.relayLatencyMs) ? null : st.relayLatencyMs, lastRx };
+  }
+
+  /**
+   * The path of a WireGuard datagram the device just received (called while the device handles it, e.g.
+   * from its packet hook), given its source as the device saw it: a peer's virtual endpoint (then the path
+   * this bind recorded for the peer's datagrams of the current batch) or a real address (a datagram from an
+   * address disco never confirmed, handed up unchanged). Null for a virtual endpoint with no record.
+   */
+  pathOfSource(addr16: Uint8Array, port: number): RxPath | null {
+    const index = virtualIndex(addr16, port);
+    if (index < 0) return { endpoint: formatEndpoint(addr16, port), relay: '' };
+    const st = this.peersByIndex.get(index);
+    if (!st) return null;
+    if (st.rxRelay !== '') return { endpoint: '', relay: st.rxRelay };
+    return st.rxPath ? { endpoint: st.rxPath.id, relay: '' } : null;
   }
 
   /** Probes a peer's paths now (tests, `agent ping`). */
@@ -391,7 +462,7 @@ export class MagicBind implements UdpBind, IoCounterSource {
 
   private currentBest(st: PeerState): PathState | null {
     const b = st.best;
-    if (b && this.now() - b.lastPongMs > this.trustMs) {
+    if (b && !isTrusted(b, this.now(), this.trustMs, this.pongTimeoutMs)) {
       this.log(`${st.nodeKeyText.slice(0, 16)}: direct path ${b.id} lapsed`);
       st.best = null;
       this.reselect(st);
@@ -441,18 +512,21 @@ export class MagicBind implements UdpBind, IoCounterSource {
       const b = batch.bufs[i];
       const len = batch.lens[i];
       if (len >= 4 && b[0] >= 1 && b[0] <= 4 && b[1] === 0 && b[2] === 0 && b[3] === 0) {
-        if (n === MAX_BATCH) {
-          out.count = n;
-          this.onUp?.(out);
+        const path = this.pathsByAddr.get(addrKeyOf(batch.addrs, 16 * i, batch.ports[i]));
+        const st = path?.owner;
+        // Full, or this peer already has a datagram in the batch that came another way: hand up what we have.
+        if (n === MAX_BATCH || (st !== undefined && st.rxBatch === this.rxBatch && st.rxPath !== path)) {
+          this.handUp(n);
           n = 0;
         }
         out.bufs[n] = b;
         out.lens[n] = len;
-        const st = this.peersByAddr.get(addrKeyOf(batch.addrs, 16 * i, batch.ports[i]));
-        if (st) {
+        if (st !== undefined && path !== undefined) {
           writeVirtual(out.addrs, 16 * n, st.index);
           out.ports[n] = VIRTUAL_PORT;
-          if (st.best && st.best.addrKey === addrKeyOf(batch.addrs, 16 * i, batch.ports[i])) st.lastRx = st.best.id;
+          st.rxPath = path;
+          st.rxRelay = '';
+          st.rxBatch = this.rxBatch;
         } else {
           for (let k = 0; k < 16; k++) out.addrs[16 * n + k] = batch.addrs[16 * i + k];
           out.ports[n] = batch.ports[i];
@@ -464,11 +538,15 @@ export class MagicBind implements UdpBind, IoCounterSource {
         this.onStun(b, len);
       } else this.stats.drop_unknown_datagram++;
     }
-    if (n > 0) {
-      out.count = n;
-      this.onUp?.(out);
-    }
+    if (n > 0) this.handUp(n);
   };
+
+  /** The first n datagrams of `out` to the device; the next batch starts. */
+  private handUp(n: number): void {
+    this.out.count = n;
+    this.rxBatch++;
+    this.onUp?.(this.out);
+  }
 
   private onRelayPacket(relay: string, src: Uint8Array, buf: Uint8Array, len: number): void {
     const st = this.peersByKey.get(NodePublic.text(src));
@@ -482,9 +560,9 @@ export class MagicBind implements UdpBind, IoCounterSource {
       out.lens[0] = len;
       writeVirtual(out.addrs, 0, st.index);
       out.ports[0] = VIRTUAL_PORT;
-      out.count = 1;
-      st.lastRx = `relay:${relay}`;
-      this.onUp?.(out);
+      st.rxPath = null;
+      st.rxRelay = relay;
+      this.handUp(1);
     } else if (isDiscoMessage(buf, len)) {
       this.onDisco(buf, len, null, 0, relay, st);
     } else this.stats.drop_unknown_datagram++;
@@ -545,6 +623,9 @@ export class MagicBind implements UdpBind, IoCounterSource {
       this.inner.send(pong, 0, pong.length, addr16, port);
       // The peer reached us from here: a candidate (it may be a NAT mapping that is open only now).
       const p = this.pathFor(st, addr16, 0, port);
+      // On the direct path we use already (the peer's keepalive or probe): the pong refreshes the mappings;
+      // pinging back, or probing every candidate, would only double the keepalive traffic.
+      if (p !== null && p === this.currentBest(st)) return;
       if (p && now - p.lastPingMs > 1000) this.sendPing(st, p, now);
     } else this.sendViaRelay(st, pong, 0, pong.length);
     // Both sides probe at once: answer a peer's probing with our own if we have not lately.
@@ -568,13 +649,14 @@ export class MagicBind implements UdpBind, IoCounterSource {
     const p = pend.path;
     p.latencyMs = Number.isFinite(p.latencyMs) ? 0.5 * p.latencyMs + 0.5 * rtt : rtt;
     p.lastPongMs = now;
-    this.peersByAddr.set(p.addrKey, st);
+    p.unansweredSinceMs = -1;
+    this.pathsByAddr.set(p.addrKey, p);
     this.reselect(st);
   }
 
   private reselect(st: PeerState): void {
     const before = st.best;
-    const id = selectPath([...st.paths.values()], before?.id ?? null, this.now(), this.trustMs);
+    const id = selectPath([...st.paths.values()], before?.id ?? null, this.now(), this.trustMs, this.pongTimeoutMs);
     st.best = id === null ? null : (st.paths.get(id) ?? null);
     if (st.best !== before) this.log(`${st.nodeKeyText.slice(0, 16)}: path ${before?.id ?? 'relay'} -> ${st.best?.id ?? 'relay'}`);
   }
@@ -590,10 +672,10 @@ export class MagicBind implements UdpBind, IoCounterSource {
         for (const q of st.paths.values()) if (q !== st.best && (worst === null || q.lastPongMs < worst.lastPongMs)) worst = q;
         if (!worst) return null;
         st.paths.delete(worst.id);
-        if (this.peersByAddr.get(worst.addrKey) === st) this.peersByAddr.delete(worst.addrKey);
+        if (this.pathsByAddr.get(worst.addrKey) === worst) this.pathsByAddr.delete(worst.addrKey);
       }
       const a = Uint8Array.from(addr16.subarray(off, off + 16));
-      p = { id, addr16: a, port, addrKey: addrKeyOf(a, 0, port), latencyMs: NaN, lastPongMs: -Infinity, lastPingMs: -Infinity };
+      p = { id, addr16: a, port, addrKey: addrKeyOf(a, 0, port), latencyMs: NaN, lastPongMs: -Infinity, lastPingMs: -Infinity, unansweredSinceMs: -1, owner: st };
       st.paths.set(id, p);
     }
     return p;
@@ -611,6 +693,7 @@ export class MagicBind implements UdpBind, IoCounterSource {
     this.stats.discoPingsSent++;
     if (path) {
       path.lastPingMs = now;
+      if (path.unansweredSinceMs < 0) path.unansweredSinceMs = now;
       this.inner.send(msg, 0, msg.length, path.addr16, path.port);
     } else this.sendViaRelay(st, msg, 0, msg.length);
   }
@@ -626,38 +709,21 @@ export class MagicBind implements UdpBind, IoCounterSource {
   private tick(): void {
     const now = this.now();
     for (const st of this.peersByIndex.values()) {
-      this.currentBest(st);
-      if (now - st.lastSendMs > ACTIVE_WINDOW_MS) continue;
-      if (now - st.lastProbeMs >= this.probeIntervalMs) this.probe(st, now);
+      const best = this.currentBest(st);
+      if (now - st.lastSendMs <= this.activeWindowMs) {
+        if (now - st.lastProbeMs >= this.probeIntervalMs) this.probe(st, now);
+      } else if (best !== null) this.keepalive(st, best, now);
     }
   }
-}
 
-/** `[100::N]:9` for peer index N. */
-export function virtualEndpoint(index: number): string {
-  return `[100::${(index >>> 16).toString(16)}:${(index & 0xffff).toString(16)}]:${VIRTUAL_PORT}`;
-}
-
-function writeVirtual(out: Uint8Array, off: number, index: number): void {
-  out.fill(0, off, off + 16);
-  out[off] = VIRTUAL_PREFIX0;
-  out[off + 12] = index >>> 24;
-  out[off + 13] = (index >>> 16) & 0xff;
-  out[off + 14] = (index >>> 8) & 0xff;
-  out[off + 15] = index & 0xff;
-}
-
-/** The peer index of a virtual endpoint, or -1 for a real address. */
-export function virtualIndex(addr16: Uint8Array, port: number): number {
-  if (port !== VIRTUAL_PORT || addr16[0] !== VIRTUAL_PREFIX0) return -1;
-  for (let i = 1; i < 12; i++) if (addr16[i] !== 0) return -1;
-  return ((addr16[12] << 24) | (addr16[13] << 16) | (addr16[14] << 8) | addr16[15]) >>> 0;
-}
-
-/** A number for IPv4 (address × 65536 + port, exact below 2^53), a string for IPv6: no allocation for IPv4. */
-function addrKeyOf(a: Uint8Array, off: number, port: number): number | string {
-  let v4 = a[off + 10] === 0xff && a[off + 11] === 0xff;
-  for (let i = 0; i < 10 && v4; i++) if (a[off + i] !== 0) v4 = false;
-  if (v4) return (((a[off + 12] << 24) | (a[off + 13] << 16) | (a[off + 14] << 8) | a[off + 15]) >>> 0) * 65536 + port;
-  return formatEndpoint(a, port, off);
+  /**
+   * An idle peer: one ping on its confirmed direct path per keepalive interval (nothing to other
+   * candidates or via the relay), so the NAT mappings on both sides stay open. An unanswered keepalive is
+   * retried a few times within the pong timeout before the path lapses, so one lost datagram does not
+   * send the peer's next packet through the relay.
+   */
+  private keepalive(st: PeerState, best: PathState, now: number): void {
+    const since = now - best.lastPingMs;
+    if (since >= this.keepaliveMs || (best.unansweredSinceMs >= 0 && since >= this.pongTimeoutMs / 3)) this.sendPing(st, best, now);
+  }
 }

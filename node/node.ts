@@ -161,7 +161,7 @@ export class Node {
 
   /** Round-trip time in ms of one ICMP echo to a peer's address. */
   ping(ip: string, timeoutMs = 5000): Promise<number> {
-    return this.need().dataplane.ping(ip, timeoutMs);
+    return this.need().dataplane.ping(ip, timeoutMs).then((r) => r.rttMs);
   }
 
   /**

@@ -210,6 +210,15 @@ export class Device implements PeerHost {
     return this.config.peerInfos();
   }
 
+  /**
+   * A peer's current endpoint: with roaming, the source of its last authenticated datagram (while the
+   * packet hook handles a packet, the datagram that carried it). The arrays are live: read, do not keep.
+   */
+  peerEndpoint(publicKey: Uint8Array): { addr16: Uint8Array; port: number } | null {
+    const peer = this.config.peerByKey(publicKey);
+    return peer && peer.hasEndpoint ? { addr16: peer.endpointAddr, port: peer.endpointPort } : null;
+  }
+
   /** Counters: traffic, handshakes, and drops by reason (drop_bad_mac1, drop_replay, ...). */
   counters(): Record<string, number> {
     return this.stats.toRecord();

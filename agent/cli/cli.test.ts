@@ -53,6 +53,18 @@ describe('agent CLI over a LocalAPI socket', () => {
     expect(peer).toMatchObject({ HostName: 'node-2', TailscaleIPs: ['100.64.0.2', 'fd7a:115c:a1e0::2'], Online: true });
   });
 
+  it.each([
+    { name: 'direct', path: { Endpoint: '198.51.100.7:41641' }, want: 'via direct 198.51.100.7:41641 in' },
+    { name: 'relayed', path: { Relay: 'r2' }, want: 'via relay r2 in' },
+    { name: 'unnamed (an older daemon: status has no path for the peer)', path: {}, want: 'via ICMP through the tunnel in' },
+  ])('ping: each reply line names the path that reply came on ($name)', async ({ path, want }) => {
+    backend.pingPath = path;
+    const r = await agent(['--socket', socketPath, 'ping', '-c', '1', 'node-2']);
+    backend.pingPath = {};
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(`pong from node-2 (100.64.0.2) ${want} 1.00ms\n`);
+  });
+
   it('whois through GRANTWIRE_SOCKET: Machine, User, Capabilities', async () => {
     const r = await agent(['whois', '100.64.0.2:1234'], { GRANTWIRE_SOCKET: socketPath });
     expect(r.code, r.stderr).toBe(0);

@@ -1,7 +1,9 @@
 // `agent ping PEER`: real ICMP echo requests through the WireGuard tunnel. The daemon builds each echo
 // request from this node's tailnet address, sends it into the data plane as if the host had sent it, and
 // times the echo reply the peer's kernel sends back (so it proves the tunnel, the peer's filter and the
-// return path). Each reply line names the path the peer is on (`direct IP:PORT` or `relay NAME`).
+// return path). Each reply line names the path that reply came on (`direct IP:PORT` or `relay NAME`), as
+// the daemon recorded it for the WireGuard datagram that carried it; a daemon too old to say falls back
+// to the path status shows for the peer.
 import { parseCommand, UsageError } from '../../cli/args.js';
 import { LocalApiError } from '../../localapi/client.js';
 import type { StatusResponse } from '../../localapi/types.js';
@@ -9,7 +11,7 @@ import { addressesOf } from './ip.js';
 import { withClient } from './common.js';
 import { peerPath } from '../format.js';
 
-/** The path the peer with tailnet address `ip` is on (after a reply: the path that reply came over). */
+/** The path the peer with tailnet address `ip` is on now (for a daemon whose replies do not name theirs). */
 async function pathTo(c: { status(): Promise<StatusResponse> }, ip: string): Promise<string> {
   const st = await c.status();
   const p = Object.values(st.Peer ?? {}).find((x) => x.TailscaleIPs.includes(ip));
@@ -41,7 +43,7 @@ export async function run(argv: string[]): Promise<number> {
       try {
         const r = await c.ping(ip, timeoutS * 1000);
         ok++;
-        const path = await pathTo(c, r.IP);
+        const path = r.Endpoint ? `direct ${r.Endpoint}` : r.Relay ? `relay ${r.Relay}` : await pathTo(c, r.IP);
         process.stdout.write(`pong from ${r.NodeName} (${r.IP}) via ${path || 'ICMP through the tunnel'} in ${(r.LatencySeconds * 1000).toFixed(2)}ms\n`);
       } catch (err) {
         if (!(err instanceof LocalApiError) || err.wireCode !== 'timeout') throw err;

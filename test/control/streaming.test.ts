@@ -102,6 +102,18 @@ describe('changes reach streams within 1 s', () => {
     expect(Date.now() - t0).toBeLessThan(WITHIN_MS);
   });
 
+  it('reconnect (the host roamed): a fresh stream and a full netmap at once, no stream error', async () => {
+    const n = alice.netmaps.length;
+    const t0 = Date.now();
+    alice.client.reconnect('network changed');
+    await alice.waitFor(() => alice.netmaps.length > n, WITHIN_MS);
+    expect(Date.now() - t0).toBeLessThan(WITHIN_MS);
+    expect(alice.streamError).toBeUndefined();
+    // The new stream is live: updates on it reach peers as before.
+    alice.client.updateEndpoints(['198.51.100.9:41641']);
+    await bob.waitFor((nm) => nm.peers.find((p) => p.name === 'alice-laptop')?.endpoints[0] === '198.51.100.9:41641', WITHIN_MS);
+  });
+
   it('a policy change set by `control policy set` in another process', async () => {
     const v = h.server.coordinator.policyVersion;
     const next = POLICY.replace('"ip": ["tcp:443"]', '"ip": ["tcp:443", "tcp:8080"]');

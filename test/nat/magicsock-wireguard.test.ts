@@ -125,6 +125,33 @@ describe('MagicBind: relay first, then a direct upgrade', () => {
   }, 15_000);
 });
 
+describe('MagicBind: the path each received packet came on', () => {
+  it('a packet that came through the relay says relay; after the upgrade, one that came direct says direct', async () => {
+    let blocked = true;
+    const { a, b } = await pair({ blockUdp: () => blocked });
+    // What the agent's filter hook reads while the device handles each packet (agent ping's replies).
+    const seen: (string | null)[] = [];
+    b.device.setHook({
+      inbound: (_buf, _off, _len, peerKey) => {
+        const ep = b.device.peerEndpoint(peerKey);
+        const via = ep ? b.bind.pathOfSource(ep.addr16, ep.port) : null;
+        seen.push(via === null ? null : via.relay ? `relay ${via.relay}` : `direct ${via.endpoint}`);
+        return true;
+      },
+      outbound: () => true,
+    });
+    send(a, b);
+    expect(await until(() => seen.length >= 1)).toBe(true);
+    expect(seen).toEqual(['relay r1']);
+    blocked = false;
+    expect(await until(() => a.bind.peerPath(b.pub)?.direct === true && b.bind.peerPath(a.pub)?.direct === true)).toBe(true);
+    seen.length = 0;
+    send(a, b, 3);
+    expect(await until(() => seen.length >= 3)).toBe(true);
+    expect(seen).toEqual(['direct 192.0.2.1:41641', 'direct 192.0.2.1:41641', 'direct 192.0.2.1:41641']);
+  });
+});
+
 describe('MagicBind: a plain WireGuard peer (no disco key, no home relay)', () => {
   it('gets the first packet on its endpoint even while a relay is connected (it is on no relay)', async () => {
     const net = new FakeNetwork();

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addNodeBehindNat, changeUnderlayAddress, natPrerequisites, type NatNode } from '../../scripts/lab/nat-lab.js';
 import { labPrerequisites, TailnetLab, tail } from '../../scripts/lab/tailnet-lab.js';
+import { LocalClient } from '../../localapi/client.js';
 import { sleep, waitFor } from '../netns.js';
 
 const missing = [...labPrerequisites(), ...natPrerequisites()];
@@ -45,6 +46,8 @@ describe.skipIf(missing.length > 0)('NAT traversal in namespaces', () => {
     process.env.GRANTWIRE_NAT_PROBE_MS = '1000';
     process.env.GRANTWIRE_NAT_STUN_MS = '2000';
     process.env.GRANTWIRE_ENDPOINT_REFRESH_MS = '1000';
+    // Peers go idle (probing stops, keepalives only) 5 s after their last packet instead of 60 s.
+    process.env.GRANTWIRE_NAT_ACTIVE_MS = '5000';
     process.env.NODE_DEBUG = 'grantwire:nat'; // path changes in the daemons' logs
     const policy = join(dir, 'policy.hujson');
     writeFileSync(policy, POLICY);
@@ -76,13 +79,29 @@ describe.skipIf(missing.length > 0)('NAT traversal in namespaces', () => {
   }, 300_000);
 
   afterAll(async () => {
-    for (const k of ['GRANTWIRE_NAT_PROBE_MS', 'GRANTWIRE_NAT_STUN_MS', 'GRANTWIRE_ENDPOINT_REFRESH_MS', 'NODE_DEBUG']) delete process.env[k];
+    for (const k of ['GRANTWIRE_NAT_PROBE_MS', 'GRANTWIRE_NAT_STUN_MS', 'GRANTWIRE_ENDPOINT_REFRESH_MS', 'GRANTWIRE_NAT_ACTIVE_MS', 'NODE_DEBUG']) delete process.env[k];
     await lab.cleanup(process.env.GRANTWIRE_KEEP_NAT === '1');
   }, 60_000);
 
   async function peer(from: string, to: string): Promise<PeerJson | null> {
     const st = JSON.parse(await lab.mustAgent(from, ['status', '--json'])) as { Peer?: Record<string, PeerJson> };
     return Object.values(st.Peer ?? {}).find((p) => p.HostName === to) ?? null;
+  }
+
+  /**
+   * The direct `ip:port` `from` uses for `to` ('' when relayed), read in-process from its LocalAPI socket
+   * (a spawned CLI per poll takes seconds on a loaded machine, which would blur the timings measured).
+   */
+  const clients = new Map<string, LocalClient>();
+  async function curAddr(from: string, to: string): Promise<string> {
+    let c = clients.get(from);
+    if (!c) clients.set(from, (c = new LocalClient({ socketPath: nodes[from].socket, connections: 1 })));
+    const st = await c.status({ peers: true });
+    return Object.values(st.Peer ?? {}).find((p) => p.HostName === to)?.CurAddr ?? '';
+  }
+
+  async function isDirect(from: string, to: string): Promise<boolean> {
+    return (await curAddr(from, to)).startsWith(`${nodes[to].wanIP}:`);
   }
 
   async function connect(from: string, to: string, port: number): Promise<boolean> {
@@ -124,6 +143,21 @@ describe.skipIf(missing.length > 0)('NAT traversal in namespaces', () => {
     expect(await lab.mustAgent('e1', ['ping', '-c', '1', 'e2'])).toMatch(new RegExp(`via direct ${nodes.e2.wanIP.replace(/\./g, '\\.')}:`));
   }, 90_000);
 
+  it('an idle pair keeps its direct path on keepalives through the NATs: the next packet goes direct', async () => {
+    // 100 s without traffic: past the active window (5 s here; 60 s by default, counted from the last
+    // WireGuard packet sent, which may be a passive keepalive 10 s after the last data) and three 25 s
+    // keepalive intervals. Without keepalives the path lapses to the relay seconds after probing stops.
+    const t0 = Date.now();
+    const lapses: string[] = [];
+    while (Date.now() - t0 < 100_000) {
+      for (const [from, to] of [['e1', 'e2'], ['e2', 'e1']]) if (!(await isDirect(from, to))) lapses.push(`${from}->${to} at ${Date.now() - t0} ms: ${JSON.stringify(await peer(from, to))}`);
+      await sleep(1000);
+    }
+    expect(lapses, `${tail(nodes.e1.logFile)}`).toEqual([]);
+    const esc = nodes.e2.wanIP.replace(/\./g, '\\.');
+    expect(await lab.mustAgent('e1', ['ping', '-c', '1', 'e2'])).toMatch(new RegExp(`^pong from e2 \\(${ip.e2.replace(/\./g, '\\.')}\\) via direct ${esc}:\\d+ in `));
+  }, 160_000);
+
   it('netcheck: two STUN servers see one mapping behind an endpoint-independent NAT, different ones behind a symmetric NAT', async () => {
     const eim = JSON.parse(await lab.mustAgent('e1', ['netcheck', '--json'])) as { reflexive: { endpoint: string | null }[]; mappingVariesByDest: boolean | null; relays: { name: string; latencyMs: number | null }[] };
     expect(eim.reflexive.filter((r) => r.endpoint !== null).length).toBe(2);
@@ -142,6 +176,8 @@ describe.skipIf(missing.length > 0)('NAT traversal in namespaces', () => {
     expect(p?.CurAddr).toBe('');
     expect(['control', 'r2']).toContain(p?.Relay);
     expect(await connect('s1', 's2', 7000)).toBe(true);
+    // Each reply names the path it came on: the relay here.
+    expect(await lab.mustAgent('s1', ['ping', '-c', '2', 's2'])).toMatch(/^pong from s2 \(\S+\) via relay (control|r2) in .*\npong from s2 \(\S+\) via relay (control|r2) in /);
   }, 60_000);
 
   it('UDP blocked for one node: it works over the relay (TCP only)', async () => {
@@ -153,14 +189,26 @@ describe.skipIf(missing.length > 0)('NAT traversal in namespaces', () => {
     expect(await connect('u1', 'e2', 7000)).toBe(true);
   }, 60_000);
 
-  it('an underlay address change mid-transfer: the flow survives', async () => {
+  it('an underlay address change mid-transfer: the flow survives and the path returns to direct', async () => {
     const h = hold('e1', 'e2', 15_000);
     expect(await h.connected).toBe(true);
-    await sleep(1000);
+    const both = async (): Promise<boolean> => (await Promise.all([isDirect('e1', 'e2'), isDirect('e2', 'e1')])).every(Boolean);
+    expect(await waitFor(both, 30_000, 200), 'direct before roaming').toBe(true);
+    const before = await curAddr('e2', 'e1');
     changeUnderlayAddress(nodes.e1, 40);
-    await sleep(10_000);
+    const t0 = Date.now();
+    // The old mapping is dead (its LAN address is gone; the router gives the new one another port): e2
+    // reaches e1 directly again only through the re-discovered endpoint (STUN on the address change,
+    // reported to control, probed from both sides). Bounded: 20 s, while the flow keeps running.
+    const back = await waitFor(async () => (await both()) && (await curAddr('e2', 'e1')) !== before, 20_000, 200);
+    expect(back, `not direct again 20 s after roaming (e2 saw e1 at ${before}):\n${JSON.stringify([await peer('e1', 'e2'), await peer('e2', 'e1')])}\n${tail(nodes.e1.logFile)}\n${tail(nodes.e2.logFile)}`).toBe(true);
+    console.log(`roaming: direct again in both directions ${Date.now() - t0} ms after the address change (${before} -> ${await curAddr('e2', 'e1')})`);
+    // Past the pong timeout of any ping from before the change: the direct path is a live one.
+    await sleep(Math.max(0, 11_000 - (Date.now() - t0)));
+    expect(await isDirect('e1', 'e2')).toBe(true);
     expect(h.cut(), tail(nodes.e1.logFile)).toBeNull();
     expect(await connect('e1', 'e2', 7000)).toBe(true);
     await lab.scope.stop(h.child);
-  }, 60_000);
+    expect(await lab.mustAgent('e1', ['ping', '-c', '1', 'e2'])).toMatch(new RegExp(`via direct ${nodes.e2.wanIP.replace(/\./g, '\\.')}:`));
+  }, 90_000);
 });
