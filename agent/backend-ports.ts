@@ -55,6 +55,8 @@ export interface Dataplane {
   setRouting?(r: RoutingPlan): void;
   /** `fn` runs after the host's addresses changed and endpoints were re-discovered (roaming). */
   onNetworkChange?(fn: () => void): void;
+  /** `fn` runs when discovery found a different set of reflexive endpoints (first STUN answer included). */
+  onEndpointsChange?(fn: () => void): void;
 }
 
 /** One echo through the tunnel, as the data plane measured it. */

@@ -69,6 +69,10 @@ class FakeDataplane implements Dataplane {
   onNetworkChange(fn: () => void) {
     this.netChange = fn;
   }
+  epChange: (() => void) | null = null;
+  onEndpointsChange(fn: () => void) {
+    this.epChange = fn;
+  }
   peerStats() {
     return new Map();
   }
@@ -210,6 +214,31 @@ describe('AgentBackend', () => {
     eps = ['198.51.100.7:41641'];
     await new Promise((r) => setTimeout(r, 40));
     expect(reported).toEqual([['198.51.100.7:41641']]);
+    await b.stop();
+  });
+
+  it('a new reflexive endpoint from STUN is reported at once, not at the next refresh tick', async () => {
+    const c = new FakeControl();
+    const calls: string[] = [];
+    const dp = new FakeDataplane();
+    let eps = ['192.0.2.2:41641'];
+    dp.endpoints = () => eps;
+    const b = new AgentBackend({
+      store: new StateStore(join(root, 'g3')),
+      control: () => ({ ...c.session(), updateEndpoints: (e: string[]) => void calls.push(`endpoints ${e.join(',')}`), reconnect: () => void calls.push('reconnect') }),
+      dataplane: dp,
+      endpointRefreshMs: 60_000, // the tick never fires in this test
+    });
+    await b.start();
+    eps = ['192.0.2.2:41641', '198.51.100.200:1234'];
+    dp.epChange?.(); // not streaming yet: the stream's first request carries them
+    expect(calls).toEqual([]);
+    await b.up({ ControlURL: 'http://c', AuthKey: 'k' });
+    dp.epChange?.(); // same as what the stream opened with: nothing to send
+    expect(calls).toEqual([]);
+    eps = ['192.0.2.2:41641', '198.51.100.200:2345'];
+    dp.epChange?.();
+    expect(calls).toEqual(['endpoints 192.0.2.2:41641,198.51.100.200:2345']); // no reconnect: the address is still ours
     await b.stop();
   });
 

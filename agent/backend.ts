@@ -90,6 +90,23 @@ export class AgentBackend implements LocalBackend {
   constructor(private readonly opts: BackendOptions) {
     this.index = new WhoisIndex(null, opts.dataplane.capsFor);
     opts.dataplane.onNetworkChange?.(() => this.networkChanged());
+    opts.dataplane.onEndpointsChange?.(() => this.endpointsChanged());
+  }
+
+  /**
+   * STUN found a new reflexive endpoint (the first answer after up, or a NAT that re-mapped): report it now
+   * rather than at the next refresh tick, since peers can only punch through to it once they know it
+   * (waiting for the tick put ~10 s into the time to the direct upgrade, bench:relay).
+   */
+  private endpointsChanged(): void {
+    const session = this.streaming;
+    if (!session || !this.stream) return;
+    const now = this.opts.dataplane.endpoints();
+    const text = JSON.stringify(now);
+    if (text === this.reportedEndpoints) return;
+    this.reportedEndpoints = text;
+    log('reflexive endpoints changed: %s', text);
+    session.updateEndpoints?.(now);
   }
 
   /**

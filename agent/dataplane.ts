@@ -166,6 +166,10 @@ export class AgentDataplane implements Dataplane {
     this.nat.networkChangeHandler = fn;
   }
 
+  onEndpointsChange(fn: () => void): void {
+    this.nat.endpointsChangeHandler = fn;
+  }
+
   netcheck(): Promise<NetcheckReport> {
     return this.nat.netcheck();
   }

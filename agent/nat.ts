@@ -63,6 +63,8 @@ export class AgentNat {
   private peers = new Set<string>();
   /** Runs after a change of the host's addresses, once STUN re-discovered the reflexive endpoints. */
   networkChangeHandler: (() => void) | null = null;
+  /** Runs when the reflexive endpoints differ from the last discovery's, so control hears at once. */
+  endpointsChangeHandler: (() => void) | null = null;
 
   constructor(private readonly opts: NatOptions) {
     this.bind = new MagicBind({
@@ -232,8 +234,10 @@ export class AgentNat {
     );
     const next = new Map<string, string>();
     for (const r of results) if (r.endpoint) next.set(r.server, r.endpoint);
-    if (JSON.stringify([...next]) !== JSON.stringify([...this.reflexive])) log('reflexive endpoints: %s', [...next.values()].join(', ') || 'none');
+    const changed = JSON.stringify([...next]) !== JSON.stringify([...this.reflexive]);
+    if (changed) log('reflexive endpoints: %s', [...next.values()].join(', ') || 'none');
     this.reflexive = next;
+    if (changed) this.endpointsChangeHandler?.();
     return results;
   }
 
