@@ -141,6 +141,7 @@ export interface RxPath {
 export class MagicBind implements UdpBind, IoCounterSource {
   readonly disco: DiscoBox;
   readonly stats = {
+    wgRelayQueued: 0,
     wgDirect: 0,
     wgRelayed: 0,
     wgFallback: 0,
@@ -500,6 +501,9 @@ export class MagicBind implements UdpBind, IoCounterSource {
     const c = this.relayClient(name);
     if (c !== null && c.connected) return c.send(st.nodeKey, buf, off, len);
     for (const other of this.relayClients.values()) if (other.connected) return other.send(st.nodeKey, buf, off, len);
+    // No relay is up yet (a node that just started): the home relay sends it once connected; the caller
+    // still tries the direct candidate, so whichever path works first carries it.
+    if (c !== null && c.queue(st.nodeKey, buf, off, len)) this.stats.wgRelayQueued++;
     return false;
   }
 

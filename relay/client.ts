@@ -1,7 +1,7 @@
 // A node's connection to one relay: HTTP upgrade, mutual key proofs (auth.ts; the relay must prove the
 // key pinned in `relayKey`, or it gets nothing: RelayAuthError, counted in stats.refusedRelayKey), then
-// packets both ways. Reconnects with backoff until closed, a refused relay included. Sending while disconnected drops the packet (the caller's datagram semantics; a
-// WireGuard handshake retries on its own). Not concurrency-safe; one per relay per node.
+// packets both ways. Reconnects with backoff until closed, a refused relay included. Sending while disconnected drops the packet (the caller's datagram semantics); queue() keeps
+// a few for the connection being made, so a new node's first handshake is not lost. Not concurrency-safe; one per relay per node.
 import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
@@ -15,6 +15,14 @@ import { MAX_QUEUED_BYTES, RELAY_PATH, RELAY_PROBE_PATH, RELAY_UPGRADE } from '.
 export const RELAY_RECONNECT_MIN_MS = 250;
 export const RELAY_RECONNECT_MAX_MS = 5_000;
 export const RELAY_KEEPALIVE_MS = 20_000;
+/**
+ * Datagrams kept while a connection is being made (queue()), and for how long: a new node's first
+ * WireGuard handshake goes out before its relay connection is up, and WireGuard retries a lost one only
+ * after 5 s (REKEY_TIMEOUT), which was most of bench:relay's time from up to the first packet. Stale ones
+ * are dropped, not delivered late.
+ */
+export const RELAY_PENDING_MAX = 16;
+export const RELAY_PENDING_MAX_AGE_MS = 2_000;
 
 export interface RelayClientOptions {
   /** Base URL of the relay's HTTP server (`http://host:port`); RELAY_PATH is appended. */
@@ -40,7 +48,8 @@ export class RelayClient {
   lastError: string | null = null;
   /** Why the relay was last refused for its key (cleared by a successful connection). */
   lastAuthError: RelayAuthError | null = null;
-  readonly stats = { sent: 0, received: 0, dropped: 0, connects: 0, dials: 0, refusedRelayKey: 0 };
+  readonly stats = { sent: 0, received: 0, dropped: 0, connects: 0, dials: 0, refusedRelayKey: 0, queued: 0, queuedExpired: 0 };
+  private pending: { frame: Uint8Array; at: number }[] = [];
   private readonly nodeKey: DhPrivateKey;
   private readonly pinned: Uint8Array;
 
@@ -78,6 +87,30 @@ export class RelayClient {
     return true;
   }
 
+  /**
+   * Keeps one datagram for `dst` until the connection being made is up (RELAY_PENDING_*); false when the
+   * client is connected (use send()), closed, or already holds RELAY_PENDING_MAX.
+   */
+  queue(dst: Uint8Array, buf: Uint8Array, off: number, len: number): boolean {
+    if (this.closed || this.ready || this.pending.length >= RELAY_PENDING_MAX) return false;
+    this.pending.push({ frame: encodePacketFrame(FrameType.SEND_PACKET, dst, buf, off, len), at: Date.now() });
+    this.stats.queued++;
+    return true;
+  }
+
+  private flushPending(s: Socket): void {
+    const now = Date.now();
+    for (const p of this.pending) {
+      if (now - p.at > RELAY_PENDING_MAX_AGE_MS) {
+        this.stats.queuedExpired++;
+        continue;
+      }
+      s.write(p.frame);
+      this.stats.sent++;
+    }
+    this.pending = [];
+  }
+
   /** Round trip of a PING frame over the live connection (ms); rejects when not connected or after timeout. */
   ping(timeoutMs = 2000): Promise<number> {
     const s = this.socket;
@@ -101,6 +134,7 @@ export class RelayClient {
 
   close(): void {
     this.closed = true;
+    this.pending = [];
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.dialing?.destroy();
     this.teardown();
@@ -199,6 +233,7 @@ export class RelayClient {
           this.lastAuthError = null;
           this.keepalive = setInterval(() => this.ping().catch(() => {}), RELAY_KEEPALIVE_MS);
           this.keepalive.unref();
+          if (this.pending.length > 0 && this.socket) this.flushPending(this.socket);
           this.opts.onState?.(true, null);
           return;
         case FrameType.RECV_PACKET:

@@ -11,7 +11,7 @@ import { defaultCrypto } from '../crypto/backend.js';
 import { generatePrivateKey, NodePublic, publicKeyFromPrivate } from '../crypto/key.js';
 import { RelayAuthError } from '../types/errors.js';
 import { proveRelayClient, proveRelayServer } from './auth.js';
-import { RelayClient } from './client.js';
+import { RELAY_PENDING_MAX, RelayClient } from './client.js';
 import { encodeFrame, FrameReader, FrameType, RELAY_KEY_SIZE, RELAY_NONCE_SIZE, RELAY_PROOF_SIZE, type FrameTypeValue } from './frame.js';
 import { RELAY_UPGRADE } from './server.js';
 import { StandaloneRelay } from './standalone.js';
@@ -212,5 +212,34 @@ describe('relay handshake: a client with the wrong pinned key never forwards pac
     expect(wrong.lastAuthError?.code).toBe('ERR_RELAY_KEY_MISMATCH');
     expect(received).toEqual([]);
     expect(srv.relay.stats).toMatchObject({ accepted: 1, forwardedPackets: 0 });
+  });
+});
+
+describe('relay client: datagrams sent before the first connection is up', () => {
+  it('are kept (up to RELAY_PENDING_MAX) and delivered once the relay proved its key, in order', async () => {
+    const peerPriv = generatePrivateKey();
+    const peerPub = publicKeyFromPrivate(peerPriv);
+    const allowed = new Set([NodePublic.text(nodePub), NodePublic.text(peerPub)]);
+    const srv = new StandaloneRelay({ authorize: (k) => allowed.has(k), privateKey: relayPriv }, false);
+    const a = await srv.listen('127.0.0.1', 0);
+    cleanups.push(() => srv.close());
+    const url = `http://127.0.0.1:${a.port}`;
+    const received: string[] = [];
+    const peer = new RelayClient({ url, nodePrivate: peerPriv, nodePublic: peerPub, relayKey: relayPub, onPacket: (_s, buf, len) => received.push(Buffer.from(buf.subarray(0, len)).toString()) });
+    cleanups.push(() => peer.close());
+    peer.start();
+    expect(await until(() => peer.connected)).toBe(true);
+    const c = new RelayClient({ url, nodePrivate: nodePriv, nodePublic: nodePub, relayKey: relayPub, onPacket: () => {} });
+    cleanups.push(() => c.close());
+    c.start(); // dialling: not connected yet
+    expect(c.connected).toBe(false);
+    expect(c.send(peerPub, Buffer.from('dropped'), 0, 7)).toBe(false); // send() keeps datagram semantics
+    const kept: boolean[] = [];
+    for (let i = 0; i < RELAY_PENDING_MAX + 2; i++) kept.push(c.queue(peerPub, Buffer.from(`hs${i}`), 0, `hs${i}`.length));
+    expect(kept.filter(Boolean)).toHaveLength(RELAY_PENDING_MAX);
+    expect(await until(() => received.length === RELAY_PENDING_MAX)).toBe(true);
+    expect(received).toEqual(Array.from({ length: RELAY_PENDING_MAX }, (_, i) => `hs${i}`));
+    expect(c.queue(peerPub, Buffer.from('late'), 0, 4)).toBe(false); // connected: send() is the way
+    expect(c.stats).toMatchObject({ queued: RELAY_PENDING_MAX, sent: RELAY_PENDING_MAX, queuedExpired: 0 });
   });
 });
