@@ -100,12 +100,16 @@ export class AgentBackend implements LocalBackend {
    */
   private endpointsChanged(): void {
     const session = this.streaming;
-    if (!session || !this.stream) return;
+    if (session && this.stream) this.reportEndpoints(session, 'reflexive endpoints changed');
+  }
+
+  /** Sends the data plane's endpoints on the live stream when they differ from the last report (or `always`). */
+  private reportEndpoints(session: ControlSession, why: string, always = false): void {
     const now = this.opts.dataplane.endpoints();
     const text = JSON.stringify(now);
-    if (text === this.reportedEndpoints) return;
+    if (!always && text === this.reportedEndpoints) return;
     this.reportedEndpoints = text;
-    log('reflexive endpoints changed: %s', text);
+    log('%s: endpoints %s', why, text);
     session.updateEndpoints?.(now);
   }
 
@@ -118,10 +122,7 @@ export class AgentBackend implements LocalBackend {
   private networkChanged(): void {
     const session = this.streaming;
     if (!session || !this.stream) return;
-    const now = this.opts.dataplane.endpoints();
-    this.reportedEndpoints = JSON.stringify(now);
-    log('network changed: endpoints %s; reconnecting to control', this.reportedEndpoints);
-    session.updateEndpoints?.(now);
+    this.reportEndpoints(session, 'network changed, reconnecting to control', true);
     session.reconnect?.();
   }
 
@@ -210,12 +211,7 @@ export class AgentBackend implements LocalBackend {
         reportedHostinfo = JSON.stringify(hi);
         session.updateHostinfo?.(hi);
       }
-      const now = this.opts.dataplane.endpoints();
-      const text = JSON.stringify(now);
-      if (text === this.reportedEndpoints) return;
-      this.reportedEndpoints = text;
-      log('local endpoints changed: %s', text);
-      session.updateEndpoints?.(now);
+      this.reportEndpoints(session, 'local endpoints changed');
     }, this.opts.endpointRefreshMs ?? 10_000);
     this.endpointTimer.unref();
     session

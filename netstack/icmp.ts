@@ -6,7 +6,7 @@
 import { IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_UDP } from '../types/ipproto.js';
 import { finishChecksum, onesComplementSum, pseudoHeaderSum } from '../packet/checksum.js';
 import { ICMP4_ECHO_REPLY, ICMP4_ECHO_REQUEST, ICMP6_ECHO_REPLY, ICMP6_ECHO_REQUEST, ICMP_HEADER_SIZE, UDP_HEADER_SIZE } from '../packet/headers.js';
-import { ipHeaderLength, transportChecksum, writeIpHeader, type IpPacket } from './ip.js';
+import { ipHeaderLength, transportChecksum, writeIpHeader, writeUdpHeader, type IpPacket } from './ip.js';
 
 const ICMP4_DEST_UNREACH = 3; // RFC 792
 const ICMP4_PORT_UNREACH = 3;
@@ -88,14 +88,7 @@ export function writePortUnreachable(tx: Uint8Array, family: 4 | 6, local: Uint8
   // the quoted IP header, sent remote → local
   writeIpHeader(tx.subarray(q), family, remote, local, IPPROTO_UDP, udpLen);
   const u = q + hl;
-  tx[u] = rport >>> 8;
-  tx[u + 1] = rport & 0xff;
-  tx[u + 2] = lport >>> 8;
-  tx[u + 3] = lport & 0xff;
-  tx[u + 4] = udpLen >>> 8;
-  tx[u + 5] = udpLen & 0xff;
-  tx[u + 6] = 0;
-  tx[u + 7] = 0;
+  writeUdpHeader(tx, u, rport, lport, udpLen);
   let c = finishChecksum(onesComplementSum(payload, 0, payload.length, onesComplementSum(tx, u, UDP_HEADER_SIZE, pseudoHeaderSum(remote, local, IPPROTO_UDP, udpLen))));
   if (c === 0) c = 0xffff;
   tx[u + 6] = c >>> 8;

@@ -102,6 +102,18 @@ export function writeIpHeader(b: Uint8Array, family: 4 | 6, src: Uint8Array, dst
   return IPV6_HEADER_SIZE;
 }
 
+/** A UDP header at b[off] with a zero checksum (the caller fills it once the payload is in place). */
+export function writeUdpHeader(b: Uint8Array, off: number, sport: number, dport: number, udpLen: number): void {
+  b[off] = sport >>> 8;
+  b[off + 1] = sport & 0xff;
+  b[off + 2] = dport >>> 8;
+  b[off + 3] = dport & 0xff;
+  b[off + 4] = udpLen >>> 8;
+  b[off + 5] = udpLen & 0xff;
+  b[off + 6] = 0;
+  b[off + 7] = 0;
+}
+
 /** The transport checksum (pseudo-header included) of b[l4Off, l4Off+l4Len) with the field at `csumOff`. */
 export function transportChecksum(b: Uint8Array, l4Off: number, l4Len: number, src: Uint8Array, dst: Uint8Array, proto: number): number {
   return finishChecksum(onesComplementSum(b, l4Off, l4Len, pseudoHeaderSum(src, dst, proto, l4Len)));

@@ -17,7 +17,7 @@ import type { FlowInfo, NetstackOptions, NetstackStats, RemoteInfo, SynRequest, 
 import { newStats } from './api.js';
 import { systemClock, type NetstackClock } from './clock.js';
 import { handleIcmp, ICMP_VERDICT_ECHO_REPLY, writeEchoRequest, writePortUnreachable } from './icmp.js';
-import { IP_PARSE_FRAGMENT, IP_PARSE_OK, type IpPacket, ipHeaderLength, newIpPacket, parseIpPacket, transportChecksum, verifyTransportChecksum, writeIpHeader } from './ip.js';
+import { IP_PARSE_FRAGMENT, IP_PARSE_OK, type IpPacket, ipHeaderLength, newIpPacket, parseIpPacket, transportChecksum, verifyTransportChecksum, writeIpHeader, writeUdpHeader } from './ip.js';
 import { TcpConnection, type TcpHost } from './tcp-connection.js';
 import { TcpListenerImpl } from './tcp-listener.js';
 import { parseTcpOptions } from './tcp-options.js';
@@ -663,14 +663,7 @@ export class Netstack implements TcpHost, UdpHost {
     const l4Len = UDP_HEADER_SIZE + msg.length;
     if (hl + l4Len > this.mtu) throw new NetstackError('ERR_NETSTACK_MESSAGE_SIZE', `send: a ${msg.length}-byte datagram exceeds the MTU of ${this.mtu}`);
     const tx = this.tx;
-    tx[hl] = lport >>> 8;
-    tx[hl + 1] = lport & 0xff;
-    tx[hl + 2] = port >>> 8;
-    tx[hl + 3] = port & 0xff;
-    tx[hl + 4] = l4Len >>> 8;
-    tx[hl + 5] = l4Len & 0xff;
-    tx[hl + 6] = 0;
-    tx[hl + 7] = 0;
+    writeUdpHeader(tx, hl, lport, port, l4Len);
     tx.set(msg, hl + UDP_HEADER_SIZE);
     writeIpHeader(tx, family, localBytes, remoteBytes, IPPROTO_UDP, l4Len);
     const c = transportChecksum(tx, hl, l4Len, localBytes, remoteBytes, IPPROTO_UDP);

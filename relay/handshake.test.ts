@@ -15,6 +15,7 @@ import { RELAY_PENDING_MAX, RelayClient } from './client.js';
 import { encodeFrame, FrameReader, FrameType, RELAY_KEY_SIZE, RELAY_NONCE_SIZE, RELAY_PROOF_SIZE, type FrameTypeValue } from './frame.js';
 import { RELAY_UPGRADE } from './server.js';
 import { StandaloneRelay } from './standalone.js';
+import { waitFor } from '../test/netns.js';
 
 const crypto = defaultCrypto();
 const relayPriv = generatePrivateKey();
@@ -28,14 +29,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function until(pred: () => boolean, ms = 5000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (pred()) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return pred();
-}
+const until = (pred: () => boolean, ms = 5000): Promise<boolean> => waitFor(pred, ms, 20);
 
 /** What a scripted relay answers: its challenge (key ‖ nonce) and, given the client's auth, its OK payload. */
 interface Script {

@@ -9,6 +9,7 @@ import { generatePrivateKey, NodePublic, publicKeyFromPrivate } from '../crypto/
 import { RelayClient } from './client.js';
 import { AUTHORIZE_PATH, LAST_KNOWN_GOOD_MS, remoteAuthorizer } from './remote-auth.js';
 import { StandaloneRelay } from './standalone.js';
+import { waitFor } from '../test/netns.js';
 
 const SECRET = 'fake-control-secret-0123456789';
 const A = `nodekey:${'a'.repeat(64)}`;
@@ -66,14 +67,7 @@ afterEach(async () => {
   await fake?.stop();
 });
 
-async function until(pred: () => boolean, ms = 5000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (pred()) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return pred();
-}
+const until = (pred: () => boolean, ms = 5000): Promise<boolean> => waitFor(pred, ms, 20);
 
 async function setup(): Promise<{ ask: (k: string) => Promise<boolean>; clock: { t: number } }> {
   fake = new FakeControl();

@@ -10,6 +10,7 @@ import { StandaloneRelay } from '../../relay/standalone.js';
 import { Device } from '../../wireguard/device.js';
 import { DiscoBox, isDiscoMessage, DISCO_PING } from '../../magicsock/disco.js';
 import { MagicBind } from '../../magicsock/magic-bind.js';
+import { waitFor } from '../netns.js';
 
 interface Node {
   key: Uint8Array;
@@ -55,14 +56,7 @@ function connect(a: Node, b: Node, relayName: string | null): void {
   }
 }
 
-async function until(pred: () => boolean, ms = 5000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (pred()) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return pred();
-}
+const until = (pred: () => boolean, ms = 5000): Promise<boolean> => waitFor(pred, ms, 20);
 
 async function pair(opts: { blockUdp: () => boolean }): Promise<{ net: FakeNetwork; a: Node; b: Node; url: string; srv: StandaloneRelay }> {
   const net = new FakeNetwork();
