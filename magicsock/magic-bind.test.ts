@@ -152,6 +152,32 @@ describe('MagicBind keepalives on an idle peer (fake clock)', () => {
     expect(b.bind.peerPath(a.pub)).toMatchObject({ curAddr: A_EP, direct: true });
   }, 30_000);
 
+  it('hole punching: both sides behind stateful firewalls go direct within a second, not a probe interval', async () => {
+    const a = side(A_EP);
+    const b = side(B_EP);
+    // Each side filters like a NAT: only sources it has sent to may reach it.
+    const opened = new Set<string>();
+    net.taps.push((d) => {
+      const from = formatEndpoint(d.fromAddr16, d.fromPort);
+      const to = formatEndpoint(d.toAddr16, d.toPort);
+      opened.add(`${from}>${to}`);
+      return opened.has(`${to}>${from}`);
+    });
+    const toB = a.bind.upsertPeer({ nodeKey: b.pub, discoKey: b.disco.publicKey, homeRelay: null, endpoints: [B_EP] });
+    const toA = b.bind.upsertPeer({ nodeKey: a.pub, discoKey: a.disco.publicKey, homeRelay: null, endpoints: [A_EP] });
+    sendWg(a, toB); // a's probe dies at b's firewall, but opens a's for b
+    await advance(500);
+    expect(a.bind.peerPath(b.pub)?.direct).toBe(false);
+    sendWg(b, toA); // b's probe gets through; a answers, and pings again on the path its first ping died on
+    await advance(1_000);
+    expect(b.bind.peerPath(a.pub)).toMatchObject({ curAddr: A_EP, direct: true });
+    expect(a.bind.peerPath(b.pub)).toMatchObject({ curAddr: B_EP, direct: true });
+    // and the ping-backs stop once answered: a few pings, not a storm
+    const pings = countPings(b);
+    await advance(2_000);
+    expect(pings.get(B_EP) ?? 0).toBeLessThanOrEqual(2);
+  }, 30_000);
+
   it('an active path that stops answering lapses within three probe intervals', async () => {
     const { a, b, toB } = await directPair();
     blocked = true;

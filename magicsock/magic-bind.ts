@@ -630,7 +630,11 @@ export class MagicBind implements UdpBind, IoCounterSource {
       // On the direct path we use already (the peer's keepalive or probe): the pong refreshes the mappings;
       // pinging back, or probing every candidate, would only double the keepalive traffic.
       if (p !== null && p === this.currentBest(st)) return;
-      if (p && now - p.lastPingMs > 1000) this.sendPing(st, p, now);
+      // Our own ping on this path still unanswered means it most likely died at the peer's NAT before the
+      // peer's ping (this one) opened the mapping: ping again now rather than at the next probe round
+      // (hole punching; bench:relay's direct upgrade waited a whole probe interval for it). Once a pong
+      // answers, this stops, so two peers cannot keep pinging each other back.
+      if (p && (now - p.lastPingMs > 1000 || p.unansweredSinceMs >= 0)) this.sendPing(st, p, now);
     } else this.sendViaRelay(st, pong, 0, pong.length);
     // Both sides probe at once: answer a peer's probing with our own if we have not lately.
     if (now - st.lastProbeMs > 1000) this.probe(st, now);
