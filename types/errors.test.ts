@@ -30,6 +30,7 @@ const samples: Record<string, GrantwireError> = {
   ControlBadUrlError: new errors.ControlBadUrlError('m'),
   DialError: new errors.DialError('refused', 'm'),
   NetstackError: new errors.NetstackError('ERR_NETSTACK_ADDRESS', 'm'),
+  RelayAuthError: new errors.RelayAuthError('ERR_RELAY_KEY_MISMATCH', 'http://relay.example', 'm'),
   ConnectionError: new errors.ConnectionError('ECONNRESET', 'm'),
 };
 
