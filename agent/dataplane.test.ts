@@ -21,8 +21,7 @@ interface Side {
   tunOps: string[];
 }
 
-function makeSide(net: FakeNetwork, n: number): Side {
-  const priv = generatePrivateKey();
+function makeSide(net: FakeNetwork, n: number, priv = generatePrivateKey()): Side {
   const tun = new FakePacketDevice(`gw${n}`);
   const bind = net.bind(`192.0.2.${n}:41641`);
   const tunOps: string[] = [];
@@ -54,6 +53,7 @@ function netmap(self: Side, peer: Side, rules: FilterRule[]): Netmap {
   return { self: self.node, peers: [peer.node], userProfiles: [{ id: 1, loginName: 'alice@example.com', displayName: 'Alice' }], packetFilter: rules, capMap: {}, policyVersion: 1 };
 }
 
+const SSH_FROM_31: FilterRule[] = [{ SrcIPs: ['100.64.0.31'], DstPorts: [{ IP: '100.64.0.32', Ports: { First: 22, Last: 22 } }], IPProto: [6] }];
 const SSH_FROM_1: FilterRule[] = [{ SrcIPs: ['100.64.0.1'], DstPorts: [{ IP: '100.64.0.2', Ports: { First: 22, Last: 22 } }], IPProto: [6] }];
 const CAPS_FROM_1: FilterRule[] = [{ SrcIPs: ['100.64.0.1'], CapGrant: [{ Dsts: ['100.64.0.2/32'], CapMap: { 'example.com/cap/tailsql': [{ dataSrc: ['warehouse'] }] } }] }];
 
@@ -317,6 +317,32 @@ describe('a peer leaving both netmaps cuts an established connection on both sid
     } finally {
       await a.dp.close();
       await b.dp.close();
+    }
+  });
+});
+
+describe('a peer whose agent restarted (same node key, new disco key)', () => {
+  it('is reached again at once: the old WireGuard session is dropped, not used until it times out (15 s)', async () => {
+    const net = new FakeNetwork();
+    const a = makeSide(net, 31);
+    const bKey = generatePrivateKey();
+    const withDisco = (s: Side): Side => ({ ...s, node: { ...s.node, hostinfo: { ...s.node.hostinfo, discoKey: s.dp.hostinfoExtra().discoKey } } });
+    const b1 = withDisco(makeSide(net, 32, bKey));
+    a.dp.apply(netmap(a, b1, []));
+    b1.dp.apply(netmap(b1, a, SSH_FROM_31));
+    a.tun.inject(buildPacket({ proto: 'tcp', src: '100.64.0.31', dst: '100.64.0.32', sport: 40100, dport: 22, seq: 1, ack: 0, tcpFlags: TCP_SYN }));
+    await until(() => b1.tun.received.some((p) => isTcp(p, 40100, 22)));
+    await b1.dp.close();
+    const b2 = withDisco(makeSide(net, 32, bKey)); // the restarted agent: same key and address, a new session and disco key
+    expect(b2.node.hostinfo.discoKey).not.toBe(b1.node.hostinfo.discoKey);
+    try {
+      b2.dp.apply(netmap(b2, a, SSH_FROM_31));
+      a.dp.apply(netmap(a, b2, []));
+      a.tun.inject(buildPacket({ proto: 'tcp', src: '100.64.0.31', dst: '100.64.0.32', sport: 40101, dport: 22, seq: 1, ack: 0, tcpFlags: TCP_SYN }));
+      await until(() => b2.tun.received.some((p) => isTcp(p, 40101, 22)), 3000);
+    } finally {
+      await a.dp.close();
+      await b2.dp.close();
     }
   });
 });

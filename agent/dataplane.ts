@@ -267,8 +267,11 @@ export class AgentDataplane implements Dataplane {
 
   apply(nm: Netmap): void {
     this.peerNames = new Map(nm.peers.map((p) => [p.nodeKey.toLowerCase(), p.hostinfo.hostname || p.name]));
-    this.nat.applyNetmap(nm);
+    const restarted = this.nat.applyNetmap(nm);
     this.applier.apply(nm);
+    // A restarted peer has no session on its side any more: start a new handshake with the next packet
+    // instead of sending into the dead session until WireGuard gives up on it (15 s).
+    for (const k of restarted) this.device.resetPeerSession(k);
   }
 
   clear(): void {

@@ -61,6 +61,8 @@ export class AgentNat {
   private addrTimer: NodeJS.Timeout | null = null;
   private addrSig = '';
   private peers = new Set<string>();
+  /** Each peer's disco key as last seen in a netmap (a new one means the peer's agent restarted). */
+  private readonly peerDisco = new Map<string, string>();
   /** Runs after a change of the host's addresses, once STUN re-discovered the reflexive endpoints. */
   networkChangeHandler: (() => void) | null = null;
   /** Runs when the reflexive endpoints differ from the last discovery's, so control hears at once. */
@@ -107,8 +109,13 @@ export class AgentNat {
     return this.home;
   }
 
-  /** Relay map and peers from a netmap (before the WireGuard peers are upserted). */
-  applyNetmap(nm: Netmap): void {
+  /**
+   * Relay map and peers from a netmap (before the WireGuard peers are upserted). Returns the peers whose
+   * disco key changed: a disco key lives as long as the agent process, so those restarted and have lost
+   * their WireGuard session.
+   */
+  applyNetmap(nm: Netmap): Uint8Array[] {
+    const restarted: Uint8Array[] = [];
     const relays = nm.relayMap?.relays ?? [];
     const sig = JSON.stringify(relays);
     if (sig !== this.relaySig) {
@@ -129,10 +136,20 @@ export class AgentNat {
       const first = this.opts.prefer?.(p.endpoints) ?? null;
       const endpoints = first ? [first, ...p.endpoints.filter((e) => e !== first)] : p.endpoints;
       this.bind.upsertPeer({ nodeKey: key, discoKey: disco, homeRelay: p.hostinfo.homeRelay ?? null, endpoints });
-      seen.add(p.nodeKey.toLowerCase());
+      const id = p.nodeKey.toLowerCase();
+      seen.add(id);
+      const discoText = disco ? DiscoPublic.text(disco) : null;
+      const before = this.peerDisco.get(id);
+      if (before && discoText && before !== discoText) restarted.push(key);
+      if (discoText) this.peerDisco.set(id, discoText);
     }
-    for (const k of this.peers) if (!seen.has(k)) this.bind.removePeer(NodePublic.parse(k));
+    for (const k of this.peers) {
+      if (seen.has(k)) continue;
+      this.bind.removePeer(NodePublic.parse(k));
+      this.peerDisco.delete(k);
+    }
     this.peers = seen;
+    return restarted;
   }
 
   /** The virtual endpoint for a peer, with the data plane's preferred direct candidate (no relay) first. */

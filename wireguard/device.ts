@@ -202,6 +202,20 @@ export class Device implements PeerHost {
     this.config.removePeer(publicKey);
   }
 
+  /**
+   * Forgets the session with a peer (its keypairs and any handshake in progress), so that the next packet
+   * for it starts a new handshake at once. For a peer known to have restarted: its side of the session is
+   * gone, and WireGuard alone notices only after KEEPALIVE_TIMEOUT + REKEY_TIMEOUT (15 s) of data that
+   * gets no answer. False when there is no such peer.
+   */
+  resetPeerSession(publicKey: Uint8Array): boolean {
+    const peer = this.config.peerByKey(publicKey);
+    if (!peer) return false;
+    peer.zeroKeyMaterial();
+    peer.handshake.lastSentHandshake = -Infinity; // the new handshake must not wait out REKEY_TIMEOUT
+    return true;
+  }
+
   removeAllPeers(): void {
     this.config.removeAllPeers();
   }
