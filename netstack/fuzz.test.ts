@@ -3,15 +3,12 @@
 // but not knowing the connection's ACK range) never corrupt an established stream, and duplicate ACKs
 // with random SACK options (well formed or not, truthful or lying about what arrived) never corrupt one
 // either: SACK information is advisory, and a timeout clears it (RFC 2018 §8).
-import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { buildPacket } from '../packet/build.js';
 import { TCP_ACK, TCP_RST } from '../packet/headers.js';
 import { seededRng } from '../types/seeded-rng.js';
 import type { TcpSocket } from './api.js';
-import { ADDR_A4, ADDR_A6, ADDR_B4, ADDR_B6, linkPair } from './test-helpers.js';
-
-const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+import { ADDR_A4, ADDR_A6, ADDR_B4, ADDR_B6, linkPair, sha } from './test-helpers.js';
 
 describe('fuzz: input() never throws', () => {
   it.each([
@@ -56,21 +53,53 @@ describe('fuzz: input() never throws', () => {
   });
 });
 
+/**
+ * A 2 MiB transfer from a to b over a seeded link with `loss` on a → b, for fuzz to be injected into while
+ * it runs: start() opens the connection and queues the data; finish() runs it to the end and checks that
+ * the client saw no error and b received every byte, in order.
+ */
+function fuzzedTransfer(seed: number, family: 4 | 6, loss: number) {
+  const L = linkPair({ seed, ab: { loss, delayMs: 5 }, ba: { delayMs: 5 } });
+  let server: TcpSocket | null = null;
+  const got: Buffer[] = [];
+  let ended = false;
+  L.b.listenTcp(5000, (s) => {
+    server = s;
+    s.on('data', (d: Buffer) => got.push(d));
+    s.on('end', () => (ended = true));
+  });
+  const data = Buffer.alloc(2 << 20);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 2654435761) >>> 24;
+  let clientErr: Error | null = null;
+  return {
+    L,
+    r: seededRng(seed * 31),
+    server: (): TcpSocket | null => server,
+    ended: (): boolean => ended,
+    start(): TcpSocket {
+      const client = L.a.connectTcp({ remoteAddress: family === 4 ? ADDR_B4 : ADDR_B6, remotePort: 5000 });
+      client.on('error', (e: Error) => (clientErr = e));
+      client.resume();
+      client.end(data);
+      return client;
+    },
+    async finish(): Promise<void> {
+      await L.run(() => ended, 3_600_000);
+      expect(clientErr).toBeNull();
+      const all = Buffer.concat(got);
+      expect(all.length).toBe(data.length);
+      expect(sha(all)).toBe(sha(data));
+    },
+  };
+}
+
 describe('fuzz: blind segments never corrupt an established stream', () => {
   it.each([
     { name: 'IPv4', seed: 11, family: 4 as const },
     { name: 'IPv6', seed: 12, family: 6 as const },
   ])('$name: 3 000 random segments during a 2 MiB transfer', async ({ seed, family }) => {
-    const L = linkPair({ seed, ab: { loss: 0.01, delayMs: 5 }, ba: { delayMs: 5 } });
-    const r = seededRng(seed * 31);
-    let server: TcpSocket | null = null;
-    const got: Buffer[] = [];
-    let ended = false;
-    L.b.listenTcp(5000, (s) => {
-      server = s;
-      s.on('data', (d: Buffer) => got.push(d));
-      s.on('end', () => (ended = true));
-    });
+    const h = fuzzedTransfer(seed, family, 0.01);
+    const { L, r } = h;
     // follow the real sequence numbers so the fuzz lands around the windows
     let aNext = 0; // a's next sequence number as seen on the wire
     let bNext = 0;
@@ -82,14 +111,8 @@ describe('fuzz: blind segments never corrupt an established stream', () => {
       const t = family === 4 ? 20 : 40;
       bNext = ((p[t + 4] << 24) | (p[t + 5] << 16) | (p[t + 6] << 8) | p[t + 7]) >>> 0;
     };
-    const client = L.a.connectTcp({ remoteAddress: family === 4 ? ADDR_B4 : ADDR_B6, remotePort: 5000 });
-    let clientErr: Error | null = null;
-    client.on('error', (e: Error) => (clientErr = e));
-    client.resume();
-    const data = Buffer.alloc(2 << 20);
-    for (let i = 0; i < data.length; i++) data[i] = (i * 2654435761) >>> 24;
-    client.end(data);
-    await L.run(() => server !== null);
+    const client = h.start();
+    await L.run(() => h.server() !== null);
     let sent = 0;
     const src = family === 4 ? ADDR_A4 : ADDR_A6;
     const dst = family === 4 ? ADDR_B4 : ADDR_B6;
@@ -120,7 +143,7 @@ describe('fuzz: blind segments never corrupt an established stream', () => {
         payload,
       });
     };
-    while (!ended && sent < 3000) {
+    while (!h.ended() && sent < 3000) {
       for (let i = 0; i < 20; i++, sent++) {
         const toServer = r() < 0.5;
         L.inject(toServer ? 'b' : 'a', fuzzOne(toServer));
@@ -128,14 +151,9 @@ describe('fuzz: blind segments never corrupt an established stream', () => {
       await L.run(() => true);
       L.clock.advance(1);
     }
-    await L.run(() => ended, 3_600_000);
-    expect(clientErr).toBeNull();
-    const all = Buffer.concat(got);
-    expect(all.length).toBe(data.length);
-    expect(sha(all)).toBe(sha(data));
+    await h.finish();
     expect(sent).toBeGreaterThan(100);
     expect(L.a.stats().tcpChallengeAcks + L.b.stats().tcpChallengeAcks).toBeGreaterThan(0);
-    void server;
   }, 120_000);
 });
 
@@ -161,38 +179,20 @@ describe('fuzz: random SACK options on in-window duplicate ACKs never corrupt an
     { name: 'IPv4', seed: 21, family: 4 as const },
     { name: 'IPv6', seed: 22, family: 6 as const },
   ])('$name: 3 000 forged duplicate ACKs with SACK blocks during a 2 MiB transfer with 2% loss', async ({ seed, family }) => {
-    const L = linkPair({ seed, ab: { loss: 0.02, delayMs: 5 }, ba: { delayMs: 5 } });
-    const r = seededRng(seed * 31);
-    let server: TcpSocket | null = null;
-    const got: Buffer[] = [];
-    let ended = false;
-    L.b.listenTcp(5000, (s) => {
-      server = s;
-      s.on('data', (d: Buffer) => got.push(d));
-      s.on('end', () => (ended = true));
-    });
+    const h = fuzzedTransfer(seed, family, 0.02);
+    const { L, r } = h;
     // the receiver's real numbers: its sequence number, cumulative ACK and window field, from the wire
     const t = family === 4 ? 20 : 40;
     let bSeq = 0;
     let bAck = 0;
     let bWin = 0;
-    let aSeq = 0;
     L.tapBA = (p) => {
       bSeq = ((p[t + 4] << 24) | (p[t + 5] << 16) | (p[t + 6] << 8) | p[t + 7]) >>> 0;
       bAck = ((p[t + 8] << 24) | (p[t + 9] << 16) | (p[t + 10] << 8) | p[t + 11]) >>> 0;
       bWin = (p[t + 14] << 8) | p[t + 15];
     };
-    L.tapAB = (p) => {
-      aSeq = ((p[t + 4] << 24) | (p[t + 5] << 16) | (p[t + 6] << 8) | p[t + 7]) >>> 0;
-    };
-    const client = L.a.connectTcp({ remoteAddress: family === 4 ? ADDR_B4 : ADDR_B6, remotePort: 5000 });
-    let clientErr: Error | null = null;
-    client.on('error', (e: Error) => (clientErr = e));
-    client.resume();
-    const data = Buffer.alloc(2 << 20);
-    for (let i = 0; i < data.length; i++) data[i] = (i * 2654435761) >>> 24;
-    client.end(data);
-    await L.run(() => server !== null && bAck !== 0);
+    const client = h.start();
+    await L.run(() => h.server() !== null && bAck !== 0);
     const src = family === 4 ? ADDR_A4 : ADDR_A6;
     const dst = family === 4 ? ADDR_B4 : ADDR_B6;
     // edges: around the sender's outstanding data (plausible lies), below the ACK (D-SACK-like), or anywhere
@@ -203,7 +203,7 @@ describe('fuzz: random SACK options on in-window duplicate ACKs never corrupt an
       return (r() * 0x100000000) >>> 0;
     };
     let sent = 0;
-    while (!ended && sent < 3000) {
+    while (!h.ended() && sent < 3000) {
       for (let i = 0; i < 20; i++, sent++) {
         const toSender = r() < 0.8;
         // a forged ACK needs the peer's real numbers; the receiver side gets them mirrored (it has no flight)
@@ -226,13 +226,8 @@ describe('fuzz: random SACK options on in-window duplicate ACKs never corrupt an
       await L.run(() => true);
       L.clock.advance(1);
     }
-    await L.run(() => ended, 3_600_000);
-    expect(clientErr).toBeNull();
-    const all = Buffer.concat(got);
-    expect(all.length).toBe(data.length);
-    expect(sha(all)).toBe(sha(data));
+    await h.finish();
     expect(sent).toBeGreaterThan(500);
     expect(client.tcpInfo().sack).toBe(true);
-    void aSeq;
   }, 120_000);
 });

@@ -3,23 +3,13 @@
 // the wire, and the same losses recovered with SACK and with NewReno (SACK-permitted stripped from the SYN):
 // fewer retransmissions and less simulated time with SACK, every byte intact (SHA-256). Deterministic:
 // losses are chosen by segment number on first transmission, so both runs lose exactly the same data.
-import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { TCP_SYN } from '../packet/headers.js';
 import { seededRng } from '../types/seeded-rng.js';
 import type { TcpInfo, TcpSocket } from './api.js';
 import { transportChecksum } from './ip.js';
-import { ADDR_B4, ADDR_B6, linkPair, type LinkImpairment } from './test-helpers.js';
+import { ADDR_B4, ADDR_B6, linkPair, type LinkImpairment, pattern, sha } from './test-helpers.js';
 import { newTcpOptions, parseTcpOptions, TCPOPT_NOP, TCPOPT_SACK_PERMITTED } from './tcp-options.js';
-
-const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
-
-function pattern(n: number, seed: number): Buffer {
-  const r = seededRng(seed);
-  const b = Buffer.allocUnsafe(n);
-  for (let i = 0; i < n; i++) b[i] = (r() * 256) | 0;
-  return b;
-}
 
 interface Tcp {
   t: number; // TCP header offset

@@ -1,23 +1,12 @@
 // TCP between two Netstacks over an in-memory link on a fake clock: transfers checked by SHA-256 under
 // seeded loss, reordering, duplication and delay; half-close; resets; a zero window held and reopened;
 // window scaling; retransmission; RFC 5961's blind-injection checks; TIME_WAIT; node:http on top.
-import { createHash } from 'node:crypto';
 import { createServer, request } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { buildPacket } from '../packet/build.js';
 import { TCP_ACK, TCP_RST, TCP_SYN } from '../packet/headers.js';
-import { seededRng } from '../types/seeded-rng.js';
 import type { TcpSocket } from './api.js';
-import { ADDR_A4, ADDR_A6, ADDR_B4, ADDR_B6, linkPair, type LinkImpairment, type LinkPair } from './test-helpers.js';
-
-const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
-
-function pattern(n: number, seed: number): Buffer {
-  const r = seededRng(seed);
-  const b = Buffer.allocUnsafe(n);
-  for (let i = 0; i < n; i++) b[i] = (r() * 256) | 0;
-  return b;
-}
+import { ADDR_A4, ADDR_A6, ADDR_B4, ADDR_B6, linkPair, type LinkImpairment, type LinkPair, pattern, sha } from './test-helpers.js';
 
 function collect(s: TcpSocket): { chunks: Buffer[]; ended: boolean; closed: boolean; error: (Error & { posixCode?: string }) | null; data(): Buffer } {
   const st = {

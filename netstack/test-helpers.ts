@@ -1,6 +1,7 @@
 // An in-memory link between two Netstacks for tests and the in-memory benchmark: packets are copied,
 // then optionally dropped, duplicated, reordered or delayed by a seeded RNG, and delivered on a FakeClock
 // (or the next microtask when no delay applies), so runs are deterministic per seed. Not for production.
+import { createHash } from 'node:crypto';
 import { seededRng } from '../types/seeded-rng.js';
 import { FakeClock } from './fake-clock.js';
 import { Netstack } from './netstack.js';
@@ -122,4 +123,15 @@ export function linkPair(opts: { seed?: number; mtu?: number; limits?: NetstackL
     },
   };
   return pair;
+}
+
+/** SHA-256 in hex: transfers are checked byte-exact by digest. */
+export const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+/** `n` seeded pseudo-random bytes (the payload of a test transfer). */
+export function pattern(n: number, seed: number): Buffer {
+  const r = seededRng(seed);
+  const b = Buffer.allocUnsafe(n);
+  for (let i = 0; i < n; i++) b[i] = (r() * 256) | 0;
+  return b;
 }

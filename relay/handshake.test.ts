@@ -178,20 +178,26 @@ describe('relay handshake: the relay checks the client', () => {
   });
 });
 
+/** A real relay admitting our node and a peer, with the peer connected and recording what reaches it. */
+async function relayWithPeer(extra: { recheckMs?: number }): Promise<{ srv: StandaloneRelay; url: string; peerPub: Uint8Array; received: string[] }> {
+  const peerPriv = generatePrivateKey();
+  const peerPub = publicKeyFromPrivate(peerPriv);
+  const allowed = new Set([NodePublic.text(nodePub), NodePublic.text(peerPub)]);
+  const srv = new StandaloneRelay({ authorize: (k) => allowed.has(k), privateKey: relayPriv, ...extra }, false);
+  const a = await srv.listen('127.0.0.1', 0);
+  cleanups.push(() => srv.close());
+  const url = `http://127.0.0.1:${a.port}`;
+  const received: string[] = [];
+  const peer = new RelayClient({ url, nodePrivate: peerPriv, nodePublic: peerPub, relayKey: relayPub, onPacket: (_s, buf, len) => received.push(Buffer.from(buf.subarray(0, len)).toString()) });
+  cleanups.push(() => peer.close());
+  peer.start();
+  expect(await until(() => peer.connected)).toBe(true);
+  return { srv, url, peerPub, received };
+}
+
 describe('relay handshake: a client with the wrong pinned key never forwards packets', () => {
   it('through a real relay: refused, retried, and nothing reaches the peer', async () => {
-    const peerPriv = generatePrivateKey();
-    const peerPub = publicKeyFromPrivate(peerPriv);
-    const allowed = new Set([NodePublic.text(nodePub), NodePublic.text(peerPub)]);
-    const srv = new StandaloneRelay({ authorize: (k) => allowed.has(k), privateKey: relayPriv, recheckMs: 200 }, false);
-    const a = await srv.listen('127.0.0.1', 0);
-    cleanups.push(() => srv.close());
-    const url = `http://127.0.0.1:${a.port}`;
-    const received: string[] = [];
-    const peer = new RelayClient({ url, nodePrivate: peerPriv, nodePublic: peerPub, relayKey: relayPub, onPacket: (_s, buf, len) => received.push(Buffer.from(buf.subarray(0, len)).toString()) });
-    cleanups.push(() => peer.close());
-    peer.start();
-    expect(await until(() => peer.connected)).toBe(true);
+    const { srv, url, peerPub, received } = await relayWithPeer({ recheckMs: 200 });
     const wrong = client(url, publicKeyFromPrivate(generatePrivateKey())).c;
     const deadline = Date.now() + 1500;
     let accepted = 0;
@@ -211,18 +217,7 @@ describe('relay handshake: a client with the wrong pinned key never forwards pac
 
 describe('relay client: datagrams sent before the first connection is up', () => {
   it('are kept (up to RELAY_PENDING_MAX) and delivered once the relay proved its key, in order', async () => {
-    const peerPriv = generatePrivateKey();
-    const peerPub = publicKeyFromPrivate(peerPriv);
-    const allowed = new Set([NodePublic.text(nodePub), NodePublic.text(peerPub)]);
-    const srv = new StandaloneRelay({ authorize: (k) => allowed.has(k), privateKey: relayPriv }, false);
-    const a = await srv.listen('127.0.0.1', 0);
-    cleanups.push(() => srv.close());
-    const url = `http://127.0.0.1:${a.port}`;
-    const received: string[] = [];
-    const peer = new RelayClient({ url, nodePrivate: peerPriv, nodePublic: peerPub, relayKey: relayPub, onPacket: (_s, buf, len) => received.push(Buffer.from(buf.subarray(0, len)).toString()) });
-    cleanups.push(() => peer.close());
-    peer.start();
-    expect(await until(() => peer.connected)).toBe(true);
+    const { url, peerPub, received } = await relayWithPeer({});
     const c = new RelayClient({ url, nodePrivate: nodePriv, nodePublic: nodePub, relayKey: relayPub, onPacket: () => {} });
     cleanups.push(() => c.close());
     c.start(); // dialling: not connected yet

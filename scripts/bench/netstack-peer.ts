@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { Node } from '../../node/index.js';
 import type { TcpSocket } from '../../netstack/index.js';
 import { parseNodeMetrics } from './netstack-counters.js';
+import { sendAll } from './send-all.js';
 
 const { values: a } = parseArgs({
   options: {
@@ -29,7 +30,6 @@ const { values: a } = parseArgs({
     conns: { type: 'string', default: '500' },
   },
 });
-const CHUNK = 64 << 10;
 const emit = (o: unknown): void => void process.stdout.write(JSON.stringify(o) + '\n');
 
 let node: Node | null = null;
@@ -73,25 +73,13 @@ async function send(): Promise<Record<string, number>> {
   const total = Number(a.bytes);
   const s = await dial(a.target!);
   s.on('error', () => {});
-  const chunk = Buffer.alloc(CHUNK, 0x5a);
   // RTOs before the timed part (SYN retransmissions while the peers learn of each other) are not the stream's
   const connectTimeouts = node ? (s as TcpSocket).tcpInfo().timeouts : 0;
   const t0 = performance.now();
   await new Promise<void>((resolve) => {
-    let sent = 0;
-    const pump = (): void => {
-      while (sent < total) {
-        sent += CHUNK;
-        if (!s.write(chunk)) {
-          s.once('drain', pump);
-          return;
-        }
-      }
-      s.end();
-    };
     s.on('end', resolve); // the server closes after reading everything
     s.resume();
-    pump();
+    sendAll(s, total);
   });
   const secs = (performance.now() - t0) / 1000;
   return { gbps: (total * 8) / secs / 1e9, secs, connectTimeouts, ...endStats(s) };

@@ -15,6 +15,7 @@ import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { parseArgs } from 'node:util';
 import { Netstack, type TcpSocket } from '../../netstack/index.js';
+import { sendAll } from './send-all.js';
 import { tailnetRows, type Row, type StreamRun } from './netstack-tailnet.js';
 
 const { values: args } = parseArgs({ options: { json: { type: 'string' }, quick: { type: 'boolean' }, 'no-tailnet': { type: 'boolean' }, rounds: { type: 'string' } } });
@@ -24,7 +25,6 @@ const STREAM_BYTES = (args.quick ? 64 : 256) << 20;
 const SETUP_CONNS = args.quick ? 500 : 2000;
 const IDLE_CONNS = args.quick ? 500 : 2000;
 const MTU = 1500;
-const CHUNK = 64 << 10;
 
 interface Pair {
   a: Netstack;
@@ -53,21 +53,6 @@ function pair(): Pair {
   return ps;
 }
 
-function sendAll(s: NodeJS.WritableStream, total: number): void {
-  const chunk = Buffer.alloc(CHUNK, 0x5a);
-  let sent = 0;
-  const pump = (): void => {
-    while (sent < total) {
-      sent += CHUNK;
-      if (!s.write(chunk)) {
-        s.once('drain', pump);
-        return;
-      }
-    }
-    s.end();
-  };
-  pump();
-}
 
 async function streamNetstack(): Promise<number> {
   const { a, b } = pair();

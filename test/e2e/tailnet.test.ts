@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labPrerequisites, ROOT, runCmd, TailnetLab, tail, type CmdResult } from '../../scripts/lab/tailnet-lab.js';
 import { waitFor } from '../netns.js';
+import { nextLine } from '../json-lines.js';
 
 const missing = labPrerequisites();
 if (missing.length > 0) console.log(`test/e2e/tailnet.test.ts skipped: needs ${missing.join('; ')}`);
@@ -24,30 +25,6 @@ function json<T = Record<string, unknown>>(r: CmdResult): T {
   return JSON.parse(line) as T;
 }
 
-/** Resolves with the first stdout line of `child` that parses as JSON and satisfies `pred`. */
-function nextLine(child: ChildProcess, pred: (o: Record<string, unknown>) => boolean, timeoutMs: number): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    const timer = setTimeout(() => {
-      child.stdout!.off('data', onData);
-      reject(new Error(`no matching line within ${timeoutMs} ms (got ${JSON.stringify(buf)})`));
-    }, timeoutMs);
-    const onData = (c: Buffer) => {
-      buf += c.toString();
-      for (const line of buf.split('\n')) {
-        if (!line.startsWith('{')) continue;
-        const o = JSON.parse(line) as Record<string, unknown>;
-        if (pred(o)) {
-          clearTimeout(timer);
-          child.stdout!.off('data', onData);
-          resolve(o);
-          return;
-        }
-      }
-    };
-    child.stdout!.on('data', onData);
-  });
-}
 
 describe.skipIf(missing.length > 0)('end to end: a tailnet in namespaces', () => {
   const dir = mkdtempSync(join(tmpdir(), 'gwe-'));

@@ -40,6 +40,7 @@ import { AGENT_BIN, labPrerequisites, runCmd, tail, TailnetLab, type CmdResult }
 import { haveCommand, run, waitFor } from '../netns.js';
 import { getOver, socksConnect } from './helpers.js';
 import { WgGoPeer } from './wggo-peer.js';
+import { nextLine } from '../json-lines.js';
 
 const missing = [...labPrerequisites(), ...['wireguard-go', 'wg', 'setpriv', 'ping'].filter((c) => !haveCommand(c)).map((c) => `the \`${c}\` command`)];
 if (missing.length > 0) console.warn(`test/userspace/mixed-tailnet.test.ts skipped: needs ${missing.join('; ')}`);
@@ -80,30 +81,6 @@ function dropCount(metrics: string, reason = 'no_rule'): number {
   return m ? Number(m[1]) : 0;
 }
 
-/** The first stdout line of `child` that is JSON and satisfies `pred`. */
-function nextLine(child: ChildProcess, pred: (o: Record<string, unknown>) => boolean, timeoutMs: number): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    const timer = setTimeout(() => {
-      child.stdout!.off('data', onData);
-      reject(new Error(`no matching line within ${timeoutMs} ms (got ${JSON.stringify(buf)})`));
-    }, timeoutMs);
-    const onData = (c: Buffer): void => {
-      buf += c.toString();
-      for (const line of buf.split('\n')) {
-        if (!line.startsWith('{')) continue;
-        const o = JSON.parse(line) as Record<string, unknown>;
-        if (pred(o)) {
-          clearTimeout(timer);
-          child.stdout!.off('data', onData);
-          resolve(o);
-          return;
-        }
-      }
-    };
-    child.stdout!.on('data', onData);
-  });
-}
 
 /** Writes `text`, resolves with what comes back first (an echo server answers with the same bytes). */
 function echoOnce(s: NodeJS.ReadWriteStream, text: string, timeoutMs = 10_000): Promise<string> {
